@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Install sentinel on a Debian 12 gateway from this checkout. Idempotent: a second run
+# changes nothing and succeeds.
+set -euo pipefail
+# The service runs as a dynamic user, so everything installed must be world-readable.
+umask 022
+
+usage() {
+    cat <<'EOF'
+Usage: deploy/install.sh [--prefix DIR] [--enable] [--no-apt] [-h|--help]
+
+Installs sentinel from the checkout this script lives in (run as root).
+
+  --prefix DIR   virtual environment to create or reuse (default /opt/sentinel)
+  --enable       also run 'systemctl enable --now sentinel'
+  --no-apt       do not install python3 / python3-venv with apt-get
+  -h, --help     show this help
+EOF
+}
+
+prefix=/opt/sentinel
+enable=0
+use_apt=1
+
+while (($# > 0)); do
+    case "$1" in
+        --prefix)
+            [[ $# -ge 2 && -n "$2" ]] || { echo "install.sh: --prefix needs a directory" >&2; exit 2; }
+            prefix=$2
+            shift 2
+            ;;
+        --prefix=*)
+            prefix=${1#--prefix=}
+            [[ -n "$prefix" ]] || { echo "install.sh: --prefix needs a directory" >&2; exit 2; }
+            shift
+            ;;
+        --enable) enable=1; shift ;;
+        --no-apt) use_apt=0; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "install.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+if [[ $EUID -ne 0 ]]; then
+    echo "install.sh: run as root" >&2
+    exit 1
+fi
+
+repo_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+unit_src=$repo_dir/deploy/systemd/sentinel.service
+unit_dst=/etc/systemd/system/sentinel.service
+config_src=$repo_dir/config/sentinel.yaml
+config_dir=/etc/sentinel
+credentials_dir=$config_dir/credentials
+
+say() { echo "==> $*"; }
+
+# 1. Packages: python3 and its venv module, only when missing.
+if ((use_apt)); then
+    missing=()
+    for pkg in python3 python3-venv; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if ((${#missing[@]} > 0)); then
+        say "installing ${missing[*]}"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    else
+        say "python3 and python3-venv already installed"
+    fi
+fi
+
+if [[ -x /usr/bin/python3 ]]; then
+    python=/usr/bin/python3
+else
+    python=$(command -v python3) || { echo "install.sh: python3 not found" >&2; exit 1; }
+fi
+
+# 2. Virtual environment, reused when it already exists.
+if [[ -x $prefix/bin/python ]]; then
+    say "reusing virtual environment $prefix"
+else
+    say "creating virtual environment $prefix"
+    "$python" -m venv "$prefix"
+fi
+
+# 3. The package itself, pinned by constraints.txt when the checkout has one.
+pip_args=(--quiet --disable-pip-version-check --no-input)
+if [[ -f $repo_dir/constraints.txt ]]; then
+    pip_args+=(-c "$repo_dir/constraints.txt")
+fi
+say "installing sentinel from $repo_dir"
+"$prefix/bin/python" -m pip install "${pip_args[@]}" "$repo_dir"
+
+# 4. Command on PATH.
+if [[ "$(readlink /usr/local/bin/sentinel 2>/dev/null || true)" != "$prefix/bin/sentinel" ]]; then
+    say "linking /usr/local/bin/sentinel -> $prefix/bin/sentinel"
+    ln -sfn "$prefix/bin/sentinel" /usr/local/bin/sentinel
+fi
+
+# 5. Unit file, rewritten only when it changed. A non-default prefix is patched in.
+unit_tmp=$(mktemp)
+trap 'rm -f "$unit_tmp"' EXIT
+sed "s|/opt/sentinel/bin/sentinel|$prefix/bin/sentinel|g" "$unit_src" >"$unit_tmp"
+if ! cmp -s "$unit_tmp" "$unit_dst"; then
+    say "installing $unit_dst"
+    install -D -m 0644 "$unit_tmp" "$unit_dst"
+fi
+
+# 6. Config and credentials directories; an existing config is never overwritten.
+install -d -m 0755 "$config_dir"
+install -d -m 0700 "$credentials_dir"
+if [[ ! -e $config_dir/sentinel.yaml ]]; then
+    if [[ -f $config_src ]]; then
+        say "installing default config $config_dir/sentinel.yaml"
+        install -m 0644 "$config_src" "$config_dir/sentinel.yaml"
+    else
+        echo "install.sh: warning: $config_src not found, no config installed" >&2
+    fi
+fi
+
+# 7. systemd, when it is the init system here.
+if [[ -d /run/systemd/system ]]; then
+    say "reloading systemd units"
+    systemctl daemon-reload
+    if ((enable)); then
+        say "enabling and starting sentinel"
+        systemctl enable --now sentinel
+    fi
+else
+    echo "systemd is not running here; start the daemon with: sentinel run --config $config_dir/sentinel.yaml"
+fi
+
+say "done"

@@ -1,0 +1,302 @@
+"""The daemon: builds everything from the config, owns every task in one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sentinel import __version__, local, logsetup
+from sentinel.config import Config, HostPort, WebConfig, load_config, load_web_config
+from sentinel.errors import ConfigError
+from sentinel.metrics import Metrics
+from sentinel.privacy import Pseudonymiser, default_state_dir, site_key
+from sentinel.sdnotify import Notifier, watchdog_loop
+from sentinel.supervise import Health, supervise
+from sentinel.web import WebServer
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from pathlib import Path
+
+log = logsetup.get(__name__)
+
+# Shutdown stages, in order: what produces data stops before what serves it.
+STAGE_SOURCES = 0  # capture, pollers, samplers
+STAGE_SINKS = 1  # alert delivery (flushes within the deadline)
+STAGE_SERVICE = 2  # reload handler, watchdog
+
+
+@dataclass(slots=True)
+class _Task:
+    name: str
+    stage: int
+    task: asyncio.Task[None]
+    key: object  # the config slice the task was built from; a change restarts it
+
+
+def cap_net_raw() -> bool:
+    """Whether this process holds CAP_NET_RAW (bit 13 of the effective set)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << 13))
+    except OSError:
+        pass
+    return False
+
+
+class Daemon:
+    """One running sentinel. ``run()`` returns the process exit code."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        listen: HostPort | None = None,
+        metrics: Metrics | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.listen_override = listen
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.notifier = notifier if notifier is not None else Notifier.from_env()
+        self.web = WebServer(self.metrics, ready=lambda: self.ready)
+        self.ready = False
+        self.pseudonymise: Pseudonymiser | None = None
+        self._tasks: dict[str, _Task] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self.reloads = 0  # completed reload attempts, good or bad (for tests and logs)
+
+    # -- signals -----------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def _install_signals(self) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+        handlers = {
+            signal.SIGTERM: self.request_stop,
+            signal.SIGINT: self.request_stop,
+            signal.SIGHUP: self.request_reload,
+        }
+        for sig, fn in handlers.items():
+            loop.add_signal_handler(sig, fn)
+
+        def remove() -> None:
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
+
+        return remove
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def run(self) -> int:
+        remove_signals = self._install_signals()
+        try:
+            return await self._run()
+        finally:
+            remove_signals()
+
+    async def _run(self) -> int:
+        cfg = self.config
+        try:
+            web_cfg = self._web_config(cfg)
+            self._state(cfg)
+        except (ConfigError, OSError, ValueError) as exc:
+            log.error("cannot start", error=exc)
+            return 1
+        listen = self.listen_override or cfg.listen
+        try:
+            await self.web.start(listen, web_cfg)
+        except OSError as exc:
+            log.error("cannot listen", address=str(listen), error=exc.strerror or exc)
+            return 1
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                self._start_sources(cfg)
+                self._spawn("reload", STAGE_SERVICE, None, self._reload_loop)
+                self._spawn("watchdog", STAGE_SERVICE, None, self._watchdog)
+                self._record_reload(ok=True)
+                self.ready = True
+                self._announce(cfg, listen, web_cfg)
+                self.notifier.ready(f"serving metrics on {listen}")
+                await self._stop.wait()
+                await self._shutdown(cfg.shutdown_timeout)
+        finally:
+            self._tg = None
+            await self.web.stop()
+            log.info("stopped")
+        return 0
+
+    async def _shutdown(self, deadline: float) -> None:
+        log.info("stopping", deadline_s=deadline)
+        self.ready = False
+        self.notifier.stopping()
+        end = time.monotonic() + deadline
+        for stage in (STAGE_SOURCES, STAGE_SINKS, STAGE_SERVICE):
+            group = [t for t in self._tasks.values() if t.stage == stage]
+            for t in group:
+                t.task.cancel()
+            if group:
+                remaining = max(0.0, end - time.monotonic())
+                _, pending = await asyncio.wait([t.task for t in group], timeout=remaining)
+                for t in group:
+                    if t.task in pending:
+                        log.error("task did not stop before the deadline", task=t.name)
+                    else:
+                        log.info("stopped task", task=t.name)
+                    self._tasks.pop(t.name, None)
+        await self.web.stop()
+        log.info("stopped web server")
+
+    # -- tasks -------------------------------------------------------------------------
+
+    def _spawn(
+        self, name: str, stage: int, key: object, loop: Callable[[Health], Awaitable[None]]
+    ) -> None:
+        assert self._tg is not None
+        task = self._tg.create_task(supervise(name, loop, self.metrics), name=name)
+        self._tasks[name] = _Task(name, stage, task, key)
+
+    async def _cancel(self, name: str) -> None:
+        t = self._tasks.pop(name, None)
+        if t is not None:
+            t.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t.task
+
+    def _start_sources(self, cfg: Config) -> None:
+        if cfg.local.enabled:
+            local_cfg = cfg.local
+            self._spawn(
+                "local",
+                STAGE_SOURCES,
+                local_cfg,
+                lambda h: local.run(h, local_cfg, self.metrics),
+            )
+
+    async def _apply_sources(self, cfg: Config) -> None:
+        """Restart exactly the tasks whose config slice changed."""
+        current = self._tasks.get("local")
+        wanted = cfg.local if cfg.local.enabled else None
+        if current is not None and current.key == wanted:
+            return
+        await self._cancel("local")
+        self._start_sources(cfg)
+
+    async def _watchdog(self, health: Health) -> None:
+        health.ok()
+        await watchdog_loop(self.notifier)
+        await asyncio.Event().wait()  # no watchdog configured: stay, so shutdown is uniform
+
+    # -- reload ------------------------------------------------------------------------
+
+    async def _reload_loop(self, health: Health) -> None:
+        health.ok()
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """Load the config file again and apply it; a bad file keeps the old config running."""
+        self.notifier.reloading()
+        try:
+            ok = await self._reload_once()
+        finally:
+            self.reloads += 1
+            self.notifier.ready("reloaded" if self.config_path else "running")
+        return ok
+
+    async def _reload_once(self) -> bool:
+        path = self.config_path
+        try:
+            new = await asyncio.to_thread(load_config, path) if path else self.config
+            web_cfg = await asyncio.to_thread(self._web_config, new)
+        except ConfigError as exc:
+            self._record_reload(ok=False)
+            log.error(
+                "reload failed, keeping the running config",
+                file=path,
+                errors=len(exc.issues),
+                first=exc.issues[0] if exc.issues else "",
+            )
+            for issue in exc.issues:
+                log.error("config error", detail=str(issue))
+            return False
+        listen = self.listen_override or new.listen
+        try:
+            await self.web.apply(listen, web_cfg)
+        except OSError as exc:
+            self._record_reload(ok=False)
+            log.error(
+                "reload failed: cannot listen, keeping the running config",
+                address=str(listen),
+                error=exc.strerror or exc,
+            )
+            return False
+        if new.log != self.config.log:
+            logsetup.setup(new.log.level, new.log.format)
+        if new.state_dir != self.config.state_dir or new.privacy != self.config.privacy:
+            try:
+                self._state(new)
+            except (OSError, ValueError) as exc:
+                log.error("state directory or site key not usable; keeping the old one", error=exc)
+        await self._apply_sources(new)
+        self.config = new
+        self._record_reload(ok=True)
+        log.info("config reloaded", file=path or "<built-in default>")
+        return True
+
+    def _record_reload(self, *, ok: bool) -> None:
+        self.metrics.config_reload_successful.set(1 if ok else 0)
+        if ok:
+            self.metrics.config_reload_timestamp.set(time.time())
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _web_config(cfg: Config) -> WebConfig:
+        return load_web_config(cfg.web_config_file) if cfg.web_config_file else WebConfig()
+
+    def _state(self, cfg: Config) -> None:
+        state_dir = cfg.state_dir or default_state_dir(dict(os.environ))
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = site_key(cfg.privacy, state_dir)
+        self.pseudonymise = Pseudonymiser(key, enabled=cfg.privacy.pseudonymise)
+        self.state_dir = state_dir
+
+    def _announce(self, cfg: Config, listen: HostPort, web_cfg: WebConfig) -> None:
+        log.info(
+            "sentinel started",
+            version=__version__,
+            site=cfg.site,
+            config=self.config_path or "<built-in default>",
+            listen=str(listen),
+            tls=web_cfg.tls_server_config is not None,
+            basic_auth=bool(web_cfg.basic_auth_users),
+            state_dir=self.state_dir,
+        )
+        if not cfg.local.enabled:
+            log.info("local interface sampling is off (local.enabled: false)")
+        log.info("not polling switches", reason="no switches configured")
+        log.info(
+            "not capturing LAN traffic",
+            reason="no capture interface configured",
+            needs="an interface and CAP_NET_RAW",
+            cap_net_raw="yes" if cap_net_raw() else "no",
+        )

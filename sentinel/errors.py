@@ -1,0 +1,52 @@
+"""The whole exception tree of sentinel.
+
+::
+
+    SentinelError
+    ├── ConfigError        every problem of one config file, each with file, line and key path
+    ├── WebConfigError     (a ConfigError) the exporter-toolkit web config file
+    ├── SampleError        the local interface sampler could not read the kernel's counters
+    └── NotifyError        the systemd notify socket could not be reached
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SentinelError(Exception):
+    """Base of every error sentinel raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a config file: where it is and what is wrong."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(SentinelError):
+    """A config file that cannot be used; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class WebConfigError(ConfigError):
+    """The web config file (TLS, basic auth) cannot be used."""
+
+
+class SampleError(SentinelError):
+    """The kernel's interface counters could not be read."""
+
+
+class NotifyError(SentinelError):
+    """The systemd notify socket could not be reached."""

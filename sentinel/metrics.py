@@ -1,0 +1,175 @@
+"""Every metric sentinel exports, defined once on a given registry (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import platform
+import threading
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from sentinel import __version__
+from sentinel.model import InterfaceSample, Tier
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+PORT_LABELS = ("switch", "ifindex", "ifname")
+
+# (metric name, help, attribute of InterfaceSample, kind, tiers that export it)
+_COUNTERS = (
+    ("receive_bytes", "Bytes received on the interface.", "rx_bytes", (Tier.FULL, Tier.LEAN)),
+    ("transmit_bytes", "Bytes sent on the interface.", "tx_bytes", (Tier.FULL, Tier.LEAN)),
+    ("receive_packets", "Packets received on the interface.", "rx_packets", (Tier.FULL,)),
+    ("transmit_packets", "Packets sent on the interface.", "tx_packets", (Tier.FULL,)),
+    ("receive_errors", "Received packets with errors.", "rx_errors", (Tier.FULL,)),
+    (
+        "transmit_errors",
+        "Packets that could not be sent because of errors.",
+        "tx_errors",
+        (Tier.FULL,),
+    ),
+    (
+        "receive_discards",
+        "Received packets discarded without an error.",
+        "rx_discards",
+        (Tier.FULL,),
+    ),
+    (
+        "transmit_discards",
+        "Outbound packets discarded without an error.",
+        "tx_discards",
+        (Tier.FULL,),
+    ),
+)
+
+
+class InterfaceCollector(Collector):
+    """Renders the latest interface snapshot of each switch; a scrape does no I/O."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # scrapes may run in a thread (prometheus_client)
+        self._snapshots: dict[str, tuple[InterfaceSample, ...]] = {}
+
+    def publish(self, switch: str, samples: Iterable[InterfaceSample]) -> None:
+        """Replace the snapshot of ``switch`` (interfaces that disappeared disappear)."""
+        snapshot = tuple(samples)
+        with self._lock:
+            self._snapshots[switch] = snapshot
+
+    def forget(self, switch: str) -> None:
+        """Drop a switch that is no longer configured."""
+        with self._lock:
+            self._snapshots.pop(switch, None)
+
+    def snapshot(self, switch: str) -> tuple[InterfaceSample, ...]:
+        with self._lock:
+            return self._snapshots.get(switch, ())
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            samples: Sequence[InterfaceSample] = [
+                s for snap in self._snapshots.values() for s in snap
+            ]
+        for name, doc, attr, tiers in _COUNTERS:
+            fam = CounterMetricFamily(f"sentinel_interface_{name}", doc, labels=PORT_LABELS)
+            for s in samples:
+                value = getattr(s, attr)
+                if s.tier in tiers and value is not None:
+                    fam.add_metric(_port(s), value)
+            yield fam
+        up = GaugeMetricFamily(
+            "sentinel_interface_up", "1 if the interface is operationally up.", labels=PORT_LABELS
+        )
+        admin = GaugeMetricFamily(
+            "sentinel_interface_admin_up", "1 if the interface is enabled.", labels=PORT_LABELS
+        )
+        speed = GaugeMetricFamily(
+            "sentinel_interface_speed_bytes",
+            "Nominal interface speed in bytes per second.",
+            labels=PORT_LABELS,
+        )
+        info = GaugeMetricFamily(
+            "sentinel_interface_info",
+            "Interface description; always 1.",
+            labels=(*PORT_LABELS, "ifdescr", "ifalias", "role"),
+        )
+        for s in samples:
+            labels = _port(s)
+            up.add_metric(labels, 1.0 if s.oper_up else 0.0)
+            info.add_metric([*labels, s.ifdescr, s.ifalias, s.role.value], 1.0)
+            if s.tier is Tier.FULL:
+                admin.add_metric(labels, 1.0 if s.admin_up else 0.0)
+                if s.speed_bytes is not None:
+                    speed.add_metric(labels, s.speed_bytes)
+        yield from (up, admin, speed, info)
+
+
+def _port(s: InterfaceSample) -> list[str]:
+    return [s.switch, str(s.ifindex), s.ifname]
+
+
+class Metrics:
+    """The daemon's own metrics, built on one registry (a fresh one per test)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        if process:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+        self.build_info = Gauge(
+            "sentinel_build_info",
+            "Sentinel's version and Python; always 1.",
+            ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.task_up = Gauge(
+            "sentinel_task_up", "1 while a supervised task runs healthily.", ["task"], registry=r
+        )
+        self.task_restarts = Counter(
+            "sentinel_task_restarts",
+            "Times a supervised task failed and was restarted.",
+            ["task"],
+            registry=r,
+        )
+        self.config_reload_successful = Gauge(
+            "sentinel_config_last_reload_successful",
+            "1 if the last config (re)load succeeded.",
+            registry=r,
+        )
+        self.config_reload_timestamp = Gauge(
+            "sentinel_config_last_reload_success_timestamp_seconds",
+            "Time of the last successful config (re)load.",
+            registry=r,
+        )
+        self.local_sample_duration = Histogram(
+            "sentinel_local_sample_duration_seconds",
+            "Time to read the local interfaces' counters from the kernel.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "sentinel_http_requests",
+            "HTTP requests served, by handler and status code.",
+            ["handler", "code"],
+            registry=r,
+        )
+        self.interfaces = InterfaceCollector()
+        r.register(self.interfaces)
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The exposition for an ``Accept`` header: OpenMetrics when asked, else text 0.0.4."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type

@@ -1,0 +1,48 @@
+"""Frozen value types shared by every layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What an interface is for: uplinks get the full metric tier, access ports the lean one."""
+
+    UPLINK = "uplink"
+    ACCESS = "access"
+
+
+class Tier(StrEnum):
+    """How many series an interface exports (DESIGN.md §4)."""
+
+    FULL = "full"  # bytes, packets, errors, discards, up, admin_up, speed, info
+    LEAN = "lean"  # bytes, up, info
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceSample:
+    """One interface of one switch (or of the gateway box itself, ``switch="local"``) at one time.
+
+    Counters are raw, monotonic totals as the device reports them; ``None`` means the device
+    does not have that counter.
+    """
+
+    switch: str
+    ifindex: int
+    ifname: str
+    ifdescr: str
+    ifalias: str
+    role: Role
+    tier: Tier
+    rx_bytes: int
+    tx_bytes: int
+    rx_packets: int | None = None
+    tx_packets: int | None = None
+    rx_errors: int | None = None
+    tx_errors: int | None = None
+    rx_discards: int | None = None
+    tx_discards: int | None = None
+    oper_up: bool = False
+    admin_up: bool = False
+    speed_bytes: float | None = None  # bytes per second; None when unknown (virtual links)

@@ -1,0 +1,63 @@
+"""Pseudonymous device identifiers: HMAC-SHA256 under the site key (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentinel.config import PrivacyConfig
+
+KEY_FILE = "site.key"
+
+
+class Pseudonymiser:
+    """Names a device by a keyed hash, or in clear text when the site's config allows it.
+
+    An unkeyed hash would not do: a school's whole address range is hashed in under a second.
+    """
+
+    def __init__(self, key: bytes, *, enabled: bool = True) -> None:
+        if len(key) < 16:
+            raise ValueError("the site key must be at least 16 bytes")
+        self._key = key
+        self.enabled = enabled
+
+    def __call__(self, value: str) -> str:
+        if not self.enabled:
+            return value
+        digest = hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
+        return f"anon-{digest[:16]}"
+
+
+def site_key(cfg: PrivacyConfig, state_dir: Path) -> bytes:
+    """The configured key, else one generated once and kept (mode 0600) in the state directory."""
+    if cfg.key is not None:
+        return cfg.key.reveal().encode()
+    path = state_dir / KEY_FILE
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        raise ValueError(f"{path} is not a hex key; delete it to generate a new one") from None
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return key
+
+
+def default_state_dir(environ: dict[str, str] | None = None) -> Path:
+    """systemd's ``STATE_DIRECTORY``, else /var/lib/sentinel for root, else the user's state dir."""
+    env = dict(os.environ) if environ is None else environ
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    if os.geteuid() == 0:
+        return Path("/var/lib/sentinel")
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local/state")
+    return Path(base) / "sentinel"

@@ -1,0 +1,290 @@
+"""The HTTP endpoint: /metrics, health and readiness, with exporter-toolkit TLS and basic auth."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import bcrypt
+from aiohttp import hdrs, web
+
+from sentinel.config import HostPort, TLSServerConfig, WebConfig, ssl_context
+
+if TYPE_CHECKING:
+    import ssl
+    from pathlib import Path
+
+    from sentinel.metrics import Metrics
+
+REALM = "sentinel"
+SHUTDOWN_TIMEOUT = 1.5  # seconds an in-flight scrape may finish when the endpoint moves or stops
+AUTH_CACHE_SIZE = 64
+# Checked for unknown users so that timing does not reveal which users exist; the same
+# bcrypt hash of "fakepassword" (cost 10) as exporter-toolkit uses.
+_DUMMY_HASH = b"$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
+_BCRYPT_MAX_PASSWORD = 72  # bcrypt ignores later bytes; bcrypt>=5 refuses longer passwords
+_OTHER = "other"  # handler label for unknown paths, so label cardinality stays bounded
+
+_BODY_HEADERS = frozenset((hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH))
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What may change on reload without rebinding: users and extra headers."""
+
+    users: Mapping[str, str]
+    headers: Mapping[str, str]
+
+    @classmethod
+    def of(cls, web_config: WebConfig) -> _Settings:
+        return cls(
+            MappingProxyType(dict(web_config.basic_auth_users)),
+            MappingProxyType(dict(web_config.http_server_config.headers)),
+        )
+
+
+class _Binding:
+    """One listening endpoint: its address, TLS identity, runner and current settings."""
+
+    def __init__(
+        self, listen: HostPort, tls: TLSServerConfig | None, fingerprint: bytes, settings: _Settings
+    ) -> None:
+        self.listen = listen
+        self.tls = tls
+        self.fingerprint = fingerprint
+        self.settings = settings  # replaced (one assignment) on a reload that keeps the socket
+        self.runner: web.AppRunner | None = None
+
+    def same_endpoint(self, listen: HostPort, tls: TLSServerConfig | None, fp: bytes) -> bool:
+        return self.listen == listen and self.tls == tls and self.fingerprint == fp
+
+
+class WebServer:
+    """Serves the metrics endpoint; ``apply`` reloads its config without dropping it."""
+
+    def __init__(self, metrics: Metrics, *, ready: Callable[[], bool]) -> None:
+        self._metrics = metrics
+        self._ready = ready
+        self._binding: _Binding | None = None
+        self._lock = asyncio.Lock()  # start, apply and stop never interleave
+        self._bcrypt_lock = asyncio.Lock()  # one bcrypt at a time, as exporter-toolkit does
+        self._auth_cache: dict[tuple[str, bytes, str], None] = {}
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs actually bound; empty when not serving."""
+        if self._binding is None or self._binding.runner is None:
+            return []
+        return [(str(a[0]), int(a[1])) for a in self._binding.runner.addresses]
+
+    async def start(self, listen: HostPort, web_config: WebConfig) -> None:
+        """Bind ``listen`` and serve; raises ``OSError`` when it cannot be bound."""
+        async with self._lock:
+            if self._binding is not None:
+                raise RuntimeError("web server already started")
+            self._binding = await self._bind(listen, web_config)
+
+    async def apply(self, listen: HostPort, web_config: WebConfig) -> None:
+        """Switch to a new config; on failure the old endpoint keeps serving and this raises."""
+        async with self._lock:
+            old = self._binding
+            if old is None:
+                self._binding = await self._bind(listen, web_config)
+                return
+            tls = web_config.tls_server_config
+            fingerprint = await _tls_fingerprint(tls)
+            if old.same_endpoint(listen, tls, fingerprint):
+                old.settings = _Settings.of(web_config)
+                return
+            # Bind the new endpoint before closing the old one (SO_REUSEPORT allows the same
+            # port twice), so something always listens; if binding fails, the old one stays.
+            self._binding = await self._bind(listen, web_config, fingerprint)
+            if old.runner is not None:
+                await old.runner.cleanup()
+
+    async def stop(self) -> None:
+        """Stop listening; in-flight requests get ``SHUTDOWN_TIMEOUT`` seconds to finish."""
+        async with self._lock:
+            binding, self._binding = self._binding, None
+            if binding is not None and binding.runner is not None:
+                await binding.runner.cleanup()
+
+    async def _bind(
+        self, listen: HostPort, web_config: WebConfig, fingerprint: bytes | None = None
+    ) -> _Binding:
+        tls = web_config.tls_server_config
+        if fingerprint is None:
+            fingerprint = await _tls_fingerprint(tls)
+        context: ssl.SSLContext | None = None
+        if tls is not None:
+            context = await asyncio.to_thread(ssl_context, tls)
+        binding = _Binding(listen, tls, fingerprint, _Settings.of(web_config))
+        runner = web.AppRunner(
+            self._app(binding), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        site = web.TCPSite(
+            runner,
+            listen.host,
+            listen.port,
+            ssl_context=context,
+            reuse_address=True,
+            reuse_port=True,
+        )
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        binding.runner = runner
+        return binding
+
+    def _app(self, binding: _Binding) -> web.Application:
+        @web.middleware
+        async def middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+            return await self._serve(binding, request, handler)
+
+        async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
+            response.headers.update(binding.settings.headers)
+
+        app = web.Application(middlewares=[middleware])
+        app.on_response_prepare.append(add_headers)
+        app.router.add_get("/", self._index)
+        app.router.add_get("/metrics", self._metrics_page)
+        app.router.add_get("/-/healthy", self._healthy)
+        app.router.add_get("/-/ready", self._readiness)
+        return app
+
+    async def _serve(
+        self, binding: _Binding, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
+        match = request.match_info
+        resource = match.route.resource
+        label = resource.canonical if match.http_exception is None and resource else _OTHER
+        response: web.StreamResponse
+        users = binding.settings.users
+        if users and not await self._authorized(request, users):
+            response = web.Response(
+                status=401,
+                text="Unauthorized\n",
+                headers={hdrs.WWW_AUTHENTICATE: f'Basic realm="{REALM}"'},
+            )
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                headers = {k: v for k, v in exc.headers.items() if k not in _BODY_HEADERS}
+                response = web.Response(status=exc.status, text=exc.text, headers=headers)
+        self._metrics.http_requests.labels(label, str(response.status)).inc()
+        return response
+
+    async def _authorized(self, request: web.Request, users: Mapping[str, str]) -> bool:
+        credentials = _basic_credentials(request.headers.get(hdrs.AUTHORIZATION, ""))
+        if credentials is None:
+            return False
+        return await self._check_password(users, *credentials)
+
+    async def _check_password(self, users: Mapping[str, str], user: str, password: str) -> bool:
+        hashed = users.get(user)
+        secret = password.encode()
+        key = (user, hashlib.sha256(secret).digest(), hashed or "")
+        if hashed is not None and key in self._auth_cache:
+            return True
+        async with self._bcrypt_lock:
+            ok = await asyncio.to_thread(_bcrypt_check, secret, hashed)
+        if not ok:
+            return False
+        if len(self._auth_cache) >= AUTH_CACHE_SIZE:
+            del self._auth_cache[next(iter(self._auth_cache))]  # the oldest entry
+        self._auth_cache[key] = None
+        return True
+
+    async def _index(self, _request: web.Request) -> web.Response:
+        body = (
+            "<!DOCTYPE html>\n<html><head><title>Sentinel</title></head><body>\n"
+            "<h1>Sentinel</h1>\n"
+            '<p><a href="/metrics">Metrics</a></p>\n</body></html>\n'
+        )
+        return web.Response(text=body, content_type="text/html")
+
+    async def _metrics_page(self, request: web.Request) -> web.Response:
+        accept = request.headers.get(hdrs.ACCEPT)
+        body, content_type = await asyncio.to_thread(self._metrics.render, accept)
+        response = web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type})
+        if _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+            response.enable_compression(web.ContentCoding.gzip)
+        return response
+
+    async def _healthy(self, _request: web.Request) -> web.Response:
+        return web.Response(text="Healthy\n")
+
+    async def _readiness(self, _request: web.Request) -> web.Response:
+        if self._ready():
+            return web.Response(text="Ready\n")
+        return web.Response(status=503, text="Not ready\n")
+
+
+def _bcrypt_check(password: bytes, hashed: str | None) -> bool:
+    """bcrypt-compare ``password``; with no hash, spend the same time and fail."""
+    target = _DUMMY_HASH if hashed is None else hashed.encode()
+    too_long = len(password) > _BCRYPT_MAX_PASSWORD
+    try:
+        ok = bcrypt.checkpw(password[:_BCRYPT_MAX_PASSWORD], target)
+    except ValueError:  # a malformed hash never matches
+        return False
+    return ok and hashed is not None and not too_long
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """User and password from an ``Authorization: Basic`` value (UTF-8), or None."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (``gzip;q=0`` refuses it)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        q = params.strip().replace(" ", "").lower()
+        if q.startswith("q="):
+            try:
+                return float(q[2:]) > 0
+            except ValueError:
+                return False
+        return True
+    return False
+
+
+async def _tls_fingerprint(tls: TLSServerConfig | None) -> bytes:
+    """A digest of the certificate, key and CA files, so a renewed certificate rebinds."""
+    if tls is None:
+        return b""
+    paths = [p for p in (tls.cert_file, tls.key_file, tls.client_ca_file) if p is not None]
+    return await asyncio.to_thread(_digest_files, paths)
+
+
+def _digest_files(paths: list[Path]) -> bytes:
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b""  # ssl_context() reports the unreadable file
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.digest()

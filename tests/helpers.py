@@ -1,0 +1,141 @@
+"""Test helpers: a daemon in a subprocess, a notify socket, a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class NotifySocket:
+    """A real unix datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def wait_for(self, field: str, timeout: float = 15.0) -> list[str]:
+        """Read datagrams until one contains ``field``; returns everything read so far."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                data = self.sock.recv(4096).decode()
+            except TimeoutError:
+                continue
+            self.messages.append(data)
+            if field in data.split("\n"):
+                return self.messages
+        raise AssertionError(f"no {field} in {self.messages}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Daemon:
+    """``sentinel run`` as a subprocess with its log collected line by line."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env.pop("JOURNAL_STREAM", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sentinel", "run", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=full_env,
+        )
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_log(self, text: str, timeout: float = 15.0, start: int = 0) -> int:
+        """Index of the first log line from ``start`` on that contains ``text``."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(start, len(self.lines)):
+                    if text in self.lines[i]:
+                        return i
+                left = end - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"{text!r} not logged:\n" + "\n".join(self.lines))
+                self._cond.wait(min(left, 0.1))
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def running(args: Sequence[str], env: dict[str, str] | None = None) -> Iterator[Daemon]:
+    d = Daemon(args, env)
+    try:
+        yield d
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        d._reader.join(5)
+        if d.proc.stdout is not None:
+            d.proc.stdout.close()
+
+
+def get(url: str, timeout: float = 5.0) -> tuple[int, str, str]:
+    """Plain GET: status, content type, body."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (loopback only)
+            return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the first series ``name`` carrying ``labels`` in a text exposition."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        metric, _, lbl = series.partition("{")
+        if metric != name:
+            continue
+        pairs = {p for p in lbl.rstrip("}").split(",") if p}
+        if all(f'{k}="{v}"' in pairs for k, v in labels.items()):
+            return float(value)
+    return None
