@@ -73,6 +73,92 @@ def build_parser() -> argparse.ArgumentParser:
         "error as FILE:LINE: key.path: message; exit 0 when all are valid, 2 otherwise.",
     )
     check.add_argument("files", type=Path, nargs="+", metavar="FILE")
+
+    poll = sub.add_parser(
+        "poll",
+        help="poll one switch once and print its series",
+        description="Poll one switch once over SNMP and print the series the daemon would "
+        "export for it, in Prometheus text format. Takes net-snmp's flags, or --config FILE "
+        "with the name of a switch from that file. Exit 1 with a message on failure.",
+        epilog="examples:\n"
+        "  sentinel poll 10.20.0.2 -v 2c -c public\n"
+        "  sentinel poll 10.20.0.2 -v 3 -l authPriv -u sentinel -a SHA-256 -A AUTHPASS "
+        "-x AES -X PRIVPASS\n"
+        "  sentinel poll --config /etc/sentinel/sentinel.yaml core",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    poll.add_argument(
+        "target", metavar="HOST[:PORT]|SWITCH", help="agent address, or a switch name with --config"
+    )
+    poll.add_argument("--config", type=Path, metavar="FILE", help="take the switch from FILE")
+    poll.add_argument(
+        "-v",
+        dest="version",
+        choices=["1", "2c", "3"],
+        default="2c",
+        help="SNMP version (default 2c)",
+    )
+    poll.add_argument(
+        "-c",
+        dest="community",
+        default="public",
+        metavar="COMMUNITY",
+        help="v1/v2c community (default public)",
+    )
+    poll.add_argument("-u", dest="user", default="", metavar="USER", help="v3 user")
+    poll.add_argument(
+        "-l",
+        dest="level",
+        choices=["noAuthNoPriv", "authNoPriv", "authPriv"],
+        help="v3 security level",
+    )
+    poll.add_argument(
+        "-a",
+        dest="auth_protocol",
+        choices=["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"],
+        help="v3 auth protocol (default MD5, as net-snmp)",
+    )
+    poll.add_argument("-A", dest="auth_passphrase", metavar="PASSPHRASE", help="v3 auth passphrase")
+    poll.add_argument(
+        "-x",
+        dest="priv_protocol",
+        choices=["DES", "AES", "AES-128", "AES-192", "AES-256", "AES-192-C", "AES-256-C"],
+        help="v3 privacy protocol (default DES, as net-snmp)",
+    )
+    poll.add_argument(
+        "-X", dest="priv_passphrase", metavar="PASSPHRASE", help="v3 privacy passphrase"
+    )
+    poll.add_argument("-n", dest="context", default="", metavar="CONTEXT", help="v3 context name")
+    poll.add_argument(
+        "-t",
+        dest="timeout",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="timeout of one request (default 2)",
+    )
+    poll.add_argument(
+        "-r",
+        dest="retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="retries after a timeout (default 2)",
+    )
+    poll.add_argument(
+        "--max-repetitions",
+        type=int,
+        default=25,
+        metavar="N",
+        help="GETBULK max-repetitions (default 25)",
+    )
+    poll.add_argument("--name", help="the switch label (default HOST, or HOST:PORT)")
+    poll.add_argument(
+        "--tier",
+        choices=["full", "lean"],
+        help="export the full tier on every interface (default: full on "
+        "uplinks, lean on access ports)",
+    )
     return parser
 
 
@@ -80,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
         return check_config(args.files)
+    if args.command == "poll":
+        return poll(args)
     return run(args.config, args.listen)
 
 
@@ -112,3 +200,57 @@ def run(config_path: Path | None, listen: HostPort | None) -> int:
         return asyncio.run(daemon.run())
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return EXIT_FAILURE
+
+
+def poll(args: argparse.Namespace) -> int:
+    from sentinel.config.snmp import _address
+    from sentinel.errors import SnmpError
+    from sentinel.snmp.once import poll_once, resolved_from_flags
+
+    try:
+        if args.config:
+            cfg = load_config(args.config)
+            matches = [s for s in cfg.snmp.switches if s.name == args.target]
+            if not matches:
+                names = ", ".join(s.name for s in cfg.snmp.switches) or "none"
+                print(
+                    f"sentinel poll: no switch {args.target!r} in {args.config} "
+                    f"(switches: {names})",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            target = cfg.snmp.resolve(matches[0])
+        else:
+            host, port = _address(args.target)
+            target = resolved_from_flags(
+                host,
+                port,
+                name=args.name or (host if port == 161 else f"{host}:{port}"),
+                version=args.version,
+                community=args.community,
+                user=args.user,
+                level=args.level,
+                auth_protocol=args.auth_protocol,
+                auth_passphrase=args.auth_passphrase,
+                priv_protocol=args.priv_protocol,
+                priv_passphrase=args.priv_passphrase,
+                context=args.context,
+                timeout=args.timeout,
+                retries=args.retries,
+                max_repetitions=args.max_repetitions,
+                tier=args.tier,
+            )
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"sentinel poll: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        text = asyncio.run(poll_once(target))
+    except SnmpError as exc:
+        print(f"sentinel poll: {target.host}:{target.port}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    sys.stdout.write(text.decode())
+    return EXIT_OK

@@ -16,6 +16,9 @@ from sentinel.errors import ConfigError
 from sentinel.metrics import Metrics
 from sentinel.privacy import Pseudonymiser, default_state_dir, site_key
 from sentinel.sdnotify import Notifier, watchdog_loop
+from sentinel.snmp.client import SnmpClient
+from sentinel.snmp.poller import SwitchPoller
+from sentinel.snmp.schedule import run_switch
 from sentinel.supervise import Health, supervise
 from sentinel.web import WebServer
 
@@ -73,6 +76,8 @@ class Daemon:
         self.pseudonymise: Pseudonymiser | None = None
         self._tasks: dict[str, _Task] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self._snmp: SnmpClient | None = None
+        self._snmp_slots: asyncio.Semaphore | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.reloads = 0  # completed reload attempts, good or bad (for tests and logs)
@@ -138,6 +143,8 @@ class Daemon:
                 await self._shutdown(cfg.shutdown_timeout)
         finally:
             self._tg = None
+            if self._snmp is not None:
+                self._snmp.close()
             await self.web.stop()
             log.info("stopped")
         return 0
@@ -179,24 +186,45 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await t.task
 
-    def _start_sources(self, cfg: Config) -> None:
+    def _wanted_sources(self, cfg: Config) -> dict[str, object]:
+        """Task name -> the config slice it runs on."""
+        wanted: dict[str, object] = {}
         if cfg.local.enabled:
+            wanted["local"] = cfg.local
+        for sw in cfg.snmp.switches:
+            wanted[f"snmp:{sw.name}"] = cfg.snmp.resolve(sw)
+        return wanted
+
+    def _start_source(self, name: str, key: object, cfg: Config) -> None:
+        if name == "local":
             local_cfg = cfg.local
-            self._spawn(
-                "local",
-                STAGE_SOURCES,
-                local_cfg,
-                lambda h: local.run(h, local_cfg, self.metrics),
-            )
+            self._spawn(name, STAGE_SOURCES, key, lambda h: local.run(h, local_cfg, self.metrics))
+            return
+        if self._snmp is None:
+            self._snmp = SnmpClient()
+        if self._snmp_slots is None:
+            self._snmp_slots = asyncio.Semaphore(cfg.snmp.max_in_flight)
+        poller = SwitchPoller(key, self._snmp, semaphore=self._snmp_slots)  # type: ignore[arg-type]
+        self._spawn(name, STAGE_SOURCES, key, lambda h: run_switch(h, poller, self.metrics))
+
+    def _start_sources(self, cfg: Config) -> None:
+        for name, key in self._wanted_sources(cfg).items():
+            self._start_source(name, key, cfg)
 
     async def _apply_sources(self, cfg: Config) -> None:
-        """Restart exactly the tasks whose config slice changed."""
-        current = self._tasks.get("local")
-        wanted = cfg.local if cfg.local.enabled else None
-        if current is not None and current.key == wanted:
-            return
-        await self._cancel("local")
-        self._start_sources(cfg)
+        """Restart exactly the tasks whose config slice changed; start new, stop removed."""
+        if cfg.snmp.max_in_flight != self.config.snmp.max_in_flight:
+            self._snmp_slots = asyncio.Semaphore(cfg.snmp.max_in_flight)
+            for t in [t for t in self._tasks.values() if t.name.startswith("snmp:")]:
+                await self._cancel(t.name)
+        wanted = self._wanted_sources(cfg)
+        running = [t for t in self._tasks.values() if t.stage == STAGE_SOURCES]
+        for t in running:
+            if wanted.get(t.name) != t.key:
+                await self._cancel(t.name)
+        for name, key in wanted.items():
+            if name not in self._tasks:
+                self._start_source(name, key, cfg)
 
     async def _watchdog(self, health: Health) -> None:
         health.ok()
@@ -293,7 +321,10 @@ class Daemon:
         )
         if not cfg.local.enabled:
             log.info("local interface sampling is off (local.enabled: false)")
-        log.info("not polling switches", reason="no switches configured")
+        if cfg.snmp.switches:
+            log.info("polling switches", count=len(cfg.snmp.switches))
+        else:
+            log.info("not polling switches", reason="no switches configured (snmp.switches)")
         log.info(
             "not capturing LAN traffic",
             reason="no capture interface configured",

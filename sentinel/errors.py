@@ -6,7 +6,11 @@
     ├── ConfigError        every problem of one config file, each with file, line and key path
     ├── WebConfigError     (a ConfigError) the exporter-toolkit web config file
     ├── SampleError        the local interface sampler could not read the kernel's counters
-    └── NotifyError        the systemd notify socket could not be reached
+    ├── NotifyError        the systemd notify socket could not be reached
+    └── SnmpError          one SNMP request failed (kind: protocol)
+        ├── SnmpTimeout    no answer (kind: timeout)
+        ├── SnmpAuthError  SNMPv3 user, keys, time window (kind: auth)
+        └── SnmpTooBig     the response does not fit one message
 """
 
 from __future__ import annotations
@@ -50,3 +54,25 @@ class SampleError(SentinelError):
 
 class NotifyError(SentinelError):
     """The systemd notify socket could not be reached."""
+
+
+class SnmpError(SentinelError):
+    """An SNMP request failed; ``kind`` is the metric label (timeout, auth, protocol)."""
+
+    kind = "protocol"
+
+
+class SnmpTimeout(SnmpError):
+    """The agent did not answer within timeout x (retries + 1)."""
+
+    kind = "timeout"
+
+
+class SnmpAuthError(SnmpError):
+    """SNMPv3 security failed: unknown user, wrong keys, time window, security level."""
+
+    kind = "auth"
+
+
+class SnmpTooBig(SnmpError):
+    """The response would not fit in one message (errorStatus tooBig)."""

@@ -19,7 +19,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from sentinel import __version__
-from sentinel.model import InterfaceSample, Tier
+from sentinel.model import InterfaceSample, SwitchHealth, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -115,6 +115,74 @@ class InterfaceCollector(Collector):
         yield from (up, admin, speed, info)
 
 
+class SwitchCollector(Collector):
+    """Renders the latest health of each polled switch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._health: dict[str, SwitchHealth] = {}
+
+    def publish(self, health: SwitchHealth) -> None:
+        with self._lock:
+            self._health[health.switch] = health
+
+    def forget(self, switch: str) -> None:
+        with self._lock:
+            self._health.pop(switch, None)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            items = sorted(self._health.values(), key=lambda h: h.switch)
+        sw = ["switch"]
+        up = GaugeMetricFamily(
+            "sentinel_switch_up", "1 if the last SNMP poll succeeded.", labels=sw
+        )
+        duration = GaugeMetricFamily(
+            "sentinel_snmp_poll_duration_seconds", "Duration of the last SNMP poll.", labels=sw
+        )
+        last = GaugeMetricFamily(
+            "sentinel_snmp_last_success_timestamp_seconds",
+            "Time of the last successful SNMP poll.",
+            labels=sw,
+        )
+        boot = GaugeMetricFamily(
+            "sentinel_switch_boot_time_seconds",
+            "When the switch booted (from sysUpTime).",
+            labels=sw,
+        )
+        errors = CounterMetricFamily(
+            "sentinel_snmp_errors",
+            "Failed SNMP polls by kind: timeout, auth, protocol.",
+            labels=["switch", "kind"],
+        )
+        requests = CounterMetricFamily(
+            "sentinel_snmp_requests", "SNMP requests that got an answer.", labels=sw
+        )
+        varbinds = CounterMetricFamily(
+            "sentinel_snmp_varbinds", "Variable bindings received.", labels=sw
+        )
+        gaps = CounterMetricFamily(
+            "sentinel_snmp_counter_discontinuities",
+            "Counter intervals dropped (reset, reboot, impossible jump) instead of a spike.",
+            labels=sw,
+        )
+        for h in items:
+            up.add_metric([h.switch], 1.0 if h.up else 0.0)
+            if h.last_duration is not None:
+                duration.add_metric([h.switch], h.last_duration)
+            if h.last_success is not None:
+                last.add_metric([h.switch], h.last_success)
+            if h.boot_time is not None:
+                boot.add_metric([h.switch], h.boot_time)
+            counts = dict(h.errors)
+            for kind in ("timeout", "auth", "protocol"):
+                errors.add_metric([h.switch, kind], counts.get(kind, 0))
+            requests.add_metric([h.switch], h.requests)
+            varbinds.add_metric([h.switch], h.varbinds)
+            gaps.add_metric([h.switch], h.discontinuities)
+        yield from (up, duration, last, boot, errors, requests, varbinds, gaps)
+
+
 def _port(s: InterfaceSample) -> list[str]:
     return [s.switch, str(s.ifindex), s.ifname]
 
@@ -168,6 +236,16 @@ class Metrics:
         )
         self.interfaces = InterfaceCollector()
         r.register(self.interfaces)
+        self.switches = SwitchCollector()
+        r.register(self.switches)
+
+    def render_switches(self) -> bytes:
+        """Only the switch and interface series, in text format (``sentinel poll``)."""
+        only = CollectorRegistry()
+        only.register(self.interfaces)
+        only.register(self.switches)
+        encoder, _ = choose_encoder("")
+        return encoder(only)
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """The exposition for an ``Accept`` header: OpenMetrics when asked, else text 0.0.4."""

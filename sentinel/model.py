@@ -46,3 +46,18 @@ class InterfaceSample:
     oper_up: bool = False
     admin_up: bool = False
     speed_bytes: float | None = None  # bytes per second; None when unknown (virtual links)
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchHealth:
+    """How polling one switch is going: what ``sentinel_switch_*``/``sentinel_snmp_*`` show."""
+
+    switch: str
+    up: bool
+    last_duration: float | None = None  # seconds, last poll (good or bad)
+    last_success: float | None = None  # unix time
+    boot_time: float | None = None  # unix time, from sysUpTime
+    errors: tuple[tuple[str, int], ...] = ()  # (kind, count) since start
+    requests: int = 0
+    varbinds: int = 0
+    discontinuities: int = 0  # intervals dropped instead of exported as a spike

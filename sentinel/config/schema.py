@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from sentinel.config.secret import Secret
+from sentinel.config.snmp import SnmpConfig
 from sentinel.config.validate import Check, Duration
 
 DEFAULT_PORT = 9717
@@ -111,3 +112,4 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     local: LocalConfig = field(default_factory=LocalConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    snmp: SnmpConfig = field(default_factory=SnmpConfig)

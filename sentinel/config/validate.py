@@ -140,6 +140,10 @@ def convert(tp: Any, node: Node, path: str, ctx: Context) -> Any:
         return p if p.is_absolute() else ctx.base_dir / p
     if tp in (str, int, float, bool):
         return _scalar(tp, node, path, ctx, _NAMES[tp])
+    if tp is object:  # any scalar; an Annotated Check decides
+        if node.kind != "scalar" or node.value is None:
+            return ctx.error(node.line, path, "must be a single value")
+        return node.value
     raise TypeError(f"unsupported config type {tp!r} at {path}")
 
 
