@@ -95,10 +95,11 @@ class SwitchPoller:
         self.prev_ticks: int | None = None
         self.prev_at: float | None = None
         self.max_repetitions = cfg.max_repetitions
-        self.need_32bit = True  # until a poll shows every interface has HC counters
+        self.without_hc: set[int] | None = None  # interfaces with only 32-bit octet counters
         self.track_discontinuity = False
         self.changed = False
         self.discontinuity_times: dict[int, int | None] = {}
+        self.row_counts: dict[OID, int] = {}  # rows per column last time: trims walks
         # health
         self.up = False
         self.errors: dict[str, int] = {}
@@ -139,7 +140,15 @@ class SwitchPoller:
 
     async def _walk(self, columns: Sequence[OID]) -> dict[OID, dict[OID, Value]]:
         async with self.semaphore:
-            w = await walk(self.client, self.ep, self.creds, columns, self.max_repetitions)
+            w = await walk(
+                self.client,
+                self.ep,
+                self.creds,
+                columns,
+                self.max_repetitions,
+                expected=self.row_counts,
+            )
+        self.row_counts.update((c, len(rows)) for c, rows in w.columns.items())
         self.requests += w.requests
         self.varbinds += w.varbinds
         self.max_repetitions = w.max_repetitions
@@ -187,7 +196,9 @@ class SwitchPoller:
             self.track_discontinuity = any(_int(v) for v in disc_rows.values())
             self.labels_at = now
         columns = [ifmib.IF_OPER_STATUS, ifmib.IF_HC_IN_OCTETS, ifmib.IF_HC_OUT_OCTETS]
-        if self.need_32bit:
+        # 32-bit octet counters: walked until we know which interfaces lack HC counters,
+        # then fetched with GET for just those (VLANs, Null0 and old ports, typically).
+        if self.without_hc is None:
             columns += [ifmib.IF_IN_OCTETS, ifmib.IF_OUT_OCTETS]
         f = self.cfg.interfaces
         if f.only_admin_up:
@@ -198,12 +209,17 @@ class SwitchPoller:
         if ifmib.IF_COUNTER_DISCONTINUITY in table:
             disc_rows = table[ifmib.IF_COUNTER_DISCONTINUITY]
         hc_in = table[ifmib.IF_HC_IN_OCTETS]
-        lo_in = table.get(ifmib.IF_IN_OCTETS, {})
-        with_octets = {i[0] for i in (*hc_in, *lo_in) if len(i) == 1}
-        if not self.need_32bit and with_octets - {i[0] for i in hc_in}:
-            self.need_32bit = True  # an interface without HC counters appeared
-        elif self.need_32bit and lo_in and all((i,) in hc_in for i in with_octets):
-            self.need_32bit = False
+        with_hc = {i[0] for i in hc_in if len(i) == 1}
+        if self.without_hc is None:
+            lo_in = table[ifmib.IF_IN_OCTETS]
+        else:
+            lo_cols = (ifmib.IF_IN_OCTETS, ifmib.IF_OUT_OCTETS)
+            want = sorted((set(self.labels) | set(self.oper)) - with_hc)
+            lo = await self._get_columns(lo_cols, want)
+            table.update(lo)
+            lo_in = lo[ifmib.IF_IN_OCTETS]
+        with_octets = with_hc | {i[0] for i in lo_in if len(i) == 1}
+        self.without_hc = with_octets - with_hc
         oper = {i[0]: v for i, v in table[ifmib.IF_OPER_STATUS].items() if isinstance(v, int)}
         self.changed = bool(self.oper) and oper != self.oper
         self.oper = oper
@@ -290,8 +306,14 @@ class SwitchPoller:
             return {}
         if len(full) * 3 > total:
             return await self._walk(ifmib.FULL_COLUMNS)
-        out: dict[OID, dict[OID, Value]] = {c: {} for c in ifmib.FULL_COLUMNS}
-        oids = [(*c, i) for i in full for c in ifmib.FULL_COLUMNS]
+        return await self._get_columns(ifmib.FULL_COLUMNS, full)
+
+    async def _get_columns(
+        self, columns: Sequence[OID], indexes: Sequence[int]
+    ) -> dict[OID, dict[OID, Value]]:
+        """Some columns for a few rows, by GET in batches; missing cells are left out."""
+        out: dict[OID, dict[OID, Value]] = {c: {} for c in columns}
+        oids = [(*c, i) for i in indexes for c in columns]
         for k in range(0, len(oids), GET_BATCH):
             for oid, value in await self._get(oids[k : k + GET_BATCH]):
                 col, idx = oid[:-1], oid[-1:]

@@ -19,7 +19,7 @@ from sentinel.errors import SnmpError, SnmpTimeout, SnmpTooBig
 from sentinel.snmp.client import OID, Credentials, Endpoint, SnmpClient, Special, Value
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 MAX_VARBINDS_PER_REQUEST = 250  # keeps responses well under a 64 KiB UDP datagram
 
@@ -43,7 +43,13 @@ async def walk(
     max_repetitions: int,
     *,
     max_rows: int = 20000,
+    expected: Mapping[OID, int] | None = None,
 ) -> Walk:
+    """Walk ``columns``; ``expected`` (rows per column last time) trims the last request.
+
+    Without it the last GETBULK asks for a full block of max-repetitions rows and most of
+    them fall past the column's end: wasted work on both sides.
+    """
     result = Walk({c: {} for c in columns}, max_repetitions=max_repetitions)
     last = {c: c for c in columns}  # column -> last OID seen
     pending = list(columns)
@@ -51,8 +57,13 @@ async def walk(
     while pending:
         per_request = max(1, MAX_VARBINDS_PER_REQUEST // max(rep, 1))
         batch = pending[:per_request]
+        ask = rep
+        if expected and all(c in expected for c in batch):
+            # One row past the expected end confirms the end (or finds new rows).
+            left = max(expected[c] - len(result.columns[c]) + 1 for c in batch)
+            ask = max(1, min(rep, left))
         try:
-            vbs = await client.bulk(ep, creds, [last[c] for c in batch], rep)
+            vbs = await client.bulk(ep, creds, [last[c] for c in batch], ask)
         except SnmpTooBig:
             if rep == 1:
                 raise
