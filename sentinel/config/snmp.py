@@ -190,30 +190,25 @@ class SnmpConfig:
             issues.append(("max_in_flight", "must be between 1 and 256"))
         names = set()
         for i, sw in enumerate(self.switches):
+            at = f"switches[{i}]"
             if sw.name in names:
-                issues.append(("switches", f"switch name {sw.name!r} is used twice"))
+                issues.append((f"{at}.name", f"switch name {sw.name!r} is used twice"))
             names.add(sw.name)
             auth = sw.auth or self.defaults.auth
             if auth is not None and auth not in self.auths:
-                issues.append(
-                    ("switches", f"switches[{i}].auth: no auth named {auth!r} in snmp.auths")
-                )
+                where = f"{at}.auth" if sw.auth else "defaults.auth"
+                issues.append((where, f"no auth named {auth!r} in snmp.auths"))
             r = self.resolve(sw)
             if r.timeout * (r.retries + 1) >= r.interval:
+                budget = r.timeout * (r.retries + 1)
                 issues.append(
-                    (
-                        "switches",
-                        f"switches[{i}]: timeout x (retries + 1) = "
-                        f"{r.timeout * (r.retries + 1):g}s must be shorter than "
-                        f"interval {r.interval:g}s",
-                    )
+                    (at, f"timeout x (retries + 1) = {budget:g}s must be shorter than "
+                     f"interval {r.interval:g}s")
                 )
             if not 0 <= r.retries <= 10:
-                issues.append(("switches", f"switches[{i}].retries: must be between 0 and 10"))
+                issues.append((f"{at}.retries", "must be between 0 and 10"))
             if not 1 <= r.max_repetitions <= 200:
-                issues.append(
-                    ("switches", f"switches[{i}].max_repetitions: must be between 1 and 200")
-                )
+                issues.append((f"{at}.max_repetitions", "must be between 1 and 200"))
         return issues
 
     def resolve(self, sw: Switch) -> Resolved:

@@ -231,8 +231,28 @@ def convert_dataclass(cls: type, node: Node, path: str, ctx: Context) -> Any:
     obj = cls(**values)
     check = getattr(obj, "validate", None)
     if check is not None:
+        # Problems found here are recorded, but the value is well-formed, so the checks of
+        # the sections around it still run: the user sees every problem at once.
         for key, message in check():
-            line = given[key][0] if key in given else node.line
-            ctx.error(line, join(path, key) if key else path, message)
-            failed = True
-    return INVALID if failed else obj
+            ctx.error(_locate(node, key), join(path, key) if key else path, message)
+    return obj
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _locate(node: Node, relpath: str) -> int:
+    """The line of ``relpath`` (``switches[1].auth``) below ``node``; the nearest one found."""
+    line = node.line
+    for m in _STEP.finditer(relpath):
+        key, index = m.group(1), m.group(2)
+        found = None
+        if key is not None and node.kind == "map":
+            found = next(((kl, v) for k, kl, v in node.items if k == key), None)
+        elif index is not None and node.kind == "seq" and int(index) < len(node.children):
+            child = node.children[int(index)]
+            found = (child.line, child)
+        if found is None:
+            break
+        line, node = found
+    return line

@@ -79,8 +79,10 @@ class SwitchPoller:
         semaphore: asyncio.Semaphore | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        max_rows: int = 20000,
     ) -> None:
         self.cfg = cfg
+        self.max_rows = max_rows
         self.client = client
         self.ep = Endpoint(cfg.host, cfg.port, cfg.timeout, cfg.retries)
         self.creds = credentials(cfg.auth)
@@ -147,6 +149,7 @@ class SwitchPoller:
                 columns,
                 self.max_repetitions,
                 expected=self.row_counts,
+                max_rows=self.max_rows,
             )
         self.row_counts.update((c, len(rows)) for c, rows in w.columns.items())
         self.requests += w.requests

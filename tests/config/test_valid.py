@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -23,13 +24,17 @@ def test_shipped_configs_exist() -> None:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-def test_shipped_config_passes_check_config(path: Path) -> None:
-    """Every file in config/ passes `sentinel check-config`."""
+def test_shipped_config_passes_check_config(path: Path, tmp_path: Path) -> None:
+    """Every file in config/ passes `sentinel check-config`, given the credentials it names."""
+    # systemd provides credentials at run time; stand in for it with one file per name.
+    for name in re.findall(r"\{credential: ([\w.-]+)\}", path.read_text()):
+        (tmp_path / name).write_text("an-example-passphrase\n")
     proc = subprocess.run(
         [sys.executable, "-m", "sentinel", "check-config", str(path)],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "CREDENTIALS_DIRECTORY": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"{path}: valid"
@@ -41,9 +46,13 @@ def test_example_documents_every_option() -> None:
     cfg = default_config()
     for key in ("site", "listen", "web_config_file", "state_dir", "shutdown_timeout"):
         assert re.search(rf"^#? ?{key}:", text, re.M), key
-    for section in ("log", "local", "privacy"):
+    for section in ("log", "local", "privacy", "snmp"):
         for field in type(getattr(cfg, section)).__dataclass_fields__:
             assert re.search(rf"^  #? ?{field}:", text, re.M), f"{section}.{field}"
+    for field in type(cfg.snmp.defaults).__dataclass_fields__:
+        assert re.search(rf"^    #? ?{field}:", text, re.M), f"snmp.defaults.{field}"
+    for field in ("include", "exclude", "types", "only_admin_up", "only_oper_up"):
+        assert re.search(rf"^      {field}:", text, re.M), f"snmp.defaults.interfaces.{field}"
 
 
 def test_empty_file_is_the_built_in_default() -> None:
