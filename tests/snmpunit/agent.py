@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api, rfc1902, rfc1905
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
 
 v2c = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 OID = tuple[int, ...]

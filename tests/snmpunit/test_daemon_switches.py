@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.helpers import free_port, get, running, sample
-from tests.snmpunit.agent import Behaviour, serve, switch_table
+from tests.snmpunit.agent import serve, switch_table
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -35,7 +38,8 @@ async def test_switch_down_up_and_reload(tmp_path: Path) -> None:
     ):
         cfg = tmp_path / "s.yaml"
         cfg.write_text(
-            f"listen: 127.0.0.1:{port}\nstate_dir: {tmp_path / 'state'}\nlocal: {{enabled: false}}\n"
+            f"listen: 127.0.0.1:{port}\nstate_dir: {tmp_path / 'state'}\n"
+            "local: {enabled: false}\n"
             "snmp:\n  defaults: {interval: 5s, timeout: 500ms, retries: 0}\n"
             f"  switches:\n    - {{name: sw-a, address: '127.0.0.1:{a_port}'}}\n"
         )
