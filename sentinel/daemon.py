@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import Any
 from typing import TYPE_CHECKING
 
 from sentinel import __version__, local, logsetup
@@ -18,6 +19,7 @@ from sentinel.privacy import Pseudonymiser, default_state_dir, site_key
 from sentinel.sdnotify import Notifier, watchdog_loop
 from sentinel.snmp.client import SnmpClient
 from sentinel.snmp.poller import SwitchPoller
+from sentinel.snmp import state as snmp_state
 from sentinel.snmp.schedule import run_switch
 from sentinel.supervise import Health, supervise
 from sentinel.web import WebServer
@@ -31,7 +33,8 @@ log = logsetup.get(__name__)
 # Shutdown stages, in order: what produces data stops before what serves it.
 STAGE_SOURCES = 0  # capture, pollers, samplers
 STAGE_SINKS = 1  # alert delivery (flushes within the deadline)
-STAGE_SERVICE = 2  # reload handler, watchdog
+STAGE_SERVICE = 2  # reload handler, watchdog, state saver
+STATE_SAVE_INTERVAL = 300.0
 
 
 @dataclass(slots=True)
@@ -78,6 +81,8 @@ class Daemon:
         self._tg: asyncio.TaskGroup | None = None
         self._snmp: SnmpClient | None = None
         self._snmp_slots: asyncio.Semaphore | None = None
+        self._pollers: dict[str, SwitchPoller] = {}
+        self._saved_counters: dict[str, dict[str, Any]] = {}
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.reloads = 0  # completed reload attempts, good or bad (for tests and logs)
@@ -130,9 +135,11 @@ class Daemon:
             log.error("cannot listen", address=str(listen), error=exc.strerror or exc)
             return 1
         try:
+            self._saved_counters = snmp_state.load(self.state_dir / snmp_state.FILE)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self._start_sources(cfg)
+                self._spawn("state", STAGE_SERVICE, None, self._save_loop)
                 self._spawn("reload", STAGE_SERVICE, None, self._reload_loop)
                 self._spawn("watchdog", STAGE_SERVICE, None, self._watchdog)
                 self._record_reload(ok=True)
@@ -167,6 +174,8 @@ class Daemon:
                     else:
                         log.info("stopped task", task=t.name)
                     self._tasks.pop(t.name, None)
+            if stage == STAGE_SOURCES:
+                self._save_counters()
         await self.web.stop()
         log.info("stopped web server")
 
@@ -180,6 +189,11 @@ class Daemon:
         self._tasks[name] = _Task(name, stage, task, key)
 
     async def _cancel(self, name: str) -> None:
+        if name.startswith("snmp:"):
+            old = self._pollers.pop(name.removeprefix("snmp:"), None)
+            if old is not None and old.prev_ticks is not None and old.last_success is not None:
+                # A reload that restarts this switch's poller keeps its totals going.
+                self._saved_counters[old.cfg.name] = snmp_state.snapshot(old)
         t = self._tasks.pop(name, None)
         if t is not None:
             t.task.cancel()
@@ -205,6 +219,10 @@ class Daemon:
         if self._snmp_slots is None:
             self._snmp_slots = asyncio.Semaphore(cfg.snmp.max_in_flight)
         poller = SwitchPoller(key, self._snmp, semaphore=self._snmp_slots)  # type: ignore[arg-type]
+        saved = self._saved_counters.pop(poller.cfg.name, None)
+        if saved is not None and snmp_state.restore(poller, saved):
+            log.debug("counter state restored", switch=poller.cfg.name)
+        self._pollers[poller.cfg.name] = poller
         self._spawn(name, STAGE_SOURCES, key, lambda h: run_switch(h, poller, self.metrics))
 
     def _start_sources(self, cfg: Config) -> None:
@@ -225,6 +243,21 @@ class Daemon:
         for name, key in wanted.items():
             if name not in self._tasks:
                 self._start_source(name, key, cfg)
+
+    def _save_counters(self) -> None:
+        if not self._pollers and not (self.state_dir / snmp_state.FILE).exists():
+            return
+        try:
+            snmp_state.save(self.state_dir / snmp_state.FILE, list(self._pollers.values()))
+        except OSError as exc:
+            log.error("cannot save counter state", error=exc)
+
+    async def _save_loop(self, health: Health) -> None:
+        """Counter state to disk every few minutes, so a crash loses little."""
+        while True:
+            health.ok()
+            await asyncio.sleep(STATE_SAVE_INTERVAL)
+            await asyncio.to_thread(self._save_counters)
 
     async def _watchdog(self, health: Health) -> None:
         health.ok()

@@ -202,8 +202,11 @@ class SnmpConfig:
             if r.timeout * (r.retries + 1) >= r.interval:
                 budget = r.timeout * (r.retries + 1)
                 issues.append(
-                    (at, f"timeout x (retries + 1) = {budget:g}s must be shorter than "
-                     f"interval {r.interval:g}s")
+                    (
+                        at,
+                        f"timeout x (retries + 1) = {budget:g}s must be shorter than "
+                        f"interval {r.interval:g}s",
+                    )
                 )
             if not 0 <= r.retries <= 10:
                 issues.append((f"{at}.retries", "must be between 0 and 10"))

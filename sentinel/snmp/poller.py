@@ -92,6 +92,7 @@ class SwitchPoller:
         self.labels: dict[int, Labels] = {}
         self.labels_at: float | None = None
         self.counters: dict[int, array[int]] = {}
+        self.counters_template = array("Q", [UNSET]) * (2 * len(ifmib.COUNTERS))
         self.oper: dict[int, int] = {}
         self.if_number: int | None = None
         self.prev_ticks: int | None = None
@@ -338,7 +339,7 @@ class SwitchPoller:
         state = self.counters.get(i)
         first = state is None
         if state is None:
-            state = self.counters[i] = array("Q", [UNSET]) * (2 * len(ifmib.COUNTERS))
+            state = self.counters[i] = array("Q", self.counters_template)
         max_bytes = lab.speed_bytes
         for col, value in row.items():
             slot = ifmib.SLOT.get(col)

@@ -81,3 +81,51 @@ async def test_switch_down_up_and_reload(tmp_path: Path) -> None:
             assert metric("sentinel_interface_up", switch="sw-a", ifindex="1") is None
             d.signal(signal.SIGTERM)
             assert await asyncio.to_thread(d.wait) == 0
+
+
+async def test_totals_survive_a_daemon_restart(tmp_path: Path) -> None:
+    """After a switch reboot, a restarted daemon continues the totals instead of re-basing.
+
+    Re-basing to the agent's raw counter would be a decrease, which Prometheus reads as a
+    counter reset: rate() would then count the whole counter again (a false spike).
+    """
+    from pysnmp.proto import rfc1902
+
+    from tests.snmpunit.agent import IFX
+
+    port = free_port()
+    async with serve(switch_table(1, uptime=50_000_000)) as (a_port, _, set_table):
+        cfg = tmp_path / "s.yaml"
+        cfg.write_text(
+            f"listen: 127.0.0.1:{port}\nstate_dir: {tmp_path / 'state'}\n"
+            "local: {enabled: false}\n"
+            "snmp:\n  defaults: {interval: 5s, timeout: 500ms, retries: 0}\n"
+            f"  switches:\n    - {{name: sw, address: '127.0.0.1:{a_port}'}}\n"
+        )
+        url = f"http://127.0.0.1:{port}/metrics"
+
+        def rx() -> float | None:
+            try:
+                return sample(get(url, 2)[2], "sentinel_interface_receive_bytes_total", switch="sw")
+            except OSError:
+                return None
+
+        first = 10**10 + 1
+        with running(["--config", str(cfg)]) as d:
+            await wait_for(lambda: rx() == first)
+            # The switch reboots: uptime 30 s, its counter restarted and counted 7,000 bytes.
+            rebooted = switch_table(1, uptime=3000)
+            rebooted[(*IFX, 6, 1)] = rfc1902.Counter64(7000)
+            set_table(rebooted)
+            await wait_for(lambda: rx() == first + 7000)
+            d.signal(signal.SIGTERM)
+            assert await asyncio.to_thread(d.wait) == 0
+        assert (tmp_path / "state" / "snmp-counters.json").exists()
+        later = switch_table(1, uptime=3001)  # 10 ms later: consistent with real time
+        later[(*IFX, 6, 1)] = rfc1902.Counter64(9000)
+        set_table(later)
+        with running(["--config", str(cfg)]) as d:
+            await wait_for(lambda: rx() is not None)
+            assert rx() == first + 9000  # not 9000: no decrease, no spike
+            d.signal(signal.SIGTERM)
+            assert await asyncio.to_thread(d.wait) == 0
