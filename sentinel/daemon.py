@@ -8,8 +8,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentinel import __version__, local, logsetup
 from sentinel.config import Config, HostPort, WebConfig, load_config, load_web_config
@@ -17,9 +16,9 @@ from sentinel.errors import ConfigError
 from sentinel.metrics import Metrics
 from sentinel.privacy import Pseudonymiser, default_state_dir, site_key
 from sentinel.sdnotify import Notifier, watchdog_loop
+from sentinel.snmp import state as snmp_state
 from sentinel.snmp.client import SnmpClient
 from sentinel.snmp.poller import SwitchPoller
-from sentinel.snmp import state as snmp_state
 from sentinel.snmp.schedule import run_switch
 from sentinel.supervise import Health, supervise
 from sentinel.web import WebServer
