@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -205,7 +206,10 @@ class Daemon:
         if cfg.local.enabled:
             wanted["local"] = cfg.local
         for sw in cfg.snmp.switches:
-            wanted[f"snmp:{sw.name}"] = cfg.snmp.resolve(sw)
+            resolved = cfg.snmp.resolve(sw)
+            if not cfg.privacy.interface_descriptions:
+                resolved = dataclasses.replace(resolved, export_alias=False)
+            wanted[f"snmp:{sw.name}"] = resolved
         return wanted
 
     def _start_source(self, name: str, key: object, cfg: Config) -> None:

@@ -98,6 +98,7 @@ class PrivacyConfig:
 
     pseudonymise: bool = True
     key: Secret | None = None
+    interface_descriptions: bool = True
 
 
 @dataclass(frozen=True, slots=True)

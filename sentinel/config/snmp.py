@@ -173,6 +173,7 @@ class Resolved:
     interfaces: InterfaceFilter
     uplinks: tuple[re.Pattern[str], ...]
     tiers: Tiers
+    export_alias: bool = True  # privacy.interface_descriptions
 
 
 @dataclass(frozen=True, slots=True)

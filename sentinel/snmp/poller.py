@@ -385,7 +385,7 @@ class SwitchPoller:
             ifindex=i,
             ifname=lab.ifname,
             ifdescr=lab.ifdescr,
-            ifalias=lab.ifalias,
+            ifalias=lab.ifalias if self.cfg.export_alias else "",
             role=role,
             tier=tier,
             rx_bytes=pick(ifmib.RX_BYTES) or 0,

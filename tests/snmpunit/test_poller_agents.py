@@ -213,3 +213,14 @@ async def test_unreachable_host_name_is_a_clear_error() -> None:
             await SwitchPoller(cfg, client).poll()
     finally:
         client.close()
+
+
+async def test_interface_descriptions_can_be_withheld() -> None:
+    """export_alias=False exports ifAlias empty, while uplink patterns still use it."""
+    async with serve(switch_table(2)) as (port, _, _):
+        client = SnmpClient()
+        try:
+            samples = await SwitchPoller(config(port, export_alias=False), client).poll()
+        finally:
+            client.close()
+    assert [(s.ifalias, s.role.value) for s in samples] == [("", "uplink"), ("", "access")]
