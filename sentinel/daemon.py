@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sentinel import __version__, local, logsetup
+from sentinel.capture import supervisor as capture
+from sentinel.capture.pipeline import Settings as CaptureSettings
 from sentinel.config import Config, HostPort, WebConfig, load_config, load_web_config
 from sentinel.errors import ConfigError
 from sentinel.metrics import Metrics
@@ -82,6 +84,7 @@ class Daemon:
         self._snmp: SnmpClient | None = None
         self._snmp_slots: asyncio.Semaphore | None = None
         self._pollers: dict[str, SwitchPoller] = {}
+        self._lan_totals = capture.Totals()
         self._saved_counters: dict[str, dict[str, Any]] = {}
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
@@ -205,6 +208,17 @@ class Daemon:
         wanted: dict[str, object] = {}
         if cfg.local.enabled:
             wanted["local"] = cfg.local
+        c = cfg.capture
+        if c.interface:
+            wanted["capture"] = CaptureSettings(
+                interface=c.interface,
+                networks=c.networks,
+                ring_size_mb=c.ring_size_mb,
+                snaplen=c.snaplen,
+                promiscuous=c.promiscuous,
+                device_window=c.device_window,
+                max_devices=c.max_devices,
+            )
         for sw in cfg.snmp.switches:
             resolved = cfg.snmp.resolve(sw)
             if not cfg.privacy.interface_descriptions:
@@ -216,6 +230,15 @@ class Daemon:
         if name == "local":
             local_cfg = cfg.local
             self._spawn(name, STAGE_SOURCES, key, lambda h: local.run(h, local_cfg, self.metrics))
+            return
+        if name == "capture":
+            settings: CaptureSettings = key  # type: ignore[assignment]
+            self._spawn(
+                name,
+                STAGE_SOURCES,
+                key,
+                lambda h: capture.run(h, settings, self.metrics, self._lan_totals),
+            )
             return
         if self._snmp is None:
             self._snmp = SnmpClient()
@@ -361,9 +384,15 @@ class Daemon:
             log.info("polling switches", count=len(cfg.snmp.switches))
         else:
             log.info("not polling switches", reason="no switches configured (snmp.switches)")
-        log.info(
-            "not capturing LAN traffic",
-            reason="no capture interface configured",
-            needs="an interface and CAP_NET_RAW",
-            cap_net_raw="yes" if cap_net_raw() else "no",
-        )
+        if not cfg.capture.interface:
+            log.info(
+                "not capturing LAN traffic",
+                reason="no capture interface configured (capture.interface)",
+                needs="an interface and CAP_NET_RAW",
+                cap_net_raw="yes" if cap_net_raw() else "no",
+            )
+        elif not cap_net_raw():
+            log.warning(
+                "capture needs CAP_NET_RAW, which this process lacks",
+                interface=cfg.capture.interface,
+            )

@@ -7,6 +7,7 @@
     ├── WebConfigError     (a ConfigError) the exporter-toolkit web config file
     ├── SampleError        the local interface sampler could not read the kernel's counters
     ├── NotifyError        the systemd notify socket could not be reached
+    ├── CaptureError       the capture source cannot be opened or read
     └── SnmpError          one SNMP request failed (kind: protocol)
         ├── SnmpTimeout    no answer (kind: timeout)
         ├── SnmpAuthError  SNMPv3 user, keys, time window (kind: auth)
@@ -76,3 +77,7 @@ class SnmpAuthError(SnmpError):
 
 class SnmpTooBig(SnmpError):
     """The response would not fit in one message (errorStatus tooBig)."""
+
+
+class CaptureError(SentinelError):
+    """The capture source (interface or file) cannot be opened or read."""

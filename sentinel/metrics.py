@@ -19,7 +19,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from sentinel import __version__
-from sentinel.model import InterfaceSample, SwitchHealth, Tier
+from sentinel.model import InterfaceSample, LanCounters, SwitchHealth, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -183,6 +183,81 @@ class SwitchCollector(Collector):
         yield from (up, duration, last, boot, errors, requests, varbinds, gaps)
 
 
+class LanCollector(Collector):
+    """Renders the capture worker's accounting (DESIGN.md §4 ``sentinel_lan_*``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: LanCounters | None = None
+
+    def publish(self, counters: LanCounters | None) -> None:
+        with self._lock:
+            self._counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            c = self._counters
+        if c is None:
+            return
+        labels = ["direction", "family", "protocol"]
+        packets = CounterMetricFamily(
+            "sentinel_lan_packets",
+            "Packets seen on the LAN by direction and protocol.",
+            labels=labels,
+        )
+        octets = CounterMetricFamily(
+            "sentinel_lan_bytes", "Bytes seen on the LAN by direction and protocol.", labels=labels
+        )
+        for direction, family, proto, n, b in c.traffic:
+            packets.add_metric([direction, family, proto], n)
+            octets.add_metric([direction, family, proto], b)
+        malformed = CounterMetricFamily(
+            "sentinel_lan_malformed_packets",
+            "Frames that could not be decoded, by reason.",
+            labels=["reason"],
+        )
+        for reason, n in c.malformed:
+            malformed.add_metric([reason], n)
+        active = GaugeMetricFamily(
+            "sentinel_lan_active_devices",
+            "Distinct devices seen in the last device window (MACs; local IP addresses).",
+            labels=["kind"],
+        )
+        active.add_metric(["mac"], c.active_macs)
+        active.add_metric(["ip"], c.active_ips)
+        yield from (packets, octets, malformed, active)
+        for name, doc, value in (
+            (
+                "sentinel_lan_kernel_packets",
+                "Packets the kernel delivered to the capture ring.",
+                c.kernel_packets,
+            ),
+            (
+                "sentinel_lan_kernel_drops",
+                "Packets the kernel dropped: the ring was full.",
+                c.kernel_drops,
+            ),
+            (
+                "sentinel_lan_dropped_packets",
+                "Packets sentinel itself skipped (full detector queue, slow main process).",
+                c.own_drops,
+            ),
+            (
+                "sentinel_lan_device_table_full",
+                "Device sightings not counted because the device table was full.",
+                c.device_table_full,
+            ),
+            (
+                "sentinel_lan_detector_packets",
+                "Packets handed to the detectors.",
+                c.detector_packets,
+            ),
+        ):
+            fam = CounterMetricFamily(name, doc)
+            fam.add_metric([], value)
+            yield fam
+
+
 def _port(s: InterfaceSample) -> list[str]:
     return [s.switch, str(s.ifindex), s.ifname]
 
@@ -238,6 +313,8 @@ class Metrics:
         r.register(self.interfaces)
         self.switches = SwitchCollector()
         r.register(self.switches)
+        self.lan = LanCollector()
+        r.register(self.lan)
 
     def render_switches(self) -> bytes:
         """Only the switch and interface series, in text format (``sentinel poll``)."""

@@ -61,3 +61,69 @@ class SwitchHealth:
     requests: int = 0
     varbinds: int = 0
     discontinuities: int = 0  # intervals dropped instead of exported as a spike
+
+
+class Severity(StrEnum):
+    """How urgent an alert is; the order is the order of the members."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A device as an alert names it: already pseudonymised unless the site allows clear text."""
+
+    ip: str = ""
+    mac: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One finding of a detector, or one condition of the daemon itself.
+
+    ``identifier`` is what repeats are suppressed by (e.g. the scanner's pseudonym); an
+    alert with ``resolved`` set is the end of the condition with that identifier.
+    """
+
+    detector: str  # stable id: port_scan, arp_spoof, ..., or sentinel_* for the daemon's own
+    severity: Severity
+    identifier: str
+    summary: str
+    first_seen: float  # unix time
+    last_seen: float
+    source: Endpoint = Endpoint()
+    target: str = ""
+    counts: tuple[tuple[str, int], ...] = ()  # e.g. (("ports", 1000), ("hosts", 1))
+    description: str = ""
+    evidence: str = ""  # file name of the evidence pcap in the state directory, if any
+    resolved: float | None = None  # unix time the condition ended
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.detector, self.identifier)
+
+
+@dataclass(frozen=True, slots=True)
+class LanCounters:
+    """Capture accounting, cumulative since the daemon started (no device identifiers)."""
+
+    traffic: tuple[
+        tuple[str, str, str, int, int], ...
+    ] = ()  # direction, family, proto, pkts, bytes
+    malformed: tuple[tuple[str, int], ...] = ()
+    active_macs: int = 0
+    active_ips: int = 0
+    device_table_full: int = 0
+    kernel_packets: int = 0
+    kernel_drops: int = 0
+    own_drops: int = 0
+    detector_packets: int = 0

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
+from sentinel.config.capture import CaptureConfig
 from sentinel.config.secret import Secret
 from sentinel.config.snmp import SnmpConfig
 from sentinel.config.validate import Check, Duration
@@ -114,3 +115,4 @@ class Config:
     local: LocalConfig = field(default_factory=LocalConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     snmp: SnmpConfig = field(default_factory=SnmpConfig)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)

@@ -1,0 +1,1 @@
+"""LAN capture: packets from a ring or a pcap file to accounting and detector input."""

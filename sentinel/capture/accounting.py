@@ -1,0 +1,256 @@
+"""Per-packet accounting on the hot path: bytes and packets by direction and protocol,
+active devices, and the packets detectors want; every table bounded.
+
+This is the code that runs for every frame (hundreds of thousands a second), so it
+parses just what it needs inline with struct and int operations, keeps counters in flat
+lists indexed by small integer codes, and allocates nothing per ordinary packet. Frames
+the detectors want (TCP SYN/FIN/RST, ARP, ICMP, DNS, DHCP) are copied into a bounded
+batch for the full decoder.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+DIRECTIONS = ("in", "out", "internal", "transit")  # into the site, out of it, within, neither
+FAMILIES = ("ipv4", "ipv6", "arp", "other")
+PROTOCOLS = ("tcp", "udp", "icmp", "other")
+D_IN, D_OUT, D_INTERNAL, D_TRANSIT = range(4)
+F_V4, F_V6, F_ARP, F_OTHER = range(4)
+P_TCP, P_UDP, P_ICMP, P_OTHER = range(4)
+N_CELLS = len(DIRECTIONS) * len(FAMILIES) * len(PROTOCOLS)
+
+_II = struct.Struct("!II")
+_HH = struct.Struct("!HH")
+_QQ = struct.Struct("!QQ")
+DETECTOR_PORTS = frozenset((53, 67, 68, 5353))  # DNS, DHCP, mDNS payloads are inspected
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Counters since the worker started, sent to the main process about once a second."""
+
+    packets: list[int]
+    bytes: list[int]
+    malformed: dict[str, int]
+    active_macs: int
+    active_ips: int
+    device_table_full: int  # devices not counted because the table was full
+    detector_frames: int
+    detector_frames_dropped: int
+    kernel_packets: int = 0
+    kernel_drops: int = 0
+    own_drops: int = 0
+    top_talkers: list[tuple[str, int]] = field(default_factory=list)
+
+
+def cell(direction: int, family: int, proto: int) -> int:
+    return (direction * len(FAMILIES) + family) * len(PROTOCOLS) + proto
+
+
+class Accounting:
+    """Counts frames; ``frame()`` for one, ``detector_batch()`` hands over wanted frames."""
+
+    def __init__(
+        self,
+        networks: Iterable[str] = (),
+        *,
+        device_cap: int = 65536,
+        window: float = 300.0,
+        detector_cap: int = 4096,
+        talker_slots: int = 64,
+    ) -> None:
+        v4, v6 = [], []
+        for text in networks:
+            net = ipaddress.ip_network(text, strict=False)
+            if net.version == 4:
+                v4.append((int(net.network_address), int(net.netmask)))
+            else:
+                v6.append((int(net.network_address), int(net.netmask)))
+        self.v4 = tuple(v4)
+        self.v6 = tuple(v6)
+        self.packets = [0] * N_CELLS
+        self.bytes = [0] * N_CELLS
+        self.malformed: dict[str, int] = {}
+        self.device_cap = device_cap
+        self.half_window = window / 2
+        self.macs: set[bytes] = set()
+        self.macs_prev: set[bytes] = set()
+        self.ips: set[int] = set()
+        self.ips_prev: set[int] = set()
+        self.rotate_at: float | None = None
+        self.device_table_full = 0
+        self.detector_cap = detector_cap
+        self.wanted: list[tuple[float, int, bytes]] = []  # (ts, wirelen, frame)
+        self.detector_frames = 0
+        self.detector_frames_dropped = 0
+        self.talker_slots = talker_slots
+        self.talkers: dict[int, int] = {}  # local address -> bytes (Misra-Gries summary)
+        self._sample = 0
+
+    # -- the hot path ------------------------------------------------------------------
+
+    def frame(self, f: bytes | memoryview, wirelen: int, ts: float) -> None:
+        """Account one Ethernet frame (``f`` may be truncated to the snap length)."""
+        n = len(f)
+        if n < 14:
+            self._bad("truncated", wirelen)
+            return
+        if self.rotate_at is None or ts >= self.rotate_at:
+            self._rotate(ts)
+        macs = self.macs
+        if len(macs) < self.device_cap:
+            macs.add(bytes(f[6:12]))
+        elif bytes(f[6:12]) not in macs:
+            self.device_table_full += 1
+        etype = (f[12] << 8) | f[13]
+        off = 14
+        while etype in (0x8100, 0x88A8) and n >= off + 4:
+            etype = (f[off + 2] << 8) | f[off + 3]
+            off += 4
+        want = False
+        if etype == 0x0800:
+            if n < off + 20:
+                self._bad("truncated", wirelen)
+                return
+            vihl = f[off]
+            ihl = (vihl & 0x0F) * 4
+            if vihl >> 4 != 4 or ihl < 20:
+                self._bad("bad_ip_header", wirelen)
+                return
+            src, dst = _II.unpack_from(f, off + 12)
+            src_local = dst_local = False
+            for net, mask in self.v4:
+                if src & mask == net:
+                    src_local = True
+                if dst & mask == net:
+                    dst_local = True
+            proto = f[off + 9]
+            l4 = off + ihl
+            first_fragment = not ((f[off + 6] & 0x1F) | f[off + 7])
+            family = F_V4
+        elif etype == 0x86DD:
+            if n < off + 40:
+                self._bad("truncated", wirelen)
+                return
+            if f[off] >> 4 != 6:
+                self._bad("bad_ip_header", wirelen)
+                return
+            shi, slo = _QQ.unpack_from(f, off + 8)
+            dhi, dlo = _QQ.unpack_from(f, off + 24)
+            src, dst = (shi << 64) | slo, (dhi << 64) | dlo
+            src_local = dst_local = False
+            for net, mask in self.v6:
+                if src & mask == net:
+                    src_local = True
+                if dst & mask == net:
+                    dst_local = True
+            proto = f[off + 6]
+            l4 = off + 40
+            first_fragment = True
+            family = F_V6
+        else:
+            family = F_ARP if etype == 0x0806 else F_OTHER
+            c = cell(D_INTERNAL, family, P_OTHER)
+            self.packets[c] += 1
+            self.bytes[c] += wirelen
+            if family == F_ARP:
+                self._want(f, wirelen, ts)
+            return
+        if src_local:
+            direction = D_INTERNAL if dst_local else D_OUT
+            ips = self.ips
+            if len(ips) < self.device_cap:
+                ips.add(src)
+            elif src not in ips:
+                self.device_table_full += 1
+            self._sample += 1
+            if self._sample >= 16:  # top talkers from every 16th local packet
+                self._sample = 0
+                self._talker(src, wirelen * 16)
+        else:
+            direction = D_IN if dst_local else D_TRANSIT
+        if proto == 6:
+            p = P_TCP
+            if first_fragment and n >= l4 + 14:
+                flags = f[l4 + 13]
+                want = bool(flags & 0x07)  # SYN, FIN or RST: connection starts and ends
+        elif proto == 17:
+            p = P_UDP
+            if first_fragment and n >= l4 + 4:
+                sport, dport = _HH.unpack_from(f, l4)
+                want = sport in DETECTOR_PORTS or dport in DETECTOR_PORTS
+        elif proto in (1, 58):
+            p = P_ICMP
+            want = True
+        else:
+            p = P_OTHER
+        c = ((direction * 4) + family) * 4 + p
+        self.packets[c] += 1
+        self.bytes[c] += wirelen
+        if want:
+            self._want(f, wirelen, ts)
+
+    # -- the rest --------------------------------------------------------------------------
+
+    def _want(self, f: bytes | memoryview, wirelen: int, ts: float) -> None:
+        self.detector_frames += 1
+        if len(self.wanted) < self.detector_cap:
+            self.wanted.append((ts, wirelen, bytes(f)))
+        else:
+            self.detector_frames_dropped += 1
+
+    def _bad(self, reason: str, wirelen: int) -> None:
+        self.malformed[reason] = self.malformed.get(reason, 0) + 1
+        c = cell(D_INTERNAL, F_OTHER, P_OTHER)
+        self.packets[c] += 1
+        self.bytes[c] += wirelen
+
+    def _rotate(self, ts: float) -> None:
+        """Two half-window generations: a device counts while seen in the last window."""
+        self.macs_prev, self.macs = self.macs, set()
+        self.ips_prev, self.ips = self.ips, set()
+        self.rotate_at = ts + self.half_window
+
+    def _talker(self, addr: int, amount: int) -> None:
+        t = self.talkers
+        if addr in t or len(t) < self.talker_slots:
+            t[addr] = t.get(addr, 0) + amount
+            return
+        # Misra-Gries: decrement all, drop the ones that reach zero. Bounded by slots.
+        low = min(amount, *t.values())
+        for k in list(t):
+            t[k] -= low
+            if t[k] <= 0:
+                del t[k]
+        if amount > low:
+            t[addr] = amount - low
+
+    def detector_batch(self) -> list[tuple[float, int, bytes]]:
+        """The frames wanted since the last call (the caller decodes them)."""
+        batch, self.wanted = self.wanted, []
+        return batch
+
+    def snapshot(self, top: int = 10) -> Snapshot:
+        talkers = sorted(self.talkers.items(), key=lambda kv: -kv[1])[:top]
+        return Snapshot(
+            packets=list(self.packets),
+            bytes=list(self.bytes),
+            malformed=dict(self.malformed),
+            active_macs=len(self.macs | self.macs_prev),
+            active_ips=len(self.ips | self.ips_prev),
+            device_table_full=self.device_table_full,
+            detector_frames=self.detector_frames,
+            detector_frames_dropped=self.detector_frames_dropped,
+            top_talkers=[(_addr(a), b) for a, b in talkers],
+        )
+
+
+def _addr(value: int) -> str:
+    return str(ipaddress.ip_address(value) if value < (1 << 32) else ipaddress.IPv6Address(value))

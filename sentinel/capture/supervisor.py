@@ -1,0 +1,150 @@
+"""Main-process side of capture: start the worker, read its messages, publish metrics.
+
+The worker's counters start at zero each time it starts; totals from earlier workers are
+kept here, so the exported counters only ever grow. A worker that dies or goes silent
+is an error: the supervisor in the daemon logs it once, backs off and starts a new one
+(counted in ``sentinel_task_restarts_total{task="capture"}``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import pickle
+import socket
+import struct
+from typing import TYPE_CHECKING
+
+from sentinel import logsetup
+from sentinel.capture import worker
+from sentinel.capture.accounting import DIRECTIONS, FAMILIES, PROTOCOLS, Snapshot
+from sentinel.errors import CaptureError
+from sentinel.model import LanCounters
+
+if TYPE_CHECKING:
+    from sentinel.capture.pipeline import Settings
+    from sentinel.metrics import Metrics
+    from sentinel.supervise import Health
+
+log = logsetup.get(__name__)
+SILENCE = 15.0  # seconds without a message before the worker counts as stuck
+_LEN = struct.Struct("!I")
+MAX_MESSAGE = 16 << 20
+
+
+class Totals:
+    """Cumulative counters across worker restarts."""
+
+    def __init__(self) -> None:
+        self.base = _zero()
+        self.current = _zero()
+
+    def new_worker(self) -> None:
+        self.base = _add(self.base, self.current)
+        self.current = _zero()
+
+    def update(self, snap: Snapshot) -> LanCounters:
+        self.current = snap
+        total = _add(self.base, snap)
+        traffic = []
+        for i, (p, b) in enumerate(zip(total.packets, total.bytes, strict=True)):
+            if p:
+                d, f, pr = i // 16, (i // 4) % 4, i % 4
+                traffic.append((DIRECTIONS[d], FAMILIES[f], PROTOCOLS[pr], p, b))
+        return LanCounters(
+            traffic=tuple(traffic),
+            malformed=tuple(sorted(total.malformed.items())),
+            active_macs=snap.active_macs,
+            active_ips=snap.active_ips,
+            device_table_full=total.device_table_full,
+            kernel_packets=total.kernel_packets,
+            kernel_drops=total.kernel_drops,
+            own_drops=total.own_drops,
+            detector_packets=total.detector_frames,
+        )
+
+
+def _zero() -> Snapshot:
+    n = len(DIRECTIONS) * len(FAMILIES) * len(PROTOCOLS)
+    return Snapshot([0] * n, [0] * n, {}, 0, 0, 0, 0, 0)
+
+
+def _add(a: Snapshot, b: Snapshot) -> Snapshot:
+    malformed = dict(a.malformed)
+    for k, v in b.malformed.items():
+        malformed[k] = malformed.get(k, 0) + v
+    return Snapshot(
+        [x + y for x, y in zip(a.packets, b.packets, strict=True)],
+        [x + y for x, y in zip(a.bytes, b.bytes, strict=True)],
+        malformed,
+        b.active_macs,
+        b.active_ips,
+        a.device_table_full + b.device_table_full,
+        a.detector_frames + b.detector_frames,
+        a.detector_frames_dropped + b.detector_frames_dropped,
+        a.kernel_packets + b.kernel_packets,
+        a.kernel_drops + b.kernel_drops,
+        a.own_drops + b.own_drops,
+    )
+
+
+async def run(health: Health, settings: Settings, metrics: Metrics, totals: Totals) -> None:
+    """Run one worker until it fails; the caller (supervise) restarts it."""
+    totals.new_worker()
+    ours, theirs = socket.socketpair()
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(
+        target=worker.run, args=(theirs, settings), name="sentinel-capture", daemon=True
+    )
+    try:
+        await asyncio.to_thread(proc.start)
+        theirs.close()
+        ours.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=ours)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(SILENCE):
+                        kind, payload = await _message(reader)
+                except TimeoutError:
+                    raise CaptureError(f"capture worker sent nothing for {SILENCE:g}s") from None
+                except asyncio.IncompleteReadError:
+                    await asyncio.to_thread(proc.join, 2)
+                    raise CaptureError(
+                        f"capture worker exited (exit code {proc.exitcode})"
+                    ) from None
+                if kind == "error":
+                    raise CaptureError(str(payload))
+                if kind == "started" and isinstance(payload, dict):
+                    log.info("capturing", interface=settings.interface, pid=payload.get("pid"))
+                elif kind == "snapshot" and isinstance(payload, Snapshot):
+                    metrics.lan.publish(totals.update(payload))
+                    health.ok()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+    finally:
+        theirs.close()
+        ours.close()
+        await asyncio.to_thread(_stop, proc)
+
+
+async def _message(reader: asyncio.StreamReader) -> tuple[str, object]:
+    (n,) = _LEN.unpack(await reader.readexactly(4))
+    if n > MAX_MESSAGE:
+        raise CaptureError(f"capture worker sent an oversized message ({n} bytes)")
+    kind, payload = pickle.loads(await reader.readexactly(n))  # noqa: S301 (our own child)
+    return str(kind), payload
+
+
+def _stop(proc: multiprocessing.process.BaseProcess) -> None:
+    if proc.pid is None:
+        return
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(3)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(3)

@@ -1,0 +1,111 @@
+"""The capture worker process: ring -> pipeline -> batched messages to the main process.
+
+It runs in its own process so packet work never starves the main event loop (the GIL).
+Messages are pickled, length-prefixed, and written to a non-blocking socket: when the
+main process is slow the worker keeps capturing and sends the newest snapshot later
+(snapshots are cumulative, so a skipped one loses nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from sentinel.capture.pipeline import Pipeline, Settings
+from sentinel.capture.ring import Ring
+from sentinel.errors import CaptureError
+
+if TYPE_CHECKING:
+    import socket
+
+_LEN = struct.Struct("!I")
+MAX_PENDING = 4 << 20  # bytes of unsent messages before new snapshots are skipped
+
+
+def encode(kind: str, payload: Any) -> bytes:
+    body = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    return _LEN.pack(len(body)) + body
+
+
+class Outbox:
+    """Non-blocking writes with a bounded backlog."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sock.setblocking(False)
+        self.pending = bytearray()
+        self.skipped = 0
+
+    def send(self, message: bytes, *, droppable: bool) -> None:
+        if droppable and self.pending:
+            self.skipped += 1
+            return
+        if len(self.pending) + len(message) > MAX_PENDING:
+            self.skipped += 1
+            return
+        self.pending += message
+        self.flush()
+
+    def flush(self) -> None:
+        while self.pending:
+            try:
+                n = self.sock.send(self.pending)
+            except BlockingIOError:
+                return
+            del self.pending[:n]
+
+
+def run(sock: socket.socket, settings: Settings) -> None:
+    """Process entry point: capture until the main process goes away or SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the main process
+    stop = False
+
+    def on_term(_sig: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    out = Outbox(sock)
+    parent = os.getppid()
+    assert settings.interface is not None
+    try:
+        ring = Ring(
+            settings.interface,
+            block_size=1 << 20,
+            block_count=max(4, settings.ring_size_mb),
+            snaplen=settings.snaplen,
+            promiscuous=settings.promiscuous,
+        )
+    except CaptureError as exc:
+        out.sock.setblocking(True)
+        out.sock.sendall(encode("error", str(exc)))
+        return
+    pipeline = Pipeline(settings)
+    out.send(
+        encode("started", {"interface": settings.interface, "pid": os.getpid()}), droppable=False
+    )
+    next_snapshot = time.monotonic() + settings.snapshot_interval
+    try:
+        while not stop:
+            ring.read(pipeline.frame, 100)
+            now = time.monotonic()
+            if now < next_snapshot:
+                continue
+            next_snapshot = now + settings.snapshot_interval
+            if os.getppid() != parent:
+                return  # the main process died
+            packets, drops = ring.statistics()  # the kernel resets them on each read
+            pipeline.kernel_packets += packets
+            pipeline.kernel_drops += drops
+            pipeline.drain()
+            snap = pipeline.snapshot(own_drops=out.skipped)
+            try:
+                out.send(encode("snapshot", snap), droppable=True)
+            except (BrokenPipeError, ConnectionResetError):
+                return
+    finally:
+        ring.close()

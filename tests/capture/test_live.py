@@ -1,0 +1,285 @@
+"""Live capture in network namespaces: counts equal what was sent, with and without root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import ARP, Ether
+from scapy.utils import wrpcap
+
+from tests.conftest import needs_netns
+from tests.helpers import free_port, sample
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = [
+    needs_netns,
+    pytest.mark.skipif(shutil.which("tcpreplay") is None, reason="needs tcpreplay"),
+    pytest.mark.timeout(90),
+]
+
+A_MAC, B_MAC = "02:00:00:00:0a:01", "02:00:00:00:0b:02"
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A directory the unprivileged daemon can read (pytest's own is private to root)."""
+    d = Path(tempfile.mkdtemp(prefix="sentinel-capture-"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def lan() -> Iterator[tuple[str, str]]:
+    """Namespace A (sentinel, interface lan0) and B (traffic source, peer0)."""
+    tag = str(os.getpid() % 100000)
+    a, b = f"sncap-a-{tag}", f"sncap-b-{tag}"
+    try:
+        for ns in (a, b):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh(
+            "ip",
+            "-n",
+            a,
+            "link",
+            "add",
+            "lan0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "peer0",
+            "netns",
+            b,
+        )
+        for ns, dev, mac in ((a, "lan0", A_MAC), (b, "peer0", B_MAC)):
+            sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+            sh("ip", "-n", ns, "link", "set", dev, "address", mac)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        yield a, b
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
+def traffic(path: Path) -> tuple[int, int]:
+    """A small school mix: (packets, bytes on the wire)."""
+    frames = [
+        Ether(src=B_MAC, dst="02:00:00:00:00:99")
+        / IP(src="10.30.0.5", dst="198.51.100.7")
+        / TCP(sport=40000 + i, dport=443, flags="A")
+        / (b"x" * 800)
+        for i in range(300)
+    ]
+    frames += [
+        Ether(src=B_MAC, dst=A_MAC)
+        / IP(src="10.30.0.5", dst="10.30.0.1")
+        / UDP(sport=5000 + i, dport=53)
+        / (b"q" * 40)
+        for i in range(100)
+    ]
+    frames += [
+        Ether(src=B_MAC, dst="ff:ff:ff:ff:ff:ff")
+        / ARP(psrc="10.30.0.5", pdst=f"10.30.0.{i + 10}", hwsrc=B_MAC)
+        for i in range(50)
+    ]
+    wrpcap(str(path), frames)
+    return len(frames), sum(len(bytes(f)) for f in frames)  # veth does not pad to 60
+
+
+def run_daemon(ns: str, cfg: Path, user: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            *user,
+            sys.executable,
+            "-m",
+            "sentinel",
+            "run",
+            "--config",
+            str(cfg),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def scrape(ns: str, port: int) -> str:
+    code = (
+        "import urllib.request,sys;sys.stdout.write(urllib.request.urlopen("
+        f"'http://127.0.0.1:{port}/metrics',timeout=5).read().decode())"
+    )
+    return sh("ip", "netns", "exec", ns, sys.executable, "-c", code)
+
+
+def config(tmp_path: Path, port: int) -> Path:
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    os.chmod(state, 0o777)  # noqa: S103 (the unprivileged daemon writes its state here)
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(
+        f"listen: 127.0.0.1:{port}\nstate_dir: {state}\nlocal: {{enabled: false}}\n"
+        "capture: {interface: lan0, networks: [10.30.0.0/16], ring_size_mb: 8}\n"
+    )
+    cfg.chmod(0o644)
+    return cfg
+
+
+def wait_metric(ns: str, port: int, name: str, want: float, **labels: str) -> str:
+    deadline = time.monotonic() + 20
+    body = ""
+    while time.monotonic() < deadline:
+        try:
+            body = scrape(ns, port)
+        except subprocess.CalledProcessError:
+            time.sleep(0.3)
+            continue
+        if sample(body, name, **labels) == want:
+            return body
+        time.sleep(0.3)
+    raise AssertionError(f"{name}{labels} never reached {want}:\n{body[-3000:]}")
+
+
+def totals(body: str) -> tuple[float, float]:
+    packets = bytes_ = 0.0
+    for line in body.splitlines():
+        if line.startswith("sentinel_lan_packets_total{"):
+            packets += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("sentinel_lan_bytes_total{"):
+            bytes_ += float(line.rsplit(" ", 1)[1])
+    return packets, bytes_
+
+
+@pytest.mark.parametrize("as_user", [False, True], ids=["root", "nobody-with-cap-net-raw"])
+def test_live_capture_counts_what_was_sent(
+    lan: tuple[str, str], tmp_path: Path, as_user: bool
+) -> None:
+    """Every replayed frame is counted once, by direction and protocol, bytes exact."""
+    if as_user and shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv")
+    a, b = lan
+    port = free_port()
+    pcap = tmp_path / "mix.pcap"
+    n, size = traffic(pcap)
+    pcap.chmod(0o644)
+    user = (
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=+net_raw",
+            "--ambient-caps=+net_raw",
+        ]
+        if as_user
+        else []
+    )
+    d = run_daemon(a, config(tmp_path, port), user)
+    try:
+        wait_metric(a, port, "sentinel_task_up", 1.0, task="capture")
+        sh("ip", "netns", "exec", b, "tcpreplay", "-q", "-i", "peer0", "--pps=5000", str(pcap))
+        body = wait_metric(a, port, "sentinel_lan_kernel_packets_total", float(n))
+        time.sleep(1.2)  # one more snapshot after the last packet
+        body = scrape(a, port)
+        assert totals(body) == (n, size)
+        assert (
+            sample(
+                body, "sentinel_lan_packets_total", direction="out", family="ipv4", protocol="tcp"
+            )
+            == 300
+        )
+        assert (
+            sample(
+                body,
+                "sentinel_lan_packets_total",
+                direction="internal",
+                family="ipv4",
+                protocol="udp",
+            )
+            == 100
+        )
+        assert (
+            sample(
+                body,
+                "sentinel_lan_packets_total",
+                direction="internal",
+                family="arp",
+                protocol="other",
+            )
+            == 50
+        )
+        assert sample(body, "sentinel_lan_kernel_drops_total") == 0
+        assert sample(body, "sentinel_lan_active_devices", kind="mac") == 1
+        assert sample(body, "sentinel_lan_active_devices", kind="ip") == 1
+        assert sample(body, "sentinel_lan_detector_packets_total") == 150  # DNS + ARP
+    finally:
+        d.terminate()
+        out, _ = d.communicate(timeout=20)
+    assert d.returncode == 0, out
+
+
+def test_without_cap_net_raw_capture_is_down_and_polling_goes_on(
+    lan: tuple[str, str], tmp_path: Path
+) -> None:
+    """No CAP_NET_RAW: a clear error, capture down in sentinel_task_up, the daemon serves on."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv")
+    a, _ = lan
+    port = free_port()
+    d = run_daemon(
+        a,
+        config(tmp_path, port),
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ],
+    )
+    try:
+        body = wait_metric(a, port, "sentinel_task_up", 0.0, task="capture")
+        assert sample(body, "sentinel_build_info") == 1.0
+    finally:
+        d.terminate()
+        out, _ = d.communicate(timeout=20)
+    assert "capture needs CAP_NET_RAW" in out
+    assert out.count("task failed, restarting with backoff") == 1, out
+
+
+def test_missing_interface_is_a_clear_error(lan: tuple[str, str], tmp_path: Path) -> None:
+    """A capture interface that does not exist is named in the log."""
+    a, _ = lan
+    port = free_port()
+    cfg = config(tmp_path, port)
+    cfg.write_text(cfg.read_text().replace("interface: lan0", "interface: nosuch0"))
+    d = run_daemon(a, cfg, [])
+    try:
+        wait_metric(a, port, "sentinel_task_up", 0.0, task="capture")
+    finally:
+        d.terminate()
+        out, _ = d.communicate(timeout=20)
+    assert "no network interface named 'nosuch0'" in out
