@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sentinel import __version__, local, logsetup
+from sentinel.alerting import Router
 from sentinel.capture import supervisor as capture
 from sentinel.capture.pipeline import Settings as CaptureSettings
 from sentinel.config import Config, HostPort, WebConfig, load_config, load_web_config
 from sentinel.errors import ConfigError
 from sentinel.metrics import Metrics
+from sentinel.model import Alert, Severity
 from sentinel.privacy import Pseudonymiser, default_state_dir, site_key
 from sentinel.sdnotify import Notifier, watchdog_loop
 from sentinel.snmp import state as snmp_state
@@ -37,6 +39,7 @@ STAGE_SOURCES = 0  # capture, pollers, samplers
 STAGE_SINKS = 1  # alert delivery (flushes within the deadline)
 STAGE_SERVICE = 2  # reload handler, watchdog, state saver
 STATE_SAVE_INTERVAL = 300.0
+DISK_LOW_BYTES = 100 << 20
 
 
 @dataclass(slots=True)
@@ -85,6 +88,8 @@ class Daemon:
         self._snmp_slots: asyncio.Semaphore | None = None
         self._pollers: dict[str, SwitchPoller] = {}
         self._lan_totals = capture.Totals()
+        self.router: Router | None = None
+        self._conditions: dict[str, float] = {}  # own condition -> since
         self._saved_counters: dict[str, dict[str, Any]] = {}
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
@@ -141,6 +146,7 @@ class Daemon:
             self._saved_counters = snmp_state.load(self.state_dir / snmp_state.FILE)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
+                self._start_router(cfg)
                 self._start_sources(cfg)
                 self._spawn("state", STAGE_SERVICE, None, self._save_loop)
                 self._spawn("reload", STAGE_SERVICE, None, self._reload_loop)
@@ -155,6 +161,8 @@ class Daemon:
             self._tg = None
             if self._snmp is not None:
                 self._snmp.close()
+            if self.router is not None:
+                await self.router.close()
             await self.web.stop()
             log.info("stopped")
         return 0
@@ -179,6 +187,9 @@ class Daemon:
                     self._tasks.pop(t.name, None)
             if stage == STAGE_SOURCES:
                 self._save_counters()
+                if self.router is not None:  # deliver what the sources left, within the deadline
+                    loop = asyncio.get_running_loop()
+                    await self.router.flush(loop.time() + max(0.0, end - time.monotonic()) / 2)
         await self.web.stop()
         log.info("stopped web server")
 
@@ -188,7 +199,9 @@ class Daemon:
         self, name: str, stage: int, key: object, loop: Callable[[Health], Awaitable[None]]
     ) -> None:
         assert self._tg is not None
-        task = self._tg.create_task(supervise(name, loop, self.metrics), name=name)
+        task = self._tg.create_task(
+            supervise(name, loop, self.metrics, on_change=self._task_changed), name=name
+        )
         self._tasks[name] = _Task(name, stage, task, key)
 
     async def _cancel(self, name: str) -> None:
@@ -270,6 +283,75 @@ class Daemon:
             if name not in self._tasks:
                 self._start_source(name, key, cfg)
 
+    def _start_router(self, cfg: Config) -> None:
+        self.router = Router(cfg.alerting, cfg.site, self.state_dir)
+        self.metrics.alerting.source = self.router.stats
+        self._spawn("alerting", STAGE_SINKS, cfg.alerting, self.router.run)
+
+    async def _apply_router(self, cfg: Config) -> None:
+        """A changed alerting section: a new router on the same outbox (nothing is lost)."""
+        if cfg.alerting == self.config.alerting and cfg.site == self.config.site:
+            return
+        await self._cancel("alerting")
+        if self.router is not None:
+            await self.router.close()
+        self._start_router(cfg)
+
+    def condition(self, name: str, problem: str | None, severity: Severity) -> None:
+        """One of the daemon's own conditions began (``problem``) or ended (None)."""
+        now = time.time()
+        start = self._conditions.get(name)
+        if problem is not None:
+            self._conditions.setdefault(name, now)
+            self.submit(
+                Alert(
+                    f"sentinel_{name}",
+                    severity,
+                    "self",
+                    problem,
+                    start or now,
+                    now,
+                    target=self.config.site,
+                )
+            )
+        elif start is not None:
+            del self._conditions[name]
+            self.submit(
+                Alert(
+                    f"sentinel_{name}",
+                    severity,
+                    "self",
+                    f"{name} ended",
+                    start,
+                    now,
+                    target=self.config.site,
+                    resolved=now,
+                )
+            )
+
+    def _task_changed(self, task: str, error: BaseException | None) -> None:
+        if task == "capture":
+            text = f"LAN capture is down: {error}" if error is not None else None
+            self.condition("capture_down", text, Severity.CRITICAL)
+
+    def _check_disk(self) -> None:
+        try:
+            st = os.statvfs(self.state_dir)
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        low = free < DISK_LOW_BYTES or st.f_bavail < st.f_blocks * 0.02
+        self.condition(
+            "disk_full",
+            f"state directory {self.state_dir} has {free // (1 << 20)} MiB free" if low else None,
+            Severity.WARNING,
+        )
+
+    def submit(self, alert: Alert) -> None:
+        """Hand an alert to the router (detectors and the daemon's own conditions)."""
+        if self.router is not None:
+            self.router.submit(alert)
+
     def _save_counters(self) -> None:
         if not self._pollers and not (self.state_dir / snmp_state.FILE).exists():
             return
@@ -284,6 +366,7 @@ class Daemon:
             health.ok()
             await asyncio.sleep(STATE_SAVE_INTERVAL)
             await asyncio.to_thread(self._save_counters)
+            self._check_disk()
 
     async def _watchdog(self, health: Health) -> None:
         health.ok()
@@ -324,6 +407,11 @@ class Daemon:
             )
             for issue in exc.issues:
                 log.error("config error", detail=str(issue))
+            self.condition(
+                "config_reload_failed",
+                f"config reload failed: {exc.issues[0] if exc.issues else 'invalid config'}",
+                Severity.WARNING,
+            )
             return False
         listen = self.listen_override or new.listen
         try:
@@ -343,9 +431,11 @@ class Daemon:
                 self._state(new)
             except (OSError, ValueError) as exc:
                 log.error("state directory or site key not usable; keeping the old one", error=exc)
+        await self._apply_router(new)
         await self._apply_sources(new)
         self.config = new
         self._record_reload(ok=True)
+        self.condition("config_reload_failed", None, Severity.WARNING)
         log.info("config reloaded", file=path or "<built-in default>")
         return True
 

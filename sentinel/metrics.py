@@ -19,10 +19,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from sentinel import __version__
-from sentinel.model import InterfaceSample, LanCounters, SwitchHealth, Tier
+from sentinel.model import AlertingStats, InterfaceSample, LanCounters, SwitchHealth, Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 PORT_LABELS = ("switch", "ifindex", "ifname")
 
@@ -258,6 +258,60 @@ class LanCollector(Collector):
             yield fam
 
 
+class AlertingCollector(Collector):
+    """Renders the alert router's counts (a scrape never touches the outbox itself)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], AlertingStats] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is None:
+            return
+        st = self.source()
+        for name, doc, value in (
+            ("sentinel_alerts_received", "Alerts submitted to the router.", st.received),
+            (
+                "sentinel_alerts_suppressed",
+                "Repeats of an active alert not sent again.",
+                st.suppressed,
+            ),
+        ):
+            total = CounterMetricFamily(name, doc)
+            total.add_metric([], value)
+            yield total
+        active = GaugeMetricFamily("sentinel_alerts_active", "Alerts currently active.")
+        active.add_metric([], st.active)
+        yield active
+        per_sink = (
+            ("sentinel_alert_queue_entries", "Alert events waiting for a sink.", st.queued, False),
+            ("sentinel_alerts_delivered", "Alert events a sink accepted.", st.delivered, True),
+            ("sentinel_alert_delivery_failures", "Failed delivery attempts.", st.failures, True),
+        )
+        for name, doc, values, counter in per_sink:
+            fam: CounterMetricFamily | GaugeMetricFamily = (
+                CounterMetricFamily(name, doc, labels=["sink"])
+                if counter
+                else GaugeMetricFamily(name, doc, labels=["sink"])
+            )
+            for sink, v in sorted(values.items()):
+                fam.add_metric([sink], v)
+            yield fam
+        dropped = CounterMetricFamily(
+            "sentinel_alerts_dropped", "Alert events given up, by reason.", labels=["reason"]
+        )
+        for reason, v in sorted(st.dropped.items()):
+            dropped.add_metric([reason], v)
+        up = GaugeMetricFamily(
+            "sentinel_alert_sink_up",
+            "1 if the last delivery to the sink succeeded.",
+            labels=["sink"],
+        )
+        for sink, ok in sorted(st.sink_up.items()):
+            up.add_metric([sink], 1.0 if ok else 0.0)
+        yield dropped
+        yield up
+
+
 def _port(s: InterfaceSample) -> list[str]:
     return [s.switch, str(s.ifindex), s.ifname]
 
@@ -315,6 +369,8 @@ class Metrics:
         r.register(self.switches)
         self.lan = LanCollector()
         r.register(self.lan)
+        self.alerting = AlertingCollector()
+        r.register(self.alerting)
 
     def render_switches(self) -> bytes:
         """Only the switch and interface series, in text format (``sentinel poll``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -127,3 +128,17 @@ class LanCounters:
     kernel_drops: int = 0
     own_drops: int = 0
     detector_packets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertingStats:
+    """Counts since start, for metrics (a scrape reads this, never the outbox itself)."""
+
+    received: int
+    suppressed: int  # repeats of an alert that is already active
+    active: int
+    queued: Mapping[str, int]  # events waiting, per sink
+    delivered: Mapping[str, int]  # per sink
+    failures: Mapping[str, int]  # failed delivery attempts, per sink
+    dropped: Mapping[str, int]  # per reason: overflow, expired, rate_limited, sink_removed, error
+    sink_up: Mapping[str, bool]  # last attempt of each sink succeeded

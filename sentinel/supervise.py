@@ -32,9 +32,15 @@ class Backoff:
 class Health:
     """Handed to a supervised loop; the loop calls ``ok()`` after each good iteration."""
 
-    def __init__(self, name: str, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        name: str,
+        metrics: Metrics,
+        on_change: Callable[[str, BaseException | None], None] | None = None,
+    ) -> None:
         self.name = name
         self._metrics = metrics
+        self._on_change = on_change  # (task, error or None when recovered)
         self.failing = False
         self.failures = 0  # consecutive
         self.restarts = 0
@@ -43,6 +49,8 @@ class Health:
         """The loop did useful work: mark it up, and log recovery once after a failure."""
         if self.failing:
             log.info("task recovered", task=self.name, after_failures=self.failures)
+            if self._on_change is not None:
+                self._on_change(self.name, None)
         self.failing = False
         self.failures = 0
         self._metrics.task_up.labels(self.name).set(1)
@@ -54,6 +62,8 @@ class Health:
         self._metrics.task_restarts.labels(self.name).inc()
         if not self.failing:
             log.error("task failed, restarting with backoff", task=self.name, error=exc)
+            if self._on_change is not None:
+                self._on_change(self.name, exc)
         else:
             log.debug("task failed again", task=self.name, failures=self.failures, error=exc)
         self.failing = True
@@ -65,13 +75,14 @@ async def supervise(
     metrics: Metrics,
     backoff: Backoff = Backoff(),
     rng: random.Random | None = None,
+    on_change: Callable[[str, BaseException | None], None] | None = None,
 ) -> None:
     """Run ``loop(health)`` until it returns or is cancelled; restart it when it raises.
 
     ``CancelledError`` always propagates (that is how the daemon stops a task); any other
     exception is logged once per failure streak, counted, and followed by a backoff.
     """
-    health = Health(name, metrics)
+    health = Health(name, metrics, on_change)
     rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
     metrics.task_up.labels(name).set(1)
     try:

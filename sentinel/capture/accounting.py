@@ -27,6 +27,7 @@ P_TCP, P_UDP, P_ICMP, P_OTHER = range(4)
 N_CELLS = len(DIRECTIONS) * len(FAMILIES) * len(PROTOCOLS)
 
 _II = struct.Struct("!II")
+_ETH = struct.Struct("!HIH")  # source MAC (2 + 4 bytes) and EtherType
 _HH = struct.Struct("!HH")
 _QQ = struct.Struct("!QQ")
 DETECTOR_PORTS = frozenset((53, 67, 68, 5353))  # DNS, DHCP, mDNS payloads are inspected
@@ -64,6 +65,7 @@ class Accounting:
         device_cap: int = 65536,
         window: float = 300.0,
         detector_cap: int = 4096,
+        detector_rate: int = 20000,
         talker_slots: int = 64,
     ) -> None:
         v4, v6 = [], []
@@ -80,13 +82,18 @@ class Accounting:
         self.malformed: dict[str, int] = {}
         self.device_cap = device_cap
         self.half_window = window / 2
-        self.macs: set[bytes] = set()
-        self.macs_prev: set[bytes] = set()
+        self.macs: set[int] = set()
+        self.macs_prev: set[int] = set()
         self.ips: set[int] = set()
         self.ips_prev: set[int] = set()
-        self.rotate_at: float | None = None
+        self.rotate_at = float("-inf")
         self.device_table_full = 0
         self.detector_cap = detector_cap
+        # Past this many detector frames a second (a flood), the rest are counted, not
+        # decoded: the detectors have long seen enough of a flood to flag it.
+        self.detector_rate = detector_rate
+        self.detector_second = -1
+        self.detector_budget = detector_rate
         self.wanted: list[tuple[float, int, bytes]] = []  # (ts, wirelen, frame)
         self.detector_frames = 0
         self.detector_frames_dropped = 0
@@ -102,16 +109,18 @@ class Accounting:
         if n < 14:
             self._bad("truncated", wirelen)
             return
-        if self.rotate_at is None or ts >= self.rotate_at:
+        if ts >= self.rotate_at:
             self._rotate(ts)
+        mac_hi, mac_lo, etype = _ETH.unpack_from(f, 6)
+        mac = (mac_hi << 32) | mac_lo
         macs = self.macs
-        if len(macs) < self.device_cap:
-            macs.add(bytes(f[6:12]))
-        elif bytes(f[6:12]) not in macs:
-            self.device_table_full += 1
-        etype = (f[12] << 8) | f[13]
+        if mac not in macs:
+            if len(macs) < self.device_cap:
+                macs.add(mac)
+            else:
+                self.device_table_full += 1
         off = 14
-        while etype in (0x8100, 0x88A8) and n >= off + 4:
+        while (etype == 0x8100 or etype == 0x88A8) and n >= off + 4:
             etype = (f[off + 2] << 8) | f[off + 3]
             off += 4
         want = False
@@ -166,10 +175,11 @@ class Accounting:
         if src_local:
             direction = D_INTERNAL if dst_local else D_OUT
             ips = self.ips
-            if len(ips) < self.device_cap:
-                ips.add(src)
-            elif src not in ips:
-                self.device_table_full += 1
+            if src not in ips:
+                if len(ips) < self.device_cap:
+                    ips.add(src)
+                else:
+                    self.device_table_full += 1
             self._sample += 1
             if self._sample >= 16:  # top talkers from every 16th local packet
                 self._sample = 0
@@ -201,7 +211,12 @@ class Accounting:
 
     def _want(self, f: bytes | memoryview, wirelen: int, ts: float) -> None:
         self.detector_frames += 1
-        if len(self.wanted) < self.detector_cap:
+        second = int(ts)
+        if second != self.detector_second:
+            self.detector_second = second
+            self.detector_budget = self.detector_rate
+        if self.detector_budget > 0 and len(self.wanted) < self.detector_cap:
+            self.detector_budget -= 1
             self.wanted.append((ts, wirelen, bytes(f)))
         else:
             self.detector_frames_dropped += 1

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
+from sentinel.config.alerting import AlertingConfig
 from sentinel.config.capture import CaptureConfig
+from sentinel.config.detect import DetectConfig
 from sentinel.config.secret import Secret
 from sentinel.config.snmp import SnmpConfig
 from sentinel.config.validate import Check, Duration
@@ -116,3 +118,5 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     snmp: SnmpConfig = field(default_factory=SnmpConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)

@@ -1,0 +1,281 @@
+"""The alert router: submit → clean → dedupe → rate limit → outbox → every sink, at least once.
+
+``submit`` is synchronous and cheap (one SQLite commit without fsync, see ``outbox``), and
+never raises, so the detection side can call it from the event loop at any time. Delivery
+runs in ``run``: one loop per sink (a slow mail server does not hold up Alertmanager), a
+re-send loop for sinks that want active alerts again (Alertmanager), and housekeeping
+(expiry, auto-resolve). Failed deliveries back off exponentially with jitter per entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import math
+import random
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from sentinel import logsetup
+from sentinel.alerting import build, outbox
+from sentinel.alerting.clean import clean
+from sentinel.alerting.outbox import Outbox
+from sentinel.alerting.ratelimit import RateLimiter
+from sentinel.model import AlertingStats
+from sentinel.supervise import Backoff
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from sentinel.alerting.sink import Sink
+    from sentinel.config.alerting import AlertingConfig
+    from sentinel.model import Alert
+    from sentinel.supervise import Health
+
+log = logsetup.get(__name__)
+
+IDLE_MAX = 5.0  # seconds a delivery loop sleeps at most before looking at the outbox again
+HOUSEKEEPING = 30.0  # seconds between expiry / auto-resolve passes
+SEND_GUARD = 600.0  # outer deadline on one send, beyond each sink's own timeouts
+
+
+@runtime_checkable
+class Refresher(Protocol):
+    """A sink that wants the active alerts again every ``resend`` seconds."""
+
+    resend: float
+
+    async def refresh(self, alerts: Sequence[Alert]) -> None: ...
+
+
+class Router:
+    """Owns the outbox and the sinks; ``run`` is the loop the daemon supervises."""
+
+    def __init__(
+        self,
+        config: AlertingConfig,
+        site: str,
+        state_dir: Path | None,
+        *,
+        sinks: Sequence[Sink] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Open the outbox in ``state_dir`` (``None``: in memory, lost at exit)."""
+        self.config = config
+        self.site = site
+        self.sinks = list(sinks) if sinks is not None else build.sinks(config, site)
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        self._backoff = Backoff(config.outbox.retry_initial, config.outbox.retry_max)
+        path = state_dir / outbox.FILE if state_dir is not None else None
+        self.outbox = Outbox(path, config.outbox.max_entries)
+        self._limiter = RateLimiter(
+            config.rate_limit.per_detector, config.rate_limit.per_site, config.rate_limit.window
+        )
+        self._wake = {s.name: asyncio.Event() for s in self.sinks}
+        self._received = 0
+        self._suppressed = 0
+        self._delivered: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        self._up = {s.name: True for s in self.sinks}
+        removed = self.outbox.forget_sinks(self._wake)
+        if removed:
+            self._dropped["sink_removed"] += removed
+            log.warning("dropped alerts queued for sinks no longer configured", count=removed)
+        now = clock()
+        self._active = {a.key: a for a in self.outbox.active()}
+        self._seen = dict.fromkeys(self._active, now)  # wall time of the last repeat
+        self._queued = self.outbox.counts()
+
+    # -- the producer side -------------------------------------------------------------
+
+    def submit(self, alert: Alert) -> None:
+        """Take one alert or resolution; never blocks on the network, never raises."""
+        try:
+            self._submit(alert)
+        except Exception as exc:  # a broken disk must not take the detectors down
+            self._dropped["error"] += 1
+            log.error("alert could not be queued", detector=alert.detector, error=exc)
+
+    def _submit(self, alert: Alert) -> None:
+        now = self._clock()
+        alert = clean(alert)
+        self._received += 1
+        key = alert.key
+        if alert.resolved is not None:
+            active = self._active.pop(key, None)
+            if active is None:
+                log.debug("resolution of an alert that is not active", detector=alert.detector)
+                return
+            self._seen.pop(key, None)
+            self.outbox.deactivate(key)
+            # The end of what was sent: same severity and fields (Alertmanager identifies
+            # an alert by its labels), with the resolution's times.
+            end = dataclasses.replace(
+                active,
+                resolved=alert.resolved,
+                last_seen=max(active.last_seen, alert.last_seen),
+            )
+            self._enqueue(end, now)
+            return
+        if key in self._active:
+            self._suppressed += 1
+            self._seen[key] = now
+            first = self._active[key].first_seen
+            self._active[key] = dataclasses.replace(alert, first_seen=min(first, alert.first_seen))
+            return
+        if not self._limiter.allow(alert.detector, now):
+            self._dropped["rate_limited"] += 1
+            log.debug("alert over the rate limit", detector=alert.detector)
+            return
+        self._active[key] = alert
+        self._seen[key] = now
+        self.outbox.activate(alert)
+        self._enqueue(alert, now)
+
+    def _enqueue(self, alert: Alert, now: float) -> None:
+        evicted = self.outbox.put(alert, self._wake, now)
+        if evicted:
+            self._dropped["overflow"] += evicted
+            log.warning("alert outbox full, dropped lowest severity first", dropped=evicted)
+        for name in self._wake:
+            self._queued[name] = self._queued.get(name, 0) + 1
+        for event in self._wake.values():
+            event.set()
+        if evicted:
+            self._queued = self.outbox.counts()
+
+    # -- delivery ----------------------------------------------------------------------
+
+    async def run(self, health: Health) -> None:
+        """Deliver until cancelled: one loop per sink, re-sends, housekeeping."""
+        async with asyncio.TaskGroup() as tg:
+            for sink in self.sinks:
+                tg.create_task(self._deliver_loop(sink), name=f"alert-sink:{sink.name}")
+                if isinstance(sink, Refresher):
+                    tg.create_task(
+                        self._refresh_loop(sink.name, sink), name=f"alert-resend:{sink.name}"
+                    )
+            tg.create_task(self._housekeeping(health), name="alert-housekeeping")
+
+    async def _deliver_loop(self, sink: Sink) -> None:
+        wake = self._wake[sink.name]
+        while True:
+            wake.clear()
+            if await self.deliver_once(sink):
+                continue
+            at = self.outbox.next_due(sink.name)
+            idle = IDLE_MAX if at is None else min(IDLE_MAX, max(0.0, at - self._clock()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(idle):
+                    await wake.wait()
+
+    async def deliver_once(self, sink: Sink, *, ignore_backoff: bool = False) -> bool:
+        """Send one batch of due events to ``sink``; true if it delivered something."""
+        now = self._clock()
+        pending = self.outbox.due(sink.name, math.inf if ignore_backoff else now, sink.batch)
+        if not pending:
+            return False
+        ids = [p.event.id for p in pending]
+        try:
+            async with asyncio.timeout(SEND_GUARD):
+                await sink.send([p.event for p in pending])
+        except Exception as exc:
+            self._failures[sink.name] += 1
+            attempt = max(p.attempts for p in pending)
+            delay = self._backoff.delay(attempt, self._rng)
+            self.outbox.retry(ids, self._clock() + delay)
+            self._set_up(sink.name, False, exc, retry_in=round(delay, 1))
+            return False
+        self.outbox.done(ids)
+        self._delivered[sink.name] += len(ids)
+        self._queued[sink.name] = max(0, self._queued.get(sink.name, 0) - len(ids))
+        self._set_up(sink.name, True)
+        return True
+
+    async def _refresh_loop(self, name: str, sink: Refresher) -> None:
+        while True:
+            await asyncio.sleep(sink.resend)
+            firing = list(self._active.values())
+            if not firing:
+                continue
+            try:
+                async with asyncio.timeout(SEND_GUARD):
+                    await sink.refresh(firing)
+            except Exception as exc:
+                self._failures[name] += 1
+                self._set_up(name, False, exc)
+            else:
+                self._set_up(name, True)
+
+    async def _housekeeping(self, health: Health) -> None:
+        while True:
+            self.housekeep()
+            health.ok()
+            await asyncio.sleep(HOUSEKEEPING)
+
+    def housekeep(self) -> None:
+        """Drop events past ``max_age``; resolve alerts not repeated for ``resolve_after``."""
+        now = self._clock()
+        expired = self.outbox.expire(now - self.config.outbox.max_age)
+        if expired:
+            self._dropped["expired"] += expired
+            log.warning("alerts expired undelivered", count=expired)
+        stale = [k for k, t in self._seen.items() if t < now - self.config.resolve_after]
+        for key in stale:
+            alert = self._active.get(key)
+            if alert is not None:
+                self.submit(dataclasses.replace(alert, resolved=now))
+        self._queued = self.outbox.counts()
+
+    def _set_up(self, name: str, up: bool, error: object = None, **fields: object) -> None:
+        if up and not self._up[name]:
+            log.info("alert sink delivering again", sink=name)
+        elif not up and self._up[name]:
+            log.error(
+                "alert sink failing, alerts kept in the outbox", sink=name, error=error, **fields
+            )
+        elif not up:
+            log.debug("alert sink still failing", sink=name, error=error, **fields)
+        self._up[name] = up
+
+    async def flush(self, deadline: float) -> None:
+        """Try once more to deliver everything queued before ``deadline`` (``loop.time()``).
+
+        Used at shutdown; what is still queued at the deadline stays in the outbox for the
+        next start.
+        """
+
+        async def drain(sink: Sink) -> None:
+            while await self.deliver_once(sink, ignore_backoff=True):
+                pass
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                async with asyncio.TaskGroup() as tg:
+                    for sink in self.sinks:
+                        tg.create_task(drain(sink))
+
+    async def close(self) -> None:
+        """Close the sinks' connections and the outbox."""
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                await sink.close()
+        self.outbox.close()
+
+    def stats(self) -> AlertingStats:
+        return AlertingStats(
+            received=self._received,
+            suppressed=self._suppressed,
+            active=len(self._active),
+            queued={s.name: self._queued.get(s.name, 0) for s in self.sinks},
+            delivered={s.name: self._delivered[s.name] for s in self.sinks},
+            failures={s.name: self._failures[s.name] for s in self.sinks},
+            dropped=dict(self._dropped),
+            sink_up=dict(self._up),
+        )

@@ -1,0 +1,254 @@
+"""The ``detect`` section: every detector's thresholds, with documented defaults.
+
+Each threshold's trade-off is in its comment: lower catches slower or smaller attacks
+and raises more false alarms on busy but benign hosts. Defaults come from the tools the
+detections are modelled on (Zeek, simple-scan, arpwatch, nDPI) and the school lab.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from sentinel.config.validate import Check, Duration
+
+Seconds = Annotated[float, Duration(min=1, max=7 * 86400)]
+
+
+def _host_or_net(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an address or network") from None
+
+
+def _mac(text: str) -> str:
+    t = text.strip().lower().replace("-", ":")
+    if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", t):
+        raise ValueError(f"{text!r} is not a MAC address such as 00:11:22:33:44:55")
+    return t
+
+
+def _ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+def _domain(text: str) -> str:
+    t = text.strip().lower().rstrip(".")
+    if not re.fullmatch(r"[a-z0-9_*]([a-z0-9_.-]*[a-z0-9])?", t):
+        raise ValueError(f"{text!r} is not a domain name")
+    return t
+
+
+Net = Annotated[str, Check(_host_or_net)]
+Mac = Annotated[str, Check(_mac)]
+Ip = Annotated[str, Check(_ip)]
+Domain = Annotated[str, Check(_domain)]
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """Never alert about these sources (or, for domains, these names)."""
+
+    hosts: tuple[Net, ...] = ()  # addresses or networks
+    macs: tuple[Mac, ...] = ()
+    domains: tuple[Domain, ...] = ()  # a domain covers its subdomains
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """The site's router. Pinned here, never learned from traffic an attacker can forge."""
+
+    ip: Ip | None = None
+    mac: Mac | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortScan:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    window: Seconds = 300.0
+    # Failed (closed or unanswered) ports on one host within the window. Lower catches
+    # scans of a few ports; higher spares hosts whose clients retry several dead services.
+    vertical_threshold: int = 15
+    # Hosts probed on one port, failing, within the window.
+    horizontal_threshold: int = 20
+    # Failed (host, port) pairs with at least 10 ports, any pattern (random scans).
+    random_threshold: int = 40
+    # Slow scans: failed ports on one host within slow_window (nmap -T1 and friends).
+    slow_window: Seconds = 3600.0
+    slow_threshold: int = 6
+    # A SYN without SYN-ACK after this long counts as a failed attempt.
+    answer_timeout: Seconds = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HostSweep:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    window: Seconds = 300.0
+    # Distinct hosts probed with ICMP echo or TCP discovery probes within the window.
+    icmp_threshold: int = 20
+    tcp_threshold: int = 20
+    # Distinct addresses one MAC asks for with ARP within arp_window. Hosts talk to few
+    # neighbours; a sweep asks for the whole subnet.
+    arp_window: Seconds = 60.0
+    arp_threshold: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SynFlood:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # SYNs per second to one (host, port) that stay unanswered, sustained for `sustain`.
+    # A busy file server gets many SYNs too, but answers them: only half-open ones count.
+    rate_threshold: float = 200.0
+    sustain: Seconds = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class ArpSpoof:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # An IP whose MAC changes this often within flip_window is a man in the middle; a
+    # laptop that got the address of one that left (DHCP) changes it once.
+    flip_threshold: int = 3
+    flip_window: Seconds = 600.0
+    # Learn the gateway's MAC from DHCP ACKs of the allowed DHCP servers when not pinned.
+    learn_gateway_from_dhcp: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RogueDhcp:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # Allowed DHCP servers. Empty: learned during the quiet period after start, and only
+    # from ACKs (a rogue that answers OFFERs first is still a rogue).
+    servers: tuple[Ip, ...] = ()
+    learn_period: Seconds = 600.0
+    # The router and DNS servers the legitimate server hands out; a different one in an
+    # OFFER/ACK is flagged even from an allowed server. Empty: not checked.
+    routers: tuple[Ip, ...] = ()
+    dns_servers: tuple[Ip, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DnsTunnel:
+    enabled: bool = True
+    allow: Allow = field(
+        default_factory=lambda: Allow(
+            domains=(
+                "akamaiedge.net",
+                "akamaihd.net",
+                "cloudfront.net",
+                "googlevideo.com",
+                "1e100.net",
+                "windowsupdate.com",
+                "sophosxl.net",
+                "mcafee.com",
+                "trendmicro.com",
+                "eset.com",
+                "kaspersky.com",
+                "avast.com",
+                "spamhaus.org",
+            )
+        )
+    )
+    window: Seconds = 3600.0
+    # A first label longer than this, or a whole name longer than name_length, is data.
+    label_length: int = 48
+    name_length: int = 90
+    # Unique names queried under one registered domain within the window.
+    unique_names_threshold: int = 150
+    # Long-name queries under one domain within the window before an alert.
+    long_names_threshold: int = 20
+    # Query types used for tunnels (NULL, TXT, PRIVATE): counts within the window.
+    odd_types_threshold: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class BruteForce:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # Login services: ssh, telnet, ftp, rdp, smb, vnc, mssql, mysql, postgres, ldap, winrm.
+    ports: tuple[int, ...] = (21, 22, 23, 139, 445, 1433, 3306, 3389, 5432, 5900, 5985, 389)
+    # Connections from one source to one login service within short_window, or within
+    # long_window. An admin opens a few sessions; a password guesser opens dozens (hydra
+    # makes several guesses per connection, so connections are counted, not failures).
+    short_window: Seconds = 120.0
+    short_threshold: int = 10
+    long_window: Seconds = 1800.0
+    long_threshold: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class MacFlood:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # Never-seen source MACs per minute. A school LAN gains a few devices a minute at
+    # the start of a lesson; macof sends thousands a second.
+    new_macs_threshold: int = 100
+    window: Seconds = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DnsBypass:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # The school's resolvers. Empty: the detector is off (nothing to compare with).
+    resolvers: tuple[Ip, ...] = ()
+    # Queries to other resolvers from one client within the window before an alert.
+    threshold: int = 10
+    window: Seconds = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Blocklist:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # Files with one address, network or domain per line (# comments); re-read when
+    # they change.
+    files: tuple[Path, ...] = ()
+    check_interval: Seconds = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Small pcaps of the packets behind each alert, in the state directory."""
+
+    enabled: bool = True
+    packets_per_alert: int = 50
+    max_total_mb: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class DetectConfig:
+    """The ``detect`` section."""
+
+    gateway: Gateway = field(default_factory=Gateway)
+    allow: Allow = field(default_factory=Allow)  # applies to every detector
+    # A repeat of the same alert (detector + source) within this time is not sent again.
+    suppress_for: Seconds = 3600.0
+    # An alert is resolved when its source has been quiet this long.
+    resolve_after: Seconds = 600.0
+    # Informational findings (a new device) become alerts only when this is true.
+    info_alerts: bool = False
+    evidence: Evidence = field(default_factory=Evidence)
+    # Bound on tracked sources per detector: a spoofed-source flood evicts, never grows.
+    max_tracked: int = 20000
+    port_scan: PortScan = field(default_factory=PortScan)
+    host_sweep: HostSweep = field(default_factory=HostSweep)
+    syn_flood: SynFlood = field(default_factory=SynFlood)
+    arp_spoof: ArpSpoof = field(default_factory=ArpSpoof)
+    rogue_dhcp: RogueDhcp = field(default_factory=RogueDhcp)
+    dns_tunnel: DnsTunnel = field(default_factory=DnsTunnel)
+    brute_force: BruteForce = field(default_factory=BruteForce)
+    mac_flood: MacFlood = field(default_factory=MacFlood)
+    dns_bypass: DnsBypass = field(default_factory=DnsBypass)
+    blocklist: Blocklist = field(default_factory=Blocklist)
