@@ -82,6 +82,7 @@ class Daemon:
         self.web = WebServer(self.metrics, ready=lambda: self.ready)
         self.ready = False
         self.pseudonymise: Pseudonymiser | None = None
+        self.site_key = b""
         self._tasks: dict[str, _Task] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._snmp: SnmpClient | None = None
@@ -231,6 +232,10 @@ class Daemon:
                 promiscuous=c.promiscuous,
                 device_window=c.device_window,
                 max_devices=c.max_devices,
+                detect=cfg.detect,
+                site_key=self.site_key,
+                pseudonymise=cfg.privacy.pseudonymise,
+                evidence_dir=str(self.state_dir / "evidence"),
             )
         for sw in cfg.snmp.switches:
             resolved = cfg.snmp.resolve(sw)
@@ -250,7 +255,9 @@ class Daemon:
                 name,
                 STAGE_SOURCES,
                 key,
-                lambda h: capture.run(h, settings, self.metrics, self._lan_totals),
+                lambda h: capture.run(
+                    h, settings, self.metrics, self._lan_totals, on_alert=self._detected
+                ),
             )
             return
         if self._snmp is None:
@@ -346,6 +353,20 @@ class Daemon:
             f"state directory {self.state_dir} has {free // (1 << 20)} MiB free" if low else None,
             Severity.WARNING,
         )
+
+    def _detected(self, alert: Alert) -> None:
+        if alert.resolved is None:
+            log.warning(
+                "detection",
+                detector=alert.detector,
+                severity=alert.severity.value,
+                source=alert.source.ip or alert.source.mac or alert.identifier,
+                summary=alert.summary,
+                evidence=alert.evidence,
+            )
+        else:
+            log.info("detection resolved", detector=alert.detector, identifier=alert.identifier)
+        self.submit(alert)
 
     def submit(self, alert: Alert) -> None:
         """Hand an alert to the router (detectors and the daemon's own conditions)."""
@@ -454,6 +475,7 @@ class Daemon:
         state_dir = cfg.state_dir or default_state_dir(dict(os.environ))
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = site_key(cfg.privacy, state_dir)
+        self.site_key = key
         self.pseudonymise = Pseudonymiser(key, enabled=cfg.privacy.pseudonymise)
         self.state_dir = state_dir
 

@@ -226,6 +226,27 @@ class LanCollector(Collector):
         active.add_metric(["mac"], c.active_macs)
         active.add_metric(["ip"], c.active_ips)
         yield from (packets, octets, malformed, active)
+        detections = CounterMetricFamily(
+            "sentinel_detections",
+            "Alerts raised by the detectors (repeats not counted).",
+            labels=["detector", "severity"],
+        )
+        for detector, severity, n in c.detections:
+            detections.add_metric([detector, severity], n)
+        entries = GaugeMetricFamily(
+            "sentinel_detector_table_entries",
+            "Entries in a detector's bounded tables.",
+            labels=["detector"],
+        )
+        evictions = CounterMetricFamily(
+            "sentinel_detector_evictions",
+            "Entries a detector dropped to stay within its cap (spoofed floods).",
+            labels=["detector"],
+        )
+        for detector, size, evicted in c.detector_tables:
+            entries.add_metric([detector], size)
+            evictions.add_metric([detector], evicted)
+        yield from (detections, entries, evictions)
         for name, doc, value in (
             (
                 "sentinel_lan_kernel_packets",

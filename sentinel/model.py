@@ -107,6 +107,7 @@ class Alert:
     description: str = ""
     evidence: str = ""  # file name of the evidence pcap in the state directory, if any
     resolved: float | None = None  # unix time the condition ended
+    kind: str = ""  # the detector's variant: vertical, horizontal, arp, icmp, ...
 
     @property
     def key(self) -> tuple[str, str]:
@@ -128,6 +129,8 @@ class LanCounters:
     kernel_drops: int = 0
     own_drops: int = 0
     detector_packets: int = 0
+    detections: tuple[tuple[str, str, int], ...] = ()  # detector, severity, count
+    detector_tables: tuple[tuple[str, int, int], ...] = ()  # detector, entries, evictions
 
 
 @dataclass(frozen=True, slots=True)

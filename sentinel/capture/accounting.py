@@ -49,6 +49,8 @@ class Snapshot:
     kernel_drops: int = 0
     own_drops: int = 0
     top_talkers: list[tuple[str, int]] = field(default_factory=list)
+    detections: dict[tuple[str, str], int] = field(default_factory=dict)  # (detector, sev)
+    detector_tables: dict[str, tuple[int, int]] = field(default_factory=dict)  # size, evicted
 
 
 def cell(direction: int, family: int, proto: int) -> int:
@@ -114,16 +116,18 @@ class Accounting:
         mac_hi, mac_lo, etype = _ETH.unpack_from(f, 6)
         mac = (mac_hi << 32) | mac_lo
         macs = self.macs
+        new_mac = False
         if mac not in macs:
             if len(macs) < self.device_cap:
                 macs.add(mac)
             else:
                 self.device_table_full += 1
+            new_mac = mac not in self.macs_prev  # a device not seen for a whole window
         off = 14
         while (etype == 0x8100 or etype == 0x88A8) and n >= off + 4:
             etype = (f[off + 2] << 8) | f[off + 3]
             off += 4
-        want = False
+        want = new_mac
         if etype == 0x0800:
             if n < off + 20:
                 self._bad("truncated", wirelen)
@@ -169,7 +173,7 @@ class Accounting:
             c = cell(D_INTERNAL, family, P_OTHER)
             self.packets[c] += 1
             self.bytes[c] += wirelen
-            if family == F_ARP:
+            if family == F_ARP or new_mac:
                 self._want(f, wirelen, ts)
             return
         if src_local:
@@ -188,14 +192,14 @@ class Accounting:
             direction = D_IN if dst_local else D_TRANSIT
         if proto == 6:
             p = P_TCP
-            if first_fragment and n >= l4 + 14:
-                flags = f[l4 + 13]
-                want = bool(flags & 0x07)  # SYN, FIN or RST: connection starts and ends
+            if first_fragment and n >= l4 + 14 and f[l4 + 13] & 0x07:
+                want = True  # SYN, FIN or RST: connection starts and ends
         elif proto == 17:
             p = P_UDP
             if first_fragment and n >= l4 + 4:
                 sport, dport = _HH.unpack_from(f, l4)
-                want = sport in DETECTOR_PORTS or dport in DETECTOR_PORTS
+                if sport in DETECTOR_PORTS or dport in DETECTOR_PORTS:
+                    want = True
         elif proto in (1, 58):
             p = P_ICMP
             want = True

@@ -76,13 +76,18 @@ class Packet:
     icmp_code: int = -1
     payload_offset: int = 0  # into the frame: the application payload (DNS, DHCP)
     payload_length: int = 0
+    frame: bytes = b""  # the frame itself, for payload parsers and evidence
+
+    @property
+    def payload(self) -> bytes:
+        return self.frame[self.payload_offset : self.payload_offset + self.payload_length]
 
 
 def decode(
     frame: bytes | memoryview, linktype: int = LINK_ETHERNET, ts: float = 0.0, wirelen: int = 0
 ) -> Packet:
     """Decode one frame; any problem is reported in ``Packet.error``."""
-    p = Packet(ts=ts, wirelen=wirelen or len(frame))
+    p = Packet(ts=ts, wirelen=wirelen or len(frame), frame=bytes(frame))
     try:
         _decode(p, frame, linktype)
     except (struct.error, IndexError, ValueError):

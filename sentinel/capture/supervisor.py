@@ -20,9 +20,11 @@ from sentinel import logsetup
 from sentinel.capture import worker
 from sentinel.capture.accounting import DIRECTIONS, FAMILIES, PROTOCOLS, Snapshot
 from sentinel.errors import CaptureError
-from sentinel.model import LanCounters
+from sentinel.model import Alert, LanCounters
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sentinel.capture.pipeline import Settings
     from sentinel.metrics import Metrics
     from sentinel.supervise import Health
@@ -62,7 +64,20 @@ class Totals:
             kernel_drops=total.kernel_drops,
             own_drops=total.own_drops,
             detector_packets=total.detector_frames,
+            detections=tuple(
+                (d, sev, n) for (d, sev), n in sorted(_merged(self.base, snap).items())
+            ),
+            detector_tables=tuple(
+                (d, size, evicted) for d, (size, evicted) in sorted(snap.detector_tables.items())
+            ),
         )
+
+
+def _merged(a: Snapshot, b: Snapshot) -> dict[tuple[str, str], int]:
+    out = dict(a.detections)
+    for k, v in b.detections.items():
+        out[k] = out.get(k, 0) + v
+    return out
 
 
 def _zero() -> Snapshot:
@@ -86,10 +101,17 @@ def _add(a: Snapshot, b: Snapshot) -> Snapshot:
         a.kernel_packets + b.kernel_packets,
         a.kernel_drops + b.kernel_drops,
         a.own_drops + b.own_drops,
+        detections=_merged(a, b),
     )
 
 
-async def run(health: Health, settings: Settings, metrics: Metrics, totals: Totals) -> None:
+async def run(
+    health: Health,
+    settings: Settings,
+    metrics: Metrics,
+    totals: Totals,
+    on_alert: Callable[[Alert], None] | None = None,
+) -> None:
     """Run one worker until it fails; the caller (supervise) restarts it."""
     totals.new_worker()
     ours, theirs = socket.socketpair()
@@ -121,6 +143,9 @@ async def run(health: Health, settings: Settings, metrics: Metrics, totals: Tota
                 elif kind == "snapshot" and isinstance(payload, Snapshot):
                     metrics.lan.publish(totals.update(payload))
                     health.ok()
+                elif kind == "alerts" and isinstance(payload, list) and on_alert is not None:
+                    for alert in payload:
+                        on_alert(alert)
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):

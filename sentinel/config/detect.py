@@ -185,6 +185,12 @@ class BruteForce:
     short_threshold: int = 10
     long_window: Seconds = 1800.0
     long_threshold: int = 30
+    # Bursts: `burst_threshold` connections started within `burst_window`, seen `bursts`
+    # times within short_window. Password guessers run parallel sessions (hydra -t 4);
+    # a person opening sessions by hand never starts four in two seconds.
+    burst_threshold: int = 4
+    burst_window: Seconds = 2.0
+    bursts: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +201,9 @@ class MacFlood:
     # the start of a lesson; macof sends thousands a second.
     new_macs_threshold: int = 100
     window: Seconds = 60.0
+    # During the first window after capture starts every device is new: the threshold
+    # is multiplied by this while the table fills.
+    startup_factor: int = 10
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Detection: one detector per module, run by the engine on decoded packets."""

@@ -1,0 +1,154 @@
+"""What every detector shares: the finding it reports, bounded tables, the protocol."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+
+from sentinel.model import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from sentinel.capture.decode import Packet
+    from sentinel.config.detect import Allow
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Which packets a detector wants; the engine classifies each packet once.
+ARP = "arp"
+TCP_CONTROL = "tcp_control"  # SYN, FIN, RST
+ICMP = "icmp"
+DNS = "dns"
+DHCP = "dhcp"
+ANY_IP = "ip"  # every decoded IP packet (blocklist)
+ETHERNET = "ethernet"  # every decoded frame (new source MACs)
+
+
+@dataclass(slots=True)
+class Finding:
+    """A detector's verdict about one source, in clear text (the engine pseudonymises).
+
+    ``summary`` may use ``{source}`` and ``{target}``: the engine fills them with the
+    pseudonyms (or the clear values where the site allows it).
+    """
+
+    detector: str
+    severity: Severity
+    identifier: str  # what repeats are suppressed by: usually the source address
+    summary: str
+    ts: float
+    src_ip: str = ""
+    src_mac: str = ""
+    target: str = ""  # a device (pseudonymised) ...
+    target_name: str = ""  # ... or a name that is not a device (a domain, a port)
+    kind: str = ""  # variant: vertical, horizontal, arp, ...
+    counts: dict[str, int] = field(default_factory=dict)
+    description: str = ""
+
+
+class Detector(Protocol):
+    """One detection, in one module, with its settings from ``config.detect``."""
+
+    name: ClassVar[str]
+    wants: ClassVar[frozenset[str]]
+
+    def observe(self, p: Packet) -> Iterable[Finding]: ...
+
+    def tick(self, now: float) -> Iterable[Finding]: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+
+class Bounded(Generic[K, V]):
+    """A dict with a size cap: the least recently touched key goes first.
+
+    Spoofed-source floods fill tables with junk; the cap keeps memory flat and the
+    evictions are counted so operators see it happen.
+    """
+
+    __slots__ = ("_d", "cap", "evictions")
+
+    def __init__(self, cap: int) -> None:
+        self._d: OrderedDict[K, V] = OrderedDict()
+        self.cap = cap
+        self.evictions = 0
+
+    def get(self, key: K) -> V | None:
+        v = self._d.get(key)
+        if v is not None:
+            self._d.move_to_end(key)
+        return v
+
+    def setdefault(self, key: K, factory: type[V] | None = None, value: V | None = None) -> V:
+        v = self._d.get(key)
+        if v is not None:
+            self._d.move_to_end(key)
+            return v
+        new = value if value is not None else factory() if factory is not None else None
+        assert new is not None
+        self._d[key] = new
+        if len(self._d) > self.cap:
+            self._d.popitem(last=False)
+            self.evictions += 1
+        return new
+
+    def pop(self, key: K) -> V | None:
+        return self._d.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._d
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        return iter(list(self._d.items()))
+
+    def keys(self) -> list[K]:
+        return list(self._d)
+
+
+def ip_text(raw: bytes) -> str:
+    """4 or 16 bytes to the usual text form."""
+    if len(raw) == 4:
+        return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
+    return str(ipaddress.IPv6Address(raw))
+
+
+def mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+class Allowed:
+    """An allow-list (hosts, networks, MACs, domains) answered quickly."""
+
+    def __init__(self, *allows: Allow) -> None:
+        self.nets = [ipaddress.ip_network(h) for a in allows for h in a.hosts]
+        self.macs = {m for a in allows for m in a.macs}
+        self.domains = tuple({d for a in allows for d in a.domains})
+        self._ips: dict[str, bool] = {}
+
+    def ip(self, text: str) -> bool:
+        if not self.nets or not text:
+            return False
+        hit = self._ips.get(text)
+        if hit is None:
+            addr = ipaddress.ip_address(text)
+            hit = any(addr in n for n in self.nets)
+            if len(self._ips) < 65536:
+                self._ips[text] = hit
+        return hit
+
+    def mac(self, text: str) -> bool:
+        return text in self.macs
+
+    def source(self, ip: str, mac: str) -> bool:
+        return self.ip(ip) or (bool(mac) and self.mac(mac))
+
+    def domain(self, name: str) -> bool:
+        name = name.lower().rstrip(".")
+        return any(name == d or name.endswith("." + d) for d in self.domains)

@@ -1,0 +1,167 @@
+"""dns_tunnel: a client carrying data in DNS queries (iodine, dnscat2, DNSExfiltrator).
+
+Tunnels encode data in the names they ask for, under one domain the attacker runs, and
+often use record types that carry much in the answer. Per client and registered domain
+(``dns.registered_domain``), within ``window`` (1 h):
+
+- long names: a first label longer than ``label_length`` (48) or a name longer than
+  ``name_length`` (90), at least ``long_names_threshold`` (20) times. Host names are
+  short; base32 chunks fill labels to 63.
+- unique names: at least ``unique_names_threshold`` (150) different names. Browsing asks
+  a few names per site; a tunnel never asks the same one twice.
+- odd types: NULL, TXT or private-use (65280-65534) queries, at least
+  ``odd_types_threshold`` (50) times. TXT has normal uses (SPF, verification) but not
+  dozens an hour from one laptop.
+
+Domains on the allow-list (by default CDNs with generated host names and antivirus
+services that look files up over DNS) never count; nor do reverse lookups (``.arpa``)
+and multicast DNS. Lower thresholds catch slow exfiltration of a few kilobytes and
+flag more telemetry-heavy software; higher ones need a bigger transfer. Bytes per
+domain are not measured (one query of 250 bytes carries ~150 bytes of data, so the
+long-name count is the same signal).
+
+Memory: one entry per (client, domain) seen within the window, capped by
+``max_tracked``; per entry at most the thresholds' worth of timestamps and name hashes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, ClassVar
+
+from sentinel.detect import base
+from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
+from sentinel.detect.dns import NULL, PRIVATE_TYPES, TXT, parse, registered_domain
+from sentinel.model import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sentinel.capture.decode import Packet
+    from sentinel.config.detect import DnsTunnel as Settings
+    from sentinel.detect.registry import Common
+
+REPORT_EVERY = 60.0  # seconds between findings for one ongoing tunnel (keeps it active)
+SWEEP_EVERY = 60.0  # seconds between expiry sweeps
+ODD_TYPES = frozenset({NULL, TXT})
+
+
+class _Pair:
+    __slots__ = ("last_report", "last_seen", "long", "mac", "names", "odd")
+
+    def __init__(self, s: Settings) -> None:
+        self.long: deque[float] = deque(maxlen=max(1, s.long_names_threshold))
+        self.odd: deque[float] = deque(maxlen=max(1, s.odd_types_threshold))
+        self.names: OrderedDict[int, float] = OrderedDict()  # name hash -> last asked
+        self.last_seen = 0.0
+        self.last_report = float("-inf")
+        self.mac = ""
+
+
+def _within(times: Iterable[float], since: float) -> int:
+    return sum(1 for t in times if t >= since)
+
+
+class DnsTunnel:
+    name: ClassVar[str] = "dns_tunnel"
+    wants: ClassVar[frozenset[str]] = frozenset({base.DNS})
+
+    def __init__(self, s: Settings, common: Common) -> None:
+        self.s = s
+        self.allowed = common.allowed(s)
+        self.pairs: Bounded[tuple[str, str], _Pair] = Bounded(common.max_tracked)
+        self.next_sweep: float | None = None
+        self.malformed = 0
+
+    def observe(self, p: Packet) -> Iterable[Finding]:
+        if p.dport != 53 or p.proto not in (6, 17):
+            return ()
+        data = p.payload
+        if not data:
+            return ()
+        client, mac = ip_text(p.src), mac_text(p.src_mac)
+        if self.allowed.source(client, mac):
+            return ()
+        m = parse(data, tcp=p.proto == 6)
+        if m.qr or m.opcode != 0:
+            return ()
+        if m.error and not m.questions:
+            self.malformed += 1
+            return ()
+        out = []
+        for q in m.questions:
+            f = self._question(client, mac, q.name, q.qtype, p.ts)
+            if f is not None:
+                out.append(f)
+        return out
+
+    def _question(self, client: str, mac: str, name: str, qtype: int, ts: float) -> Finding | None:
+        if not name or name.endswith((".arpa", ".local")) or self.allowed.domain(name):
+            return None
+        domain = registered_domain(name)
+        pair = self.pairs.get((client, domain))
+        if pair is None:
+            pair = self.pairs.setdefault((client, domain), value=_Pair(self.s))
+        pair.last_seen, pair.mac = ts, mac
+        first = name.split(".", 1)[0]
+        if len(first) > self.s.label_length or len(name) > self.s.name_length:
+            pair.long.append(ts)
+        if qtype in ODD_TYPES or qtype in PRIVATE_TYPES:
+            pair.odd.append(ts)
+        key = hash(name)
+        if key in pair.names:
+            pair.names.move_to_end(key)
+        elif len(pair.names) >= max(1, self.s.unique_names_threshold):
+            pair.names.popitem(last=False)
+        pair.names[key] = ts
+        return self._judge(client, domain, pair, ts)
+
+    def _judge(self, client: str, domain: str, pair: _Pair, ts: float) -> Finding | None:
+        if ts - pair.last_report < REPORT_EVERY:
+            return None
+        since = ts - self.s.window
+        long = _within(pair.long, since)
+        odd = _within(pair.odd, since)
+        unique = _within(pair.names.values(), since)
+        kinds = []
+        if long >= self.s.long_names_threshold:
+            kinds.append(("long_names", f"{long} very long names"))
+        if unique >= self.s.unique_names_threshold:
+            kinds.append(("unique_names", f"{unique} different names"))
+        if odd >= self.s.odd_types_threshold:
+            kinds.append(("odd_types", f"{odd} NULL/TXT/private-type queries"))
+        if not kinds:
+            return None
+        pair.last_report = ts
+        return Finding(
+            detector=self.name,
+            severity=Severity.WARNING,
+            identifier=client,
+            summary="{source} looks like it tunnels data over DNS under {target}: "
+            + ", ".join(text for _, text in kinds)
+            + f" within {self.s.window:g}s",
+            ts=ts,
+            src_ip=client,
+            src_mac=pair.mac,
+            target_name=domain,
+            kind=kinds[0][0],
+            counts={"long_names": long, "unique_names": unique, "odd_types": odd},
+        )
+
+    def tick(self, now: float) -> Iterable[Finding]:
+        if self.next_sweep is None:
+            self.next_sweep = now + SWEEP_EVERY
+        elif now >= self.next_sweep:
+            self.next_sweep = now + SWEEP_EVERY
+            horizon = now - self.s.window
+            for key, pair in self.pairs.items():
+                if pair.last_seen < horizon:
+                    self.pairs.pop(key)
+        return ()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "pairs": len(self.pairs),
+            "evictions": self.pairs.evictions,
+            "malformed": self.malformed,
+        }

@@ -1,0 +1,196 @@
+"""Runs the detectors on decoded packets and turns findings into alerts.
+
+One place for what every detector needs: packets routed by kind (a detector sees only
+what it asked for), time from packet timestamps (a replay gives the same alerts),
+repeats suppressed per identifier, alerts resolved when their source has been quiet,
+device identifiers pseudonymised, evidence written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sentinel.detect import base
+from sentinel.detect.base import Finding, ip_text, mac_text
+from sentinel.detect.evidence import Evidence
+from sentinel.detect.registry import build
+from sentinel.model import Alert, Endpoint, Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from pathlib import Path
+
+    from sentinel.capture.decode import Packet
+    from sentinel.config.detect import DetectConfig
+    from sentinel.detect.base import Detector
+
+TICK = 1.0  # seconds of packet time between detector ticks
+INFORMATIONAL = Severity.INFO
+
+
+@dataclass(slots=True)
+class _Active:
+    alert: Alert
+    sent_at: float
+    counts: dict[str, int]
+
+
+def kinds(p: Packet) -> set[str]:
+    """The kinds a decoded packet belongs to (see ``base``)."""
+    out = {base.ETHERNET}
+    if p.error:  # only the Ethernet header could be read
+        return out
+    if p.arp_op:
+        out.add(base.ARP)
+        return out
+    if not p.ip_version:
+        return out
+    out.add(base.ANY_IP)
+    if p.proto == 6:
+        if p.tcp_flags & 0x07:
+            out.add(base.TCP_CONTROL)
+        if 53 in (p.sport, p.dport):
+            out.add(base.DNS)
+    elif p.proto == 17:
+        if 53 in (p.sport, p.dport) or 5353 in (p.sport, p.dport):
+            out.add(base.DNS)
+        elif p.sport in (67, 68) and p.dport in (67, 68):
+            out.add(base.DHCP)
+    elif p.proto in (1, 58):
+        out.add(base.ICMP)
+    return out
+
+
+class Engine:
+    """Packets in, alerts out. ``tick(now)`` must be called as packet time advances."""
+
+    def __init__(
+        self,
+        cfg: DetectConfig,
+        *,
+        pseudonymise: Callable[[str], str] = lambda v: v,
+        evidence_dir: Path | None = None,
+        networks: Iterable[str] = (),
+    ) -> None:
+        self.cfg = cfg
+        self.pseudonymise = pseudonymise
+        self.detectors: list[Detector] = build(cfg, tuple(networks))
+        self.routes: dict[str, list[Detector]] = {}
+        for d in self.detectors:
+            for kind in d.wants:
+                self.routes.setdefault(kind, []).append(d)
+        self.evidence = Evidence(
+            evidence_dir if cfg.evidence.enabled else None,
+            per_alert=cfg.evidence.packets_per_alert,
+            max_total_bytes=cfg.evidence.max_total_mb << 20,
+        )
+        self.active: dict[tuple[str, str], _Active] = {}
+        self.next_tick: float | None = None
+        self.now = 0.0
+        self.detections: dict[tuple[str, str], int] = {}  # (detector, severity) -> count
+
+    def packet(self, p: Packet) -> list[Alert]:
+        """Feed one decoded packet; alerts that became due."""
+        out: list[Alert] = []
+        if self.next_tick is None:
+            self.next_tick = p.ts + TICK
+        elif p.ts >= self.next_tick:
+            out += self.tick(p.ts)
+        self.now = max(self.now, p.ts)
+        ks = kinds(p)
+        seen: set[int] = set()
+        evidence_kept = False
+        for kind in ks:
+            for d in self.routes.get(kind, ()):
+                if id(d) in seen:
+                    continue
+                seen.add(id(d))
+                findings = list(d.observe(p))
+                if not evidence_kept and kind != base.ETHERNET:
+                    src = ip_text(p.src) if p.src else (ip_text(p.arp_spa) if p.arp_spa else "")
+                    self.evidence.add(p.ts, src, mac_text(p.src_mac), p.frame)
+                    evidence_kept = True
+                out += self._report(findings)
+        return out
+
+    def tick(self, now: float) -> list[Alert]:
+        """Expire windows, flag what timed out, resolve quiet alerts."""
+        out: list[Alert] = []
+        self.now = max(self.now, now)
+        self.next_tick = now + TICK
+        for d in self.detectors:
+            out += self._report(d.tick(now))
+        quiet = [
+            k for k, a in self.active.items() if now - a.alert.last_seen >= self.cfg.resolve_after
+        ]
+        for key in quiet:
+            a = self.active.pop(key)
+            out.append(_replace(a.alert, resolved=now))
+        return out
+
+    def finish(self) -> list[Alert]:
+        """End of input (a pcap): let pending timeouts fire; nothing is resolved."""
+        out: list[Alert] = []
+        for d in self.detectors:
+            out += self._report(d.tick(self.now + 3600.0))
+        return out
+
+    def _report(self, findings: Iterable[Finding]) -> list[Alert]:
+        out = []
+        for f in findings:
+            if f.severity is INFORMATIONAL and not self.cfg.info_alerts:
+                continue
+            key = (f.detector, f.identifier)
+            prev = self.active.get(key)
+            if prev is not None:
+                for k, v in f.counts.items():
+                    prev.counts[k] = max(prev.counts.get(k, 0), v)
+                prev.alert = _replace(
+                    prev.alert, last_seen=f.ts, counts=tuple(sorted(prev.counts.items()))
+                )
+                if f.ts - prev.sent_at < self.cfg.suppress_for:
+                    continue
+                prev.sent_at = f.ts
+                out.append(prev.alert)
+                continue
+            if len(self.active) >= 10000:  # bounded even if every source alerts
+                oldest = min(self.active, key=lambda k: self.active[k].alert.last_seen)
+                del self.active[oldest]
+            alert = self._alert(f)
+            self.active[key] = _Active(alert, f.ts, dict(f.counts))
+            sev = (f.detector, f.severity.value)
+            self.detections[sev] = self.detections.get(sev, 0) + 1
+            out.append(alert)
+        return out
+
+    def _alert(self, f: Finding) -> Alert:
+        ps = self.pseudonymise
+        ip = ps(f.src_ip) if f.src_ip else ""
+        mac = ps(f.src_mac) if f.src_mac else ""
+        target = ps(f.target) if f.target else f.target_name
+        source = ip or mac or ps(f.identifier)
+        evidence = self.evidence.write(f.detector, source, f.ts, f.src_ip, f.src_mac)
+        return Alert(
+            detector=f.detector,
+            severity=f.severity,
+            identifier=ps(f.identifier),
+            summary=f.summary.format(source=source, target=target),
+            first_seen=f.ts,
+            last_seen=f.ts,
+            source=Endpoint(ip=ip, mac=mac),
+            target=target,
+            counts=tuple(sorted(f.counts.items())),
+            description=f.description.format(source=source, target=target),
+            evidence=evidence,
+            kind=f.kind,
+        )
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Table sizes and evictions per detector (metrics)."""
+        return {d.name: d.stats() for d in self.detectors}
+
+
+def _replace(alert: Alert, **changes: object) -> Alert:
+    return dataclasses.replace(alert, **changes)  # type: ignore[arg-type]

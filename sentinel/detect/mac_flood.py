@@ -1,0 +1,89 @@
+"""mac_flood: a flood of never-seen source MACs (macof), filling switches' address tables.
+
+Counts source MACs never seen before within ``window``; a school LAN gains a few
+devices a minute, macof sends thousands a second. During the first window after capture
+starts every device is new, so the threshold is multiplied by ``startup_factor``.
+Multicast source MACs are impossible on a real NIC and flagged on sight. The flood has
+no real source (its MACs are random), so the identifier is the LAN itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, ClassVar
+
+from sentinel.detect import base
+from sentinel.detect.base import Bounded, Finding, mac_text
+from sentinel.model import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sentinel.capture.decode import Packet
+    from sentinel.config.detect import MacFlood as Settings
+    from sentinel.detect.registry import Common
+
+
+class MacFlood:
+    name: ClassVar[str] = "mac_flood"
+    wants: ClassVar[frozenset[str]] = frozenset({base.ETHERNET})
+
+    def __init__(self, s: Settings, common: Common) -> None:
+        self.s = s
+        self.allowed = common.allowed(s)
+        self.seen: Bounded[bytes, float] = Bounded(common.max_tracked)
+        self.new: deque[float] = deque()
+        self.started: float | None = None
+        self.multicast = 0
+
+    def observe(self, p: Packet) -> Iterable[Finding]:
+        mac = p.src_mac
+        if not mac or self.seen.get(mac) is not None:
+            return ()
+        if self.started is None:
+            self.started = p.ts
+        self.seen.setdefault(mac, value=p.ts)
+        if self.allowed.mac(mac_text(mac)):
+            return ()
+        self.new.append(p.ts)
+        if mac[0] & 1:
+            self.multicast += 1
+            return [
+                Finding(
+                    detector=self.name,
+                    severity=Severity.CRITICAL,
+                    identifier="lan:multicast",
+                    summary=f"frames with multicast source MACs on the LAN ({self.multicast} so "
+                    "far): forged by a flooding tool",
+                    ts=p.ts,
+                    target_name="LAN",
+                    kind="multicast_source",
+                    counts={"multicast_sources": self.multicast},
+                )
+            ]
+        return ()
+
+    def tick(self, now: float) -> Iterable[Finding]:
+        while self.new and now - self.new[0] >= self.s.window:
+            self.new.popleft()
+        n = len(self.new)
+        threshold = self.s.new_macs_threshold
+        if self.started is not None and now - self.started < self.s.window:
+            threshold *= self.s.startup_factor
+        if n < threshold:
+            return ()
+        return [
+            Finding(
+                detector=self.name,
+                severity=Severity.CRITICAL,
+                identifier="lan",
+                summary=f"MAC flood: {n} never-seen source MACs in {self.s.window:g}s",
+                ts=now,
+                target_name="LAN",
+                kind="new_macs",
+                counts={"new_macs": n},
+            )
+        ]
+
+    def stats(self) -> dict[str, int]:
+        return {"macs": len(self.seen), "evictions": self.seen.evictions}

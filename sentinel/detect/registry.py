@@ -1,0 +1,63 @@
+"""The detectors by stable id, in an explicit table (no import side effects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sentinel.config.detect import DetectConfig
+from sentinel.detect.base import Allowed
+
+if TYPE_CHECKING:
+    from sentinel.detect.base import Detector
+
+
+@dataclass(frozen=True, slots=True)
+class Common:
+    """What detectors share: the site's ranges, its gateway, global allow-list, caps."""
+
+    cfg: DetectConfig
+    networks: tuple[str, ...]
+    max_tracked: int
+
+    def allowed(self, own: Any) -> Allowed:
+        return Allowed(self.cfg.allow, own.allow)
+
+
+def detector_classes() -> dict[str, type[Any]]:
+    from sentinel.detect import (
+        arp_spoof,
+        blocklist,
+        brute_force,
+        dns_bypass,
+        dns_tunnel,
+        host_sweep,
+        mac_flood,
+        port_scan,
+        rogue_dhcp,
+        syn_flood,
+    )
+
+    return {
+        "port_scan": port_scan.PortScan,
+        "host_sweep": host_sweep.HostSweep,
+        "syn_flood": syn_flood.SynFlood,
+        "arp_spoof": arp_spoof.ArpSpoof,
+        "rogue_dhcp": rogue_dhcp.RogueDhcp,
+        "dns_tunnel": dns_tunnel.DnsTunnel,
+        "brute_force": brute_force.BruteForce,
+        "mac_flood": mac_flood.MacFlood,
+        "dns_bypass": dns_bypass.DnsBypass,
+        "blocklist": blocklist.Blocklist,
+    }
+
+
+def build(cfg: DetectConfig, networks: tuple[str, ...]) -> list[Detector]:
+    """Every enabled detector, configured."""
+    common = Common(cfg, networks, cfg.max_tracked)
+    out = []
+    for name, cls in detector_classes().items():
+        settings = getattr(cfg, name)
+        if settings.enabled:
+            out.append(cls(settings, common))
+    return out

@@ -1,0 +1,131 @@
+"""syn_flood: more connection attempts on one (host, port) than any client population makes.
+
+Per destination service and one-second bucket, SYNs are counted; ``rate_threshold``
+SYN/s sustained for ``sustain`` seconds is a candidate. A busy file server also gets
+many SYNs, from many clients that each open a few connections; a flood comes either
+from one sender that dominates (hping3) or from a crowd of one-shot, spoofed senders.
+Only those two shapes are flagged. One alert per victim service: with spoofed sources
+there is no real source to name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from sentinel.detect import base
+from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
+from sentinel.model import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sentinel.capture.decode import Packet
+    from sentinel.config.detect import SynFlood as Settings
+    from sentinel.detect.registry import Common
+
+MAX_SENDERS = 4096
+DOMINANT_SHARE = 0.5  # one sender with at least this share of the SYNs: a single-source flood
+ONE_SHOT_SHARE = 0.9  # senders with a single SYN: spoofed sources
+
+
+class _Target:
+    __slots__ = ("hot", "second", "senders", "syns", "total", "untracked")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.syns = 0
+        self.hot = 0  # consecutive seconds at or above the threshold
+        self.total = 0
+        self.senders: dict[tuple[str, str], int] = {}  # (ip, mac) -> SYNs
+        self.untracked = 0  # SYNs from senders past the cap (spoofed floods)
+
+
+class SynFlood:
+    name: ClassVar[str] = "syn_flood"
+    wants: ClassVar[frozenset[str]] = frozenset({base.TCP_CONTROL})
+
+    def __init__(self, s: Settings, common: Common) -> None:
+        self.s = s
+        self.allowed = common.allowed(s)
+        self.targets: Bounded[tuple[str, int], _Target] = Bounded(common.max_tracked)
+        self.found: list[Finding] = []
+
+    def observe(self, p: Packet) -> Iterable[Finding]:
+        if p.tcp_flags & 0x12 != 0x02:  # only SYN without ACK
+            return ()
+        src, mac = ip_text(p.src), mac_text(p.src_mac)
+        if self.allowed.source(src, mac):
+            return ()
+        key = (ip_text(p.dst), p.dport)
+        t = self.targets.setdefault(key, _Target)
+        self._roll(t, key, int(p.ts))
+        t.syns += 1
+        t.total += 1
+        who = (src, mac)
+        if who in t.senders or len(t.senders) < MAX_SENDERS:
+            t.senders[who] = t.senders.get(who, 0) + 1
+        else:
+            t.untracked += 1
+        out, self.found = self.found, []
+        return out
+
+    def _roll(self, t: _Target, key: tuple[str, int], second: int) -> None:
+        if second == t.second:
+            return
+        if t.second >= 0:
+            over = t.syns >= self.s.rate_threshold
+            t.hot = (t.hot + 1 if second - t.second == 1 else 1) if over else 0
+            if t.hot >= self.s.sustain:
+                shape = self._shape(t)
+                if shape:
+                    self.found.append(self._finding(key, t, float(second), shape))
+        if t.hot == 0:
+            t.senders.clear()
+            t.untracked = 0
+            t.total = 0
+        t.second, t.syns = second, 0
+
+    def _shape(self, t: _Target) -> str:
+        total = sum(t.senders.values()) + t.untracked
+        if not total:
+            return ""
+        top = max(t.senders.values(), default=0)
+        if top >= DOMINANT_SHARE * total:
+            return "single"
+        one_shot = sum(1 for n in t.senders.values() if n == 1) + t.untracked
+        if len(t.senders) >= 50 and one_shot >= ONE_SHOT_SHARE * (len(t.senders) + t.untracked):
+            return "spoofed"
+        return ""
+
+    def _finding(self, key: tuple[str, int], t: _Target, ts: float, shape: str) -> Finding:
+        (src, mac), _ = max(t.senders.items(), key=lambda kv: kv[1])
+        single = shape == "single"
+        return Finding(
+            detector=self.name,
+            severity=Severity.CRITICAL,
+            identifier=f"{key[0]}:{key[1]}",
+            summary=f"SYN flood on {{target}} port {key[1]}: {t.total} SYNs "
+            + (
+                "from {source}"
+                if single
+                else f"from {len(t.senders) + t.untracked} spoofed sources"
+            ),
+            ts=ts,
+            src_ip=src if single else "",
+            src_mac=mac if single else "",
+            target=key[0],
+            kind=shape,
+            counts={"syn": t.total, "senders": len(t.senders) + t.untracked},
+        )
+
+    def tick(self, now: float) -> Iterable[Finding]:
+        second = int(now)
+        for key, t in self.targets.items():
+            self._roll(t, key, second)
+            if t.total == 0 and second - t.second > 60:
+                self.targets.pop(key)
+        out, self.found = self.found, []
+        return out
+
+    def stats(self) -> dict[str, int]:
+        return {"targets": len(self.targets), "evictions": self.targets.evictions}

@@ -1,0 +1,173 @@
+"""The DHCP and DNS payload parsers: fields, hostile input, registered domains."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS, DNSQR, DNSRR
+
+from sentinel.detect import dhcp, dns
+
+
+def _offer() -> bytes:
+    return bytes(
+        BOOTP(
+            op=2,
+            xid=0x1234,
+            yiaddr="10.77.0.201",
+            siaddr="10.77.0.66",
+            chaddr=bytes.fromhex("027700000102"),
+        )
+        / DHCP(
+            options=[
+                ("message-type", "offer"),
+                ("server_id", "10.77.0.66"),
+                ("router", "10.77.0.66"),
+                ("name_server", "10.77.0.66", "9.9.9.9"),
+                ("lease_time", 3600),
+                "end",
+            ]
+        )
+    )
+
+
+def test_dhcp_offer_fields() -> None:
+    """An OFFER gives its type, server, router, DNS servers, lease and client MAC."""
+    m = dhcp.parse(_offer())
+    assert m.error == ""
+    assert (m.op, m.xid, m.message_type) == (dhcp.BOOTREPLY, 0x1234, dhcp.OFFER)
+    assert (m.yiaddr, m.siaddr, m.server_id) == ("10.77.0.201", "10.77.0.66", "10.77.0.66")
+    assert m.chaddr == "02:77:00:00:01:02"
+    assert m.routers == ("10.77.0.66",)
+    assert m.dns_servers == ("10.77.0.66", "9.9.9.9")
+    assert m.lease_time == 3600
+
+
+def test_dhcp_truncated_at_every_length() -> None:
+    """Every prefix of an OFFER parses without raising."""
+    data = _offer()
+    for n in range(len(data)):
+        m = dhcp.parse(data[:n])
+        assert isinstance(m, dhcp.Dhcp)
+        if n < dhcp.FIXED + 4:
+            assert m.error == "truncated"
+
+
+def test_dhcp_bad_magic_and_option_overrun() -> None:
+    """A wrong magic cookie or an option running past the end is reported, not raised."""
+    data = bytearray(_offer())
+    data[dhcp.FIXED] = 0
+    assert dhcp.parse(bytes(data)).error == "bad_magic"
+    overrun = _offer()[: dhcp.FIXED + 4] + bytes([53, 1, 2, 3, 200, 1, 2])
+    m = dhcp.parse(overrun)
+    assert m.error == "bad_option"
+    assert m.message_type == dhcp.OFFER
+
+
+def test_dhcp_random_bytes() -> None:
+    """Random payloads, with and without a valid header and cookie, never raise."""
+    rng = random.Random(1)
+    head = _offer()[: dhcp.FIXED + 4]
+    for _ in range(2000):
+        tail = rng.randbytes(rng.randrange(0, 300))
+        assert isinstance(dhcp.parse(tail), dhcp.Dhcp)
+        assert isinstance(dhcp.parse(head + tail), dhcp.Dhcp)
+
+
+def _query(name: str = "WWW.Example.COM.", qtype: str = "A") -> bytes:
+    return bytes(DNS(id=0x4242, rd=1, qd=DNSQR(qname=name, qtype=qtype)))
+
+
+def test_dns_query_fields() -> None:
+    """A query gives its id, flags and lowercased name without the trailing dot."""
+    m = dns.parse(_query(qtype="TXT"))
+    assert m.error == ""
+    assert (m.id, m.qr, m.rcode, m.answer_count) == (0x4242, False, 0, 0)
+    assert m.questions == (dns.Question("www.example.com", dns.TXT, 1),)
+
+
+def test_dns_response_with_compression() -> None:
+    """A response's question is read and its answers counted (names compressed)."""
+    data = bytes(
+        DNS(
+            id=1,
+            qr=1,
+            rcode=3,
+            qd=DNSQR(qname="a.example.org"),
+            an=DNSRR(rrname="a.example.org", rdata="1.2.3.4"),
+        )
+    )
+    m = dns.parse(data)
+    assert m.qr
+    assert m.rcode == 3
+    assert m.answer_count == 1
+    assert m.questions[0].name == "a.example.org"
+
+
+def test_dns_tcp_length_prefix() -> None:
+    """Over TCP the two-byte length prefix is skipped."""
+    data = _query("x.example.nl")
+    m = dns.parse(len(data).to_bytes(2, "big") + data, tcp=True)
+    assert m.questions[0].name == "x.example.nl"
+    assert dns.parse(b"\x00", tcp=True).error == "truncated"
+
+
+def test_dns_compression_loops() -> None:
+    """Pointers to themselves, forwards, or in a cycle end as pointer_loop."""
+    header = bytes.fromhex("abcd01000001000000000000")
+    assert dns.parse(header + b"\xc0\x0c\x00\x01\x00\x01").error == "pointer_loop"  # itself
+    assert dns.parse(header + b"\xc0\x20\x00\x01\x00\x01").error == "pointer_loop"  # forwards
+    # label "a", then a pointer back to the start of the name: a cycle
+    assert dns.parse(header + b"\x01a\xc0\x0c\x00\x01\x00\x01").error == "pointer_loop"
+
+
+def test_dns_label_and_name_limits() -> None:
+    """Extended label types and names over 255 octets are rejected."""
+    header = bytes.fromhex("abcd01000001000000000000")
+    assert dns.parse(header + b"\x41" + b"a" * 65 + b"\x00\x00\x01\x00\x01").error == "bad_label"
+    long_name = (b"\x3f" + b"a" * 63) * 5 + b"\x00\x00\x01\x00\x01"
+    assert dns.parse(header + long_name).error == "name_too_long"
+
+
+def test_dns_unprintable_bytes_escaped() -> None:
+    """Bytes outside printable ASCII come back as escapes, never raw."""
+    header = bytes.fromhex("abcd01000001000000000000")
+    m = dns.parse(header + b"\x03a\nb\x03com\x00\x00\x01\x00\x01")
+    assert m.questions[0].name == "a\\x0ab.com"
+
+
+def test_dns_truncated_at_every_length_and_random() -> None:
+    """Every prefix of a message and random bytes parse without raising."""
+    data = bytes(
+        DNS(id=9, qd=[DNSQR(qname="a.b.example.com"), DNSQR(qname="c.example.com")], qdcount=2)
+    )
+    for n in range(len(data)):
+        assert isinstance(dns.parse(data[:n]), dns.Dns)
+    rng = random.Random(2)
+    for _ in range(3000):
+        blob = rng.randbytes(rng.randrange(0, 120))
+        assert isinstance(dns.parse(blob), dns.Dns)
+        assert isinstance(dns.parse(data[:12] + blob), dns.Dns)
+        assert isinstance(dns.parse(blob, tcp=True), dns.Dns)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("www.bbc.co.uk", "bbc.co.uk"),
+        ("login.microsoftonline.com", "microsoftonline.com"),
+        ("www.kuleuven.be", "kuleuven.be"),
+        ("smartschool.be", "smartschool.be"),
+        ("x.y.example.ac.be", "example.ac.be"),
+        ("www.nos.nl", "nos.nl"),
+        ("portal.stmarys.kent.sch.uk", "stmarys.kent.sch.uk"),
+        ("user.github.io", "user.github.io"),
+        ("Example.COM.", "example.com"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_registered_domain(name: str, expected: str) -> None:
+    """The registrable domain, with multi-label suffixes for UK/BE/NL traffic."""
+    assert dns.registered_domain(name) == expected

@@ -1,0 +1,189 @@
+"""port_scan, host_sweep, syn_flood and brute_force on crafted packets, both ways."""
+
+from __future__ import annotations
+
+import random
+
+from scapy.layers.inet import ICMP, IP, TCP
+from scapy.layers.l2 import ARP, Ether
+
+from sentinel.detect.brute_force import BruteForce
+from sentinel.detect.host_sweep import HostSweep
+from sentinel.detect.port_scan import PortScan
+from sentinel.detect.syn_flood import SynFlood
+from tests.detect.crafted import make, pkt, run
+
+A, S = "02:77:00:00:66:66", "02:77:00:00:00:0a"
+
+
+def syn(src: str, dst: str, sport: int, dport: int, ts: float, mac: str = A):  # type: ignore[no-untyped-def]
+    return pkt(
+        Ether(src=mac, dst=S) / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags="S"), ts
+    )
+
+
+def answer(src: str, dst: str, sport: int, dport: int, ts: float, flags: str):  # type: ignore[no-untyped-def]
+    return pkt(
+        Ether(src=S, dst=A) / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags), ts
+    )
+
+
+def test_vertical_scan_of_closed_ports() -> None:
+    """100 ports answered with RST on one host: a vertical scan."""
+    frames = []
+    for i, port in enumerate(range(1, 101)):
+        frames += [
+            syn("10.77.0.66", "10.77.0.10", 40000, port, i / 100),
+            answer("10.77.0.10", "10.77.0.66", port, 40000, i / 100 + 0.001, "RA"),
+        ]
+    found = run(make(PortScan), frames)
+    assert {f.kind for f in found} == {"vertical"}
+    assert found[0].target == "10.77.0.10"
+
+
+def test_filtered_ports_count_after_the_answer_timeout() -> None:
+    """SYNs nobody answers (a firewall drops them) count as failed after 5 s."""
+    frames = [syn("10.77.0.66", "10.77.0.10", 40000, port, port / 10) for port in range(1, 40)]
+    found = run(make(PortScan), frames, until=20)
+    assert {f.kind for f in found} == {"vertical"}
+
+
+def test_client_using_many_open_services_is_not_scanning() -> None:
+    """Successful connections to many ports (SYN-ACK) are not failures."""
+    frames = []
+    for port in range(1000, 1100):
+        frames += [
+            syn("10.77.0.102", "10.77.0.10", 50000 + port, port, port / 100),
+            answer("10.77.0.10", "10.77.0.102", port, 50000 + port, port / 100, "SA"),
+        ]
+    assert run(make(PortScan), frames, until=30) == []
+
+
+def test_slow_scan_over_an_hour() -> None:
+    """One closed port every eight minutes (nmap -T1 style): a slow scan."""
+    frames = []
+    for i in range(7):
+        t = i * 480.0
+        frames += [
+            syn("10.77.0.66", "10.77.0.10", 40000, 20 + i, t),
+            answer("10.77.0.10", "10.77.0.66", 20 + i, 40000, t + 0.01, "RA"),
+        ]
+    found = run(make(PortScan), frames)
+    assert {f.kind for f in found} == {"slow"}
+
+
+def test_horizontal_scan_of_one_port() -> None:
+    """Port 445 on 30 hosts, all refused: a horizontal scan."""
+    frames = []
+    for i in range(30):
+        host = f"10.77.0.{100 + i}"
+        frames += [
+            syn("10.77.0.66", host, 40000 + i, 445, i / 10),
+            answer(host, "10.77.0.66", 445, 40000 + i, i / 10 + 0.01, "RA"),
+        ]
+    assert {f.kind for f in run(make(PortScan), frames)} == {"horizontal"}
+
+
+def test_icmp_and_arp_sweeps() -> None:
+    """Echo requests to 40 hosts, and ARP for 100 addresses: both sweeps."""
+    icmp = [
+        pkt(Ether(src=A, dst=S) / IP(src="10.77.0.66", dst=f"10.77.0.{i}") / ICMP(), i / 10)
+        for i in range(1, 41)
+    ]
+    arp = [
+        pkt(
+            Ether(src=A, dst="ff:ff:ff:ff:ff:ff")
+            / ARP(op=1, hwsrc=A, psrc="10.77.0.66", pdst=f"10.77.1.{i}"),
+            i / 50,
+        )
+        for i in range(1, 101)
+    ]
+    assert {f.kind for f in run(make(HostSweep), icmp)} == {"icmp"}
+    found = run(make(HostSweep), arp)
+    assert {f.kind for f in found} == {"arp"}
+    assert found[0].src_ip == "10.77.0.66"
+
+
+def test_a_laptop_talking_to_its_neighbours_is_not_a_sweep() -> None:
+    """ARP for the gateway, a printer and a server, again and again: nothing."""
+    frames = [
+        pkt(
+            Ether(src=A, dst="ff:ff:ff:ff:ff:ff")
+            / ARP(op=1, hwsrc=A, psrc="10.77.0.102", pdst=f"10.77.0.{[1, 10, 20][i % 3]}"),
+            i,
+        )
+        for i in range(200)
+    ]
+    assert run(make(HostSweep), frames) == []
+
+
+def test_single_source_syn_flood() -> None:
+    """hping3-style: 300 SYN/s from one sender to port 80 for 5 s."""
+    frames = [syn("10.77.0.66", "10.77.0.10", 1024 + i, 80, i / 300) for i in range(1500)]
+    found = run(make(SynFlood), frames)
+    assert found
+    assert {(f.kind, f.src_ip, f.target) for f in found} == {("single", "10.77.0.66", "10.77.0.10")}
+
+
+def test_spoofed_syn_flood() -> None:
+    """Every SYN from another random source: flagged without naming a source."""
+    rng = random.Random(1)
+    frames = [
+        syn(
+            f"198.51.{rng.randrange(256)}.{rng.randrange(256)}",
+            "10.77.0.10",
+            rng.randrange(1024, 65535),
+            443,
+            i / 300,
+            mac="02:77:00:00:00:01",
+        )
+        for i in range(1500)
+    ]
+    found = run(make(SynFlood), frames)
+    assert {f.kind for f in found} == {"spoofed"}
+    assert found[0].src_ip == ""
+
+
+def test_busy_file_server_is_not_a_flood() -> None:
+    """250 clients each opening a connection a second to SMB for 6 s: no alert."""
+    frames = [
+        syn(
+            f"10.77.{c // 250}.{c % 250 + 1}",
+            "10.77.0.10",
+            40000 + i,
+            445,
+            i + c / 250,
+            mac=f"02:10:00:00:{c >> 8:02x}:{c & 255:02x}",
+        )
+        for i in range(6)
+        for c in range(250)
+    ]
+    assert run(make(SynFlood), frames) == []
+
+
+def test_hydra_bursts_are_brute_force() -> None:
+    """Two bursts of four parallel SSH sessions (hydra -t 4): flagged."""
+    times = [0.0, 0.1, 0.2, 0.3, 0.35, 30.0, 30.05, 30.1, 30.15]
+    frames = [syn("10.77.0.66", "10.77.0.10", 50000 + i, 22, t) for i, t in enumerate(times)]
+    found = run(make(BruteForce), frames)
+    assert found
+    assert found[0].kind == "ssh"
+
+
+def test_an_admins_three_ssh_sessions_are_not_brute_force() -> None:
+    """Three sessions opened by hand a few seconds apart, and reconnects later: nothing."""
+    times = [0, 7, 15, 600, 1200]
+    frames = [syn("10.77.0.5", "10.77.0.10", 50000 + i, 22, t) for i, t in enumerate(times)]
+    assert run(make(BruteForce), frames) == []
+
+
+def test_many_rdp_connections_are_brute_force() -> None:
+    """Twelve RDP connections in a minute from one laptop: flagged."""
+    frames = [syn("10.77.0.66", "10.77.0.20", 50000 + i, 3389, i * 5) for i in range(12)]
+    assert [f.kind for f in run(make(BruteForce), frames)][:1] == ["rdp"]
+
+
+def test_syn_retransmissions_are_not_new_connections() -> None:
+    """The same source port retried ten times counts once."""
+    frames = [syn("10.77.0.7", "10.77.0.10", 50000, 22, i) for i in range(10)]
+    assert run(make(BruteForce), frames) == []
