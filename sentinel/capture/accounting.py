@@ -28,6 +28,8 @@ N_CELLS = len(DIRECTIONS) * len(FAMILIES) * len(PROTOCOLS)
 
 _II = struct.Struct("!II")
 _ETH = struct.Struct("!HIH")  # source MAC (2 + 4 bytes) and EtherType
+_VLAN_TAGS = frozenset((0x8100, 0x88A8, 0x9100))
+_IPV6_EXT = frozenset((0, 43, 60, 51, 135, 139, 140))  # hop-by-hop, routing, dst opts, AH...
 _HH = struct.Struct("!HH")
 _QQ = struct.Struct("!QQ")
 DETECTOR_PORTS = frozenset((53, 67, 68, 5353))  # DNS, DHCP, mDNS payloads are inspected
@@ -124,7 +126,7 @@ class Accounting:
                 self.device_table_full += 1
             new_mac = mac not in self.macs_prev  # a device not seen for a whole window
         off = 14
-        while (etype == 0x8100 or etype == 0x88A8) and n >= off + 4:
+        while etype in _VLAN_TAGS and n >= off + 4:
             etype = (f[off + 2] << 8) | f[off + 3]
             off += 4
         want = new_mac
@@ -168,6 +170,16 @@ class Accounting:
             l4 = off + 40
             first_fragment = True
             family = F_V6
+            hops = 0
+            while (proto in _IPV6_EXT or proto == 44) and hops < 8 and n >= l4 + 8:
+                hops += 1
+                if proto == 44:  # fragment header: later fragments carry no L4 header
+                    first_fragment = not (((f[l4 + 2] << 8) | f[l4 + 3]) & 0xFFF8)
+                    proto, l4 = f[l4], l4 + 8
+                elif proto == 51:
+                    proto, l4 = f[l4], l4 + (f[l4 + 1] + 2) * 4
+                else:
+                    proto, l4 = f[l4], l4 + (f[l4 + 1] + 1) * 8
         else:
             family = F_ARP if etype == 0x0806 else F_OTHER
             c = cell(D_INTERNAL, family, P_OTHER)

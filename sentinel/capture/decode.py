@@ -221,6 +221,9 @@ def _transport(p: Packet, f: bytes | memoryview, off: int, end: int, proto: int)
         if hlen < 20:
             p.error = "bad_tcp_header"
             return
+        if off + hlen > end:
+            p.error = "truncated"
+            return
         p.payload_offset, p.payload_length = off + hlen, max(0, end - off - hlen)
     elif proto == PROTO_UDP:
         if end < off + 8:

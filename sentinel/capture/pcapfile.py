@@ -71,6 +71,8 @@ def _pcap(v: memoryview, name: str, order: str, unit: float) -> Iterator[Record]
             raise PcapError(f"{name}: damaged record at offset {off - 16}")
         yield sec + frac * unit, linktype, v[off : off + incl], orig
         off += incl
+    if off != end:  # a capture cut off mid-record (tcpdump killed while writing)
+        raise PcapError(f"{name}: truncated record at offset {off}")
 
 
 def _pcapng(v: memoryview, name: str) -> Iterator[Record]:
@@ -104,6 +106,8 @@ def _pcapng(v: memoryview, name: str) -> Iterator[Record]:
             incl = min(orig, blen - 16)
             yield 0.0, interfaces[0][0], v[body + 4 : body + 4 + incl], orig
         off += blen
+    if off != end:
+        raise PcapError(f"{name}: truncated block at offset {off}")
 
 
 def _tsresol(v: memoryview, off: int, end: int, order: str) -> float:

@@ -46,13 +46,21 @@ def test_example_documents_every_option() -> None:
     cfg = default_config()
     for key in ("site", "listen", "web_config_file", "state_dir", "shutdown_timeout"):
         assert re.search(rf"^#? ?{key}:", text, re.M), key
-    for section in ("log", "local", "privacy", "snmp"):
+    for section in ("log", "local", "privacy", "snmp", "capture", "detect", "alerting"):
         for field in type(getattr(cfg, section)).__dataclass_fields__:
             assert re.search(rf"^  #? ?{field}:", text, re.M), f"{section}.{field}"
     for field in type(cfg.snmp.defaults).__dataclass_fields__:
         assert re.search(rf"^    #? ?{field}:", text, re.M), f"snmp.defaults.{field}"
     for field in ("include", "exclude", "types", "only_admin_up", "only_oper_up"):
         assert re.search(rf"^      {field}:", text, re.M), f"snmp.defaults.interfaces.{field}"
+    # Every detector setting, in the detector's line of the example.
+    for name in ("port_scan", "host_sweep", "syn_flood", "arp_spoof", "rogue_dhcp",
+                 "dns_tunnel", "brute_force", "mac_flood", "dns_bypass", "blocklist"):
+        line = re.search(rf"^  {name}: (.*)$", text, re.M)
+        assert line, name
+        for field in type(getattr(cfg.detect, name)).__dataclass_fields__:
+            if field not in ("enabled", "allow"):
+                assert f"{field}:" in line.group(1), f"detect.{name}.{field}"
 
 
 def test_empty_file_is_the_built_in_default() -> None:

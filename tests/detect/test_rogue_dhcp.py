@@ -19,7 +19,7 @@ from sentinel.detect.rogue_dhcp import RogueDhcp as Detector
 if TYPE_CHECKING:
     from sentinel.detect.base import Finding
 
-CAPTURES = Path("/work/shared/lab/captures")
+CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "lab" / "captures"
 LEGIT, ROGUE, GATEWAY = "10.77.0.10", "10.77.0.66", "10.77.0.1"
 MACS = {LEGIT: "02:77:00:00:00:0a", ROGUE: "02:77:00:00:66:66", "10.77.0.99": "02:77:00:00:00:99"}
 
