@@ -14,6 +14,9 @@ Installs sentinel from the checkout this script lives in (run as root).
   --prefix DIR   virtual environment to create or reuse (default /opt/sentinel)
   --enable       also run 'systemctl enable --now sentinel'
   --no-apt       do not install python3 / python3-venv with apt-get
+  --demo         also install net-snmp's snmpd answering on loopback only, so the
+                 built-in default polls this box's own interfaces over SNMP as it
+                 would a school switch (community "sentinel-local", read-only)
   -h, --help     show this help
 EOF
 }
@@ -21,6 +24,7 @@ EOF
 prefix=/opt/sentinel
 enable=0
 use_apt=1
+demo=0
 
 while (($# > 0)); do
     case "$1" in
@@ -36,6 +40,7 @@ while (($# > 0)); do
             ;;
         --enable) enable=1; shift ;;
         --no-apt) use_apt=0; shift ;;
+        --demo) demo=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "install.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -121,7 +126,36 @@ if [[ ! -e $config_dir/sentinel.yaml ]]; then
     fi
 fi
 
-# 7. systemd, when it is the init system here.
+# 7. Optional: an SNMP agent on loopback for the built-in default to poll.
+if ((demo)); then
+    if ! command -v snmpd >/dev/null 2>&1; then
+        ((use_apt)) || { echo "install.sh: --demo needs snmpd (drop --no-apt)" >&2; exit 1; }
+        say "installing snmpd"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q snmpd
+    fi
+    demo_conf=/etc/snmp/snmpd.conf.d/sentinel-demo.conf
+    demo_text='# Installed by sentinel'"'"'s deploy/install.sh --demo: this box'"'"'s interfaces,
+# read-only, on loopback only, for sentinel'"'"'s built-in default to poll.
+view sentinelif included .1.3.6.1.2.1.1
+view sentinelif included .1.3.6.1.2.1.2
+view sentinelif included .1.3.6.1.2.1.31.1.1
+rocommunity sentinel-local 127.0.0.1 -V sentinelif'
+    install -d -m 0755 /etc/snmp/snmpd.conf.d
+    if [[ "$(cat "$demo_conf" 2>/dev/null || true)" != "$demo_text" ]]; then
+        say "configuring snmpd on loopback ($demo_conf)"
+        printf '%s\n' "$demo_text" >"$demo_conf"
+    fi
+    if [[ -d /run/systemd/system ]]; then
+        systemctl restart snmpd
+    else
+        pkill -x snmpd 2>/dev/null || true
+        sleep 0.5
+        snmpd -Lsd -p /run/snmpd.pid  # listens where snmpd.conf says: loopback
+    fi
+fi
+
+# 8. systemd, when it is the init system here.
 if [[ -d /run/systemd/system ]]; then
     say "reloading systemd units"
     systemctl daemon-reload

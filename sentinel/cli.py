@@ -217,7 +217,13 @@ def check_config(files: Sequence[Path]) -> int:
 
 def run(config_path: Path | None, listen: HostPort | None) -> int:
     try:
-        cfg = load_config(config_path) if config_path else default_config()
+        if config_path:
+            cfg = load_config(config_path)
+        else:
+            from sentinel.builtin import builtin_config  # noqa: PLC0415
+            from sentinel.daemon import cap_net_raw  # noqa: PLC0415
+
+            cfg = builtin_config(capture=cap_net_raw())
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)

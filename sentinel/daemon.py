@@ -39,6 +39,18 @@ STAGE_SOURCES = 0  # capture, pollers, samplers
 STAGE_SINKS = 1  # alert delivery (flushes within the deadline)
 STAGE_SERVICE = 2  # reload handler, watchdog, state saver
 STATE_SAVE_INTERVAL = 300.0
+DETECTORS = (
+    "port_scan",
+    "host_sweep",
+    "syn_flood",
+    "arp_spoof",
+    "rogue_dhcp",
+    "dns_tunnel",
+    "brute_force",
+    "mac_flood",
+    "dns_bypass",
+    "blocklist",
+)
 DISK_LOW_BYTES = 100 << 20
 
 
@@ -507,4 +519,9 @@ class Daemon:
             log.warning(
                 "capture needs CAP_NET_RAW, which this process lacks",
                 interface=cfg.capture.interface,
+            )
+        else:
+            on = [name for name in DETECTORS if getattr(cfg.detect, name).enabled]
+            log.info(
+                "capturing LAN traffic", interface=cfg.capture.interface, detectors=",".join(on)
             )

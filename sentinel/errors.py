@@ -58,9 +58,17 @@ class NotifyError(SentinelError):
 
 
 class SnmpError(SentinelError):
-    """An SNMP request failed; ``kind`` is the metric label (timeout, auth, protocol)."""
+    """An SNMP request failed; ``kind`` is the metric label (timeout, auth, protocol).
+
+    ``status`` is the PDU error status name (``genErr``, ``noAccess``...) when the agent
+    answered with one.
+    """
 
     kind = "protocol"
+
+    def __init__(self, message: str, status: str = "") -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SnmpTimeout(SnmpError):

@@ -242,7 +242,7 @@ class SnmpClient:
             name = _STATUS.get(status, str(status))
             if status == 1:
                 raise SnmpTooBig("response too big (tooBig)")
-            raise SnmpError(f"agent answered {name} (error index {index})")
+            raise SnmpError(f"agent answered {name} (error index {index})", status=name)
         return [(tuple(name), _value(value)) for name, value in vbs]
 
     def close(self) -> None:

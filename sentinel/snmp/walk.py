@@ -5,7 +5,8 @@ agent's faults end in a partial result and a note, never a hang:
 
 - an OID that does not increase stops that column (the agent would loop forever);
 - noSuchObject/noSuchInstance/endOfMibView end a column;
-- tooBig halves max-repetitions; a timeout after the agent answered a GET shrinks it
+- tooBig or genErr halves max-repetitions (net-snmp answers genErr to a GETBULK whose
+  response would be too large); a timeout after the agent answered a GET shrinks it
   (some agents drop large responses) before giving up;
 - more rows than ``max_rows`` stops the column (an oversized or looping table).
 """
@@ -75,6 +76,14 @@ async def walk(
                 raise
             rep = max(1, rep // 4)
             result.notes.append(f"timeout on GETBULK: max-repetitions lowered to {rep}")
+            continue
+        except SnmpError as exc:
+            # Some agents (net-snmp among them) answer genErr rather than tooBig when a
+            # GETBULK response would be too large.
+            if exc.status != "genErr" or rep == 1:
+                raise
+            rep = max(1, rep // 2)
+            result.notes.append(f"genErr on GETBULK: max-repetitions lowered to {rep}")
             continue
         result.requests += 1
         result.varbinds += len(vbs)

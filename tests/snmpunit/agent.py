@@ -56,6 +56,7 @@ class Behaviour:
 
     drop_bulk_above: int | None = None  # no answer when max-repetitions exceeds this
     too_big_above: int | None = None  # tooBig when requested varbinds exceed this
+    gen_err_above: int | None = None  # genErr instead (net-snmp does this)
     repeat_oid: OID | None = None  # GETBULK past this OID answers with this OID again
     runaway_column: OID | None = None  # this column never ends (rows generated forever)
     silent: bool = False
@@ -102,8 +103,10 @@ class Agent(asyncio.DatagramProtocol):
             self.b.requests.append(("bulk", len(oids), rep))
             if self.b.drop_bulk_above is not None and rep > self.b.drop_bulk_above:
                 return
-            if self.b.too_big_above is not None and rep * len(oids) > self.b.too_big_above:
-                v2c.apiPDU.set_error_status(rsp_pdu, 1)
+            limits = ((self.b.too_big_above, 1), (self.b.gen_err_above, 5))
+            status = next((s for lim, s in limits if lim is not None and rep * len(oids) > lim), 0)
+            if status:
+                v2c.apiPDU.set_error_status(rsp_pdu, status)
                 v2c.apiPDU.set_varbinds(rsp_pdu, [(o, v2c.null) for o in oids])
                 self._send(rsp, addr)
                 return

@@ -121,6 +121,19 @@ async def test_too_big_halves_max_repetitions() -> None:
     assert any("tooBig" in n for n in poller.notes)
 
 
+async def test_gen_err_on_large_bulk_halves_max_repetitions() -> None:
+    """genErr to a large GETBULK (net-snmp's answer): smaller requests complete the walk."""
+    async with serve(switch_table(8), Behaviour(gen_err_above=40)) as (port, _, _):
+        client = SnmpClient()
+        try:
+            poller = SwitchPoller(config(port), client)
+            samples = await poller.poll()
+        finally:
+            client.close()
+    assert len(samples) == 8
+    assert any("genErr" in n for n in poller.notes)
+
+
 async def test_non_increasing_oids_stop_the_column() -> None:
     """An agent repeating an OID in ifXTable: no hang, the column stops, a note says why."""
     stuck = (*IFX, 6, 3)
