@@ -13,7 +13,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from sentinel.metrics import Metrics
-from sentinel.model import InterfaceSample, Role, Tier
+from sentinel.model import InterfaceSample, LanCounters, Role, SwitchHealth, Tier
 
 GRAFANA = Path(__file__).resolve().parents[1] / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").rglob("*.json"))
@@ -98,6 +98,15 @@ def exported_names() -> frozenset[str]:
             )
         ],
     )
+    metrics.lan.publish(
+        LanCounters(
+            traffic=(("in", "ipv4", "tcp", 1, 60),),
+            malformed=(("truncated", 1),),
+            detections=(("port_scan", "warning", 1),),
+            detector_tables=(("port_scan", 1, 0),),
+        )
+    )
+    metrics.switches.publish(SwitchHealth("sw", True, 0.1, 1.0, 1.0, (("timeout", 1),), 1, 1, 0))
     suffixes = {
         "counter": ("_total", "_created"),
         "gauge": ("",),

@@ -1,0 +1,247 @@
+"""A real edge-to-region pipeline in a network namespace, for the central tests.
+
+Namespace ``A`` holds a VictoriaMetrics single node, a simulated SNMP switch, sentinel
+(SNMP polling, local interfaces, LAN capture on ``lan0``) and vmagent scraping sentinel
+on loopback and remote-writing to VictoriaMetrics with basic auth read from a file.
+Namespace ``B`` holds the other end of the veth pair, where tcpreplay plays a capture.
+Queries run inside ``A`` (everything listens on its loopback only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT
+
+CAPTURES = Path("/work/shared/lab/captures")
+BINARIES = ("victoria-metrics", "vmagent", "ip")
+SITE, REGION = "bs-test-site", "test-region"
+VM_PORT, SENTINEL_PORT, SNMP_PORT, VMAGENT_PORT = 8428, 9717, 1161, 8429
+USER, PASSWORD = "bs-test-site", "s3cret-site-password"
+
+
+def missing_binaries() -> list[str]:
+    """Binaries the pipeline needs that are not installed."""
+    return [b for b in BINARIES if shutil.which(b) is None]
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+_QUERY = textwrap.dedent(
+    """
+    import base64, json, sys, urllib.parse, urllib.request
+    spec = json.load(open(sys.argv[1]))
+    auth = "Basic " + base64.b64encode(spec["auth"].encode()).decode()
+    out = []
+    for path, params in spec["requests"]:
+        req = urllib.request.Request(
+            spec["base"] + path, data=urllib.parse.urlencode(params).encode(),
+            headers={"Authorization": auth})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as rsp:
+                out.append(json.loads(rsp.read()))
+        except Exception as exc:
+            body = getattr(exc, "read", lambda: b"")()
+            out.append({"status": "error", "error": f"{exc} {body[:500]!r}"})
+    json.dump(out, sys.stdout)
+    """
+)
+
+
+class Pipeline:
+    """sentinel -> vmagent -> VictoriaMetrics, started by ``start`` and ended by ``stop``."""
+
+    def __init__(self, scrape_interval: str = "2s", capture: bool = True) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="sentinel-central-"))
+        self.tmp.chmod(0o755)
+        tag = str(os.getpid() % 100000)
+        self.a, self.b = f"sncen-a-{tag}", f"sncen-b-{tag}"
+        self.scrape_interval = scrape_interval
+        self.capture = capture
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- processes -------------------------------------------------------------------
+    def _spawn(self, name: str, *cmd: str, ns: str | None = None) -> None:
+        log = (self.tmp / f"{name}.log").open("ab")
+        prefix = ["ip", "netns", "exec", ns or self.a]
+        self.procs[name] = subprocess.Popen(
+            [*prefix, *cmd], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        log.close()
+
+    def _end(self, name: str, timeout: float = 15.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def log(self, name: str) -> str:
+        path = self.tmp / f"{name}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def start_vm(self) -> None:
+        self._spawn(
+            "victoria-metrics",
+            "victoria-metrics",
+            f"-storageDataPath={self.tmp / 'vm-data'}",
+            f"-httpListenAddr=127.0.0.1:{VM_PORT}",
+            "-retentionPeriod=1d",
+            f"-httpAuth.username={USER}",
+            f"-httpAuth.password={PASSWORD}",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+            "-loggerLevel=WARN",
+        )
+        self.wait(lambda: self.http_ok(VM_PORT, "/health"), "victoria-metrics up")
+
+    def stop_vm(self) -> None:
+        self._end("victoria-metrics")
+
+    def start(self) -> None:
+        sh("ip", "netns", "add", self.a)
+        sh("ip", "netns", "add", self.b)
+        for ns in (self.a, self.b):
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", self.a, "link", "add", "lan0", "type", "veth", "peer", "name", "peer0")
+        sh("ip", "-n", self.a, "link", "set", "peer0", "netns", self.b)
+        for ns, dev in ((self.a, "lan0"), (self.b, "peer0")):
+            sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        self.start_vm()
+        self._spawn("switch", sys.executable, "-m", "tests.central.switchsim", str(SNMP_PORT))
+        self.wait(lambda: "ready" in self.log("switch"), "switch simulator ready")
+        self._start_sentinel()
+        self._start_vmagent()
+
+    def _start_sentinel(self) -> None:
+        state = self.tmp / "state"
+        state.mkdir(exist_ok=True)
+        capture = (
+            "capture: {interface: lan0, networks: [10.77.0.0/24], ring_size_mb: 8}\n"
+            if self.capture
+            else ""
+        )
+        cfg = self.tmp / "sentinel.yaml"
+        cfg.write_text(
+            f"site: {SITE}\nlisten: 127.0.0.1:{SENTINEL_PORT}\nstate_dir: {state}\n"
+            "local: {enabled: true, interval: 2s, uplinks: [lan0]}\n"
+            f"{capture}"
+            "snmp:\n  defaults: {auth: v2, interval: 5s, timeout: 500ms, retries: 0}\n"
+            "  auths: {v2: {version: 2c, community: public}}\n"
+            f"  switches:\n    - {{name: core, address: '127.0.0.1:{SNMP_PORT}'}}\n"
+        )
+        self._spawn("sentinel", sys.executable, "-m", "sentinel", "run", "--config", str(cfg))
+        self.wait(lambda: self.http_ok(SENTINEL_PORT, "/-/ready"), "sentinel ready")
+
+    def _start_vmagent(self) -> None:
+        config = (ROOT / "deploy" / "vmagent" / "scrape.yml").read_text()
+        scrape = self.tmp / "scrape.yml"
+        scrape.write_text(
+            config.replace("scrape_interval: 60s", f"scrape_interval: {self.scrape_interval}")
+        )
+        secret = self.tmp / "password"
+        secret.write_text(PASSWORD)
+        secret.chmod(0o600)
+        self._spawn(
+            "vmagent",
+            "env",
+            f"SENTINEL_SITE={SITE}",
+            f"SENTINEL_REGION={REGION}",
+            "vmagent",
+            f"-promscrape.config={scrape}",
+            f"-httpListenAddr=127.0.0.1:{VMAGENT_PORT}",
+            f"-remoteWrite.url=http://127.0.0.1:{VM_PORT}/api/v1/write",
+            f"-remoteWrite.basicAuth.username={USER}",
+            f"-remoteWrite.basicAuth.passwordFile={secret}",
+            f"-remoteWrite.tmpDataPath={self.tmp / 'vmagent-queue'}",
+            "-remoteWrite.maxDiskUsagePerURL=64MiB",
+            "-remoteWrite.flushInterval=1s",
+            "-loggerLevel=WARN",
+        )
+        self.wait(lambda: self.http_ok(VMAGENT_PORT, "/health"), "vmagent up")
+
+    def replay(self, pcap: Path) -> None:
+        """Play a capture into sentinel's LAN interface at its recorded speed, twice as fast."""
+        sh("ip", "netns", "exec", self.b, "tcpreplay", "-q", "-x", "4", "-i", "peer0", str(pcap))
+
+    def stop(self) -> None:
+        for name in list(self.procs)[::-1]:
+            self._end(name)
+        for ns in (self.a, self.b):
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- HTTP inside the namespace ----------------------------------------------------
+    def http_ok(self, port: int, path: str) -> bool:
+        code = (
+            "import urllib.request,sys\n"
+            "try:\n"
+            f"  urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=3)\n"
+            "except Exception as e:\n"
+            "  sys.exit(getattr(e, 'code', 1) != 401 and 1)\n"
+        )
+        result = subprocess.run(
+            ["ip", "netns", "exec", self.a, sys.executable, "-c", code],
+            capture_output=True,
+            timeout=20,
+        )
+        return result.returncode == 0
+
+    def get_text(self, port: int, path: str) -> str:
+        code = (
+            "import urllib.request,sys;sys.stdout.write(urllib.request.urlopen("
+            f"'http://127.0.0.1:{port}{path}',timeout=10).read().decode())"
+        )
+        return sh("ip", "netns", "exec", self.a, sys.executable, "-c", code)
+
+    def vm(self, requests: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Send POST requests to VictoriaMetrics in one go; their decoded JSON answers."""
+        spec = self.tmp / "requests.json"
+        spec.write_text(
+            json.dumps(
+                {
+                    "base": f"http://127.0.0.1:{VM_PORT}",
+                    "auth": f"{USER}:{PASSWORD}",
+                    "requests": requests,
+                }
+            )
+        )
+        script = self.tmp / "query.py"
+        script.write_text(_QUERY)
+        out = sh("ip", "netns", "exec", self.a, sys.executable, str(script), str(spec))
+        return json.loads(out)  # type: ignore[no-any-return]
+
+    def instant(self, expr: str) -> list[dict[str, Any]]:
+        (answer,) = self.vm([("/api/v1/query", {"query": expr})])
+        assert answer.get("status") == "success", answer
+        return answer["data"]["result"]  # type: ignore[no-any-return]
+
+    def wait(self, predicate: Any, what: str, timeout: float = 40.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise AssertionError(
+                        f"{name} exited while waiting for {what}: {self.log(name)}"
+                    )
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for: {what}")
