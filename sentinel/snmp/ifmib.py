@@ -64,6 +64,7 @@ COUNTERS: tuple[tuple[OID, bool], ...] = (
     (IF_OUT_DISCARDS, False),
 )
 SLOT = {col: i for i, (col, _) in enumerate(COUNTERS)}
+OCTET_SLOTS = 4  # the first four: HC and 32-bit octets in and out (the lean tier)
 WIDE = tuple(w for _, w in COUNTERS)
 
 # Columns per exported quantity: HC first, 32-bit fallback.
@@ -89,4 +90,6 @@ FULL_COLUMNS = (
     IF_IN_DISCARDS,
     IF_OUT_DISCARDS,
 )
+PACKETS_32 = (IF_IN_UCAST, IF_IN_NUCAST, IF_OUT_UCAST, IF_OUT_NUCAST)
+FULL_COLUMNS_HC = tuple(c for c in FULL_COLUMNS if c not in PACKETS_32)
 SPEED_UNKNOWN_32 = 4294967295  # ifSpeed saturates here; ifHighSpeed has the value

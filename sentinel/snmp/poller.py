@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from array import array
 from dataclasses import dataclass
@@ -51,7 +52,8 @@ def credentials(auth: SnmpAuth) -> Credentials:
 
 def _text(value: Value | None) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").strip("\x00").strip()
+        # Interned: 200 switches of one model share "GigabitEthernet0/1" once.
+        return sys.intern(value.decode("utf-8", "replace").strip("\x00").strip())
     return ""
 
 
@@ -310,7 +312,12 @@ class SwitchPoller:
             return {}
         if len(full) * 3 > total:
             return await self._walk(ifmib.FULL_COLUMNS)
-        return await self._get_columns(ifmib.FULL_COLUMNS, full)
+        # 32-bit packet counters only where the HC ones are missing, as for the octets.
+        out = await self._get_columns(ifmib.FULL_COLUMNS_HC, full)
+        lo = [i for i in full if i in (self.without_hc or ())]
+        if lo:
+            out.update(await self._get_columns(ifmib.PACKETS_32, lo))
+        return out
 
     async def _get_columns(
         self, columns: Sequence[OID], indexes: Sequence[int]
@@ -338,12 +345,16 @@ class SwitchPoller:
         lab = self._label(i)
         state = self.counters.get(i)
         first = state is None
+        # Lean interfaces keep only the octet counter slots: most of a school's ports.
+        slots = len(ifmib.COUNTERS) if tier is Tier.FULL else ifmib.OCTET_SLOTS
         if state is None:
-            state = self.counters[i] = array("Q", self.counters_template)
+            state = self.counters[i] = array("Q", self.counters_template[: 2 * slots])
+        elif len(state) < 2 * slots:  # became full tier (a reload)
+            state.extend(self.counters_template[len(state) :])
         max_bytes = lab.speed_bytes
         for col, value in row.items():
             slot = ifmib.SLOT.get(col)
-            if slot is None or not isinstance(value, int) or value < 0:
+            if slot is None or slot >= slots or not isinstance(value, int) or value < 0:
                 continue
             raw = value & UNSET
             prev_raw, total = state[2 * slot], state[2 * slot + 1]
@@ -364,20 +375,7 @@ class SwitchPoller:
                 self.discontinuities += dropped
             state[2 * slot], state[2 * slot + 1] = raw, min(total, UNSET - 1)
 
-        def pick(groups: tuple[tuple[OID, ...], ...]) -> int | None:
-            for cols in groups:
-                if all(state[2 * ifmib.SLOT[c] + 1] != UNSET for c in cols[:1]):
-                    return sum(
-                        state[2 * ifmib.SLOT[c] + 1]
-                        for c in cols
-                        if state[2 * ifmib.SLOT[c] + 1] != UNSET
-                    )
-            return None
-
-        def counter(col: OID) -> int | None:
-            v = state[2 * ifmib.SLOT[col] + 1]
-            return None if v == UNSET else v
-
+        pick, counter = _pick, _total
         full = tier is Tier.FULL
         admin = row.get(ifmib.IF_ADMIN_STATUS)
         return InterfaceSample(
@@ -388,15 +386,31 @@ class SwitchPoller:
             ifalias=lab.ifalias if self.cfg.export_alias else "",
             role=role,
             tier=tier,
-            rx_bytes=pick(ifmib.RX_BYTES) or 0,
-            tx_bytes=pick(ifmib.TX_BYTES) or 0,
-            rx_packets=pick(ifmib.RX_PACKETS) if full else None,
-            tx_packets=pick(ifmib.TX_PACKETS) if full else None,
-            rx_errors=counter(ifmib.IF_IN_ERRORS) if full else None,
-            tx_errors=counter(ifmib.IF_OUT_ERRORS) if full else None,
-            rx_discards=counter(ifmib.IF_IN_DISCARDS) if full else None,
-            tx_discards=counter(ifmib.IF_OUT_DISCARDS) if full else None,
+            rx_bytes=pick(state, ifmib.RX_BYTES) or 0,
+            tx_bytes=pick(state, ifmib.TX_BYTES) or 0,
+            rx_packets=pick(state, ifmib.RX_PACKETS) if full else None,
+            tx_packets=pick(state, ifmib.TX_PACKETS) if full else None,
+            rx_errors=counter(state, ifmib.IF_IN_ERRORS) if full else None,
+            tx_errors=counter(state, ifmib.IF_OUT_ERRORS) if full else None,
+            rx_discards=counter(state, ifmib.IF_IN_DISCARDS) if full else None,
+            tx_discards=counter(state, ifmib.IF_OUT_DISCARDS) if full else None,
             oper_up=self.oper.get(i) == 1,
             admin_up=admin == 1,
             speed_bytes=lab.speed_bytes,
         )
+
+
+def _total(state: array[int], col: OID) -> int | None:
+    """The exported total of one counter column, or None when the agent has none."""
+    i = 2 * ifmib.SLOT[col] + 1
+    if i >= len(state) or state[i] == UNSET:
+        return None
+    return state[i]
+
+
+def _pick(state: array[int], groups: tuple[tuple[OID, ...], ...]) -> int | None:
+    """The first group (HC before 32-bit) whose leading column the agent has, summed."""
+    for cols in groups:
+        if _total(state, cols[0]) is not None:
+            return sum(v for c in cols if (v := _total(state, c)) is not None)
+    return None

@@ -16,6 +16,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+from sentinel.snmp.ifmib import OCTET_SLOTS
 from sentinel.snmp.poller import UNSET, SwitchPoller
 
 FILE = "snmp-counters.json"
@@ -44,7 +45,7 @@ def restore(poller: SwitchPoller, saved: dict[str, Any]) -> bool:
         counters = {}
         for key, values in saved["interfaces"].items():
             a = array("Q", (min(int(v), UNSET) for v in values))
-            if len(a) != len(poller.counters_template):
+            if len(a) not in (2 * OCTET_SLOTS, len(poller.counters_template)):
                 return False
             counters[int(key)] = a
     except (KeyError, TypeError, ValueError, OverflowError):
