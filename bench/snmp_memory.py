@@ -7,7 +7,10 @@ target in the SNMP engine, as 200 real switches would.
     python bench/snmp_memory.py
 """
 
-import asyncio, gc, dataclasses
+import asyncio
+import dataclasses
+import gc
+
 from sentinel.snmp.client import SnmpClient
 from sentinel.snmp.once import resolved_from_flags
 from sentinel.snmp.poller import SwitchPoller
@@ -15,7 +18,9 @@ from sentinel.snmp.poller import SwitchPoller
 
 def pss():
     d = {}
-    for line in open("/proc/self/smaps_rollup"):
+    with open("/proc/self/smaps_rollup") as fh:
+        lines = fh.readlines()
+    for line in lines:
         k, _, v = line.partition(":")
         if k in ("Pss_Anon", "Pss_Shmem"):
             d[k] = int(v.split()[0])
@@ -63,7 +68,8 @@ async def main():
     after = pss()
     n = sum(len(p.counters) for p in pollers)
     print(
-        f"interfaces={n} pss_growth={after - before:.1f} MiB ({(after - before) * 1024 / 200:.0f} KiB/switch)"
+        f"interfaces={n} pss_growth={after - before:.1f} MiB "
+        f"({(after - before) * 1024 / 200:.0f} KiB/switch)"
     )
 
 
