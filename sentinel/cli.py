@@ -220,8 +220,8 @@ def run(config_path: Path | None, listen: HostPort | None) -> int:
         if config_path:
             cfg = load_config(config_path)
         else:
-            from sentinel.builtin import builtin_config  # noqa: PLC0415
-            from sentinel.daemon import cap_net_raw  # noqa: PLC0415
+            from sentinel.builtin import builtin_config
+            from sentinel.daemon import cap_net_raw
 
             cfg = builtin_config(capture=cap_net_raw())
     except ConfigError as exc:

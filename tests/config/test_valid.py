@@ -54,8 +54,18 @@ def test_example_documents_every_option() -> None:
     for field in ("include", "exclude", "types", "only_admin_up", "only_oper_up"):
         assert re.search(rf"^      {field}:", text, re.M), f"snmp.defaults.interfaces.{field}"
     # Every detector setting, in the detector's line of the example.
-    for name in ("port_scan", "host_sweep", "syn_flood", "arp_spoof", "rogue_dhcp",
-                 "dns_tunnel", "brute_force", "mac_flood", "dns_bypass", "blocklist"):
+    for name in (
+        "port_scan",
+        "host_sweep",
+        "syn_flood",
+        "arp_spoof",
+        "rogue_dhcp",
+        "dns_tunnel",
+        "brute_force",
+        "mac_flood",
+        "dns_bypass",
+        "blocklist",
+    ):
         line = re.search(rf"^  {name}: (.*)$", text, re.M)
         assert line, name
         for field in type(getattr(cfg.detect, name)).__dataclass_fields__:
