@@ -14,6 +14,11 @@ Installs sentinel from the checkout this script lives in (run as root).
   --prefix DIR   virtual environment to create or reuse (default /opt/sentinel)
   --enable       also run 'systemctl enable --now sentinel'
   --no-apt       do not install python3 / python3-venv with apt-get
+  --edge-agent vmagent|prometheus
+                 also install the edge agent that pushes this school's metrics to
+                 the region (deploy/vmagent or deploy/prometheus-agent); edit
+                 /etc/default/sentinel-vmagent (site, region, URL) and put the
+                 site's password in /etc/sentinel/vmagent/credentials afterwards
   --demo         also install net-snmp's snmpd answering on loopback only, so the
                  built-in default polls this box's own interfaces over SNMP as it
                  would a school switch (community "sentinel-local", read-only)
@@ -25,6 +30,7 @@ prefix=/opt/sentinel
 enable=0
 use_apt=1
 demo=0
+edge_agent=""
 
 while (($# > 0)); do
     case "$1" in
@@ -41,6 +47,12 @@ while (($# > 0)); do
         --enable) enable=1; shift ;;
         --no-apt) use_apt=0; shift ;;
         --demo) demo=1; shift ;;
+        --edge-agent)
+            [[ $# -ge 2 && ( "$2" == vmagent || "$2" == prometheus ) ]] ||
+                { echo "install.sh: --edge-agent needs vmagent or prometheus" >&2; exit 2; }
+            edge_agent=$2
+            shift 2
+            ;;
         -h | --help) usage; exit 0 ;;
         *) echo "install.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -155,7 +167,52 @@ rocommunity sentinel-local 127.0.0.1 -V sentinelif'
     fi
 fi
 
-# 8. systemd, when it is the init system here.
+# 8. Optional: the edge agent that scrapes sentinel on loopback and pushes to the region.
+install_if_changed() {  # SRC DST MODE
+    if ! cmp -s "$1" "$2"; then
+        say "installing $2"
+        install -D -m "$3" "$1" "$2"
+    fi
+}
+if [[ $edge_agent == vmagent ]]; then
+    if ! command -v vmagent >/dev/null 2>&1; then
+        ((use_apt)) || { echo "install.sh: vmagent missing (drop --no-apt)" >&2; exit 1; }
+        say "installing victoria-metrics (for vmagent)"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q victoria-metrics
+        # Only vmagent is used on a school's box: keep the packaged server off.
+        if [[ -d /run/systemd/system ]]; then systemctl disable --now victoria-metrics || true; fi
+    fi
+    install -d -m 0755 /etc/sentinel/vmagent
+    install -d -m 0700 /etc/sentinel/vmagent/credentials
+    install_if_changed "$repo_dir/deploy/vmagent/scrape.yml" /etc/sentinel/vmagent/scrape.yml 0644
+    install_if_changed "$repo_dir/deploy/vmagent/sentinel-vmagent.service" \
+        /etc/systemd/system/sentinel-vmagent.service 0644
+    if [[ ! -e /etc/default/sentinel-vmagent ]]; then
+        install -m 0644 "$repo_dir/deploy/vmagent/sentinel-vmagent.default" /etc/default/sentinel-vmagent
+        echo "install.sh: edit /etc/default/sentinel-vmagent (site, region, remote-write URL)"
+    fi
+elif [[ $edge_agent == prometheus ]]; then
+    if ! command -v prometheus >/dev/null 2>&1; then
+        ((use_apt)) || { echo "install.sh: prometheus missing (drop --no-apt)" >&2; exit 1; }
+        say "installing prometheus (agent mode)"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
+        if [[ -d /run/systemd/system ]]; then systemctl disable --now prometheus || true; fi
+    fi
+    install -d -m 0755 /etc/sentinel/prometheus-agent
+    install -d -m 0700 /etc/sentinel/prometheus-agent/credentials
+    install_if_changed "$repo_dir/deploy/prometheus-agent/prometheus-agent.yml" \
+        /etc/sentinel/prometheus-agent/prometheus-agent.yml 0644
+    install_if_changed "$repo_dir/deploy/prometheus-agent/sentinel-prometheus-agent.service" \
+        /etc/systemd/system/sentinel-prometheus-agent.service 0644
+    if [[ ! -e /etc/default/sentinel-vmagent ]]; then  # site and region, shared by both agents
+        install -m 0644 "$repo_dir/deploy/vmagent/sentinel-vmagent.default" /etc/default/sentinel-vmagent
+    fi
+    echo "install.sh: edit /etc/default/sentinel-vmagent (site, region) and the remote-write URL"
+fi
+
+# 9. systemd, when it is the init system here.
 if [[ -d /run/systemd/system ]]; then
     say "reloading systemd units"
     systemctl daemon-reload
