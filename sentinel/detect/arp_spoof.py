@@ -78,7 +78,7 @@ class ArpSpoof:
             out.append(
                 self._finding(
                     eth,
-                    spa,
+                    self.own_ip.get(eth) or "",  # spa is the address it lies about
                     p.ts,
                     "forged_sender",
                     f"{{source}} sends ARP for {spa} with another MAC ({sha})",
@@ -93,7 +93,7 @@ class ArpSpoof:
             out.append(
                 self._finding(
                     sha,
-                    spa,
+                    self.own_ip.get(sha) or "",  # spa is the gateway's, not the spoofer's
                     p.ts,
                     "gateway",
                     "{source} claims to be the gateway {target}",

@@ -72,15 +72,24 @@ class DnsTunnel:
         self.pairs: Bounded[tuple[str, str], _Pair] = Bounded(common.max_tracked)
         self.next_sweep: float | None = None
         self.malformed = 0
+        # The school's resolvers forward every client's queries, tunnels included: they
+        # are not the source. Configured ones, and hosts seen answering several clients.
+        self.resolvers = set(common.cfg.dns_bypass.resolvers)
+        self.answered: Bounded[str, set[str]] = Bounded(1024)
 
     def observe(self, p: Packet) -> Iterable[Finding]:
-        if p.dport != 53 or p.proto not in (6, 17):
+        if p.proto not in (6, 17):
+            return ()
+        if p.sport == 53:
+            self._answer(p)
+            return ()
+        if p.dport != 53:
             return ()
         data = p.payload
         if not data:
             return ()
         client, mac = ip_text(p.src), mac_text(p.src_mac)
-        if self.allowed.source(client, mac):
+        if client in self.resolvers or self.allowed.source(client, mac):
             return ()
         m = parse(data, tcp=p.proto == 6)
         if m.qr or m.opcode != 0:
@@ -94,6 +103,22 @@ class DnsTunnel:
             if f is not None:
                 out.append(f)
         return out
+
+    def _answer(self, p: Packet) -> None:
+        """A DNS response: its sender resolves for the LAN once it answers three clients."""
+        data = p.payload
+        flags = 2 if p.proto == 6 else 0  # TCP: after the 2-byte length
+        if len(data) < flags + 4 or not data[flags + 2] & 0x80:  # QR bit: a response
+            return
+        server = ip_text(p.src)
+        if server in self.resolvers:
+            return
+        clients = self.answered.setdefault(server, set)
+        if len(clients) < 3:
+            clients.add(ip_text(p.dst))
+        if len(clients) >= 3 and len(self.resolvers) < 256:
+            self.resolvers.add(server)
+            self.answered.pop(server)
 
     def _question(self, client: str, mac: str, name: str, qtype: int, ts: float) -> Finding | None:
         if not name or name.endswith((".arpa", ".local")) or self.allowed.domain(name):

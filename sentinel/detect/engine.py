@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sentinel.detect.base import Detector
 
 TICK = 1.0  # seconds of packet time between detector ticks
+FINISH_GRACE = 10.0  # seconds past the last packet of a file: longer than answer timeouts
 INFORMATIONAL = Severity.INFO
 
 
@@ -131,10 +132,16 @@ class Engine:
         return out
 
     def finish(self) -> list[Alert]:
-        """End of input (a pcap): let pending timeouts fire; nothing is resolved."""
+        """End of input (a pcap): judge what is pending, as if time ran on a little.
+
+        Ticks second by second up to ``FINISH_GRACE`` past the last packet, so unanswered
+        SYNs time out and the last second's counts are judged, while no window has yet
+        expired the evidence. Nothing is resolved.
+        """
         out: list[Alert] = []
-        for d in self.detectors:
-            out += self._report(d.tick(self.now + 3600.0))
+        for step in range(1, int(FINISH_GRACE) + 1):
+            for d in self.detectors:
+                out += self._report(d.tick(self.now + step))
         return out
 
     def _report(self, findings: Iterable[Finding]) -> list[Alert]:

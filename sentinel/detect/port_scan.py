@@ -7,6 +7,7 @@ one server is not scanning it. Local scanners get the same thresholds as remote 
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 SYN, RST, ACK = 0x02, 0x04, 0x10
 MAX_FAILURES_PER_SOURCE = 8192
+PACED_GAP = 1.0  # seconds: a median gap this long between failures is a deliberate delay
 
 
 class _Source:
@@ -103,12 +105,17 @@ class PortScan:
         top_port, top_hosts = max(
             ((pt, len(hs)) for pt, hs in hosts_by_port.items()), key=lambda x: x[1], default=(0, 0)
         )
-        # Slow: failures on one host spread over more than the normal window (a fast scan
-        # in progress is not slow; it will cross the vertical threshold in a moment).
+        # Slow: failures on one host that are paced (a second or more apart, as nmap's
+        # --scan-delay and -T0/-T1 do) or spread over more than the normal window. A fast
+        # scan in progress is neither; it crosses the vertical threshold in a moment.
         slow_ports = 0
         for h in {d for d, _ in s.failures}:
-            times = [t for (d, _), t in s.failures.items() if d == h]
-            if max(times) - min(times) > self.s.window:
+            times = sorted(t for (d, _), t in s.failures.items() if d == h)
+            if len(times) < self.s.slow_threshold:
+                continue
+            gaps = sorted(b - a for a, b in itertools.pairwise(times))
+            paced = gaps[len(gaps) // 2] >= PACED_GAP
+            if paced or times[-1] - times[0] > self.s.window:
                 slow_ports = max(slow_ports, len(times))
         counts = {"ports": len(hosts_by_port), "hosts": len(ports_by_host), "attempts": len(recent)}
         kind, target, detail = "", "", ""

