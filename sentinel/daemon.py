@@ -16,6 +16,7 @@ from sentinel.alerting import Router
 from sentinel.capture import supervisor as capture
 from sentinel.capture.pipeline import Settings as CaptureSettings
 from sentinel.config import Config, HostPort, WebConfig, load_config, load_web_config
+from sentinel.detect.registry import detector_classes
 from sentinel.errors import ConfigError
 from sentinel.metrics import Metrics
 from sentinel.model import Alert, Severity
@@ -39,18 +40,6 @@ STAGE_SOURCES = 0  # capture, pollers, samplers
 STAGE_SINKS = 1  # alert delivery (flushes within the deadline)
 STAGE_SERVICE = 2  # reload handler, watchdog, state saver
 STATE_SAVE_INTERVAL = 300.0
-DETECTORS = (
-    "port_scan",
-    "host_sweep",
-    "syn_flood",
-    "arp_spoof",
-    "rogue_dhcp",
-    "dns_tunnel",
-    "brute_force",
-    "mac_flood",
-    "dns_bypass",
-    "blocklist",
-)
 DISK_LOW_BYTES = 100 << 20
 
 
@@ -521,7 +510,7 @@ class Daemon:
                 interface=cfg.capture.interface,
             )
         else:
-            on = [name for name in DETECTORS if getattr(cfg.detect, name).enabled]
+            on = [name for name in detector_classes() if getattr(cfg.detect, name).enabled]
             log.info(
                 "capturing LAN traffic", interface=cfg.capture.interface, detectors=",".join(on)
             )

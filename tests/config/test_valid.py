@@ -13,6 +13,7 @@ import pytest
 from sentinel.config import REDACTED, default_config, load_config, parse_config
 from sentinel.config.schema import HostPort, parse_host_port
 from sentinel.config.validate import parse_duration
+from sentinel.detect.registry import detector_classes
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "config").glob("*.yaml"))
@@ -54,18 +55,7 @@ def test_example_documents_every_option() -> None:
     for field in ("include", "exclude", "types", "only_admin_up", "only_oper_up"):
         assert re.search(rf"^      {field}:", text, re.M), f"snmp.defaults.interfaces.{field}"
     # Every detector setting, in the detector's line of the example.
-    for name in (
-        "port_scan",
-        "host_sweep",
-        "syn_flood",
-        "arp_spoof",
-        "rogue_dhcp",
-        "dns_tunnel",
-        "brute_force",
-        "mac_flood",
-        "dns_bypass",
-        "blocklist",
-    ):
+    for name in detector_classes():
         line = re.search(rf"^  {name}: (.*)$", text, re.M)
         assert line, name
         for field in type(getattr(cfg.detect, name)).__dataclass_fields__:
