@@ -670,6 +670,8 @@ class Sentinel:
                 self.proc.wait(5)
         if self.reader is not None:
             self.reader.join(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def scrape(self) -> str:
         code = (
