@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from capture import Lab
+
 SENDER_CPU, RECEIVER_CPU = 0, 1
 FRAMES = {  # trafgen packet templates: 64-byte and 700-byte UDP frames, LAN to internet
     64: 18,
@@ -64,44 +67,6 @@ cpu = time.process_time() - c0
 kp, kd = r.statistics()
 print(f"received={{n}} drops={{kd}} cpu={{cpu}}", flush=True)
 """
-
-
-def sh(*cmd: str) -> str:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-
-
-class Lab:
-    def __init__(self) -> None:
-        tag = os.getpid()
-        self.a, self.b = f"sntg-a-{tag}", f"sntg-b-{tag}"
-
-    def __enter__(self) -> Lab:
-        for ns in (self.a, self.b):
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh(
-            "ip",
-            "-n",
-            self.a,
-            "link",
-            "add",
-            "lan0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "peer0",
-            "netns",
-            self.b,
-        )
-        for ns, dev in ((self.a, "lan0"), (self.b, "peer0")):
-            sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for ns in (self.a, self.b):
-            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
 def send(lab: Lab, conf: Path, rate: int, count: int) -> float:
