@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
 from sentinel.config.secret import REDACTED, Secret
 
@@ -109,9 +109,3 @@ def setup(level: str = "info", fmt: str = "logfmt", stream: TextIO | None = None
     quiet = logging.DEBUG if level == "debug" else logging.WARNING
     for name in ("aiohttp", "asyncio"):
         logging.getLogger(name).setLevel(quiet)
-
-
-def fields_of(record: logging.LogRecord) -> dict[str, Any]:
-    """The keyword fields of a record (for tests)."""
-    kv: dict[str, Any] = getattr(record, "kv", {})
-    return kv

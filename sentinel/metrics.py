@@ -72,10 +72,6 @@ class InterfaceCollector(Collector):
         with self._lock:
             self._snapshots.pop(switch, None)
 
-    def snapshot(self, switch: str) -> tuple[InterfaceSample, ...]:
-        with self._lock:
-            return self._snapshots.get(switch, ())
-
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             samples: Sequence[InterfaceSample] = [

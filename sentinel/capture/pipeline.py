@@ -3,7 +3,7 @@ then the deep decoder and the detectors on the frames they want."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,6 @@ class Settings:
     site_key: bytes = b""
     pseudonymise: bool = True
     evidence_dir: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def make_engine(settings: Settings) -> Engine | None:

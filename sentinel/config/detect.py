@@ -120,8 +120,6 @@ class ArpSpoof:
     # laptop that got the address of one that left (DHCP) changes it once.
     flip_threshold: int = 3
     flip_window: Seconds = 600.0
-    # Learn the gateway's MAC from DHCP ACKs of the allowed DHCP servers when not pinned.
-    learn_gateway_from_dhcp: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,15 +76,3 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-def describe(secret: Secret | None) -> str:
-    """How a secret is set, for ``config`` dumps: never its value."""
-    if secret is None:
-        return "unset"
-    src = secret.source
-    return REDACTED if src.kind == "inline" else f"{REDACTED} ({src.kind}: {src.ref})"
-
-
-def environ() -> Mapping[str, str]:
-    return os.environ
