@@ -354,6 +354,7 @@ def alert_json(alert: object) -> dict[str, object]:
         "first_seen": alert.first_seen,
         "last_seen": alert.last_seen,
         "summary": alert.summary,
+        "description": alert.description,
         "counts": dict(alert.counts),
         "evidence": alert.evidence,
     }

@@ -50,7 +50,6 @@ class Snapshot:
     kernel_packets: int = 0
     kernel_drops: int = 0
     own_drops: int = 0
-    top_talkers: list[tuple[str, int]] = field(default_factory=list)
     detections: dict[tuple[str, str], int] = field(default_factory=dict)  # (detector, sev)
     detector_tables: dict[str, tuple[int, int]] = field(default_factory=dict)  # size, evicted
 
@@ -268,8 +267,16 @@ class Accounting:
         batch, self.wanted = self.wanted, []
         return batch
 
-    def snapshot(self, top: int = 10) -> Snapshot:
+    def top_talkers(self, top: int = 5) -> list[tuple[str, int]]:
+        """The local addresses sending the most (estimated bytes): context for alerts.
+
+        Device identifiers in clear text: they stay in the capture process, and callers
+        pseudonymise them before they go anywhere.
+        """
         talkers = sorted(self.talkers.items(), key=lambda kv: -kv[1])[:top]
+        return [(_addr(a), b) for a, b in talkers]
+
+    def snapshot(self) -> Snapshot:
         return Snapshot(
             packets=list(self.packets),
             bytes=list(self.bytes),
@@ -279,7 +286,6 @@ class Accounting:
             device_table_full=self.device_table_full,
             detector_frames=self.detector_frames,
             detector_frames_dropped=self.detector_frames_dropped,
-            top_talkers=[(_addr(a), b) for a, b in talkers],
         )
 
 

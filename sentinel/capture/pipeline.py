@@ -3,6 +3,7 @@ then the deep decoder and the detectors on the frames they want."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,7 +87,19 @@ class Pipeline:
             self.last_ts = max(self.last_ts, ts)
             if engine is not None:
                 alerts += engine.packet(p)
-        return alerts
+        return [self._context(a) for a in alerts]
+
+    def _context(self, alert: Alert) -> Alert:
+        """Alerts without one source (spoofed floods, MAC floods) get the LAN's top talkers."""
+        if alert.source.ip or alert.source.mac or alert.resolved is not None or not self.engine:
+            return alert
+        talkers = self.accounting.top_talkers()
+        if not talkers:
+            return alert
+        name = self.engine.pseudonymise
+        top = ", ".join(f"{name(ip)} ({n / 1e6:.1f} MB)" for ip, n in talkers)
+        text = f"{alert.description} Top talkers on the LAN: {top}.".strip()
+        return dataclasses.replace(alert, description=text)
 
     def tick(self, now: float) -> list[Alert]:
         """Let detector windows expire at ``now`` (packet time)."""

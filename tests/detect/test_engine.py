@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scapy.layers.inet import IP, TCP
@@ -15,8 +19,6 @@ from sentinel.privacy import Pseudonymiser
 from tests.detect.crafted import pkt
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from sentinel.model import Alert
 
 KEY = b"k" * 32
@@ -116,3 +118,30 @@ def test_replay_gives_the_same_alerts(tmp_path: Path) -> None:
         ]
 
     assert once() == once()
+
+
+def test_flood_alerts_carry_pseudonymised_top_talkers(tmp_path: Path) -> None:
+    """A MAC flood has no single source: its alert names the LAN's top talkers, by pseudonym."""
+    pcap = Path(__file__).resolve().parents[1] / "data" / "lab" / "mac_flood.pcap"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sentinel",
+            "analyze",
+            "--format",
+            "json",
+            "--state-dir",
+            str(tmp_path),
+            str(pcap),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    floods = [a for a in map(json.loads, proc.stdout.splitlines()) if a["kind"] == "new_macs"]
+    assert floods
+    text = floods[0]["description"]
+    assert "Top talkers on the LAN: anon-" in text
+    assert "10.77.0." not in json.dumps(floods)
