@@ -15,6 +15,7 @@ from sentinel import __version__, local, logsetup
 from sentinel.alerting import Router
 from sentinel.capture import supervisor as capture
 from sentinel.capture.pipeline import Settings as CaptureSettings
+from sentinel.conditions import Conditions
 from sentinel.config import Config, HostPort, WebConfig, load_config, load_web_config
 from sentinel.detect.registry import detector_classes
 from sentinel.errors import ConfigError
@@ -40,7 +41,6 @@ STAGE_SOURCES = 0  # capture, pollers, samplers
 STAGE_SINKS = 1  # alert delivery (flushes within the deadline)
 STAGE_SERVICE = 2  # reload handler, watchdog, state saver
 STATE_SAVE_INTERVAL = 300.0
-DISK_LOW_BYTES = 100 << 20
 
 
 @dataclass(slots=True)
@@ -91,7 +91,7 @@ class Daemon:
         self._pollers: dict[str, SwitchPoller] = {}
         self._lan_totals = capture.Totals()
         self.router: Router | None = None
-        self._conditions: dict[str, float] = {}  # own condition -> since
+        self.conditions = Conditions(self.submit, lambda: self.config.site)
         self._saved_counters: dict[str, dict[str, Any]] = {}
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
@@ -202,7 +202,7 @@ class Daemon:
     ) -> None:
         assert self._tg is not None
         task = self._tg.create_task(
-            supervise(name, loop, self.metrics, on_change=self._task_changed), name=name
+            supervise(name, loop, self.metrics, on_change=self.conditions.task_changed), name=name
         )
         self._tasks[name] = _Task(name, stage, task, key)
 
@@ -305,56 +305,6 @@ class Daemon:
             await self.router.close()
         self._start_router(cfg)
 
-    def condition(self, name: str, problem: str | None, severity: Severity) -> None:
-        """One of the daemon's own conditions began (``problem``) or ended (None)."""
-        now = time.time()
-        start = self._conditions.get(name)
-        if problem is not None:
-            self._conditions.setdefault(name, now)
-            self.submit(
-                Alert(
-                    f"sentinel_{name}",
-                    severity,
-                    "self",
-                    problem,
-                    start or now,
-                    now,
-                    target=self.config.site,
-                )
-            )
-        elif start is not None:
-            del self._conditions[name]
-            self.submit(
-                Alert(
-                    f"sentinel_{name}",
-                    severity,
-                    "self",
-                    f"{name} ended",
-                    start,
-                    now,
-                    target=self.config.site,
-                    resolved=now,
-                )
-            )
-
-    def _task_changed(self, task: str, error: BaseException | None) -> None:
-        if task == "capture":
-            text = f"LAN capture is down: {error}" if error is not None else None
-            self.condition("capture_down", text, Severity.CRITICAL)
-
-    def _check_disk(self) -> None:
-        try:
-            st = os.statvfs(self.state_dir)
-        except OSError:
-            return
-        free = st.f_bavail * st.f_frsize
-        low = free < DISK_LOW_BYTES or st.f_bavail < st.f_blocks * 0.02
-        self.condition(
-            "disk_full",
-            f"state directory {self.state_dir} has {free // (1 << 20)} MiB free" if low else None,
-            Severity.WARNING,
-        )
-
     def _detected(self, alert: Alert) -> None:
         if alert.resolved is None:
             log.warning(
@@ -388,7 +338,7 @@ class Daemon:
             health.ok()
             await asyncio.sleep(STATE_SAVE_INTERVAL)
             await asyncio.to_thread(self._save_counters)
-            self._check_disk()
+            self.conditions.check_disk(self.state_dir)
 
     async def _watchdog(self, health: Health) -> None:
         health.ok()
@@ -429,7 +379,7 @@ class Daemon:
             )
             for issue in exc.issues:
                 log.error("config error", detail=str(issue))
-            self.condition(
+            self.conditions.set(
                 "config_reload_failed",
                 f"config reload failed: {exc.issues[0] if exc.issues else 'invalid config'}",
                 Severity.WARNING,
@@ -457,7 +407,7 @@ class Daemon:
         await self._apply_sources(new)
         self.config = new
         self._record_reload(ok=True)
-        self.condition("config_reload_failed", None, Severity.WARNING)
+        self.conditions.set("config_reload_failed", None, Severity.WARNING)
         log.info("config reloaded", file=path or "<built-in default>")
         return True
 
