@@ -228,6 +228,15 @@ class Blocklist:
 
 
 @dataclass(frozen=True, slots=True)
+class NewDevice:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # Every device is new while sentinel learns the LAN: nothing is reported for this long
+    # after capture starts. Informational: an alert only with detect.info_alerts.
+    learn_period: Seconds = 600.0
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """Small pcaps of the packets behind each alert, in the state directory."""
 
@@ -261,3 +270,4 @@ class DetectConfig:
     mac_flood: MacFlood = field(default_factory=MacFlood)
     dns_bypass: DnsBypass = field(default_factory=DnsBypass)
     blocklist: Blocklist = field(default_factory=Blocklist)
+    new_device: NewDevice = field(default_factory=NewDevice)

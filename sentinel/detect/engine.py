@@ -148,6 +148,9 @@ class Engine:
         out = []
         for f in findings:
             if f.severity is INFORMATIONAL and not self.cfg.info_alerts:
+                # Informational findings are counted (metrics), not alerted.
+                sev = (f.detector, f.severity.value)
+                self.detections[sev] = self.detections.get(sev, 0) + 1
                 continue
             key = (f.detector, f.identifier)
             prev = self.active.get(key)

@@ -33,6 +33,7 @@ def detector_classes() -> dict[str, type[Any]]:
         dns_tunnel,
         host_sweep,
         mac_flood,
+        new_device,
         port_scan,
         rogue_dhcp,
         syn_flood,
@@ -49,6 +50,7 @@ def detector_classes() -> dict[str, type[Any]]:
         "mac_flood": mac_flood.MacFlood,
         "dns_bypass": dns_bypass.DnsBypass,
         "blocklist": blocklist.Blocklist,
+        "new_device": new_device.NewDevice,
     }
 
 

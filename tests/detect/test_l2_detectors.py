@@ -128,3 +128,28 @@ def test_spoofed_flood_keeps_arp_tables_bounded() -> None:
     )
     assert d.stats()["bindings"] <= 200
     assert d.stats()["evictions"] >= 1300
+
+
+def test_new_devices_after_learning_are_informational() -> None:
+    """Devices seen during learning are not reported; a later one is, as info."""
+    from sentinel.detect.new_device import NewDevice
+    from sentinel.model import Severity
+
+    d = make(NewDevice)
+    frames = [frame_from(f"02:ee:00:00:00:{i:02x}", i) for i in range(5)]
+    frames.append(frame_from("02:ee:00:00:00:99", 900))
+    frames.append(frame_from("02:ee:00:00:00:99", 901))  # seen once is enough
+    found = run(d, frames)
+    assert [(f.identifier, f.severity) for f in found] == [("02:ee:00:00:00:99", Severity.INFO)]
+
+
+def test_informational_findings_are_counted_not_alerted() -> None:
+    """Without info_alerts the engine counts new devices but sends no alert; with it, it does."""
+    from sentinel.detect.engine import Engine
+
+    frames = [frame_from(f"02:ef:00:00:00:{i:02x}", i * 100.0) for i in range(12)]
+    quiet = Engine(DetectConfig())
+    assert [a for f in frames for a in quiet.packet(f) if a.detector == "new_device"] == []
+    assert quiet.detections[("new_device", "info")] >= 5
+    loud = Engine(DetectConfig(info_alerts=True))
+    assert any(a.detector == "new_device" for f in frames for a in loud.packet(f))
