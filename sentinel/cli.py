@@ -201,14 +201,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(args.config, args.listen)
 
 
+def print_issues(exc: ConfigError) -> None:
+    """Every problem of a config file, one ``FILE:LINE: key.path: message`` line each."""
+    for issue in exc.issues:
+        print(issue, file=sys.stderr)
+
+
 def check_config(files: Sequence[Path]) -> int:
     status = EXIT_OK
     for path in files:
         try:
             load_config(path)
         except ConfigError as exc:
-            for issue in exc.issues:
-                print(issue, file=sys.stderr)
+            print_issues(exc)
             status = EXIT_USAGE
         else:
             print(f"{path}: valid")
@@ -225,8 +230,7 @@ def run(config_path: Path | None, listen: HostPort | None) -> int:
 
             cfg = builtin_config(capture=cap_net_raw())
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        print_issues(exc)
         return EXIT_USAGE
     logsetup.setup(cfg.log.level, cfg.log.format)
     from sentinel.daemon import Daemon
@@ -277,8 +281,7 @@ def poll(args: argparse.Namespace) -> int:
                 tier=args.tier,
             )
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        print_issues(exc)
         return EXIT_USAGE
     except ValueError as exc:
         print(f"sentinel poll: {exc}", file=sys.stderr)
@@ -305,8 +308,7 @@ def analyze(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config) if args.config else default_config()
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        print_issues(exc)
         return EXIT_USAGE
     state = args.state_dir or (
         Path(os.environ["STATE_DIRECTORY"].split(":")[0])

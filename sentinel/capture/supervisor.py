@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-import pickle
 import socket
-import struct
 from typing import TYPE_CHECKING
 
 from sentinel import logsetup
@@ -31,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logsetup.get(__name__)
 SILENCE = 15.0  # seconds without a message before the worker counts as stuck
-_LEN = struct.Struct("!I")
-MAX_MESSAGE = 16 << 20
 
 
 class Totals:
@@ -128,7 +124,7 @@ async def run(
             while True:
                 try:
                     async with asyncio.timeout(SILENCE):
-                        kind, payload = await _message(reader)
+                        kind, payload = await worker.read_message(reader)
                 except TimeoutError:
                     raise CaptureError(f"capture worker sent nothing for {SILENCE:g}s") from None
                 except asyncio.IncompleteReadError:
@@ -154,14 +150,6 @@ async def run(
         theirs.close()
         ours.close()
         await asyncio.to_thread(_stop, proc)
-
-
-async def _message(reader: asyncio.StreamReader) -> tuple[str, object]:
-    (n,) = _LEN.unpack(await reader.readexactly(4))
-    if n > MAX_MESSAGE:
-        raise CaptureError(f"capture worker sent an oversized message ({n} bytes)")
-    kind, payload = pickle.loads(await reader.readexactly(n))  # noqa: S301 (our own child)
-    return str(kind), payload
 
 
 def _stop(proc: multiprocessing.process.BaseProcess) -> None:

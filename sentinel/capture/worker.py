@@ -20,15 +20,28 @@ from sentinel.capture.ring import Ring
 from sentinel.errors import CaptureError
 
 if TYPE_CHECKING:
+    import asyncio
     import socket
 
 _LEN = struct.Struct("!I")
 MAX_PENDING = 4 << 20  # bytes of unsent messages before new snapshots are skipped
 
 
+MAX_MESSAGE = 16 << 20
+
+
 def encode(kind: str, payload: Any) -> bytes:
     body = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
     return _LEN.pack(len(body)) + body
+
+
+async def read_message(reader: asyncio.StreamReader) -> tuple[str, object]:
+    """The main process's side of ``encode``: one (kind, payload) message."""
+    (n,) = _LEN.unpack(await reader.readexactly(4))
+    if n > MAX_MESSAGE:
+        raise CaptureError(f"capture worker sent an oversized message ({n} bytes)")
+    kind, payload = pickle.loads(await reader.readexactly(n))  # noqa: S301 (our own child)
+    return str(kind), payload
 
 
 class Outbox:

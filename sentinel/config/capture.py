@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Annotated
 
-from sentinel.config.validate import Check, Duration
+from sentinel.config.validate import Duration, Network
 
-
-def _network(text: str) -> str:
-    try:
-        return str(ipaddress.ip_network(text, strict=False))
-    except ValueError:
-        raise ValueError(f"{text!r} is not a network such as 10.20.0.0/16") from None
-
-
-Network = Annotated[str, Check(_network)]
 PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 
 

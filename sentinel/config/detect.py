@@ -13,16 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from sentinel.config.validate import Check, Duration
+from sentinel.config.validate import Check, Duration, Network
 
 Seconds = Annotated[float, Duration(min=1, max=7 * 86400)]
-
-
-def _host_or_net(text: str) -> str:
-    try:
-        return str(ipaddress.ip_network(text, strict=False))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an address or network") from None
 
 
 def _mac(text: str) -> str:
@@ -46,7 +39,6 @@ def _domain(text: str) -> str:
     return t
 
 
-Net = Annotated[str, Check(_host_or_net)]
 Mac = Annotated[str, Check(_mac)]
 Ip = Annotated[str, Check(_ip)]
 Domain = Annotated[str, Check(_domain)]
@@ -56,7 +48,7 @@ Domain = Annotated[str, Check(_domain)]
 class Allow:
     """Never alert about these sources (or, for domains, these names)."""
 
-    hosts: tuple[Net, ...] = ()  # addresses or networks
+    hosts: tuple[Network, ...] = ()  # addresses or networks
     macs: tuple[Mac, ...] = ()
     domains: tuple[Domain, ...] = ()  # a domain covers its subdomains
 

@@ -14,7 +14,7 @@ from sentinel.config.capture import CaptureConfig
 from sentinel.config.detect import DetectConfig
 from sentinel.config.secret import Secret
 from sentinel.config.snmp import SnmpConfig
-from sentinel.config.validate import Check, Duration
+from sentinel.config.validate import Check, Duration, Pattern
 
 DEFAULT_PORT = 9717
 
@@ -51,13 +51,6 @@ def parse_host_port(text: str) -> HostPort:
     return HostPort(host or "0.0.0.0", port)  # noqa: S104 (":PORT" asks for every address)
 
 
-def _regex(text: str) -> re.Pattern[str]:
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression: {exc}") from None
-
-
 def _site_id(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
         raise ValueError(
@@ -73,7 +66,6 @@ def default_site() -> str:
 
 
 Listen = Annotated[HostPort, Check(parse_host_port, source=str)]
-Pattern = Annotated[re.Pattern[str], Check(_regex, source=str)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,21 +8,13 @@ from types import MappingProxyType
 from typing import Annotated, Literal
 
 from sentinel.config.secret import Secret
-from sentinel.config.validate import Check, Duration
+from sentinel.config.validate import Check, Duration, Pattern
 
 AuthProtocol = Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
 PrivProtocol = Literal["DES", "AES", "AES-128", "AES-192", "AES-256", "AES-192-C", "AES-256-C"]
 TierName = Literal["full", "lean"]
 
 
-def _regex(text: str) -> re.Pattern[str]:
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression: {exc}") from None
-
-
-Pattern = Annotated[re.Pattern[str], Check(_regex, source=str)]
 # Port descriptions that name an uplink in most schools' conventions.
 DEFAULT_UPLINK_ALIAS = r"(?i).*\b(uplink|trunk|core|wan|backbone)\b.*"
 IFTYPE_LAG = 161  # ieee8023adLag: port-channels are uplinks

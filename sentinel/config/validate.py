@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import re
 import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from sentinel.config.secret import Secret, SecretSource
 from sentinel.config.yamlsrc import Node
@@ -75,6 +76,25 @@ class Check:
 
     fn: Callable[[Any], Any]
     source: Any = None  # the type read from YAML when it differs from the annotated one
+
+
+def _regex(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+
+
+def _network(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an address or network such as 10.20.0.0/16") from None
+
+
+# Value types the config sections share.
+Pattern = Annotated[re.Pattern[str], Check(_regex, source=str)]
+Network = Annotated[str, Check(_network)]  # an address or a network, normalised
 
 
 def convert(tp: Any, node: Node, path: str, ctx: Context) -> Any:

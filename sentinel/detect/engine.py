@@ -128,7 +128,7 @@ class Engine:
         ]
         for key in quiet:
             a = self.active.pop(key)
-            out.append(_replace(a.alert, resolved=now))
+            out.append(dataclasses.replace(a.alert, resolved=now))
         return out
 
     def finish(self) -> list[Alert]:
@@ -157,7 +157,7 @@ class Engine:
             if prev is not None:
                 for k, v in f.counts.items():
                     prev.counts[k] = max(prev.counts.get(k, 0), v)
-                prev.alert = _replace(
+                prev.alert = dataclasses.replace(
                     prev.alert, last_seen=f.ts, counts=tuple(sorted(prev.counts.items()))
                 )
                 if f.ts - prev.sent_at < self.cfg.suppress_for:
@@ -200,7 +200,3 @@ class Engine:
     def stats(self) -> dict[str, dict[str, int]]:
         """Table sizes and evictions per detector (metrics)."""
         return {d.name: d.stats() for d in self.detectors}
-
-
-def _replace(alert: Alert, **changes: object) -> Alert:
-    return dataclasses.replace(alert, **changes)  # type: ignore[arg-type]
