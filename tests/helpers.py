@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import signal
@@ -139,3 +140,30 @@ def sample(text: str, name: str, **labels: str) -> float | None:
         if all(f'{k}="{v}"' in pairs for k, v in labels.items()):
             return float(value)
     return None
+
+
+def analyze(
+    pcap: Path, state_dir: Path, *extra: str, cwd: Path | None = None
+) -> list[dict[str, Any]]:
+    """`sentinel analyze --format json` on one file: its alerts, one dict each."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sentinel",
+            "analyze",
+            "--format",
+            "json",
+            "--state-dir",
+            str(state_dir),
+            *extra,
+            str(pcap),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +15,7 @@ from sentinel.config.detect import DetectConfig, Evidence
 from sentinel.detect.engine import Engine
 from sentinel.privacy import Pseudonymiser
 from tests.detect.crafted import pkt
+from tests.helpers import analyze
 
 if TYPE_CHECKING:
     from sentinel.model import Alert
@@ -123,24 +122,7 @@ def test_replay_gives_the_same_alerts(tmp_path: Path) -> None:
 def test_flood_alerts_carry_pseudonymised_top_talkers(tmp_path: Path) -> None:
     """A MAC flood has no single source: its alert names the LAN's top talkers, by pseudonym."""
     pcap = Path(__file__).resolve().parents[1] / "data" / "lab" / "mac_flood.pcap"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sentinel",
-            "analyze",
-            "--format",
-            "json",
-            "--state-dir",
-            str(tmp_path),
-            str(pcap),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    floods = [a for a in map(json.loads, proc.stdout.splitlines()) if a["kind"] == "new_macs"]
+    floods = [a for a in analyze(pcap, tmp_path) if a["kind"] == "new_macs"]
     assert floods
     text = floods[0]["description"]
     assert "Top talkers on the LAN: anon-" in text

@@ -8,11 +8,11 @@ They live in the shared reference folder beside the project; skipped where absen
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import analyze
 
 CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "lab" / "captures"
 MANIFEST = CAPTURES / "MANIFEST.json"
@@ -33,29 +33,6 @@ def captures() -> list[dict[str, object]]:
     if not MANIFEST.exists():
         return []
     return list(json.loads(MANIFEST.read_text())["captures"])
-
-
-def analyze(pcap: Path, tmp_path: Path, *extra: str) -> list[dict[str, object]]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sentinel",
-            "analyze",
-            "--format",
-            "json",
-            "--state-dir",
-            str(tmp_path),
-            *extra,
-            str(pcap),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
 @pytest.mark.parametrize("capture", captures(), ids=lambda c: str(c["scenario"]))
@@ -93,25 +70,7 @@ def test_evidence_goes_to_the_state_dir_never_the_cwd(tmp_path: Path) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     state = tmp_path / "state"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sentinel",
-            "analyze",
-            "--format",
-            "json",
-            "--state-dir",
-            str(state),
-            str(CAPTURES / "ssh_bruteforce.pcap"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=cwd,
-        timeout=120,
-    )
-    (alert,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    (alert,) = analyze(CAPTURES / "ssh_bruteforce.pcap", state, cwd=cwd)
     assert (state / "evidence" / alert["evidence"]).stat().st_size > 24
     assert list(cwd.iterdir()) == []
 

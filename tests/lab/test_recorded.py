@@ -9,13 +9,12 @@ No root needed here.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.conftest import DATA
+from tests.helpers import analyze
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,30 +56,11 @@ def config(truth: dict[str, object], state: Path) -> Path:
     return cfg
 
 
-def analyze(truth: dict[str, object], state: Path) -> list[dict[str, object]]:
-    pcap = LAB / str(truth["pcap"])
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sentinel",
-            "analyze",
-            "--config",
-            str(config(truth, state)),
-            "--format",
-            "json",
-            "--reveal",
-            "--state-dir",
-            str(state),
-            str(pcap),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+def alerts(truth: dict[str, object], state: Path) -> list[dict[str, Any]]:
+    """The alerts of one recorded capture, with the lab's config, sources in clear."""
+    return analyze(
+        LAB / str(truth["pcap"]), state, "--config", str(config(truth, state)), "--reveal"
     )
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
 def marked(truth: dict[str, object], reasons: dict[str, str]) -> object:
@@ -112,8 +92,8 @@ def test_captures_are_present_and_small() -> None:
 @pytest.mark.parametrize("truth", [marked(t, MISSES) for t in truths()])
 def test_expected_detectors_exactly(truth: dict[str, object], tmp_path: Path) -> None:
     """Each capture raises exactly its expected detector ids (none for the baseline)."""
-    alerts = analyze(truth, tmp_path)
-    assert {a["detector"] for a in alerts} == set(truth["expected_detectors"]), alerts  # type: ignore[arg-type]
+    found = alerts(truth, tmp_path)
+    assert {a["detector"] for a in found} == set(truth["expected_detectors"]), found  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -121,10 +101,10 @@ def test_expected_detectors_exactly(truth: dict[str, object], tmp_path: Path) ->
 )
 def test_attacker_is_the_source(truth: dict[str, object], tmp_path: Path) -> None:
     """The recorded attacker (IP or MAC) is the source of an alert."""
-    alerts = analyze(truth, tmp_path)
+    found = alerts(truth, tmp_path)
     atk = truth["attacker"]
-    sources = {a["source"]["ip"] for a in alerts} | {a["source"]["mac"] for a in alerts}  # type: ignore[index]
-    assert atk["ip"] in sources or atk["mac"] in sources, alerts  # type: ignore[index]
+    sources = {a["source"]["ip"] for a in found} | {a["source"]["mac"] for a in found}  # type: ignore[index]
+    assert atk["ip"] in sources or atk["mac"] in sources, found  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -133,10 +113,10 @@ def test_attacker_is_the_source(truth: dict[str, object], tmp_path: Path) -> Non
 )
 def test_no_one_but_the_attacker_is_named(truth: dict[str, object], tmp_path: Path) -> None:
     """No bystander (server, resolver, student) is the source of an alert."""
-    alerts = analyze(truth, tmp_path)
+    found = alerts(truth, tmp_path)
     atk = truth["attacker"]
-    assert alerts
-    for a in alerts:
+    assert found
+    for a in found:
         src = a["source"]
         assert src["ip"] in ("", atk["ip"]), a  # type: ignore[index]
         assert src["mac"] in ("", atk["mac"]), a  # type: ignore[index]
