@@ -283,31 +283,36 @@ def write_spoof(path: Path, n: int, rng: random.Random) -> dict:
 
 
 def worker_offline(args: argparse.Namespace) -> dict:
-    """sentinel's pipeline over a pcap file; PSS sampled every 100k packets."""
+    """sentinel's pipeline over a pcap file, as ``sentinel analyze`` walks it (a region
+    per call, the detectors drained every 1000 packets); PSS sampled every 100k packets."""
     core = pin()
-    from sentinel.capture.pcapfile import read
+    from sentinel.capture.accounting import engine
+    from sentinel.capture.pcapfile import Region, scan
     from sentinel.capture.pipeline import Pipeline, Settings
 
     pipeline = Pipeline(Settings(networks=tuple(args.networks)))
-    frame, drain = pipeline.frame, pipeline.drain
+    walk, drain = pipeline.pcap, pipeline.drain
     mem_start = pss()
     mem_max = mem_start["anon_shmem"]
     n = decoded = 0
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    for ts, _linktype, f, wirelen in read(args.file):
-        frame(f, wirelen, ts)
-        n += 1
-        if n % 1000 == 0:
+    for r in scan(args.file):
+        assert isinstance(r, Region)
+        off, damaged, got = r.start, False, 1
+        while got and not damaged:
+            off, got, damaged = walk(r.view, off, r.end, r.big_endian, r.unit, 1000)
+            n += got
             decoded += len(drain())
             if n % 100_000 == 0:
                 mem_max = max(mem_max, pss()["anon_shmem"])
-    decoded += len(drain())
+        r.check_end(off, damaged)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    del f
+    del r
     mem_end = pss()
     snap = pipeline.snapshot()
     return {
         "core": core,
+        "engine": engine(),
         "packets": n,
         "cpu_s": cpu,
         "wall_s": wall,
@@ -365,12 +370,13 @@ def worker_scapy_offline(args: argparse.Namespace) -> dict:
 def worker_live(args: argparse.Namespace) -> dict:
     """sentinel's Ring + pipeline on an interface until ``expect`` packets or idle."""
     core = pin()
+    from sentinel.capture.accounting import engine
     from sentinel.capture.pipeline import Pipeline, Settings
     from sentinel.capture.ring import Ring
 
     ring = Ring(args.iface, block_size=1 << 20, block_count=args.ring_mb, snaplen=args.snaplen)
     pipeline = Pipeline(Settings(networks=tuple(args.networks)))
-    frame, drain = pipeline.frame, pipeline.drain
+    block, drain = pipeline.ring_block, pipeline.drain
     ring.statistics()
     mem_max = 0
     print("ready", flush=True)
@@ -380,7 +386,7 @@ def worker_live(args: argparse.Namespace) -> dict:
     deadline = start + args.deadline
     next_drain = 1000
     while True:
-        n = ring.read(frame, 100)
+        n = ring.read(block, 100)
         now = time.monotonic()
         if n:
             got += n
@@ -403,6 +409,7 @@ def worker_live(args: argparse.Namespace) -> dict:
     ring.close()
     return {
         "core": core,
+        "engine": engine(),
         "received": got,
         "counted": sum(snap.packets),
         "kernel_packets": kernel,
@@ -446,11 +453,17 @@ WORKERS = {
 }
 
 
-def run_worker(kind: str, *extra: str, netns: str | None = None, timeout: float = 900) -> dict:
+def run_worker(
+    kind: str, *extra: str, python: bool = False, netns: str | None = None, timeout: float = 900
+) -> dict:
+    """A worker in a child process; ``python``: sentinel's pure-Python engine."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, *extra]
     if netns:
         cmd = ["ip", "netns", "exec", netns, *cmd]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    env = {**os.environ, "SENTINEL_NO_EXTENSIONS": "1"} if python else None
+    out = subprocess.run(
+        cmd, check=True, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -499,6 +512,10 @@ def offline(name: str, path: Path, n: int, networks: list[str], tools: dict) -> 
     res: dict = {"file": name, "packets": n}
     print(f"  offline {name}: sentinel ...", flush=True)
     res["sentinel"] = run_worker("offline", "--file", str(path), "--networks", *networks)
+    print(f"  offline {name}: sentinel, pure-Python engine ...", flush=True)
+    res["sentinel_python"] = run_worker(
+        "offline", "--file", str(path), "--networks", *networks, python=True
+    )
     print(f"  offline {name}: scapy ({SCAPY_SLICE} packets) ...", flush=True)
     res["scapy"] = run_worker("scapy-offline", "--file", str(path), "--limit", str(SCAPY_SLICE))
     res["scapy"]["extrapolated_from"] = res["scapy"]["packets"]
@@ -521,7 +538,7 @@ def offline(name: str, path: Path, n: int, networks: list[str], tools: dict) -> 
     s = res["sentinel"]["pps_cpu"]
     res["ratios"] = {  # sentinel's rate over each reader's
         k: s / res[k]["pps_cpu"]
-        for k in ("scapy", "pcapcount", "tcpdump_q", "tcpdump_w", "tshark")
+        for k in ("sentinel_python", "scapy", "pcapcount", "tcpdump_q", "tcpdump_w", "tshark")
         if k in res
     }
     return res
@@ -843,7 +860,8 @@ def report(res: dict) -> str:
         "",
         row(
             "file",
-            "sentinel",
+            "sentinel (C engine)",
+            "sentinel (Python engine)",
             "scapy (20k slice, extrapolated)",
             "C libpcap counting",
             "tcpdump -nn -q",
@@ -854,14 +872,15 @@ def report(res: dict) -> str:
             "sentinel / tcpdump -w",
             "sentinel / scapy",
         ),
-        row(*["---"] * 11),
+        row(*["---"] * 12),
     ]
     for o in res["offline"]:
         r = o["ratios"]
         lines.append(
             row(
                 o["file"],
-                fmt(o["sentinel"]["pps_cpu"]),
+                f"{fmt(o['sentinel']['pps_cpu'])} ({o['sentinel'].get('engine', '?')})",
+                fmt(o.get("sentinel_python", {}).get("pps_cpu")),
                 fmt(o["scapy"]["pps_cpu"]),
                 fmt(o.get("pcapcount", {}).get("pps_cpu")),
                 fmt(o.get("tcpdump_q", {}).get("pps_cpu")),

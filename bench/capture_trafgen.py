@@ -53,7 +53,7 @@ print("ready", flush=True)
 n = quiet = 0
 c0 = time.process_time()
 while True:
-    got = r.read(p.frame, 200)
+    got = r.read(p.ring_block, 200)
     if got:
         n += got
         quiet = 0

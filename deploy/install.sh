@@ -13,7 +13,9 @@ Installs sentinel from the checkout this script lives in (run as root).
 
   --prefix DIR   virtual environment to create or reuse (default /opt/sentinel)
   --enable       also run 'systemctl enable --now sentinel'
-  --no-apt       do not install python3 / python3-venv with apt-get
+  --no-apt       do not install python3, python3-venv, gcc and python3-dev with
+                 apt-get (without a C compiler capture runs on the slower
+                 pure-Python engine)
   --edge-agent vmagent|prometheus
                  also install the edge agent that pushes this school's metrics to
                  the region (deploy/vmagent or deploy/prometheus-agent); edit
@@ -72,10 +74,11 @@ credentials_dir=$config_dir/credentials
 
 say() { echo "==> $*"; }
 
-# 1. Packages: python3 and its venv module, only when missing.
+# 1. Packages: python3 and its venv module, and what builds the C capture engine (a
+# compiler and the Python headers), only when missing.
 if ((use_apt)); then
     missing=()
-    for pkg in python3 python3-venv; do
+    for pkg in python3 python3-venv gcc libc6-dev python3-dev; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
         fi
@@ -85,7 +88,7 @@ if ((use_apt)); then
         apt-get update -q
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
     else
-        say "python3 and python3-venv already installed"
+        say "python3, python3-venv, gcc and python3-dev already installed"
     fi
 fi
 
@@ -110,6 +113,12 @@ if [[ -f $repo_dir/constraints.txt ]]; then
 fi
 say "installing sentinel from $repo_dir"
 "$prefix/bin/python" -m pip install "${pip_args[@]}" "$repo_dir"
+engine=$("$prefix/bin/python" -c 'from sentinel.capture.accounting import engine; print(engine())')
+if [[ $engine == c ]]; then
+    say "capture engine: C"
+else
+    say "capture engine: pure Python (no C compiler or Python headers at install time)"
+fi
 
 # 4. Command on PATH.
 if [[ "$(readlink /usr/local/bin/sentinel 2>/dev/null || true)" != "$prefix/bin/sentinel" ]]; then

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sentinel.capture.decode import LINK_ETHERNET, decode
-from sentinel.capture.pcapfile import read
+from sentinel.capture.pcapfile import Region, scan
 from sentinel.capture.pipeline import Pipeline, Settings, make_engine
 
 if TYPE_CHECKING:
@@ -25,7 +25,11 @@ def analyze(files: Sequence[Path], settings: Settings) -> Iterator[Alert]:
     frame = pipeline.frame
     n = 0
     for path in files:
-        for ts, linktype, data, wirelen in read(path):
+        for item in scan(path):
+            if isinstance(item, Region):
+                yield from _region(pipeline, item)
+                continue
+            ts, linktype, data, wirelen = item
             if linktype == LINK_ETHERNET:
                 frame(data, wirelen, ts)
                 n += 1
@@ -37,3 +41,22 @@ def analyze(files: Sequence[Path], settings: Settings) -> Iterator[Alert]:
                     yield from engine.packet(p)
     yield from pipeline.drain()
     yield from engine.finish()
+
+
+def _region(pipeline: Pipeline, r: Region) -> Iterator[Alert]:
+    """A classic pcap file: the accounting walks it a batch per call."""
+    if r.linktype != LINK_ETHERNET:
+        engine = pipeline.engine
+        assert engine is not None
+        for ts, linktype, data, wirelen in r.records():
+            p = decode(data, linktype, ts, wirelen)
+            if not p.error:
+                yield from engine.packet(p)
+        return
+    off, damaged = r.start, False
+    while off < r.end and not damaged:
+        off, n, damaged = pipeline.pcap(r.view, off, r.end, r.big_endian, r.unit, DRAIN_EVERY)
+        yield from pipeline.drain()
+        if n < DRAIN_EVERY:
+            break
+    r.check_end(off, damaged)

@@ -1,20 +1,23 @@
 """Read pcap and pcapng files (any byte order, µs or ns timestamps), memory-mapped.
 
-Yields ``(ts, linktype, frame, wirelen)`` with ``frame`` a memoryview into the mapping:
-no copy per packet. A damaged file ends the iteration with ``PcapError`` naming the
-offset; the packets before it have been delivered.
+``read`` yields ``(ts, linktype, frame, wirelen)`` with ``frame`` a memoryview into the
+mapping: no copy per packet. ``scan`` yields a classic pcap file as one ``Region`` instead,
+for the accounting to walk in one call per batch (``walk`` is the pure-Python walker). A
+damaged file ends the iteration with ``PcapError`` naming the offset; the packets before
+it have been delivered.
 """
 
 from __future__ import annotations
 
 import mmap
 import struct
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sentinel.errors import CaptureError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 PCAP_MAGIC = {
@@ -27,6 +30,53 @@ PCAPNG_SHB = 0x0A0D0D0A
 MAX_FRAME = 262144
 
 Record = tuple[float, int, memoryview, int]
+_RECORD = {False: struct.Struct("<IIII"), True: struct.Struct(">IIII")}
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """The records of a classic pcap file: ``view[start:end]``, one link type."""
+
+    name: str
+    view: memoryview
+    start: int
+    end: int
+    big_endian: bool
+    unit: float  # seconds per fraction-of-second unit
+    linktype: int
+
+    def records(self) -> Iterator[Record]:
+        """The region record by record (``read`` for one region)."""
+        return _records(self)
+
+    def check_end(self, off: int, damaged: bool) -> None:
+        """Raise ``PcapError`` if a walk that stopped at ``off`` did not end cleanly."""
+        if damaged:
+            raise PcapError(f"{self.name}: damaged record at offset {off}")
+        if off != self.end:  # a capture cut off mid-record (tcpdump killed while writing)
+            raise PcapError(f"{self.name}: truncated record at offset {off}")
+
+
+def walk(
+    view: memoryview,
+    off: int,
+    end: int,
+    big_endian: bool,
+    unit: float,
+    limit: int,
+    frame: Callable[[memoryview, int, float], None],
+) -> tuple[int, int, bool]:
+    """Up to ``limit`` records from ``off`` to ``frame``: (next offset, frames, damaged)."""
+    unpack = _RECORD[big_endian].unpack_from
+    n = 0
+    while n < limit and off + 16 <= end:
+        sec, frac, incl, orig = unpack(view, off)
+        if incl > MAX_FRAME or off + 16 + incl > end:
+            return off, n, True
+        frame(view[off + 16 : off + 16 + incl], orig, sec + frac * unit)
+        off += 16 + incl
+        n += 1
+    return off, n, False
 
 
 class PcapError(CaptureError):
@@ -35,6 +85,15 @@ class PcapError(CaptureError):
 
 def read(path: str | Path) -> Iterator[Record]:
     """Every packet of a pcap or pcapng file, in file order."""
+    for item in scan(path):
+        if isinstance(item, Region):
+            yield from item.records()
+        else:
+            yield item
+
+
+def scan(path: str | Path) -> Iterator[Region | Record]:
+    """A classic pcap file as one ``Region``; a pcapng file record by record."""
     with open(path, "rb") as fh:
         try:
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
@@ -44,7 +103,7 @@ def read(path: str | Path) -> Iterator[Record]:
     try:
         head = bytes(view[:4])
         if head in PCAP_MAGIC:
-            yield from _pcap(view, str(path), *PCAP_MAGIC[head])
+            yield _region(view, str(path), *PCAP_MAGIC[head])
         elif len(view) >= 4 and struct.unpack("<I", head)[0] == PCAPNG_SHB:
             yield from _pcapng(view, str(path))
         else:
@@ -58,21 +117,23 @@ def read(path: str | Path) -> Iterator[Record]:
             pass
 
 
-def _pcap(v: memoryview, name: str, order: str, unit: float) -> Iterator[Record]:
+def _region(v: memoryview, name: str, order: str, unit: float) -> Region:
     if len(v) < 24:
         raise PcapError(f"{name}: truncated file header")
     linktype = struct.unpack_from(order + "I", v, 20)[0] & 0x0FFFFFFF
-    rec = struct.Struct(order + "IIII")
-    off, end = 24, len(v)
+    return Region(name, v, 24, len(v), order == ">", unit, linktype)
+
+
+def _records(r: Region) -> Iterator[Record]:
+    unpack = _RECORD[r.big_endian].unpack_from
+    off, end = r.start, r.end
     while off + 16 <= end:
-        sec, frac, incl, orig = rec.unpack_from(v, off)
-        off += 16
-        if incl > MAX_FRAME or off + incl > end:
-            raise PcapError(f"{name}: damaged record at offset {off - 16}")
-        yield sec + frac * unit, linktype, v[off : off + incl], orig
-        off += incl
-    if off != end:  # a capture cut off mid-record (tcpdump killed while writing)
-        raise PcapError(f"{name}: truncated record at offset {off}")
+        sec, frac, incl, orig = unpack(r.view, off)
+        if incl > MAX_FRAME or off + 16 + incl > end:
+            r.check_end(off, damaged=True)
+        yield sec + frac * r.unit, r.linktype, r.view[off + 16 : off + 16 + incl], orig
+        off += 16 + incl
+    r.check_end(off, damaged=False)
 
 
 def _pcapng(v: memoryview, name: str) -> Iterator[Record]:

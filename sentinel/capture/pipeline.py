@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sentinel.capture.accounting import Accounting, Snapshot
+from sentinel.capture.accounting import Snapshot, new_accounting
 from sentinel.capture.decode import LINK_ETHERNET, decode
 from sentinel.config.detect import DetectConfig
 
@@ -60,10 +60,14 @@ class Pipeline:
 
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
-        self.accounting = Accounting(
+        self.accounting = new_accounting(
             settings.networks, device_cap=settings.max_devices, window=settings.device_window
         )
-        self.frame = self.accounting.frame  # the hot path, bound once
+        # The hot path, bound once: one frame, a pcap region, a ring block.
+        self.frame = self.accounting.frame
+        self.pcap = self.accounting.pcap
+        self.ring_block = self.accounting.ring_block
+        self.decode_errors: dict[str, int] = {}
         self.engine = engine
         self.decoded = 0
         self.kernel_packets = 0  # live capture: what the kernel saw and dropped
@@ -73,7 +77,7 @@ class Pipeline:
     def drain(self) -> list[Alert]:
         """Decode the frames the detectors want and run them; alerts that became due."""
         alerts: list[Alert] = []
-        malformed = self.accounting.malformed
+        malformed = self.decode_errors
         engine = self.engine
         for ts, wirelen, raw in self.accounting.detector_batch():
             p = decode(raw, LINK_ETHERNET, ts, wirelen)
@@ -107,6 +111,8 @@ class Pipeline:
 
     def snapshot(self, own_drops: int = 0) -> Snapshot:
         snap = self.accounting.snapshot()
+        for reason, n in self.decode_errors.items():
+            snap.malformed[reason] = snap.malformed.get(reason, 0) + n
         snap.kernel_packets, snap.kernel_drops = self.kernel_packets, self.kernel_drops
         snap.own_drops = self.accounting.detector_frames_dropped + own_drops
         if self.engine is not None:

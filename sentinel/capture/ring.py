@@ -1,8 +1,10 @@
 """Live capture from an AF_PACKET TPACKET_V3 memory-mapped ring, a block at a time.
 
-The kernel fills blocks of frames; this reader walks a whole block with
+The kernel fills blocks of frames; the reader hands each ready block to a block consumer
+and gives it back to the kernel. The accounting walks the block in one call (in C when
+the extension is built); ``walk_block`` is the pure-Python walker, with
 ``struct.unpack_from`` on the mapping (no copy, no object per packet beyond what the
-consumer makes) and hands it back. Promiscuous mode comes from PACKET_ADD_MEMBERSHIP,
+frame consumer makes). Promiscuous mode comes from PACKET_ADD_MEMBERSHIP,
 which needs only CAP_NET_RAW and is undone by the kernel when the socket closes. A
 one-instruction classic BPF program truncates frames to the snap length in the kernel.
 """
@@ -36,7 +38,21 @@ _PKT = struct.Struct("=IIIIIIHH")  # next, sec, nsec, snaplen, len, status, mac,
 _STATUS = struct.Struct("=I")
 
 # (frame view, wire length, timestamp) for each packet of a block
-Consumer = Callable[[memoryview, int, float], None]
+FrameConsumer = Callable[[memoryview, int, float], None]
+# (ring view, block offset, block size) -> frames in the block
+BlockConsumer = Callable[[memoryview, int, int], int]
+
+
+def walk_block(view: memoryview, base: int, block_size: int, frame: FrameConsumer) -> int:
+    """Hand every frame of the TPACKET_V3 block at ``base`` to ``frame``."""
+    _v, _p, _status, num, first, _l = _BLOCK.unpack_from(view, base)
+    unpack = _PKT.unpack_from
+    pos = base + first
+    for _ in range(num):
+        nxt, sec, nsec, snap, wire, _st, mac, _net = unpack(view, pos)
+        frame(view[pos + mac : pos + mac + snap], wire, sec + nsec * 1e-9)
+        pos += nxt
+    return int(num)
 
 
 class _SockFilter(ctypes.Structure):
@@ -132,8 +148,8 @@ class Ring:
         packets, drops, _freeze = struct.unpack("=III", data)
         return packets, drops
 
-    def read(self, consume: Consumer, timeout_ms: int) -> int:
-        """Hand every packet of every ready block to ``consume``; wait up to ``timeout_ms``.
+    def read(self, consume: BlockConsumer, timeout_ms: int) -> int:
+        """Hand every ready block to ``consume``; wait up to ``timeout_ms`` for one.
 
         Returns the number of packets handed over.
         """
@@ -145,18 +161,11 @@ class Ring:
             except InterruptedError:
                 return 0
         total = 0
-        unpack = _PKT.unpack_from
         while True:
             base = self.next_block * bs
-            _v, _p, status, num, first, _l = _BLOCK.unpack_from(view, base)
-            if not status & TP_STATUS_USER:
+            if not _STATUS.unpack_from(view, base + 8)[0] & TP_STATUS_USER:
                 return total
-            pos = base + first
-            for _ in range(num):
-                nxt, sec, nsec, snap, wire, _st, mac, _net = unpack(view, pos)
-                consume(view[pos + mac : pos + mac + snap], wire, sec + nsec * 1e-9)
-                pos += nxt
-            total += num
+            total += consume(view, base, bs)
             _STATUS.pack_into(view, base + 8, TP_STATUS_KERNEL)  # hand the block back
             self.next_block = (self.next_block + 1) % self.block_count
 

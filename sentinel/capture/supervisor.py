@@ -135,7 +135,12 @@ async def run(
                 if kind == "error":
                     raise CaptureError(str(payload))
                 if kind == "started" and isinstance(payload, dict):
-                    log.info("capturing", interface=settings.interface, pid=payload.get("pid"))
+                    log.info(
+                        "capturing",
+                        interface=settings.interface,
+                        pid=payload.get("pid"),
+                        engine=payload.get("engine"),
+                    )
                 elif kind == "snapshot" and isinstance(payload, Snapshot):
                     metrics.lan.publish(totals.update(payload))
                     health.ok()

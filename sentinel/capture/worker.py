@@ -15,6 +15,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
+from sentinel.capture.accounting import engine
 from sentinel.capture.pipeline import Pipeline, Settings, make_engine
 from sentinel.capture.ring import Ring
 from sentinel.errors import CaptureError
@@ -98,14 +99,13 @@ def run(sock: socket.socket, settings: Settings) -> None:
         out.sock.sendall(encode("error", str(exc)))
         return
     pipeline = Pipeline(settings, make_engine(settings))
-    out.send(
-        encode("started", {"interface": settings.interface, "pid": os.getpid()}), droppable=False
-    )
+    started = {"interface": settings.interface, "pid": os.getpid(), "engine": engine()}
+    out.send(encode("started", started), droppable=False)
     next_snapshot = time.monotonic() + settings.snapshot_interval
     try:
         next_drain = 0.0
         while not stop:
-            ring.read(pipeline.frame, 100)
+            ring.read(pipeline.ring_block, 100)
             now = time.monotonic()
             if now >= next_drain:  # detectors run on batches, ten times a second
                 next_drain = now + 0.1

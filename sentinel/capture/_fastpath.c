@@ -1,0 +1,684 @@
+/* The accounting hot path in C: the same counting as accounting.Accounting, a whole
+ * pcap file region or a whole TPACKET_V3 ring block per call.
+ *
+ * accounting.py is the reference: this module must count exactly what it counts (the
+ * tests run both on the same frames and compare every counter, table and wanted
+ * frame). It reads only inside the buffer it is given, whatever the bytes say, and
+ * allocates nothing per ordinary frame; frames the detectors want become (ts, wirelen,
+ * bytes) tuples for the Python decoder, as in accounting.py.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define N_CELLS 64
+#define CELL(d, f, p) ((((d) * 4) + (f)) * 4 + (p))
+enum { D_IN, D_OUT, D_INTERNAL, D_TRANSIT };
+enum { F_V4, F_V6, F_ARP, F_OTHER };
+enum { P_TCP, P_UDP, P_ICMP, P_OTHER };
+#define MAX_FRAME 262144u
+#define MAX_NETS 64
+#define TALKER_SLOTS_MAX 1024
+
+/* -- a bounded set of 128-bit keys (MACs, IPv4 and IPv6 addresses) ------------------- */
+
+typedef struct {
+    uint64_t *hi, *lo;
+    uint8_t *used;
+    size_t size;  /* slots, a power of two */
+    size_t count;
+} KeySet;
+
+static uint64_t seed_a, seed_b;
+
+static inline size_t slot_of(uint64_t hi, uint64_t lo, size_t mask) {
+    /* Keyed per process, so a LAN host cannot choose addresses that collide. */
+    uint64_t h = (lo ^ seed_a) * 0x9E3779B97F4A7C15ull;
+    h ^= (hi ^ seed_b) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    return (size_t)h & mask;
+}
+
+static int set_alloc(KeySet *s, size_t size) {
+    uint64_t *hi = PyMem_Calloc(size, sizeof(uint64_t));
+    uint64_t *lo = PyMem_Calloc(size, sizeof(uint64_t));
+    uint8_t *used = PyMem_Calloc(size, 1);
+    if (!hi || !lo || !used) {
+        PyMem_Free(hi);
+        PyMem_Free(lo);
+        PyMem_Free(used);
+        return -1;
+    }
+    s->hi = hi;
+    s->lo = lo;
+    s->used = used;
+    s->size = size;
+    s->count = 0;
+    return 0;
+}
+
+static void set_free(KeySet *s) {
+    PyMem_Free(s->hi);
+    PyMem_Free(s->lo);
+    PyMem_Free(s->used);
+    s->hi = s->lo = NULL;
+    s->used = NULL;
+    s->size = s->count = 0;
+}
+
+static int set_has(const KeySet *s, uint64_t hi, uint64_t lo) {
+    size_t mask = s->size - 1, i = slot_of(hi, lo, mask);
+    while (s->used[i]) {
+        if (s->lo[i] == lo && s->hi[i] == hi) return 1;
+        i = (i + 1) & mask;
+    }
+    return 0;
+}
+
+static void set_put(KeySet *s, uint64_t hi, uint64_t lo) {
+    size_t mask = s->size - 1, i = slot_of(hi, lo, mask);
+    while (s->used[i]) i = (i + 1) & mask;
+    s->used[i] = 1;
+    s->hi[i] = hi;
+    s->lo[i] = lo;
+    s->count++;
+}
+
+/* Add a key known to be absent; grows at half load. Fails only when memory does. */
+static int set_add(KeySet *s, uint64_t hi, uint64_t lo) {
+    if ((s->count + 1) * 2 > s->size) {
+        KeySet bigger;
+        if (set_alloc(&bigger, s->size * 2) < 0) return -1;
+        for (size_t i = 0; i < s->size; i++)
+            if (s->used[i]) set_put(&bigger, s->hi[i], s->lo[i]);
+        set_free(s);
+        *s = bigger;
+    }
+    set_put(s, hi, lo);
+    return 0;
+}
+
+#define SET_START 256
+
+/* -- the accounting core ------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t hi, lo;
+    long long amount;
+} Talker;
+
+typedef struct {
+    PyObject_HEAD
+    unsigned long long packets[N_CELLS], bytes[N_CELLS];
+    unsigned long long truncated, bad_ip_header;
+    uint32_t v4_net[MAX_NETS], v4_mask[MAX_NETS];
+    uint64_t v6_net[MAX_NETS][2], v6_mask[MAX_NETS][2];
+    int n_v4, n_v6;
+    Py_ssize_t device_cap;
+    double half_window, rotate_at;
+    KeySet macs, macs_prev, ips, ips_prev;
+    unsigned long long device_table_full;
+    Py_ssize_t detector_cap;
+    long long detector_rate, detector_second, detector_budget;
+    PyObject *wanted; /* list of (ts, wirelen, bytes) */
+    unsigned long long detector_frames, detector_frames_dropped;
+    Talker *talkers;
+    int talker_slots, n_talkers, sample;
+    int failed; /* out of memory inside the hot path: raised after the frame */
+} Core;
+
+static void core_dealloc(Core *self) {
+    set_free(&self->macs);
+    set_free(&self->macs_prev);
+    set_free(&self->ips);
+    set_free(&self->ips_prev);
+    PyMem_Free(self->talkers);
+    Py_XDECREF(self->wanted);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int core_init(Core *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"v4", "v6", "device_cap", "window", "detector_cap",
+                             "detector_rate", "talker_slots", NULL};
+    PyObject *v4, *v6;
+    Py_ssize_t device_cap = 65536, detector_cap = 4096;
+    double window = 300.0;
+    long long detector_rate = 20000;
+    int talker_slots = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|ndnLi", kwlist, &v4, &v6, &device_cap,
+                                     &window, &detector_cap, &detector_rate, &talker_slots))
+        return -1;
+    if (talker_slots < 1 || talker_slots > TALKER_SLOTS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "talker_slots out of range");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(v4, "v4 must be a sequence of (net, mask)");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > MAX_NETS) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "too many site networks");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned int net, mask;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "II", &net, &mask)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        self->v4_net[i] = net;
+        self->v4_mask[i] = mask;
+    }
+    self->n_v4 = (int)n;
+    Py_DECREF(seq);
+    seq = PySequence_Fast(v6, "v6 must be a sequence of (net_hi, net_lo, mask_hi, mask_lo)");
+    if (!seq) return -1;
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n > MAX_NETS) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "too many site networks");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long a, b, c, d;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "KKKK", &a, &b, &c, &d)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        self->v6_net[i][0] = a;
+        self->v6_net[i][1] = b;
+        self->v6_mask[i][0] = c;
+        self->v6_mask[i][1] = d;
+    }
+    self->n_v6 = (int)n;
+    Py_DECREF(seq);
+    if (self->wanted) return 0; /* __init__ called twice: keep the state */
+    self->device_cap = device_cap;
+    self->half_window = window / 2;
+    self->rotate_at = -INFINITY;
+    self->detector_cap = detector_cap;
+    self->detector_rate = detector_rate;
+    self->detector_second = -1;
+    self->detector_budget = detector_rate;
+    self->talker_slots = talker_slots;
+    self->talkers = PyMem_Calloc((size_t)talker_slots, sizeof(Talker));
+    self->wanted = PyList_New(0);
+    if (!self->talkers || !self->wanted || set_alloc(&self->macs, SET_START) < 0 ||
+        set_alloc(&self->macs_prev, SET_START) < 0 || set_alloc(&self->ips, SET_START) < 0 ||
+        set_alloc(&self->ips_prev, SET_START) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void rotate(Core *self, double ts) {
+    /* Two half-window generations: a device counts while seen in the last window. */
+    KeySet fresh;
+    if (set_alloc(&fresh, SET_START) < 0) {
+        self->failed = 1;
+        return;
+    }
+    set_free(&self->macs_prev);
+    self->macs_prev = self->macs;
+    self->macs = fresh;
+    if (set_alloc(&fresh, SET_START) < 0) {
+        self->failed = 1;
+        return;
+    }
+    set_free(&self->ips_prev);
+    self->ips_prev = self->ips;
+    self->ips = fresh;
+    self->rotate_at = ts + self->half_window;
+}
+
+static void talker(Core *self, uint64_t hi, uint64_t lo, long long amount) {
+    /* Misra-Gries summary in insertion order, as accounting.py's dict. */
+    Talker *t = self->talkers;
+    int n = self->n_talkers;
+    for (int i = 0; i < n; i++) {
+        if (t[i].lo == lo && t[i].hi == hi) {
+            t[i].amount += amount;
+            return;
+        }
+    }
+    if (n < self->talker_slots) {
+        t[n].hi = hi;
+        t[n].lo = lo;
+        t[n].amount = amount;
+        self->n_talkers = n + 1;
+        return;
+    }
+    long long low = amount;
+    for (int i = 0; i < n; i++)
+        if (t[i].amount < low) low = t[i].amount;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        t[i].amount -= low;
+        if (t[i].amount > 0) t[k++] = t[i];
+    }
+    if (amount > low) {
+        t[k].hi = hi;
+        t[k].lo = lo;
+        t[k].amount = amount - low;
+        k++;
+    }
+    self->n_talkers = k;
+}
+
+static void want(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirelen, double ts) {
+    self->detector_frames++;
+    long long second = (long long)ts;
+    if (second != self->detector_second) {
+        self->detector_second = second;
+        self->detector_budget = self->detector_rate;
+    }
+    if (self->detector_budget > 0 && PyList_GET_SIZE(self->wanted) < self->detector_cap) {
+        self->detector_budget--;
+        PyObject *item = Py_BuildValue("(dky#)", ts, wirelen, (const char *)f, n);
+        if (!item || PyList_Append(self->wanted, item) < 0) self->failed = 1;
+        Py_XDECREF(item);
+    } else {
+        self->detector_frames_dropped++;
+    }
+}
+
+static inline void count(Core *self, int c, unsigned long wirelen) {
+    self->packets[c]++;
+    self->bytes[c] += wirelen;
+}
+
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t be64(const uint8_t *p) {
+    return ((uint64_t)be32(p) << 32) | be32(p + 4);
+}
+
+static void add_device(Core *self, KeySet *cur, uint64_t hi, uint64_t lo) {
+    if ((Py_ssize_t)cur->count < self->device_cap) {
+        if (set_add(cur, hi, lo) < 0) self->failed = 1;
+    } else {
+        self->device_table_full++;
+    }
+}
+
+/* Account one Ethernet frame of n captured bytes (accounting.Accounting.frame). */
+static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirelen, double ts) {
+    if (n < 14) {
+        self->truncated++;
+        count(self, CELL(D_INTERNAL, F_OTHER, P_OTHER), wirelen);
+        return;
+    }
+    if (ts >= self->rotate_at) rotate(self, ts);
+    uint64_t mac = ((uint64_t)be16(f + 6) << 32) | be32(f + 8);
+    int new_mac = 0;
+    if (!set_has(&self->macs, 0, mac)) {
+        add_device(self, &self->macs, 0, mac);
+        new_mac = !set_has(&self->macs_prev, 0, mac);
+    }
+    Py_ssize_t off = 14;
+    unsigned etype = be16(f + 12);
+    while ((etype == 0x8100 || etype == 0x88A8 || etype == 0x9100) && n >= off + 4) {
+        etype = be16(f + off + 2);
+        off += 4;
+    }
+    int wanted = new_mac, family, src_local = 0, dst_local = 0, first_fragment;
+    unsigned proto;
+    Py_ssize_t l4;
+    uint64_t src_hi = 0, src_lo;
+    if (etype == 0x0800) {
+        if (n < off + 20) {
+            self->truncated++;
+            count(self, CELL(D_INTERNAL, F_OTHER, P_OTHER), wirelen);
+            return;
+        }
+        unsigned vihl = f[off], ihl = (vihl & 0x0F) * 4;
+        if (vihl >> 4 != 4 || ihl < 20) {
+            self->bad_ip_header++;
+            count(self, CELL(D_INTERNAL, F_OTHER, P_OTHER), wirelen);
+            return;
+        }
+        uint32_t src = be32(f + off + 12), dst = be32(f + off + 16);
+        for (int i = 0; i < self->n_v4; i++) {
+            if ((src & self->v4_mask[i]) == self->v4_net[i]) src_local = 1;
+            if ((dst & self->v4_mask[i]) == self->v4_net[i]) dst_local = 1;
+        }
+        src_lo = src;
+        proto = f[off + 9];
+        l4 = off + (Py_ssize_t)ihl;
+        first_fragment = !((f[off + 6] & 0x1F) | f[off + 7]);
+        family = F_V4;
+    } else if (etype == 0x86DD) {
+        if (n < off + 40) {
+            self->truncated++;
+            count(self, CELL(D_INTERNAL, F_OTHER, P_OTHER), wirelen);
+            return;
+        }
+        if (f[off] >> 4 != 6) {
+            self->bad_ip_header++;
+            count(self, CELL(D_INTERNAL, F_OTHER, P_OTHER), wirelen);
+            return;
+        }
+        uint64_t shi = be64(f + off + 8), slo = be64(f + off + 16);
+        uint64_t dhi = be64(f + off + 24), dlo = be64(f + off + 32);
+        for (int i = 0; i < self->n_v6; i++) {
+            const uint64_t *net = self->v6_net[i], *mask = self->v6_mask[i];
+            if ((shi & mask[0]) == net[0] && (slo & mask[1]) == net[1]) src_local = 1;
+            if ((dhi & mask[0]) == net[0] && (dlo & mask[1]) == net[1]) dst_local = 1;
+        }
+        src_hi = shi;
+        src_lo = slo;
+        proto = f[off + 6];
+        l4 = off + 40;
+        first_fragment = 1;
+        family = F_V6;
+        int hops = 0;
+        while ((proto == 0 || proto == 43 || proto == 60 || proto == 51 || proto == 135 ||
+                proto == 139 || proto == 140 || proto == 44) &&
+               hops < 8 && n >= l4 + 8) {
+            hops++;
+            if (proto == 44) { /* fragment header: later fragments carry no L4 header */
+                first_fragment = !(be16(f + l4 + 2) & 0xFFF8);
+                proto = f[l4];
+                l4 += 8;
+            } else if (proto == 51) {
+                Py_ssize_t len = ((Py_ssize_t)f[l4 + 1] + 2) * 4;
+                proto = f[l4];
+                l4 += len;
+            } else {
+                Py_ssize_t len = ((Py_ssize_t)f[l4 + 1] + 1) * 8;
+                proto = f[l4];
+                l4 += len;
+            }
+        }
+    } else {
+        family = etype == 0x0806 ? F_ARP : F_OTHER;
+        count(self, CELL(D_INTERNAL, family, P_OTHER), wirelen);
+        if (family == F_ARP || new_mac) want(self, f, n, wirelen, ts);
+        return;
+    }
+    int direction;
+    if (src_local) {
+        direction = dst_local ? D_INTERNAL : D_OUT;
+        if (!set_has(&self->ips, src_hi, src_lo)) add_device(self, &self->ips, src_hi, src_lo);
+        if (++self->sample >= 16) { /* top talkers from every 16th local packet */
+            self->sample = 0;
+            talker(self, src_hi, src_lo, (long long)wirelen * 16);
+        }
+    } else {
+        direction = dst_local ? D_IN : D_TRANSIT;
+    }
+    int p;
+    if (proto == 6) {
+        p = P_TCP;
+        if (first_fragment && n >= l4 + 14 && (f[l4 + 13] & 0x07)) wanted = 1;
+    } else if (proto == 17) {
+        p = P_UDP;
+        if (first_fragment && n >= l4 + 4) {
+            unsigned sport = be16(f + l4), dport = be16(f + l4 + 2);
+            if (sport == 53 || sport == 67 || sport == 68 || sport == 5353 || dport == 53 ||
+                dport == 67 || dport == 68 || dport == 5353)
+                wanted = 1;
+        }
+    } else if (proto == 1 || proto == 58) {
+        p = P_ICMP;
+        wanted = 1;
+    } else {
+        p = P_OTHER;
+    }
+    count(self, CELL(direction, family, p), wirelen);
+    if (wanted) want(self, f, n, wirelen, ts);
+}
+
+static PyObject *failed(Core *self) {
+    self->failed = 0;
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    return NULL;
+}
+
+static PyObject *core_frame(Core *self, PyObject *args) {
+    Py_buffer buf;
+    unsigned long wirelen;
+    double ts;
+    if (!PyArg_ParseTuple(args, "y*kd", &buf, &wirelen, &ts)) return NULL;
+    frame(self, buf.buf, buf.len, wirelen, ts);
+    PyBuffer_Release(&buf);
+    if (self->failed) return failed(self);
+    Py_RETURN_NONE;
+}
+
+static inline uint32_t rd32(const uint8_t *p, int big) {
+    return big ? be32(p)
+               : ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+/* Classic pcap records from off up to end: (next offset, frames, damaged). Stops after
+ * limit frames so the caller can drain the detectors in between. */
+static PyObject *core_pcap(Core *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t off, end, limit;
+    int big;
+    double unit;
+    if (!PyArg_ParseTuple(args, "y*nnpdn", &buf, &off, &end, &big, &unit, &limit)) return NULL;
+    const uint8_t *v = buf.buf;
+    if (end > buf.len) end = buf.len;
+    Py_ssize_t frames = 0;
+    int damaged = 0;
+    while (frames < limit && off >= 0 && off + 16 <= end) {
+        const uint8_t *h = v + off;
+        uint32_t sec = rd32(h, big), frac = rd32(h + 4, big), incl = rd32(h + 8, big);
+        uint32_t orig = rd32(h + 12, big);
+        if (incl > MAX_FRAME || off + 16 + (Py_ssize_t)incl > end) {
+            damaged = 1;
+            break;
+        }
+        frame(self, h + 16, incl, orig, (double)sec + (double)frac * unit);
+        off += 16 + incl;
+        frames++;
+        if (self->failed) break;
+    }
+    PyBuffer_Release(&buf);
+    if (self->failed) return failed(self);
+    return Py_BuildValue("(nnO)", off, frames, damaged ? Py_True : Py_False);
+}
+
+/* One TPACKET_V3 block at base: every frame in it; returns the number of frames. */
+static PyObject *core_ring_block(Core *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t base, block_size;
+    if (!PyArg_ParseTuple(args, "y*nn", &buf, &base, &block_size)) return NULL;
+    const uint8_t *v = buf.buf;
+    Py_ssize_t frames = 0;
+    if (base >= 0 && block_size >= 48 && base + block_size <= buf.len) {
+        const uint8_t *blk = v + base;
+        uint32_t num, first;
+        memcpy(&num, blk + 12, 4);
+        memcpy(&first, blk + 16, 4);
+        Py_ssize_t pos = first;
+        for (uint32_t i = 0; i < num; i++) {
+            if (pos < 0 || pos + 28 > block_size) break;
+            const uint8_t *h = blk + pos;
+            uint32_t next, sec, nsec, snap, wire;
+            uint16_t mac;
+            memcpy(&next, h, 4);
+            memcpy(&sec, h + 4, 4);
+            memcpy(&nsec, h + 8, 4);
+            memcpy(&snap, h + 12, 4);
+            memcpy(&wire, h + 16, 4);
+            memcpy(&mac, h + 24, 2);
+            if (pos + mac + (Py_ssize_t)snap > block_size) break;
+            frame(self, h + mac, snap, wire, (double)sec + (double)nsec * 1e-9);
+            frames++;
+            if (self->failed || next == 0) break; /* 0: the last packet of the block */
+            pos += next;
+        }
+    }
+    PyBuffer_Release(&buf);
+    if (self->failed) return failed(self);
+    return PyLong_FromSsize_t(frames);
+}
+
+static PyObject *core_detector_batch(Core *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *fresh = PyList_New(0);
+    if (!fresh) return NULL;
+    PyObject *batch = self->wanted;
+    self->wanted = fresh;
+    return batch;
+}
+
+static PyObject *u64_list(const unsigned long long *a) {
+    PyObject *list = PyList_New(N_CELLS);
+    if (!list) return NULL;
+    for (int i = 0; i < N_CELLS; i++) {
+        PyObject *x = PyLong_FromUnsignedLongLong(a[i]);
+        if (!x) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, x);
+    }
+    return list;
+}
+
+static PyObject *core_get_packets(Core *self, void *closure) { return u64_list(self->packets); }
+static PyObject *core_get_bytes(Core *self, void *closure) { return u64_list(self->bytes); }
+
+static PyObject *core_get_malformed(Core *self, void *closure) {
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    struct {
+        const char *name;
+        unsigned long long n;
+    } reasons[] = {{"truncated", self->truncated}, {"bad_ip_header", self->bad_ip_header}};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        if (!reasons[i].n) continue;
+        PyObject *x = PyLong_FromUnsignedLongLong(reasons[i].n);
+        if (!x || PyDict_SetItemString(d, reasons[i].name, x) < 0) {
+            Py_XDECREF(x);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(x);
+    }
+    return d;
+}
+
+static size_t union_size(const KeySet *cur, const KeySet *prev) {
+    size_t n = cur->count;
+    for (size_t i = 0; i < prev->size; i++)
+        if (prev->used[i] && !set_has(cur, prev->hi[i], prev->lo[i])) n++;
+    return n;
+}
+
+static PyObject *core_active(Core *self, PyObject *Py_UNUSED(ignored)) {
+    return Py_BuildValue("(nn)", (Py_ssize_t)union_size(&self->macs, &self->macs_prev),
+                         (Py_ssize_t)union_size(&self->ips, &self->ips_prev));
+}
+
+static PyObject *key_int(uint64_t hi, uint64_t lo) {
+    if (!hi) return PyLong_FromUnsignedLongLong(lo);
+    PyObject *h = PyLong_FromUnsignedLongLong(hi), *l = PyLong_FromUnsignedLongLong(lo);
+    PyObject *s = PyLong_FromLong(64), *shifted = NULL, *out = NULL;
+    if (h && l && s && (shifted = PyNumber_Lshift(h, s))) out = PyNumber_Or(shifted, l);
+    Py_XDECREF(h);
+    Py_XDECREF(l);
+    Py_XDECREF(s);
+    Py_XDECREF(shifted);
+    return out;
+}
+
+static PyObject *core_talkers(Core *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *list = PyList_New(self->n_talkers);
+    if (!list) return NULL;
+    for (int i = 0; i < self->n_talkers; i++) {
+        PyObject *addr = key_int(self->talkers[i].hi, self->talkers[i].lo);
+        PyObject *item = addr ? Py_BuildValue("(NL)", addr, self->talkers[i].amount) : NULL;
+        if (!item) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
+static PyMethodDef core_methods[] = {
+    {"frame", (PyCFunction)core_frame, METH_VARARGS,
+     "frame(f, wirelen, ts): account one Ethernet frame"},
+    {"pcap", (PyCFunction)core_pcap, METH_VARARGS,
+     "pcap(buffer, off, end, big_endian, unit, limit) -> (off, frames, damaged)"},
+    {"ring_block", (PyCFunction)core_ring_block, METH_VARARGS,
+     "ring_block(buffer, base, block_size) -> frames: one TPACKET_V3 block"},
+    {"detector_batch", (PyCFunction)core_detector_batch, METH_NOARGS,
+     "the (ts, wirelen, frame) tuples wanted since the last call"},
+    {"active", (PyCFunction)core_active, METH_NOARGS,
+     "(MACs, IPs) seen in the device window"},
+    {"talker_items", (PyCFunction)core_talkers, METH_NOARGS,
+     "[(address, estimated bytes)] of the top-talker summary, in insertion order"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef core_getset[] = {
+    {"packets", (getter)core_get_packets, NULL, "packets per cell", NULL},
+    {"bytes", (getter)core_get_bytes, NULL, "bytes per cell", NULL},
+    {"malformed", (getter)core_get_malformed, NULL, "frames not accounted, by reason", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef core_members[] = {
+    {"device_table_full", T_ULONGLONG, offsetof(Core, device_table_full), READONLY, NULL},
+    {"detector_frames", T_ULONGLONG, offsetof(Core, detector_frames), READONLY, NULL},
+    {"detector_frames_dropped", T_ULONGLONG, offsetof(Core, detector_frames_dropped), READONLY,
+     NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject CoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "sentinel.capture._fastpath.Core",
+    .tp_basicsize = sizeof(Core),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "The accounting hot path (see accounting.py for the reference).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)core_init,
+    .tp_dealloc = (destructor)core_dealloc,
+    .tp_methods = core_methods,
+    .tp_members = core_members,
+    .tp_getset = core_getset,
+};
+
+static int seed(void) {
+    PyObject *os = PyImport_ImportModule("os");
+    if (!os) return -1;
+    PyObject *bytes = PyObject_CallMethod(os, "urandom", "i", 16);
+    Py_DECREF(os);
+    if (!bytes) return -1;
+    memcpy(&seed_a, PyBytes_AS_STRING(bytes), 8);
+    memcpy(&seed_b, PyBytes_AS_STRING(bytes) + 8, 8);
+    Py_DECREF(bytes);
+    return 0;
+}
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastpath", "The capture accounting hot path in C.", -1, NULL,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastpath(void) {
+    if (PyType_Ready(&CoreType) < 0 || seed() < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&CoreType);
+    if (PyModule_AddObject(m, "Core", (PyObject *)&CoreType) < 0) {
+        Py_DECREF(&CoreType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
