@@ -374,7 +374,13 @@ def worker_live(args: argparse.Namespace) -> dict:
     from sentinel.capture.pipeline import Pipeline, Settings
     from sentinel.capture.ring import Ring
 
-    ring = Ring(args.iface, block_size=1 << 20, block_count=args.ring_mb, snaplen=args.snaplen)
+    ring = Ring(
+        args.iface,
+        block_size=1 << 20,
+        block_count=args.ring_mb,
+        snaplen=args.snaplen,
+        header_snaplen=args.header_snaplen,
+    )
     pipeline = Pipeline(Settings(networks=tuple(args.networks)))
     block, drain = pipeline.ring_block, pipeline.drain
     ring.statistics()
@@ -1013,6 +1019,7 @@ def main() -> int:
     ap.add_argument("--first-wait", type=float, default=20.0, help=argparse.SUPPRESS)
     ap.add_argument("--ring-mb", type=int, default=32, help=argparse.SUPPRESS)
     ap.add_argument("--snaplen", type=int, default=65535, help=argparse.SUPPRESS)
+    ap.add_argument("--header-snaplen", type=int, default=256, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)), flush=True)

@@ -52,28 +52,40 @@ RECEIVER = """
 import os, sys, time
 os.sched_setaffinity(0, {{{cpu}}})
 from sentinel.capture.ring import Ring
-from sentinel.capture.pipeline import Pipeline, Settings
+from sentinel.capture.pipeline import Pipeline, Settings, make_engine
 from sentinel.capture.accounting import engine
-p = Pipeline(Settings(networks=("10.30.0.0/16", "10.77.0.0/16")))
-r = Ring("lan0", block_size=1 << 20, block_count=32, snaplen=65535)
+from sentinel.config.detect import DetectConfig
+# As the capture worker runs: the daemon's default detectors and capture settings, the
+# detectors drained ten times a second.
+settings = Settings(networks=("10.30.0.0/16", "10.77.0.0/16"), detect=DetectConfig())
+p = Pipeline(settings, make_engine(settings))
+r = Ring("lan0", block_size=1 << 20, block_count=32, snaplen=settings.snaplen,
+         header_snaplen=settings.header_snaplen)
 r.statistics()
 print("ready", flush=True)
-n = quiet = 0
+n = quiet = alerts = 0
+next_drain = 0.0
 c0 = time.process_time()
 while True:
     got = r.read(p.ring_block, 200)
+    now = time.monotonic()
+    if now >= next_drain:
+        next_drain = now + 0.1
+        alerts += len(p.drain()) + len(p.tick(max(p.last_ts, time.time() - 1.0)))
     if got:
         n += got
         quiet = 0
-        if n % 8192 < got:
-            p.drain()
     else:
         quiet += 1
         if (n and quiet > 10) or quiet > 300:
             break
+alerts += len(p.drain())
 cpu = time.process_time() - c0
 kp, kd = r.statistics()
-print(f"received={{n}} drops={{kd}} cpu={{cpu}} engine={{engine()}}", flush=True)
+s = p.snapshot()
+print(f"received={{n}} drops={{kd}} cpu={{cpu}} engine={{engine()}} "
+      f"detector_frames={{s.detector_frames}} detector_dropped={{s.detector_frames_dropped}} "
+      f"decoded={{p.decoded}} alerts={{alerts}}", flush=True)
 """
 
 
@@ -91,36 +103,27 @@ SENDER_CPUS = 1
 
 
 def send(lab: Lab, conf: Path, rate: int, count: int) -> float:
-    """trafgen a bounded count at ``rate``; the rate it achieved (pkt/s of wall time)."""
+    """trafgen a bounded count at ``rate`` (0: as fast as it can); the rate it achieved,
+    from trafgen's own account of its sending time (its start-up not included)."""
     t0 = time.perf_counter()
     cpus = ",".join(str(c) for c in range(SENDER_CPUS)) if SENDER_CPUS > 1 else str(SENDER_CPU)
-    subprocess.run(
+    pace = ["--rate", f"{rate}pps"] if rate else []
+    proc = subprocess.run(
         [
-            "ip",
-            "netns",
-            "exec",
-            lab.b,
-            "taskset",
-            "-c",
-            cpus,
-            "trafgen",
-            "--dev",
-            "peer0",
-            "--conf",
-            str(conf),
-            "--rate",
-            f"{rate}pps",
-            "--num",
-            str(count),
-            "--cpus",
-            str(SENDER_CPUS),
-            "-q",
+            *("ip", "netns", "exec", lab.b, "taskset", "-c", cpus, "trafgen", "--dev", "peer0"),
+            *("--conf", str(conf), *pace, "--num", str(count), "--cpus", str(SENDER_CPUS)),
         ],
         check=True,
         capture_output=True,
-        timeout=max(60, 5 * count / rate),
+        text=True,
+        timeout=max(60, 5 * count / (rate or 400_000)),
     )
-    return count / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    spans = re.findall(r"(\d+) sec, (\d+) usec on CPU\d+ \((\d+) packets\)", proc.stdout)
+    if not spans:
+        return count / wall
+    seconds = max(int(sec) + int(usec) / 1e6 for sec, usec, _ in spans)
+    return sum(int(n) for _, _, n in spans) / seconds
 
 
 def sentinel(lab: Lab, conf: Path, rate: int, count: int) -> dict[str, float]:
@@ -139,7 +142,8 @@ def sentinel(lab: Lab, conf: Path, rate: int, count: int) -> dict[str, float]:
     m = re.search(r"received=(\d+) drops=(\d+) cpu=([\d.]+) engine=(\w+)", line)
     assert m, line
     got, drops, cpu = int(m[1]), int(m[2]), float(m[3])
-    print(f"  sentinel engine: {m[4]}", flush=True)
+    extra = dict(re.findall(r"(detector_frames|detector_dropped|decoded|alerts)=(\d+)", line))
+    print(f"  sentinel engine {m[4]}, {extra}", flush=True)
     return {
         "asked": rate,
         "achieved": achieved,
@@ -147,6 +151,7 @@ def sentinel(lab: Lab, conf: Path, rate: int, count: int) -> dict[str, float]:
         "kernel_drops": drops,
         "loss": 1 - got / count,
         "us_per_packet": cpu / max(got, 1) * 1e6,
+        **{k: int(v) for k, v in extra.items()},
     }
 
 
@@ -179,6 +184,7 @@ def tcpdump(lab: Lab, conf: Path, rate: int, count: int) -> dict[str, float]:
     time.sleep(0.5)
     achieved = send(lab, conf, rate, count)
     time.sleep(1)
+    cpu = cpu_seconds(proc.pid)  # ip netns exec and taskset exec: this pid is tcpdump
     proc.terminate()
     err = proc.stderr.read()
     proc.wait(10)
@@ -191,17 +197,30 @@ def tcpdump(lab: Lab, conf: Path, rate: int, count: int) -> dict[str, float]:
         "received": got,
         "kernel_drops": drops,
         "loss": 1 - got / count,
+        "us_per_packet": cpu / max(got, 1) * 1e6,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1_000_000)
-    ap.add_argument("--rates", default="300000,450000,600000")
+    ap.add_argument("--rates", default="300000,450000,0", help="pkt/s; 0: top speed")
     ap.add_argument("--frames", default="64,700,school")
     ap.add_argument("--sender-cpus", type=int, choices=(1, 2), default=1)
     ap.add_argument("--python", action="store_true", help="sentinel's pure-Python engine")
     ap.add_argument("--no-tcpdump", action="store_true")
+    ap.add_argument(
+        "--rps",
+        action="store_true",
+        help="steer lan0's receive path (softirq, copy into the ring) to the receiver's CPU",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     global SENDER_CPUS
@@ -212,6 +231,12 @@ def main() -> int:
     results: dict[str, list[dict[str, float]]] = {}
     receivers = [("sentinel", sentinel)] + ([] if args.no_tcpdump else [("tcpdump", tcpdump)])
     with Lab() as lab, tempfile.TemporaryDirectory() as tmp:
+        if args.rps:
+            mask = f"{1 << RECEIVER_CPU:x}"
+            rps = "/sys/class/net/lan0/queues/rx-0/rps_cpus"
+            subprocess.run(
+                ["ip", "netns", "exec", lab.a, "sh", "-c", f"echo {mask} > {rps}"], check=True
+            )
         for size in args.frames.split(","):
             conf = Path(tmp) / f"frame{size}.cfg"
             if size == "school":
@@ -240,20 +265,23 @@ def main() -> int:
         f"{args.count} frames per run; {SENDER_CPUS} trafgen process(es)"
         f" ({'CPU ' + str(SENDER_CPU) if SENDER_CPUS == 1 else 'one per CPU'}), receiver "
         f"pinned to CPU {RECEIVER_CPU}; {os.cpu_count()} CPUs;"
-        f" sentinel engine {'python' if args.python else 'c'}.",
+        f" sentinel engine {'python' if args.python else 'c'}"
+        + (f"; receive path steered (RPS) to CPU {RECEIVER_CPU}." if args.rps else "."),
         "",
         "| receiver | frame | asked pkt/s | achieved pkt/s | received | kernel drops | loss "
-        "| receiver µs/packet |",
-        "|---|---|---|---|---|---|---|---|",
+        "| receiver µs/packet | detector frames: decoded / over budget |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, runs in results.items():
         who, size = key.split("-")
         for r in runs:
             us = f"{r['us_per_packet']:.2f}" if "us_per_packet" in r else "n/a"
+            det = f"{r['decoded']:,} / {r['detector_dropped']:,}" if "decoded" in r else "n/a"
+            asked = f"{r['asked']:,.0f}" if r["asked"] else "top speed"
             lines.append(
-                f"| {who} | {size} | {r['asked']:,.0f} | {r['achieved']:,.0f} | "
+                f"| {who} | {size} | {asked} | {r['achieved']:,.0f} | "
                 f"{r['received']:,.0f} | {r['kernel_drops']:,.0f} | "
-                f"{r['loss'] * 100:.3f} % | {us} |"
+                f"{r['loss'] * 100:.3f} % | {us} | {det} |"
             )
     (args.out / f"capture-trafgen-{stamp}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

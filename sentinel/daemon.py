@@ -230,6 +230,7 @@ class Daemon:
                 networks=c.networks,
                 ring_size_mb=c.ring_size_mb,
                 snaplen=c.snaplen,
+                header_snaplen=c.header_snaplen,
                 promiscuous=c.promiscuous,
                 device_window=c.device_window,
                 max_devices=c.max_devices,

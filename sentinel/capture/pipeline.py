@@ -25,6 +25,7 @@ class Settings:
     networks: tuple[str, ...] = ()
     ring_size_mb: int = 32
     snaplen: int = 65535
+    header_snaplen: int = 256
     promiscuous: bool = True
     device_window: float = 300.0
     max_devices: int = 65536

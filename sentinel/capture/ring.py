@@ -6,7 +6,8 @@ the extension is built); ``walk_block`` is the pure-Python walker, with
 ``struct.unpack_from`` on the mapping (no copy, no object per packet beyond what the
 frame consumer makes). Promiscuous mode comes from PACKET_ADD_MEMBERSHIP,
 which needs only CAP_NET_RAW and is undone by the kernel when the socket closes. A
-one-instruction classic BPF program truncates frames to the snap length in the kernel.
+classic BPF program (``bpf.py``) sets how much of each frame the kernel copies: headers
+only, unless detectors read the payload.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 import struct
 from collections.abc import Callable
 
+from sentinel.capture import bpf
 from sentinel.errors import CaptureError
 
 SOL_PACKET = 263
@@ -78,6 +80,7 @@ class Ring:
         block_size: int = 1 << 20,
         block_count: int = 32,
         snaplen: int = 65535,
+        header_snaplen: int = 0,
         block_timeout_ms: int = 50,
         promiscuous: bool = True,
     ) -> None:
@@ -90,7 +93,13 @@ class Ring:
                 "setcap/AmbientCapabilities for a non-root user)"
             ) from None
         try:
-            self._setup(block_size, block_count, snaplen, block_timeout_ms, promiscuous)
+            self._setup(
+                block_size,
+                block_count,
+                bpf.program(snaplen, header_snaplen),
+                block_timeout_ms,
+                promiscuous,
+            )
         except BaseException:
             self.sock.close()
             raise
@@ -99,17 +108,21 @@ class Ring:
         self.next_block = 0
 
     def _setup(
-        self, block_size: int, block_count: int, snaplen: int, tov: int, promiscuous: bool
+        self,
+        block_size: int,
+        block_count: int,
+        program: list[bpf.Instruction],
+        tov: int,
+        promiscuous: bool,
     ) -> None:
         s = self.sock
         try:
             ifindex = socket.if_nametoindex(self.interface)
         except OSError:
             raise CaptureError(f"no network interface named {self.interface!r}") from None
-        if snaplen < 65535:
-            # BPF_RET | BPF_K: accept this many bytes of every frame.
-            prog = (_SockFilter * 1)(_SockFilter(0x06, 0, 0, snaplen))
-            fprog = _SockFprog(1, ctypes.cast(prog, ctypes.POINTER(_SockFilter)))
+        if program != [(bpf.RET, 0, 0, 65535)]:  # more than "accept every frame whole"
+            prog = (_SockFilter * len(program))(*(_SockFilter(*ins) for ins in program))
+            fprog = _SockFprog(len(program), ctypes.cast(prog, ctypes.POINTER(_SockFilter)))
             s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(fprog))
             self._keep = prog  # the kernel copies it; kept until here anyway
         s.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)

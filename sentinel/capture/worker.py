@@ -92,6 +92,7 @@ def run(sock: socket.socket, settings: Settings) -> None:
             block_size=1 << 20,
             block_count=max(4, settings.ring_size_mb),
             snaplen=settings.snaplen,
+            header_snaplen=settings.header_snaplen,
             promiscuous=settings.promiscuous,
         )
     except CaptureError as exc:

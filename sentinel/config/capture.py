@@ -18,6 +18,7 @@ class CaptureConfig:
     networks: tuple[Network, ...] = PRIVATE
     ring_size_mb: int = 32
     snaplen: int = 65535
+    header_snaplen: int = 256
     promiscuous: bool = True
     device_window: Annotated[float, Duration(min=10, max=86400)] = 300.0
     max_devices: int = 65536
@@ -30,6 +31,8 @@ class CaptureConfig:
             issues.append(("ring_size_mb", "must be between 4 and 1024"))
         if not 64 <= self.snaplen <= 65535:
             issues.append(("snaplen", "must be between 64 and 65535"))
+        if self.header_snaplen and not 128 <= self.header_snaplen <= 65535:
+            issues.append(("header_snaplen", "must be 0 (whole frames) or between 128 and 65535"))
         if not 1024 <= self.max_devices <= 10_000_000:
             issues.append(("max_devices", "must be between 1024 and 10000000"))
         return issues

@@ -285,3 +285,50 @@ def test_missing_interface_is_a_clear_error(lan: tuple[str, str], tmp_path: Path
         d.terminate()
         out, _ = d.communicate(timeout=20)
     assert "no network interface named 'nosuch0'" in out
+
+
+RECEIVER = """
+import json, sys, time
+from sentinel.capture.ring import Ring, walk_block
+ring = Ring("lan0", header_snaplen=256, block_timeout_ms=10)
+seen = []
+print("ready", flush=True)
+deadline = time.monotonic() + 20
+while len(seen) < {n} and time.monotonic() < deadline:
+    ring.read(lambda v, b, s: walk_block(v, b, s, lambda f, w, t: seen.append((len(f), w))), 100)
+print(json.dumps(seen), flush=True)
+"""
+
+
+def test_kernel_filter_keeps_headers_only(lan: tuple[str, str], tmp_path: Path) -> None:
+    """The BPF program on a real socket: the kernel copies headers of bulk frames and
+    whole DNS/DHCP/ARP frames, exactly as ``bpf.run`` says, with the true wire length."""
+    import json
+
+    from sentinel.capture import bpf
+    from tests.capture.test_bpf import frames
+
+    a, b = lan
+    skip = ("tag", "qinq", "jumbo")  # the veth untags VLANs and drops frames over its MTU
+    sent = [bytes(f) for name, (f, _) in frames().items() if not any(s in name for s in skip)]
+    pcap = tmp_path / "snap.pcap"
+    wrpcap(str(pcap), [Ether(f) for f in sent])
+    code = RECEIVER.format(n=len(sent))
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", a, sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        sh("ip", "netns", "exec", b, "tcpreplay", "-q", "-i", "peer0", "--pps=200", str(pcap))
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    seen = json.loads(out.strip().splitlines()[-1])
+    prog = bpf.program(65535, 256)
+    want = [[bpf.run(prog, f), len(f)] for f in sent]
+    assert seen == want
+    assert sum(1 for got, wire in seen if got < wire) >= 6  # bulk frames were cut
