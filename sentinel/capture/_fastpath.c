@@ -272,6 +272,7 @@ static void talker(Core *self, uint64_t hi, uint64_t lo, long long amount) {
 }
 
 static void want(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirelen, double ts) {
+    if (!self->detector_cap) return; /* no detectors: nothing wanted, nothing dropped */
     self->detector_frames++;
     long long second = (long long)ts;
     if (second != self->detector_second) {

@@ -319,6 +319,8 @@ class Accounting(_Reports):
         return self.reasons
 
     def _want(self, f: bytes | memoryview, wirelen: int, ts: float) -> None:
+        if not self.detector_cap:
+            return  # no detectors: nothing wanted, nothing dropped
         self.detector_frames += 1
         second = int(ts)
         if second != self.detector_second:

@@ -62,7 +62,10 @@ class Pipeline:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
         self.accounting = new_accounting(
-            settings.networks, device_cap=settings.max_devices, window=settings.device_window
+            settings.networks,
+            device_cap=settings.max_devices,
+            window=settings.device_window,
+            detector_cap=4096 if engine is not None else 0,  # no detectors: no copies
         )
         # The hot path, bound once: one frame, a pcap region, a ring block.
         self.frame = self.accounting.frame

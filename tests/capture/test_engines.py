@@ -237,3 +237,15 @@ def test_hostile_ring_blocks() -> None:
     view = memoryview(bytes(good))
     assert c.ring_block(view, 0, len(view) + 1) == 0  # a block past the buffer: nothing
     assert c.ring_block(view, -1, 100) == 0
+
+
+@needs_c
+def test_without_detectors_nothing_is_wanted(tmp_path: Path) -> None:
+    """detector_cap 0 (no detectors configured): no copies, and none counted as dropped."""
+    path = tmp_path / "mix.pcap"
+    wrpcap(str(path), mixed())
+    py = python_file(path, (NET4,), detector_cap=0)
+    assert py["wanted"] == []
+    assert py["snapshot"].detector_frames == py["snapshot"].detector_frames_dropped == 0
+    assert sum(py["snapshot"].packets) == len(mixed())
+    same(py, c_file(path, (NET4,), detector_cap=0))
