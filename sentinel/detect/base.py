@@ -120,7 +120,7 @@ def ip_text(raw: bytes) -> str:
 
 
 def mac_text(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
 
 
 class Allowed:

@@ -38,30 +38,27 @@ class _Active:
     counts: dict[str, int]
 
 
-def kinds(p: Packet) -> set[str]:
-    """The kinds a decoded packet belongs to (see ``base``)."""
-    out = {base.ETHERNET}
-    if p.error:  # only the Ethernet header could be read
-        return out
+def kinds(p: Packet) -> tuple[str, ...]:
+    """The kinds a decoded packet belongs to (see ``base``), broadest first."""
+    if p.error or not (p.arp_op or p.ip_version):  # p.error: only Ethernet could be read
+        return (base.ETHERNET,)
     if p.arp_op:
-        out.add(base.ARP)
-        return out
-    if not p.ip_version:
-        return out
-    out.add(base.ANY_IP)
+        return (base.ETHERNET, base.ARP)
     if p.proto == 6:
         if p.tcp_flags & 0x07:
-            out.add(base.TCP_CONTROL)
+            if 53 in (p.sport, p.dport):
+                return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL, base.DNS)
+            return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL)
         if 53 in (p.sport, p.dport):
-            out.add(base.DNS)
+            return (base.ETHERNET, base.ANY_IP, base.DNS)
     elif p.proto == 17:
         if 53 in (p.sport, p.dport) or 5353 in (p.sport, p.dport):
-            out.add(base.DNS)
-        elif p.sport in (67, 68) and p.dport in (67, 68):
-            out.add(base.DHCP)
+            return (base.ETHERNET, base.ANY_IP, base.DNS)
+        if p.sport in (67, 68) and p.dport in (67, 68):
+            return (base.ETHERNET, base.ANY_IP, base.DHCP)
     elif p.proto in (1, 58):
-        out.add(base.ICMP)
-    return out
+        return (base.ETHERNET, base.ANY_IP, base.ICMP)
+    return (base.ETHERNET, base.ANY_IP)
 
 
 class Engine:
@@ -79,6 +76,7 @@ class Engine:
         self.pseudonymise = pseudonymise
         self.detectors: list[Detector] = build(cfg, tuple(networks))
         self.routes: dict[str, list[Detector]] = {}
+        self.plans: dict[tuple[str, ...], tuple[bool, list[Detector]]] = {}  # by kinds()
         for d in self.detectors:
             for kind in d.wants:
                 self.routes.setdefault(kind, []).append(d)
@@ -101,20 +99,29 @@ class Engine:
             out += self.tick(p.ts)
         self.now = max(self.now, p.ts)
         ks = kinds(p)
-        seen: set[int] = set()
-        evidence_kept = False
-        for kind in ks:
-            for d in self.routes.get(kind, ()):
-                if id(d) in seen:
-                    continue
-                seen.add(id(d))
-                findings = list(d.observe(p))
-                if not evidence_kept and kind != base.ETHERNET:
-                    src = ip_text(p.src) if p.src else (ip_text(p.arp_spa) if p.arp_spa else "")
-                    self.evidence.add(p.ts, src, mac_text(p.src_mac), p.frame)
-                    evidence_kept = True
+        plan = self.plans.get(ks)
+        if plan is None:
+            plan = self.plans[ks] = self._plan(ks)
+        keep, detectors = plan
+        if keep:  # a detector beyond layer 2 looks at it: evidence for its alerts
+            src = ip_text(p.src) if p.src else (ip_text(p.arp_spa) if p.arp_spa else "")
+            self.evidence.add(p.ts, src, mac_text(p.src_mac), p.frame)
+        for d in detectors:
+            findings = list(d.observe(p))
+            if findings:
                 out += self._report(findings)
         return out
+
+    def _plan(self, ks: tuple[str, ...]) -> tuple[bool, list[Detector]]:
+        """Whether packets of kinds ``ks`` are kept as evidence, and each detector that
+        wants one of the kinds, once."""
+        detectors: list[Detector] = []
+        for kind in ks:
+            for d in self.routes.get(kind, ()):
+                if all(d is not other for other in detectors):
+                    detectors.append(d)
+        keep = any(self.routes.get(k) for k in ks if k != base.ETHERNET)
+        return keep, detectors
 
     def tick(self, now: float) -> list[Alert]:
         """Expire windows, flag what timed out, resolve quiet alerts."""
