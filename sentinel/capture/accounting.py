@@ -412,9 +412,15 @@ def engine() -> str:
     )
 
 
+FAST_MAX_NETWORKS = 64  # per address family: _fastpath.c's MAX_NETS
+
+
 def new_accounting(networks: Iterable[str] = (), **kwargs: int | float) -> Counter:
-    """The fastest accounting engine available (see ``engine()``)."""
-    if engine() == "c":
+    """The fastest accounting engine available (see ``engine()``); the Python engine for
+    a site listing more networks of one family than the C engine holds."""
+    networks = tuple(networks)
+    v4, v6 = _networks(networks)
+    if engine() == "c" and max(len(v4), len(v6)) <= FAST_MAX_NETWORKS:
         return FastAccounting(networks, **kwargs)  # type: ignore[arg-type]
     return Accounting(networks, **kwargs)  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
-from sentinel.capture.accounting import engine
+from sentinel.capture.accounting import Accounting
 from sentinel.capture.pipeline import Pipeline, Settings, make_engine
 from sentinel.capture.ring import Ring
 from sentinel.errors import CaptureError
@@ -100,7 +100,8 @@ def run(sock: socket.socket, settings: Settings) -> None:
         out.sock.sendall(encode("error", str(exc)))
         return
     pipeline = Pipeline(settings, make_engine(settings))
-    started = {"interface": settings.interface, "pid": os.getpid(), "engine": engine()}
+    kind = "python" if isinstance(pipeline.accounting, Accounting) else "c"
+    started = {"interface": settings.interface, "pid": os.getpid(), "engine": kind}
     out.send(encode("started", started), droppable=False)
     next_snapshot = time.monotonic() + settings.snapshot_interval
     try:

@@ -249,3 +249,16 @@ def test_without_detectors_nothing_is_wanted(tmp_path: Path) -> None:
     assert py["snapshot"].detector_frames == py["snapshot"].detector_frames_dropped == 0
     assert sum(py["snapshot"].packets) == len(mixed())
     same(py, c_file(path, (NET4,), detector_cap=0))
+
+
+@needs_c
+def test_more_networks_than_the_c_engine_holds() -> None:
+    """A site listing more networks of one family than the C engine holds gets the Python
+    engine, not a capture worker that fails to start."""
+    many = [f"10.{i}.0.0/16" for i in range(accounting.FAST_MAX_NETWORKS + 1)]
+    if engine() == "c":
+        assert isinstance(new_accounting(many[:-1]), FAST)  # type: ignore[arg-type]
+    acc = new_accounting(many)
+    assert type(acc) is Accounting
+    with pytest.raises(ValueError, match="too many site networks"):
+        FAST(many)  # type: ignore[misc]
