@@ -314,14 +314,11 @@ def worker_offline(args: argparse.Namespace) -> dict:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for r in scan(args.file):
         assert isinstance(r, Region)
-        off, damaged, got = r.start, False, 1
-        while got and not damaged:
-            off, got, damaged = walk(r.view, off, r.end, r.big_endian, r.unit, 1000)
+        for got in r.batches(walk, 1000):
             n += got
             decoded += len(drain())
             if n % 100_000 == 0:
                 mem_max = max(mem_max, pss()["anon_shmem"])
-        r.check_end(off, damaged)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     del r
     mem_end = pss()

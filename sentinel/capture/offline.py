@@ -53,10 +53,5 @@ def _region(pipeline: Pipeline, r: Region) -> Iterator[Alert]:
             if not p.error:
                 yield from engine.packet(p)
         return
-    off, damaged = r.start, False
-    while off < r.end and not damaged:
-        off, n, damaged = pipeline.pcap(r.view, off, r.end, r.big_endian, r.unit, DRAIN_EVERY)
+    for _ in r.batches(pipeline.pcap, DRAIN_EVERY):
         yield from pipeline.drain()
-        if n < DRAIN_EVERY:
-            break
-    r.check_end(off, damaged)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import mmap
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sentinel.errors import CaptureError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 PCAP_MAGIC = {
@@ -30,6 +30,8 @@ PCAPNG_SHB = 0x0A0D0D0A
 MAX_FRAME = 262144
 
 Record = tuple[float, int, memoryview, int]
+# (view, offset, end, big endian, unit, limit) -> (next offset, frames, damaged)
+Walker = Callable[[memoryview, int, int, bool, float, int], tuple[int, int, bool]]
 _RECORD = {False: struct.Struct("<IIII"), True: struct.Struct(">IIII")}
 
 
@@ -47,10 +49,30 @@ class Region:
 
     def records(self) -> Iterator[Record]:
         """The region record by record (``read`` for one region)."""
-        return _records(self)
+        batch: list[Record] = []
 
-    def check_end(self, off: int, damaged: bool) -> None:
-        """Raise ``PcapError`` if a walk that stopped at ``off`` did not end cleanly."""
+        def keep(f: memoryview, wirelen: int, ts: float) -> None:
+            batch.append((ts, self.linktype, f, wirelen))
+
+        def walker(
+            v: memoryview, off: int, end: int, big: bool, unit: float, limit: int
+        ) -> tuple[int, int, bool]:
+            return walk(v, off, end, big, unit, limit, keep)
+
+        for _ in self.batches(walker, 1024):
+            yield from batch
+            batch.clear()
+
+    def batches(self, walker: Walker, limit: int) -> Iterator[int]:
+        """Walk the region ``limit`` records a call (``walk`` or an accounting engine's
+        ``pcap``), yielding each call's frame count; then raise ``PcapError`` if the file
+        is damaged or cut off mid-record (the frames before have been delivered)."""
+        off, damaged = self.start, False
+        while off < self.end and not damaged:
+            off, n, damaged = walker(self.view, off, self.end, self.big_endian, self.unit, limit)
+            yield n
+            if not n:
+                break
         if damaged:
             raise PcapError(f"{self.name}: damaged record at offset {off}")
         if off != self.end:  # a capture cut off mid-record (tcpdump killed while writing)
@@ -122,18 +144,6 @@ def _region(v: memoryview, name: str, order: str, unit: float) -> Region:
         raise PcapError(f"{name}: truncated file header")
     linktype = struct.unpack_from(order + "I", v, 20)[0] & 0x0FFFFFFF
     return Region(name, v, 24, len(v), order == ">", unit, linktype)
-
-
-def _records(r: Region) -> Iterator[Record]:
-    unpack = _RECORD[r.big_endian].unpack_from
-    off, end = r.start, r.end
-    while off + 16 <= end:
-        sec, frac, incl, orig = unpack(r.view, off)
-        if incl > MAX_FRAME or off + 16 + incl > end:
-            r.check_end(off, damaged=True)
-        yield sec + frac * r.unit, r.linktype, r.view[off + 16 : off + 16 + incl], orig
-        off += 16 + incl
-    r.check_end(off, damaged=False)
 
 
 def _pcapng(v: memoryview, name: str) -> Iterator[Record]:

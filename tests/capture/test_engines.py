@@ -76,12 +76,9 @@ def c_file(path: Path, networks: tuple[str, ...], limit: int = 1 << 30, **kw: An
     calls = 0
     for item in scan(path):
         assert isinstance(item, Region)
-        off, damaged = item.start, False
-        while off < item.end and not damaged:
-            off, n, damaged = acc.pcap(item.view, off, item.end, item.big_endian, item.unit, limit)
+        for n in item.batches(acc.pcap, limit):
             calls += 1
             assert n <= limit
-        item.check_end(off, damaged)
     out = state(acc)
     out["calls"] = calls
     return out
