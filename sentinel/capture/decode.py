@@ -11,29 +11,34 @@ parse; this one runs on the few packets detectors want.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
-# Link types (pcap LINKTYPE_*)
-LINK_ETHERNET = 1
-LINK_RAW = 101
-LINK_LINUX_SLL = 113
-LINK_LINUX_SLL2 = 276
-LINK_IPV4 = 228
-LINK_IPV6 = 229
-LINKTYPES = (LINK_ETHERNET, LINK_RAW, LINK_LINUX_SLL, LINK_LINUX_SLL2, LINK_IPV4, LINK_IPV6, 12)
+from sentinel.packet import (
+    ETH_ARP,
+    ETH_IPV4,
+    ETH_IPV6,
+    ETH_VLAN,
+    IPV6_EXTENSIONS,
+    LINK_ETHERNET,
+    LINK_IPV4,
+    LINK_IPV6,
+    LINK_LINUX_SLL,
+    LINK_LINUX_SLL2,
+    LINK_RAW,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    Packet,
+)
 
-ETH_IPV4 = 0x0800
-ETH_ARP = 0x0806
-ETH_IPV6 = 0x86DD
-ETH_VLAN = (0x8100, 0x88A8, 0x9100)
-
-PROTO_ICMP = 1
-PROTO_TCP = 6
-PROTO_UDP = 17
-PROTO_ICMPV6 = 58
-IPV6_EXTENSIONS = (0, 43, 44, 51, 60, 135, 139, 140)  # hop-by-hop, routing, fragment, AH, ...
-
-TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+__all__ = [
+    "LINK_ETHERNET",
+    "LINK_LINUX_SLL",
+    "LINK_LINUX_SLL2",
+    "LINK_RAW",
+    "Packet",
+    "decode",
+]
 
 _H = struct.Struct("!H")
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
@@ -41,46 +46,6 @@ _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _PORTS = struct.Struct("!HH")
 _TCP = struct.Struct("!HHIIBB")
-
-
-@dataclass(slots=True)
-class Packet:
-    """What one frame says; fields that do not apply keep their defaults."""
-
-    ts: float = 0.0
-    wirelen: int = 0
-    error: str = ""  # non-empty: why the frame could not be decoded (counted, not raised)
-    src_mac: bytes = b""
-    dst_mac: bytes = b""
-    vlan: int = -1
-    ethertype: int = 0
-    # ARP
-    arp_op: int = 0
-    arp_sha: bytes = b""
-    arp_spa: bytes = b""
-    arp_tha: bytes = b""
-    arp_tpa: bytes = b""
-    # IP
-    ip_version: int = 0
-    src: bytes = b""  # 4 or 16 bytes
-    dst: bytes = b""
-    proto: int = -1
-    ttl: int = 0
-    fragment: bool = False  # a non-first fragment: no transport header here
-    # transport
-    sport: int = 0
-    dport: int = 0
-    tcp_flags: int = 0
-    tcp_seq: int = 0
-    icmp_type: int = -1
-    icmp_code: int = -1
-    payload_offset: int = 0  # into the frame: the application payload (DNS, DHCP)
-    payload_length: int = 0
-    frame: bytes = b""  # the frame itself, for payload parsers and evidence
-
-    @property
-    def payload(self) -> bytes:
-        return self.frame[self.payload_offset : self.payload_offset + self.payload_length]
 
 
 def decode(

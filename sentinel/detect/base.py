@@ -1,19 +1,21 @@
-"""What every detector shares: the finding it reports, bounded tables, the protocol."""
+"""What every detector shares: the finding it reports, bounded tables, the protocol,
+and the site-wide settings (``Common``) the registry hands each detector."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from sentinel.config.detect import DetectConfig
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import Allow
+    from sentinel.packet import Packet
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -152,3 +154,15 @@ class Allowed:
     def domain(self, name: str) -> bool:
         name = name.lower().rstrip(".")
         return any(name == d or name.endswith("." + d) for d in self.domains)
+
+
+@dataclass(frozen=True, slots=True)
+class Common:
+    """What detectors share: the site's ranges, its gateway, global allow-list, caps."""
+
+    cfg: DetectConfig
+    networks: tuple[str, ...]
+    max_tracked: int
+
+    def allowed(self, own: Any) -> Allowed:
+        return Allowed(self.cfg.allow, own.allow)

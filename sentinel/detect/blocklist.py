@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import Blocklist as Settings
-    from sentinel.detect.registry import Common
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
 
 log = logsetup.get(__name__)
 

@@ -20,9 +20,9 @@ from sentinel.model import Severity
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import BruteForce as Settings
-    from sentinel.detect.registry import Common
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
 
 SERVICES = {
     21: "ftp",

@@ -30,9 +30,9 @@ from sentinel.model import Severity
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import DnsBypass as Settings
-    from sentinel.detect.registry import Common
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
 
 SYN, ACK = 0x02, 0x10
 REPORT_EVERY = 60.0  # seconds between findings for one client that keeps going

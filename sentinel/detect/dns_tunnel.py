@@ -37,9 +37,9 @@ from sentinel.model import Severity
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import DnsTunnel as Settings
-    from sentinel.detect.registry import Common
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
 
 REPORT_EVERY = 60.0  # seconds between findings for one ongoing tunnel (keeps it active)
 SWEEP_EVERY = 60.0  # seconds between expiry sweeps

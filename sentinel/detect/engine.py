@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from pathlib import Path
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import DetectConfig
     from sentinel.detect.base import Detector
+    from sentinel.packet import Packet
 
 TICK = 1.0  # seconds of packet time between detector ticks
 FINISH_GRACE = 10.0  # seconds past the last packet of a file: longer than answer timeouts

@@ -17,9 +17,9 @@ from sentinel.model import Severity
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import PortScan as Settings
-    from sentinel.detect.registry import Common
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
 
 SYN, RST, ACK = 0x02, 0x04, 0x10
 MAX_FAILURES_PER_SOURCE = 8192

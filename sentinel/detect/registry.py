@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sentinel.config.detect import DetectConfig
-from sentinel.detect.base import Allowed
+from sentinel.detect import (
+    arp_spoof,
+    blocklist,
+    brute_force,
+    dns_bypass,
+    dns_tunnel,
+    host_sweep,
+    mac_flood,
+    new_device,
+    port_scan,
+    rogue_dhcp,
+    syn_flood,
+)
+from sentinel.detect.base import Common
 
 if TYPE_CHECKING:
+    from sentinel.config.detect import DetectConfig
     from sentinel.detect.base import Detector
 
 
-@dataclass(frozen=True, slots=True)
-class Common:
-    """What detectors share: the site's ranges, its gateway, global allow-list, caps."""
-
-    cfg: DetectConfig
-    networks: tuple[str, ...]
-    max_tracked: int
-
-    def allowed(self, own: Any) -> Allowed:
-        return Allowed(self.cfg.allow, own.allow)
-
-
 def detector_classes() -> dict[str, type[Any]]:
-    from sentinel.detect import (
-        arp_spoof,
-        blocklist,
-        brute_force,
-        dns_bypass,
-        dns_tunnel,
-        host_sweep,
-        mac_flood,
-        new_device,
-        port_scan,
-        rogue_dhcp,
-        syn_flood,
-    )
-
     return {
         "port_scan": port_scan.PortScan,
         "host_sweep": host_sweep.HostSweep,

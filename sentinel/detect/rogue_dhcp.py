@@ -52,9 +52,9 @@ from sentinel.model import Severity
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import RogueDhcp as Settings
-    from sentinel.detect.registry import Common
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
 
 # Seconds by which one server must predate another for "first seen" to decide a conflict.
 ESTABLISHED = 60.0

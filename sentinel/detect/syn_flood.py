@@ -19,9 +19,9 @@ from sentinel.model import Severity
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sentinel.capture.decode import Packet
     from sentinel.config.detect import SynFlood as Settings
-    from sentinel.detect.registry import Common
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
 
 MAX_SENDERS = 4096
 DOMINANT_SHARE = 0.5  # one sender with at least this share of the SYNs: a single-source flood

@@ -25,11 +25,9 @@ from sentinel.capture.decode import (
     LINK_LINUX_SLL,
     LINK_LINUX_SLL2,
     LINK_RAW,
-    TCP_ACK,
-    TCP_SYN,
-    Packet,
     decode,
 )
+from sentinel.packet import TCP_ACK, TCP_SYN, Packet
 
 MAC_A, MAC_B = "02:00:00:00:0a:01", "02:00:00:00:0b:02"
 A4, B4 = "10.77.0.5", "198.51.100.7"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sentinel.capture.decode import Packet, decode
+from sentinel.capture.decode import decode
 from sentinel.config.detect import DetectConfig
-from sentinel.detect.registry import Common
+from sentinel.detect.base import Common
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from scapy.packet import Packet as ScapyPacket
 
     from sentinel.detect.base import Finding
+    from sentinel.packet import Packet
 
 NETS = ("10.77.0.0/24",)
 

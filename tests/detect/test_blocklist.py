@@ -11,15 +11,16 @@ from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-from sentinel.capture.decode import Packet, decode
+from sentinel.capture.decode import decode
 from sentinel.config.detect import Allow, Blocklist, DetectConfig
+from sentinel.detect.base import Common
 from sentinel.detect.blocklist import Blocklist as Detector
-from sentinel.detect.registry import Common
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from sentinel.detect.base import Finding
+    from sentinel.packet import Packet
 
 CLIENT = "10.77.0.101"
 LIST = """\

@@ -8,13 +8,14 @@ from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-from sentinel.capture.decode import Packet, decode
+from sentinel.capture.decode import decode
 from sentinel.config.detect import DetectConfig, DnsBypass
+from sentinel.detect.base import Common
 from sentinel.detect.dns_bypass import DnsBypass as Detector
-from sentinel.detect.registry import Common
 
 if TYPE_CHECKING:
     from sentinel.detect.base import Finding
+    from sentinel.packet import Packet
 
 CLIENT, RESOLVER = "10.77.0.101", "10.77.0.10"
 SCHOOL = DnsBypass(resolvers=(RESOLVER,))

@@ -10,13 +10,14 @@ from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-from sentinel.capture.decode import Packet, decode
+from sentinel.capture.decode import decode
 from sentinel.config.detect import DetectConfig, DnsTunnel
+from sentinel.detect.base import Common
 from sentinel.detect.dns_tunnel import DnsTunnel as Detector
-from sentinel.detect.registry import Common
 
 if TYPE_CHECKING:
     from sentinel.detect.base import Finding
+    from sentinel.packet import Packet
 
 CLIENT = "10.77.0.101"
 

@@ -10,14 +10,15 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from sentinel.capture.decode import Packet, decode
+from sentinel.capture.decode import decode
 from sentinel.capture.pcapfile import read
 from sentinel.config.detect import Allow, DetectConfig, Gateway, RogueDhcp
-from sentinel.detect.registry import Common
+from sentinel.detect.base import Common
 from sentinel.detect.rogue_dhcp import RogueDhcp as Detector
 
 if TYPE_CHECKING:
     from sentinel.detect.base import Finding
+    from sentinel.packet import Packet
 
 CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "lab" / "captures"
 LEGIT, ROGUE, GATEWAY = "10.77.0.10", "10.77.0.66", "10.77.0.1"
