@@ -185,9 +185,22 @@ def balanced(expr: str) -> bool:
     return not stack
 
 
+@functools.cache
+def recorded_names() -> frozenset[str]:
+    """Series the central recording rules (deploy/rules) write, which dashboards may read."""
+    rules = GRAFANA.parent / "deploy" / "rules"
+    return frozenset(
+        rule["record"]
+        for path in sorted(rules.glob("*.rules.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    )
+
+
 def unknown_metrics(dashboard: dict[str, Any]) -> dict[str, set[str]]:
-    """Metric names each query reads that sentinel does not export, by query."""
-    exported = exported_names()
+    """Metric names each query reads that sentinel does not export nor a rule records."""
+    exported = exported_names() | recorded_names()
     found = {}
     for expr in exprs(dashboard):
         missing = metric_names(expr) - exported

@@ -21,12 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.conftest import ROOT
 
 CAPTURES = Path("/work/shared/lab/captures")
 BINARIES = ("victoria-metrics", "vmagent", "ip")
 SITE, REGION = "bs-test-site", "test-region"
 VM_PORT, SENTINEL_PORT, SNMP_PORT, VMAGENT_PORT = 8428, 9717, 1161, 8429
+VMALERT_PORT, NOTIFIER_PORT = 8880, 9093
 USER, PASSWORD = "bs-test-site", "s3cret-site-password"
 
 
@@ -63,13 +66,16 @@ _QUERY = textwrap.dedent(
 class Pipeline:
     """sentinel -> vmagent -> VictoriaMetrics, started by ``start`` and ended by ``stop``."""
 
-    def __init__(self, scrape_interval: str = "2s", capture: bool = True) -> None:
+    def __init__(
+        self, scrape_interval: str = "2s", capture: bool = True, rules: bool = False
+    ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="sentinel-central-"))
         self.tmp.chmod(0o755)
         tag = str(os.getpid() % 100000)
         self.a, self.b = f"sncen-a-{tag}", f"sncen-b-{tag}"
         self.scrape_interval = scrape_interval
         self.capture = capture
+        self.rules = rules
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- processes -------------------------------------------------------------------
@@ -129,6 +135,8 @@ class Pipeline:
         self.wait(lambda: "ready" in self.log("switch"), "switch simulator ready")
         self._start_sentinel()
         self._start_vmagent()
+        if self.rules:
+            self._start_vmalert()
 
     def _start_sentinel(self) -> None:
         state = self.tmp / "state"
@@ -176,6 +184,38 @@ class Pipeline:
             "-loggerLevel=WARN",
         )
         self.wait(lambda: self.http_ok(VMAGENT_PORT, "/health"), "vmagent up")
+
+    def _start_vmalert(self) -> None:
+        """vmalert with deploy/rules, every group evaluated at the scrape interval.
+
+        Recorded series go back into VictoriaMetrics (as in the region); alerts go to a
+        port where nothing listens (the central tests read the recorded series only).
+        """
+        rules_dir = self.tmp / "rules"
+        rules_dir.mkdir(exist_ok=True)
+        for path in sorted((ROOT / "deploy" / "rules").glob("*.rules.yml")):
+            doc = yaml.safe_load(path.read_text())
+            for group in doc["groups"]:
+                group["interval"] = self.scrape_interval
+            (rules_dir / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+        secret = self.tmp / "password"
+        vm = f"http://127.0.0.1:{VM_PORT}"
+        self._spawn(
+            "vmalert",
+            "vmalert",
+            f"-rule={rules_dir}/*.rules.yml",
+            f"-httpListenAddr=127.0.0.1:{VMALERT_PORT}",
+            f"-datasource.url={vm}",
+            f"-datasource.basicAuth.username={USER}",
+            f"-datasource.basicAuth.passwordFile={secret}",
+            f"-remoteWrite.url={vm}",
+            f"-remoteWrite.basicAuth.username={USER}",
+            f"-remoteWrite.basicAuth.passwordFile={secret}",
+            "-remoteWrite.flushInterval=500ms",
+            f"-notifier.url=http://127.0.0.1:{NOTIFIER_PORT}",
+            "-loggerLevel=WARN",
+        )
+        self.wait(lambda: self.http_ok(VMALERT_PORT, "/health"), "vmalert up")
 
     def replay(self, pcap: Path) -> None:
         """Play a capture into sentinel's LAN interface at its recorded speed, twice as fast."""

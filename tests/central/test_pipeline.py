@@ -22,6 +22,7 @@ pytestmark = [
     pytest.mark.skipif(not can_netns(), reason="needs root and ip(8) for namespaces"),
     pytest.mark.skipif(bool(missing_binaries()), reason=f"needs {missing_binaries()}"),
     pytest.mark.skipif(shutil.which("tcpreplay") is None, reason="needs tcpreplay"),
+    pytest.mark.skipif(shutil.which("vmalert") is None, reason="needs vmalert"),
     pytest.mark.skipif(not SCAN.exists(), reason=f"needs {SCAN}"),
     pytest.mark.timeout(180),
 ]
@@ -38,7 +39,7 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
     """The running pipeline, with a port scan replayed and a minute of samples stored."""
-    p = Pipeline(scrape_interval="2s")
+    p = Pipeline(scrape_interval="2s", rules=True)
     try:
         p.start()
         p.replay(SCAN)
@@ -52,6 +53,15 @@ def pipeline() -> Iterator[Pipeline]:
                 and p.instant("count_over_time(sentinel_lan_bytes_total[2m]) >= 8")
             ),
             "enough samples for rates",
+            timeout=60,
+        )
+        # The Fleet dashboard reads recorded series, some recorded from recorded ones.
+        p.wait(
+            lambda: (
+                p.instant("site:sentinel_busiest_uplink_utilisation:ratio_rate5m")
+                and p.instant("count_over_time(site_bucket:sentinel_uplinks:count[1m]) >= 4")
+            ),
+            "vmalert's recorded series",
             timeout=60,
         )
         yield p

@@ -128,8 +128,41 @@ def test_dashboard_template_variables(path: Path) -> None:
 @dashboards
 def test_dashboard_metrics_exist_in_sentinel(path: Path) -> None:
     """Every metric a dashboard queries is one sentinel renders with all collectors populated."""
-    missing = {e: metric_names(e) - exported_names() for e in dashboard_queries(path)}
+    known = exported_names() | recorded_names()
+    missing = {e: metric_names(e) - known for e in dashboard_queries(path)}
     assert {e: m for e, m in missing.items() if m} == {}
+
+
+@pytest.mark.parametrize("uid", ["sentinel-fleet", "sentinel-security"])
+def test_region_wide_dashboards_read_no_raw_interface_series(uid: str) -> None:
+    """Fleet and Security panels never read the region's raw interface series (~4 M at
+    3,800 schools x 20 switches): the per-school recorded series stand in for them."""
+    (path,) = [p for p in DASHBOARDS if load(p)["uid"] == uid]
+    raw = {
+        panel["title"]: sorted(
+            n for n in metric_names(t["expr"]) if n.startswith("sentinel_interface_")
+        )
+        for panel in query_panels(load(path))
+        for t in panel["targets"]
+    }
+    assert {title: names for title, names in raw.items() if names} == {}
+
+
+@pytest.mark.parametrize("uid", ["sentinel-school", "sentinel-switch"])
+def test_site_dashboards_show_one_school(uid: str) -> None:
+    """School and Switch dashboards select exactly one site, so no query spans the region."""
+    (path,) = [p for p in DASHBOARDS if load(p)["uid"] == uid]
+    (site,) = [v for v in variables(load(path)) if v["name"] == "site"]
+    assert not site.get("multi")
+    assert not site.get("includeAll")
+
+
+def test_dashboards_read_only_recorded_series_that_a_rule_test_checks() -> None:
+    """Every recorded series a dashboard reads has a promtool unit test (deploy/rules/tests)."""
+    tested = "\n".join(p.read_text() for p in RULE_TESTS)
+    read = {n for p in DASHBOARDS for e in dashboard_queries(p) for n in metric_names(e)}
+    untested = {n for n in read & recorded_names() if f"expr: {n}" not in tested}
+    assert untested == set()
 
 
 def test_rule_metrics_exist() -> None:
