@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # also: invalid config
+EXIT_DAMAGED = 3  # analyze: an input file was damaged; it was analysed up to the damage
 
 DESCRIPTION = """\
 Network and security monitoring for a school site: polls the school's switches,
@@ -80,12 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the detectors on pcap or pcapng files, as live capture would; time "
         "comes from the packets, so a replay gives the same alerts every time. Device "
         "identifiers are pseudonymised unless --reveal. Evidence goes to --state-dir.",
-        epilog="examples:\n"
+        epilog="Several files (or a quoted glob) form one timeline in packet-time order. "
+        "FILE '-' reads a pcap or pcapng stream from standard input. A damaged file is "
+        "analysed up to the damage, which is reported.\n"
+        "exit status: 0 all read; 1 a file could not be read or decoded at all; 2 bad "
+        "config; 3 a file was damaged (analysed up to the damage)\n\n"
+        "examples:\n"
         "  sentinel analyze lan.pcap\n"
-        "  sentinel analyze --format json --reveal monday-*.pcap | jq .detector",
+        "  sentinel analyze --format json --reveal monday-*.pcap | jq .detector\n"
+        "  tcpdump -i eth0 -w - -U | sentinel analyze -",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     analyze.add_argument("files", type=Path, nargs="+", metavar="FILE.pcap")
+    analyze.add_argument(
+        "--summary",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a summary table on stderr at the end (default: when stderr is a terminal)",
+    )
     analyze.add_argument(
         "--config", type=Path, metavar="FILE", help="thresholds and allow-lists (default: built-in)"
     )
@@ -300,9 +313,9 @@ def analyze(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from sentinel.capture.offline import analyze as run
-    from sentinel.capture.pcapfile import PcapError
+    from sentinel.capture.offline import Analysis
     from sentinel.capture.pipeline import Settings
+    from sentinel.capture.progress import Progress, summary
     from sentinel.privacy import site_key
 
     try:
@@ -328,17 +341,50 @@ def analyze(args: argparse.Namespace) -> int:
         pseudonymise=cfg.privacy.pseudonymise and not args.reveal,
         evidence_dir=str(state / "evidence"),
     )
+    tty = sys.stderr.isatty()
+    progress = Progress(sys.stderr) if tty else None
+
+    def warn(message: str) -> None:
+        if progress:
+            progress.clear()
+        print(f"sentinel analyze: {message}", file=sys.stderr)
+
+    job = Analysis(expand(args.files), settings, warn=warn, progress=progress)
     try:
-        for alert in run(args.files, settings):
+        for alert in job.run():
+            if progress:
+                progress.clear()
             if args.format == "json":
                 print(json.dumps(alert_json(alert), sort_keys=True))
             else:
                 when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(alert.first_seen))
                 print(f"{when} {alert.severity.value:8} {alert.detector:12} {alert.summary}")
-    except (PcapError, OSError) as exc:
-        print(f"sentinel analyze: {exc}", file=sys.stderr)
+    except OSError as exc:
+        warn(str(exc))
         return EXIT_FAILURE
-    return EXIT_OK
+    if progress:
+        progress.clear()
+    if args.summary or (args.summary is None and tty):
+        sys.stdout.flush()
+        sys.stderr.write(summary(job))
+    if any(r.failed for r in job.reports):
+        return EXIT_FAILURE
+    return EXIT_DAMAGED if any(r.damaged for r in job.reports) else EXIT_OK
+
+
+def expand(files: Sequence[Path]) -> list[Path]:
+    """Arguments as given; one naming no file but holding a glob is expanded (sorted; the
+    timeline is ordered by packet time anyway)."""
+    import glob
+
+    out: list[Path] = []
+    for f in files:
+        text = str(f)
+        if text != "-" and not f.exists() and glob.has_magic(text):
+            out += [Path(p) for p in sorted(glob.glob(text))] or [f]
+        else:
+            out.append(f)
+    return out
 
 
 def alert_json(alert: object) -> dict[str, object]:

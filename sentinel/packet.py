@@ -65,6 +65,7 @@ class Packet:
     payload_offset: int = 0  # into the frame: the application payload (DNS, DHCP)
     payload_length: int = 0
     frame: bytes = b""  # the frame itself, for payload parsers and evidence
+    linktype: int = LINK_ETHERNET  # of the frame (evidence files keep it)
 
     @property
     def payload(self) -> bytes:

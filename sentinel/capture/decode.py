@@ -52,7 +52,7 @@ def decode(
     frame: bytes | memoryview, linktype: int = LINK_ETHERNET, ts: float = 0.0, wirelen: int = 0
 ) -> Packet:
     """Decode one frame; any problem is reported in ``Packet.error``."""
-    p = Packet(ts=ts, wirelen=wirelen or len(frame), frame=bytes(frame))
+    p = Packet(ts=ts, wirelen=wirelen or len(frame), frame=bytes(frame), linktype=linktype)
     try:
         _decode(p, frame, linktype)
     except (struct.error, IndexError, ValueError):

@@ -1,19 +1,32 @@
-"""Read pcap and pcapng files (any byte order, µs or ns timestamps), memory-mapped.
+"""Read pcap and pcapng files (any byte order, µs or ns timestamps), memory-mapped, or a
+pcap/pcapng stream from standard input (``-``).
 
 ``read`` yields ``(ts, linktype, frame, wirelen)`` with ``frame`` a memoryview into the
 mapping: no copy per packet. ``scan`` yields a classic pcap file as one ``Region`` instead,
-for the accounting to walk in one call per batch (``walk`` is the pure-Python walker). A
-damaged file ends the iteration with ``PcapError`` naming the offset; the packets before
-it have been delivered.
+for the accounting to walk in one call per batch (``walk`` is the pure-Python walker).
+``Capture`` is the same with the interfaces a file describes reported as it goes.
+
+Damage is read the way tcpdump and Wireshark read it: every packet before it is
+delivered, then ``PcapError`` names the file, the offset and what was wrong. Every
+length is checked before anything is unpacked from it. pcapng blocks are handled one
+by one and deliberately: section headers (either byte order, major version 1),
+interface descriptions (link type, ``if_tsresol``, ``if_tsoffset``), enhanced packets,
+the obsolete packet block, simple packets (which carry no time: they get the previous
+packet's time, or the next one's when none came before); name resolution, statistics,
+decryption secrets, journal export and custom blocks are skipped, as are block types
+this reader does not know (the format says a reader skips those); ``skipped`` counts them.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 import struct
-from collections.abc import Callable, Iterator
+import sys
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from sentinel.errors import CaptureError
 
@@ -27,7 +40,43 @@ PCAP_MAGIC = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 PCAPNG_SHB = 0x0A0D0D0A
-MAX_FRAME = 262144
+MAX_FRAME = 262144  # as libpcap: a larger record is damage, not a giant allocation
+MAX_BLOCK = 16 << 20  # a pcapng block larger than this is damage
+STREAM_CHUNK = 1 << 20
+
+# pcapng block types skipped on purpose (all others unknown, skipped too, and counted)
+SKIPPED_BLOCKS = {
+    4: "name resolution",
+    5: "interface statistics",
+    9: "systemd journal export",
+    10: "decryption secrets",
+    0x00000BAD: "custom",
+    0x40000BAD: "custom (do not copy)",
+}
+
+LINKTYPE_NAMES = {
+    0: "NULL",
+    1: "EN10MB",
+    9: "PPP",
+    12: "RAW",
+    50: "PPP_HDLC",
+    101: "RAW",
+    104: "C_HDLC",
+    105: "IEEE802_11",
+    108: "LOOP",
+    113: "LINUX_SLL",
+    119: "IEEE802_11_PRISM",
+    127: "IEEE802_11_RADIOTAP",
+    192: "PPI",
+    195: "IEEE802_15_4",
+    201: "BLUETOOTH_HCI_H4_WITH_PHDR",
+    220: "USB_LINUX_MMAPPED",
+    228: "IPV4",
+    229: "IPV6",
+    249: "USBPCAP",
+    253: "NETLINK",
+    276: "LINUX_SLL2",
+}
 
 Record = tuple[float, int, memoryview, int]
 # (view, offset, end, big endian, unit, limit) -> (next offset, frames, damaged)
@@ -35,9 +84,33 @@ Walker = Callable[[memoryview, int, int, bool, float, int], tuple[int, int, bool
 _RECORD = {False: struct.Struct("<IIII"), True: struct.Struct(">IIII")}
 
 
+def linktype_name(linktype: int) -> str:
+    """``105 (IEEE802_11)``: the number and, where known, libpcap's name."""
+    name = LINKTYPE_NAMES.get(linktype)
+    return f"{linktype} ({name})" if name else str(linktype)
+
+
+class PcapError(CaptureError):
+    """The file is not a pcap/pcapng file, or it is damaged: ``name``, ``offset`` (-1 when
+    the file could not be read at all) and ``what`` was wrong."""
+
+    def __init__(self, name: str, offset: int, what: str) -> None:
+        self.name, self.offset, self.what = name, offset, what
+        super().__init__(f"{name}: {what}" + (f" at offset {offset}" if offset >= 0 else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """An interface a capture describes: a pcap file has one, a pcapng section any number."""
+
+    index: int  # in the file: pcapng sections number theirs from 0, this counts on
+    linktype: int
+
+
 @dataclass(frozen=True, slots=True)
 class Region:
-    """The records of a classic pcap file: ``view[start:end]``, one link type."""
+    """The records of a classic pcap file: ``view[start:end]``, one link type. ``base`` is
+    the file offset of ``view[0]`` (a stream is read a chunk at a time)."""
 
     name: str
     view: memoryview
@@ -46,6 +119,7 @@ class Region:
     big_endian: bool
     unit: float  # seconds per fraction-of-second unit
     linktype: int
+    base: int = 0
 
     def records(self) -> Iterator[Record]:
         """The region record by record (``read`` for one region)."""
@@ -67,16 +141,31 @@ class Region:
         """Walk the region ``limit`` records a call (``walk`` or an accounting engine's
         ``pcap``), yielding each call's frame count; then raise ``PcapError`` if the file
         is damaged or cut off mid-record (the frames before have been delivered)."""
+        for n, _off in self.progress(walker, limit):
+            yield n
+
+    def progress(self, walker: Walker, limit: int) -> Iterator[tuple[int, int]]:
+        """``batches`` with the file offset reached after each call."""
         off, damaged = self.start, False
         while off < self.end and not damaged:
             off, n, damaged = walker(self.view, off, self.end, self.big_endian, self.unit, limit)
-            yield n
+            yield n, self.base + off
             if not n:
                 break
         if damaged:
-            raise PcapError(f"{self.name}: damaged record at offset {off}")
+            raise PcapError(self.name, self.base + off, _record_problem(self, off))
         if off != self.end:  # a capture cut off mid-record (tcpdump killed while writing)
-            raise PcapError(f"{self.name}: truncated record at offset {off}")
+            raise PcapError(self.name, self.base + off, "truncated record")
+
+
+def _record_problem(r: Region, off: int) -> str:
+    """What is wrong with the record at ``off`` that a walker stopped on."""
+    if off + 16 > r.end:
+        return "truncated record header"
+    incl = _RECORD[r.big_endian].unpack_from(r.view, off)[2]
+    if incl > MAX_FRAME:
+        return f"damaged record (captured length {incl} > {MAX_FRAME})"
+    return f"damaged record: cut off ({incl} bytes captured, {r.end - off - 16} left in the file)"
 
 
 def walk(
@@ -101,10 +190,6 @@ def walk(
     return off, n, False
 
 
-class PcapError(CaptureError):
-    """The file is not a pcap/pcapng file, or it is damaged."""
-
-
 def read(path: str | Path) -> Iterator[Record]:
     """Every packet of a pcap or pcapng file, in file order."""
     for item in scan(path):
@@ -116,79 +201,290 @@ def read(path: str | Path) -> Iterator[Record]:
 
 def scan(path: str | Path) -> Iterator[Region | Record]:
     """A classic pcap file as one ``Region``; a pcapng file record by record."""
-    with open(path, "rb") as fh:
+    return Capture(path).items()
+
+
+class Capture:
+    """One capture file (or ``-``, standard input): its regions and records, and the
+    interfaces it describes (``on_interface`` is called as each is read)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        on_interface: Callable[[Interface], None] | None = None,
+        stdin: BinaryIO | None = None,
+    ) -> None:
+        self.name = str(path)
+        self.on_interface = on_interface or (lambda i: None)
+        self.stdin = stdin
+        self.size = 0  # bytes, when known (not for a stream)
+        self.offset = 0  # how far the reading has come (pcapng and streams)
+        self.skipped: dict[int, int] = {}  # pcapng block type -> blocks skipped
+        self.interfaces: list[Interface] = []
+
+    def _interface(self, linktype: int) -> Interface:
+        i = Interface(len(self.interfaces), linktype)
+        self.interfaces.append(i)
+        self.on_interface(i)
+        return i
+
+    def items(self) -> Iterator[Region | Record]:
+        if self.name == "-":
+            yield from self._stream(self.stdin or sys.stdin.buffer)
+            return
         try:
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # empty file
-            raise PcapError(f"{path}: empty file") from None
-    view = memoryview(mm)
-    try:
-        head = bytes(view[:4])
+            with open(self.name, "rb") as fh:
+                self.size = os.fstat(fh.fileno()).st_size
+                try:
+                    mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                except ValueError:  # empty file
+                    raise PcapError(self.name, -1, "empty file") from None
+                mtime = os.fstat(fh.fileno()).st_mtime
+        except OSError as exc:
+            raise PcapError(self.name, -1, exc.strerror or str(exc)) from None
+        view = memoryview(mm)
+        try:
+            head = bytes(view[:4])
+            if head in PCAP_MAGIC:
+                order, unit = PCAP_MAGIC[head]
+                linktype = _pcap_header(view, self.name, order)
+                self._interface(linktype)
+                yield Region(self.name, view, 24, len(view), order == ">", unit, linktype)
+            elif len(view) >= 4 and struct.unpack("<I", head)[0] == PCAPNG_SHB:
+                ng = _Pcapng(self, mtime)
+                yield from ng.blocks(view, 0, True)
+            else:
+                raise PcapError(self.name, 0, _not_a_capture(head))
+        finally:
+            # Frames the caller still holds keep the mapping alive; it closes when they go.
+            try:
+                view.release()
+                mm.close()
+            except BufferError:
+                pass
+
+    def _stream(self, fh: BinaryIO) -> Iterator[Region | Record]:
+        """A pcap or pcapng stream, a chunk at a time, as it arrives."""
+        read1 = getattr(fh, "read1", fh.read)
+        data = b""
+        while len(data) < 24:
+            more = read1(STREAM_CHUNK)
+            if not more:
+                break
+            data += more
+        if not data:
+            raise PcapError(self.name, -1, "empty input")
+        head = data[:4]
         if head in PCAP_MAGIC:
-            yield _region(view, str(path), *PCAP_MAGIC[head])
-        elif len(view) >= 4 and struct.unpack("<I", head)[0] == PCAPNG_SHB:
-            yield from _pcapng(view, str(path))
+            order, unit = PCAP_MAGIC[head]
+            linktype = _pcap_header(memoryview(data), self.name, order)
+            self._interface(linktype)
+            yield from self._pcap_stream(read1, data, order == ">", unit, linktype)
+        elif len(data) >= 4 and struct.unpack("<I", head)[0] == PCAPNG_SHB:
+            ng = _Pcapng(self, time.time())
+            base = 0
+            while True:
+                more = read1(STREAM_CHUNK)
+                final = not more
+                data = data + more
+                view = memoryview(data)
+                used = yield from ng.blocks(view, base, final)
+                if final:
+                    return
+                data = data[used - base :]
+                base = used
         else:
-            raise PcapError(f"{path}: not a pcap or pcapng file")
-    finally:
-        # Frames the caller still holds keep the mapping alive; it closes when they go.
-        try:
-            view.release()
-            mm.close()
-        except BufferError:
-            pass
+            raise PcapError(self.name, 0, _not_a_capture(head))
+
+    def _pcap_stream(
+        self, read1: Callable[[int], bytes], data: bytes, big: bool, unit: float, lt: int
+    ) -> Iterator[Region]:
+        unpack = _RECORD[big].unpack_from
+        base, start = 0, 24
+        while True:
+            more = read1(STREAM_CHUNK)
+            data += more
+            # whole records only: the walkers would take a record cut by the chunk for damage
+            off, end = start, len(data)
+            while off + 16 <= end:
+                incl = unpack(data, off)[2]
+                if incl > MAX_FRAME or off + 16 + incl > end:
+                    break
+                off += 16 + incl
+            if not more:
+                off = end  # the stream has ended: what is left is damage (the walker says)
+            yield Region(self.name, memoryview(data), start, off, big, unit, lt, base)
+            self.offset = base + off
+            if not more:
+                return
+            if off + 16 <= len(data) and unpack(data, off)[2] > MAX_FRAME:
+                r = Region(self.name, memoryview(data), off, len(data), big, unit, lt, base)
+                raise PcapError(self.name, base + off, _record_problem(r, off))
+            base += off
+            data, start = data[off:], 0
 
 
-def _region(v: memoryview, name: str, order: str, unit: float) -> Region:
+def _not_a_capture(head: bytes) -> str:
+    if head in (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34"):
+        return "a modified (Kuznetzov) pcap file, not read: convert it with editcap"
+    return f"not a pcap or pcapng file (magic {head.hex() or 'none'})"
+
+
+def _pcap_header(v: memoryview, name: str, order: str) -> int:
+    """The link type of a pcap file header, after checking it."""
     if len(v) < 24:
-        raise PcapError(f"{name}: truncated file header")
-    linktype = struct.unpack_from(order + "I", v, 20)[0] & 0x0FFFFFFF
-    return Region(name, v, 24, len(v), order == ">", unit, linktype)
+        raise PcapError(name, len(v), "truncated file header")
+    major = struct.unpack_from(order + "H", v, 4)[0]
+    if major != 2:
+        raise PcapError(name, 4, f"unsupported pcap version {major}")
+    linktype: int = struct.unpack_from(order + "I", v, 20)[0] & 0x0FFFFFFF
+    return linktype
 
 
-def _pcapng(v: memoryview, name: str) -> Iterator[Record]:
-    end = len(v)
-    off = 0
-    order = "<"
-    interfaces: list[tuple[int, float]] = []  # (linktype, seconds per timestamp unit)
-    while off + 12 <= end:
-        btype = struct.unpack_from(order + "I", v, off)[0]
-        if btype == PCAPNG_SHB:
-            bom = bytes(v[off + 8 : off + 12])
-            order = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
-            interfaces = []
-        blen = struct.unpack_from(order + "I", v, off + 4)[0]
-        if blen < 12 or blen % 4 or off + blen > end:
-            raise PcapError(f"{name}: damaged block at offset {off}")
-        body = off + 8
-        if btype == 1:  # interface description
-            linktype = struct.unpack_from(order + "H", v, body)[0]
-            interfaces.append((linktype, _tsresol(v, body + 8, off + blen - 4, order)))
-        elif btype == 6:  # enhanced packet
-            iface, hi, lo, incl, orig = struct.unpack_from(order + "IIIII", v, body)
-            if iface >= len(interfaces) or incl > blen - 32:
-                raise PcapError(f"{name}: damaged packet block at offset {off}")
-            linktype, unit = interfaces[iface]
-            yield ((hi << 32) | lo) * unit, linktype, v[body + 20 : body + 20 + incl], orig
-        elif btype == 3:  # simple packet: no timestamp
-            if not interfaces:
-                raise PcapError(f"{name}: packet before any interface at offset {off}")
-            orig = struct.unpack_from(order + "I", v, body)[0]
-            incl = min(orig, blen - 16)
-            yield 0.0, interfaces[0][0], v[body + 4 : body + 4 + incl], orig
-        off += blen
-    if off != end:
-        raise PcapError(f"{name}: truncated block at offset {off}")
+_BODY_MIN = {PCAPNG_SHB: 16, 1: 8, 2: 20, 3: 4, 6: 20}  # bytes a block's body must hold
 
 
-def _tsresol(v: memoryview, off: int, end: int, order: str) -> float:
-    """The if_tsresol option of an interface block: seconds per timestamp unit."""
+class _Pcapng:
+    """The state a pcapng reader carries from block to block (and chunk to chunk)."""
+
+    def __init__(self, capture: Capture, fallback_ts: float) -> None:
+        self.cap = capture
+        self.order = "<"
+        self.iface: list[tuple[int, float, float]] = []  # (linktype, unit, offset seconds)
+        self.last_ts: float | None = None
+        self.fallback_ts = fallback_ts
+
+    def damage(self, off: int, what: str) -> PcapError:
+        return PcapError(self.cap.name, off, what)
+
+    def blocks(self, v: memoryview, base: int, final: bool) -> Generator[Record, None, int]:
+        """The packets of the whole blocks in ``v`` (file offset ``base``); returns the
+        offset read up to. ``final``: nothing follows, so a block cut off is damage."""
+        end = base + len(v)
+        off = base
+        while True:
+            rel = off - base
+            if off + 12 > end:
+                if final and off != end:
+                    raise self.damage(off, "truncated block header")
+                self.cap.offset = off
+                return off
+            btype = struct.unpack_from(self.order + "I", v, rel)[0]
+            if btype == PCAPNG_SHB:
+                bom = bytes(v[rel + 8 : rel + 12])
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    self.order = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    self.order = ">"
+                else:
+                    raise self.damage(off, f"section header with byte-order magic {bom.hex()}")
+            order = self.order
+            blen = struct.unpack_from(order + "I", v, rel + 4)[0]
+            if blen < 12 + _BODY_MIN.get(btype, 0) or blen % 4 or blen > MAX_BLOCK:
+                raise self.damage(off, f"damaged block (type {btype:#x}, length {blen})")
+            if off + blen > end:
+                if final:
+                    raise self.damage(
+                        off, f"truncated block (type {btype:#x}, {blen} bytes, {end - off} left)"
+                    )
+                self.cap.offset = off
+                return off
+            if struct.unpack_from(order + "I", v, rel + blen - 4)[0] != blen:
+                raise self.damage(off, f"damaged block (type {btype:#x}): lengths differ")
+            body, stop = rel + 8, rel + blen - 4
+            if btype == 6:  # enhanced packet
+                iface, hi, lo, incl, orig = struct.unpack_from(order + "IIIII", v, body)
+                yield self._packet(v, off, iface, hi, lo, body + 20, incl, stop, orig)
+            elif btype == 3:  # simple packet: no time, no interface number (it is 0)
+                orig = struct.unpack_from(order + "I", v, body)[0]
+                incl = min(orig, stop - body - 4)
+                if not self.iface:
+                    raise self.damage(off, "simple packet block before any interface")
+                lt, _unit, _tsoff = self.iface[0]
+                yield (
+                    self._simple_ts(v, rel + blen, end - base),
+                    lt,
+                    v[body + 4 : body + 4 + incl],
+                    orig,
+                )
+            elif btype == 2:  # packet block (obsolete): 16-bit interface, drops count
+                iface = struct.unpack_from(order + "H", v, body)[0]
+                hi, lo, incl, orig = struct.unpack_from(order + "IIII", v, body + 4)
+                yield self._packet(v, off, iface, hi, lo, body + 20, incl, stop, orig)
+            elif btype == 1:  # interface description
+                lt, _res, _snap = struct.unpack_from(order + "HHI", v, body)
+                unit, tsoff = _options(v, body + 8, stop, order)
+                self.iface.append((lt, unit, tsoff))
+                self.cap._interface(lt)
+            elif btype == PCAPNG_SHB:
+                major = struct.unpack_from(order + "H", v, body + 4)[0]
+                if major != 1:
+                    raise self.damage(off, f"unsupported pcapng version {major}")
+                self.iface = []
+            else:
+                self.cap.skipped[btype] = self.cap.skipped.get(btype, 0) + 1
+            off += blen
+
+    def _packet(
+        self,
+        v: memoryview,
+        off: int,
+        iface: int,
+        hi: int,
+        lo: int,
+        data: int,
+        incl: int,
+        stop: int,
+        orig: int,
+    ) -> Record:
+        if iface >= len(self.iface):
+            raise self.damage(off, f"damaged packet block: interface {iface} was not described")
+        if incl > stop - data or incl > MAX_FRAME:
+            raise self.damage(off, f"damaged packet block: captured length {incl}")
+        lt, unit, tsoff = self.iface[iface]
+        ts = ((hi << 32) | lo) * unit + tsoff
+        self.last_ts = ts
+        return ts, lt, v[data : data + incl], orig
+
+    def _simple_ts(self, v: memoryview, rel: int, end: int) -> float:
+        """A simple packet's time: the previous packet's, else the next timestamped one's
+        in what has been read, else when the file was written (or the stream read)."""
+        if self.last_ts is None:  # once: the packets after it take it as the previous time
+            self.last_ts = self._next_ts(v, rel, end)
+        return self.last_ts
+
+    def _next_ts(self, v: memoryview, rel: int, end: int) -> float:
+        order = self.order
+        while rel + 28 <= end:
+            btype, blen = struct.unpack_from(order + "II", v, rel)
+            if blen < 12 or blen % 4 or rel + blen > end or btype == PCAPNG_SHB:
+                break
+            if btype in (2, 6) and blen >= 32:
+                if btype == 6:
+                    iface, hi, lo = struct.unpack_from(order + "III", v, rel + 8)
+                else:
+                    iface = struct.unpack_from(order + "H", v, rel + 8)[0]
+                    hi, lo = struct.unpack_from(order + "II", v, rel + 12)
+                if iface < len(self.iface):
+                    _lt, unit, tsoff = self.iface[iface]
+                    ts: float = ((hi << 32) | lo) * unit + tsoff
+                    return ts
+                break
+            rel += blen
+        return self.fallback_ts
+
+
+def _options(v: memoryview, off: int, end: int, order: str) -> tuple[float, float]:
+    """An interface block's ``if_tsresol`` (seconds per unit) and ``if_tsoffset``."""
+    unit, tsoff = 1e-6, 0.0
     while off + 4 <= end:
         code, length = struct.unpack_from(order + "HH", v, off)
-        if code == 0:
+        if code == 0 or off + 4 + length > end:
             break
         if code == 9 and length >= 1:
             r = v[off + 4]
-            return 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0**-r
+            unit = 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0**-r
+        elif code == 14 and length == 8:
+            tsoff = float(struct.unpack_from(order + "q", v, off + 4)[0])
         off += 4 + (length + 3) // 4 * 4
-    return 1e-6
+    return unit, tsoff

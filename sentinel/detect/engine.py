@@ -105,7 +105,7 @@ class Engine:
         keep, detectors = plan
         if keep:  # a detector beyond layer 2 looks at it: evidence for its alerts
             src = ip_text(p.src) if p.src else (ip_text(p.arp_spa) if p.arp_spa else "")
-            self.evidence.add(p.ts, src, mac_text(p.src_mac), p.frame)
+            self.evidence.add(p.ts, src, mac_text(p.src_mac), p.frame, p.linktype)
         for d in detectors:
             findings = list(d.observe(p))
             if findings:

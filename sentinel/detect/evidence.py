@@ -1,4 +1,7 @@
-"""Evidence: a small pcap of the packets behind an alert, in a bounded, rotated folder."""
+"""Evidence: a small pcap of the packets behind an alert, in a bounded, rotated folder.
+
+The file keeps the link type of the frames it holds; frames of several link types (an
+analysis of files from different interfaces) go into a pcapng file, an interface each."""
 
 from __future__ import annotations
 
@@ -12,8 +15,33 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 _REC = struct.Struct("<IIII")
+LINK_ETHERNET = 1
+
+
+def pcap_header(linktype: int) -> bytes:
+    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    n = len(body) + 12
+    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+
+def pcapng(frames: list[tuple[float, int, bytes]]) -> bytes:
+    """Frames of several link types as pcapng: one interface (µs) per link type."""
+    out = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    index: dict[int, int] = {}
+    for _t, lt, _f in frames:
+        if lt not in index:
+            index[lt] = len(index)
+            out.append(_block(1, struct.pack("<HHI", lt, 0, 65535)))
+    for t, lt, f in frames:
+        us = int(t * 1e6)
+        head = struct.pack("<IIIII", index[lt], us >> 32, us & 0xFFFFFFFF, len(f), len(f))
+        out.append(_block(6, head + f))
+    return b"".join(out)
 
 
 class Evidence:
@@ -28,34 +56,40 @@ class Evidence:
         max_total_bytes: int = 100 << 20,
     ) -> None:
         self.directory = directory
-        self.recent: deque[tuple[float, str, str, bytes]] = deque(maxlen=keep)
+        self.recent: deque[tuple[float, str, str, bytes, int]] = deque(maxlen=keep)
         self.per_alert = per_alert
         self.max_total = max_total_bytes
         self.written = 0
         self.deleted = 0
 
-    def add(self, ts: float, src_ip: str, src_mac: str, frame: bytes) -> None:
-        self.recent.append((ts, src_ip, src_mac, frame))
+    def add(
+        self, ts: float, src_ip: str, src_mac: str, frame: bytes, linktype: int = LINK_ETHERNET
+    ) -> None:
+        self.recent.append((ts, src_ip, src_mac, frame, linktype))
 
     def write(self, detector: str, name: str, ts: float, src_ip: str, src_mac: str) -> str:
         """Write the recent frames from this source; the file name, or "" when none."""
         if self.directory is None:
             return ""
         frames = [
-            (t, f)
-            for t, ip, mac, f in self.recent
+            (t, lt, f)
+            for t, ip, mac, f, lt in self.recent
             if (src_ip and ip == src_ip) or (src_mac and mac == src_mac)
         ][-self.per_alert :]
         if not frames:
             return ""
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ts))
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64]
-        filename = f"{detector}-{stamp}-{safe}.pcap"
+        kinds = {lt for _t, lt, _f in frames}
+        filename = f"{detector}-{stamp}-{safe}." + ("pcap" if len(kinds) == 1 else "pcapng")
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(self.directory / filename, "wb") as fh:
-                fh.write(PCAP_HEADER)
-                for t, f in frames:
+                if len(kinds) > 1:
+                    fh.write(pcapng(frames))
+                else:
+                    fh.write(pcap_header(frames[0][1]))
+                for t, _lt, f in frames if len(kinds) == 1 else ():
                     sec = int(t)
                     fh.write(_REC.pack(sec, int((t - sec) * 1e6), len(f), len(f)))
                     fh.write(f)
@@ -72,7 +106,7 @@ class Evidence:
             files = sorted(
                 (e.stat().st_mtime, e.stat().st_size, e.path)
                 for e in os.scandir(self.directory)
-                if e.name.endswith(".pcap")
+                if e.name.endswith((".pcap", ".pcapng"))
             )
         except OSError:
             return

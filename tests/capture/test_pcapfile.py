@@ -295,7 +295,10 @@ def test_absurd_record_length(tmp_path: Path) -> None:
     struct.pack_into("<I", data, 24 + 8, 0x7FFFFFFF)
     path = tmp_path / "huge.pcap"
     path.write_bytes(bytes(data))
-    assert read_until_error(path) == (0, f"{path}: damaged record at offset 24")
+    assert read_until_error(path) == (
+        0,
+        f"{path}: damaged record (captured length 2147483647 > 262144) at offset 24",
+    )
 
 
 def test_damaged_pcapng_block_length(tmp_path: Path) -> None:
