@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sentinel.capture.decode import LINK_ETHERNET, LINKTYPES, decode
+from sentinel.capture.decode import LINK_ETHERNET, decode
 from sentinel.capture.pcapfile import Capture, Interface, PcapError, Region, linktype_name
 from sentinel.capture.pipeline import Pipeline, Settings, make_engine
+from sentinel.packet import LINKTYPES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
