@@ -70,10 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check-config",
         help="validate config files",
-        description="Validate config files and the web config files they name. Prints every "
-        "error as FILE:LINE: key.path: message; exit 0 when all are valid, 2 otherwise.",
+        description="Validate config files and the web config files they name, and read "
+        "every secret they reference as the daemon would: a credential that is missing, "
+        "unreadable or readable by others than its owner is an error (its value is never "
+        "printed). Prints every error as FILE:LINE: key.path: message; exit 0 when all are "
+        "valid, 2 otherwise.",
     )
     check.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    check.add_argument(
+        "--credentials-dir",
+        type=Path,
+        metavar="DIR",
+        help="where {credential: sentinel_FILE} is read from, as FILE (default: "
+        "$CREDENTIALS_DIRECTORY under systemd, else /etc/sentinel/credentials, the "
+        "directory the unit loads)",
+    )
 
     analyze = sub.add_parser(
         "analyze",
@@ -206,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
-        return check_config(args.files)
+        return check_config(args.files, args.credentials_dir)
     if args.command == "poll":
         return poll(args)
     if args.command == "analyze":
@@ -220,11 +231,11 @@ def print_issues(exc: ConfigError) -> None:
         print(issue, file=sys.stderr)
 
 
-def check_config(files: Sequence[Path]) -> int:
+def check_config(files: Sequence[Path], credentials_dir: Path | None = None) -> int:
     status = EXIT_OK
     for path in files:
         try:
-            load_config(path)
+            load_config(path, credentials_dir=credentials_dir)
         except ConfigError as exc:
             print_issues(exc)
             status = EXIT_USAGE

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from sentinel.config.secret import Secret
-from sentinel.config.validate import Check, Duration
+from sentinel.config.validate import Check, Duration, check_host
 
 
 def _url(text: str) -> str:
@@ -30,7 +30,7 @@ def _smtp(text: str) -> tuple[str, int]:
     port = int(m["p1"] or m["p2"] or 587)
     if not 0 < port < 65536:
         raise ValueError(f"port {port} is out of range 1-65535")
-    return (m["v6"] or m["h"], port)
+    return (check_host(m["v6"] or m["h"]), port)
 
 
 def _mailbox(text: str) -> str:

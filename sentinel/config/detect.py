@@ -7,13 +7,12 @@ detections are modelled on (Zeek, simple-scan, arpwatch, nDPI) and the school la
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from sentinel.config.validate import Check, Duration, Network
+from sentinel.config.validate import Check, Count, Duration, Ip, Network, Port, Rate
 
 Seconds = Annotated[float, Duration(min=1, max=7 * 86400)]
 
@@ -25,13 +24,6 @@ def _mac(text: str) -> str:
     return t
 
 
-def _ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an IP address") from None
-
-
 def _domain(text: str) -> str:
     t = text.strip().lower().rstrip(".")
     if not re.fullmatch(r"[a-z0-9_*]([a-z0-9_.-]*[a-z0-9])?", t):
@@ -40,7 +32,6 @@ def _domain(text: str) -> str:
 
 
 Mac = Annotated[str, Check(_mac)]
-Ip = Annotated[str, Check(_ip)]
 Domain = Annotated[str, Check(_domain)]
 
 
@@ -68,14 +59,14 @@ class PortScan:
     window: Seconds = 300.0
     # Failed (closed or unanswered) ports on one host within the window. Lower catches
     # scans of a few ports; higher spares hosts whose clients retry several dead services.
-    vertical_threshold: int = 15
+    vertical_threshold: Count = 15
     # Hosts probed on one port, failing, within the window.
-    horizontal_threshold: int = 20
+    horizontal_threshold: Count = 20
     # Failed (host, port) pairs with at least 10 ports, any pattern (random scans).
-    random_threshold: int = 40
+    random_threshold: Count = 40
     # Slow scans: failed ports on one host within slow_window (nmap -T1 and friends).
     slow_window: Seconds = 3600.0
-    slow_threshold: int = 6
+    slow_threshold: Count = 6
     # A SYN without SYN-ACK after this long counts as a failed attempt.
     answer_timeout: Seconds = 5.0
 
@@ -86,12 +77,12 @@ class HostSweep:
     allow: Allow = field(default_factory=Allow)
     window: Seconds = 300.0
     # Distinct hosts probed with ICMP echo or TCP discovery probes within the window.
-    icmp_threshold: int = 20
-    tcp_threshold: int = 20
+    icmp_threshold: Count = 20
+    tcp_threshold: Count = 20
     # Distinct addresses one MAC asks for with ARP within arp_window. Hosts talk to few
     # neighbours; a sweep asks for the whole subnet.
     arp_window: Seconds = 60.0
-    arp_threshold: int = 50
+    arp_threshold: Count = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +91,7 @@ class SynFlood:
     allow: Allow = field(default_factory=Allow)
     # SYNs per second to one (host, port) that stay unanswered, sustained for `sustain`.
     # A busy file server gets many SYNs too, but answers them: only half-open ones count.
-    rate_threshold: float = 200.0
+    rate_threshold: Rate = 200.0
     sustain: Seconds = 3.0
 
 
@@ -110,7 +101,7 @@ class ArpSpoof:
     allow: Allow = field(default_factory=Allow)
     # An IP whose MAC changes this often within flip_window is a man in the middle; a
     # laptop that got the address of one that left (DHCP) changes it once.
-    flip_threshold: int = 3
+    flip_threshold: Count = 3
     flip_window: Seconds = 600.0
 
 
@@ -152,14 +143,14 @@ class DnsTunnel:
     )
     window: Seconds = 3600.0
     # A first label longer than this, or a whole name longer than name_length, is data.
-    label_length: int = 48
-    name_length: int = 90
+    label_length: Count = 48
+    name_length: Count = 90
     # Unique names queried under one registered domain within the window.
-    unique_names_threshold: int = 150
+    unique_names_threshold: Count = 150
     # Long-name queries under one domain within the window before an alert.
-    long_names_threshold: int = 20
+    long_names_threshold: Count = 20
     # Query types used for tunnels (NULL, TXT, PRIVATE): counts within the window.
-    odd_types_threshold: int = 50
+    odd_types_threshold: Count = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,22 +158,22 @@ class BruteForce:
     enabled: bool = True
     allow: Allow = field(default_factory=Allow)
     # Login services: ssh, telnet, ftp, rdp, smb, vnc, mssql, mysql, postgres, ldap, winrm.
-    ports: tuple[int, ...] = (21, 22, 23, 139, 445, 1433, 3306, 3389, 5432, 5900, 5985, 389)
+    ports: tuple[Port, ...] = (21, 22, 23, 139, 445, 1433, 3306, 3389, 5432, 5900, 5985, 389)
     # Connections from one source to one login service within short_window, or within
     # long_window. An admin opens a few sessions; a password guesser opens dozens (hydra
     # makes several guesses per connection, so connections are counted, not failures).
     short_window: Seconds = 120.0
-    short_threshold: int = 10
+    short_threshold: Count = 10
     long_window: Seconds = 1800.0
-    long_threshold: int = 30
+    long_threshold: Count = 30
     # Bursts: `burst_threshold` connections started within `burst_window`, seen `bursts`
     # times within short_window. Password guessers run parallel sessions (hydra -t 4),
     # and modern sshd keeps each for several guesses, so the first burst is all there is
     # for half a minute; a person opening sessions by hand never starts four in two
     # seconds. Raise `bursts` to 2 where admins' tools open parallel sessions to one host.
-    burst_threshold: int = 4
+    burst_threshold: Count = 4
     burst_window: Seconds = 2.0
-    bursts: int = 1
+    bursts: Count = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +182,11 @@ class MacFlood:
     allow: Allow = field(default_factory=Allow)
     # Never-seen source MACs per minute. A school LAN gains a few devices a minute at
     # the start of a lesson; macof sends thousands a second.
-    new_macs_threshold: int = 100
+    new_macs_threshold: Count = 100
     window: Seconds = 60.0
     # During the first window after capture starts every device is new: the threshold
     # is multiplied by this while the table fills.
-    startup_factor: int = 10
+    startup_factor: Count = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +196,7 @@ class DnsBypass:
     # The school's resolvers. Empty: the detector is off (nothing to compare with).
     resolvers: tuple[Ip, ...] = ()
     # Queries to other resolvers from one client within the window before an alert.
-    threshold: int = 10
+    threshold: Count = 10
     window: Seconds = 600.0
 
 
@@ -233,8 +224,8 @@ class Evidence:
     """Small pcaps of the packets behind each alert, in the state directory."""
 
     enabled: bool = True
-    packets_per_alert: int = 50
-    max_total_mb: int = 100
+    packets_per_alert: Count = 50
+    max_total_mb: Count = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +242,7 @@ class DetectConfig:
     info_alerts: bool = False
     evidence: Evidence = field(default_factory=Evidence)
     # Bound on tracked sources per detector: a spoofed-source flood evicts, never grows.
-    max_tracked: int = 20000
+    max_tracked: Count = 20000
     port_scan: PortScan = field(default_factory=PortScan)
     host_sweep: HostSweep = field(default_factory=HostSweep)
     syn_flood: SynFlood = field(default_factory=SynFlood)

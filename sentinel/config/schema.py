@@ -14,7 +14,7 @@ from sentinel.config.capture import CaptureConfig
 from sentinel.config.detect import DetectConfig
 from sentinel.config.secret import Secret
 from sentinel.config.snmp import SnmpConfig
-from sentinel.config.validate import Check, Duration, Pattern
+from sentinel.config.validate import Check, Duration, Pattern, check_host
 
 DEFAULT_PORT = 9717
 
@@ -48,6 +48,8 @@ def parse_host_port(text: str) -> HostPort:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise ValueError(f"{host!r} is not an IPv6 address") from None
+    elif host:
+        host = check_host(host)
     return HostPort(host or "0.0.0.0", port)  # noqa: S104 (":PORT" asks for every address)
 
 

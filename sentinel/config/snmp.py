@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Annotated, Literal
 
 from sentinel.config.secret import Secret
-from sentinel.config.validate import Check, Duration, Pattern
+from sentinel.config.validate import Check, Duration, Pattern, check_host
 
 AuthProtocol = Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
 PrivProtocol = Literal["DES", "AES", "AES-128", "AES-192", "AES-256", "AES-192-C", "AES-256-C"]
@@ -26,13 +26,13 @@ def _address(text: str) -> tuple[str, int]:
     )
     if m is None:
         if text.count(":") > 1:  # bare IPv6 literal without a port
-            return text, 161
+            return check_host(text), 161
         raise ValueError("must be HOST or HOST:PORT (IPv6 as [ADDR]:PORT)")
     host = m["v6"] or m["host"]
     port = int(m["p1"] or m["p2"] or 161)
     if not 0 < port < 65536:
         raise ValueError(f"port {port} is out of range 1-65535")
-    return host, port
+    return check_host(host), port
 
 
 def _version(value: object) -> str:

@@ -28,10 +28,17 @@ INVALID: Any = object()  # marks a value that failed; the caller keeps going
 class Context:
     """Where errors go while one file is converted."""
 
-    def __init__(self, file: str, environ: Mapping[str, str], base_dir: Path) -> None:
+    def __init__(
+        self,
+        file: str,
+        environ: Mapping[str, str],
+        base_dir: Path,
+        credentials_dir: Path | None = None,
+    ) -> None:
         self.file = file
         self.environ = environ
         self.base_dir = base_dir
+        self.credentials_dir = credentials_dir  # None: $CREDENTIALS_DIRECTORY, else the unit's
         self.issues: list[ConfigIssue] = []
 
     def error(self, line: int, path: str, message: str) -> Any:
@@ -64,7 +71,7 @@ def parse_duration(text: str) -> float:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Duration:
-    """Annotated marker: a duration in seconds, from ``30s``/``5m`` or a plain number."""
+    """Annotated marker: a duration in seconds, from ``30s``/``5m``/``1h30m``; never bare."""
 
     min: float = 0.0
     max: float | None = None
@@ -92,9 +99,47 @@ def _network(text: str) -> str:
         raise ValueError(f"{text!r} is not an address or network such as 10.20.0.0/16") from None
 
 
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, not {value:g}")
+    return value
+
+
+def _port(value: int) -> int:
+    if not 0 < value < 65536:
+        raise ValueError(f"port {value} is out of range 1-65535")
+    return value
+
+
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def check_host(host: str) -> str:
+    """An IP address or a DNS name; ``ValueError`` for an impossible one (``10.20.0.300``)."""
+    if ":" in host or re.fullmatch(r"[\d.]+", host):
+        try:
+            return str(ipaddress.ip_address(host))
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IP address") from None
+    if len(host) > 253 or not _HOSTNAME.fullmatch(host):
+        raise ValueError(f"{host!r} is not an IP address or host name")
+    return host
+
+
 # Value types the config sections share.
 Pattern = Annotated[re.Pattern[str], Check(_regex, source=str)]
 Network = Annotated[str, Check(_network)]  # an address or a network, normalised
+Ip = Annotated[str, Check(_address)]  # one address, normalised
+Count = Annotated[int, Check(_positive)]  # thresholds, sizes: zero or less is impossible
+Rate = Annotated[float, Check(_positive)]
+Port = Annotated[int, Check(_port)]
 
 
 def convert(tp: Any, node: Node, path: str, ctx: Context) -> Any:
@@ -187,8 +232,17 @@ def _duration(node: Node, path: str, ctx: Context, spec: Duration) -> Any:
     value = node.value if node.kind == "scalar" else None
     if isinstance(value, bool) or value is None:
         return ctx.error(node.line, path, "must be a duration such as 30s, 5m or 1h")
+    # One rule everywhere: a duration carries its unit. A bare number is refused rather
+    # than guessed (is `max_age: 7` seven seconds or seven days?).
+    bare = value if isinstance(value, int | float) else None
+    if bare is None and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", str(value)):
+        bare = float(str(value))
+    if bare is not None:
+        return ctx.error(
+            node.line, path, f"{bare:g} has no unit: write {bare:g}s, {bare:g}m or {bare:g}h"
+        )
     try:
-        seconds = float(value) if isinstance(value, int | float) else parse_duration(str(value))
+        seconds = parse_duration(str(value))
     except ValueError as exc:
         return ctx.error(node.line, path, str(exc))
     if seconds < spec.min or (spec.max is not None and seconds > spec.max):
@@ -214,7 +268,7 @@ def _secret(node: Node, path: str, ctx: Context) -> Any:
     if ref is INVALID:
         return ref
     try:
-        return Secret.load(SecretSource(kind, ref), ctx.environ, ctx.base_dir)
+        return Secret.load(SecretSource(kind, ref), ctx.environ, ctx.base_dir, ctx.credentials_dir)
     except ValueError as exc:
         return ctx.error(line, where, str(exc))
 
@@ -244,7 +298,7 @@ def convert_dataclass(cls: type, node: Node, path: str, ctx: Context) -> Any:
             else:
                 values[name] = value
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            ctx.error(node.line, join(path, name), "required key is missing")
+            ctx.error(node.key_line or node.line, join(path, name), "required key is missing")
             failed = True
     if failed:
         return INVALID

@@ -21,6 +21,9 @@ class Node:
     items: tuple[tuple[str, int, Node], ...] = ()
     children: tuple[Node, ...] = ()
     tag: str = field(default="")
+    # The line of the key this node is the value of (0 for the root and list items): a
+    # block mapping starts on the line below its key, where a missing key is reported.
+    key_line: int = 0
 
 
 class YamlSyntaxError(Exception):
@@ -37,7 +40,20 @@ class _Constructor(yaml.constructor.SafeConstructor):
 
 
 def parse(text: str) -> Node | None:
-    """Parse one YAML document; ``None`` for an empty document."""
+    """Parse one YAML document; ``None`` for an empty document. A duplicate key is an error."""
+    root, duplicates = parse_located(text)
+    if duplicates:
+        line, path, message = duplicates[0]
+        raise YamlSyntaxError(line, f"{path}: {message}")
+    return root
+
+
+def parse_located(text: str) -> tuple[Node | None, list[tuple[int, str, str]]]:
+    """Parse one YAML document, and list its duplicate keys as (line, key path, message).
+
+    The first occurrence of a duplicated key is kept, so the rest of the file is still
+    checked and the duplicate is reported beside every other problem.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -47,11 +63,22 @@ def parse(text: str) -> Node | None:
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(0, f"invalid YAML: {exc}") from None
     if root is None:
-        return None
-    return _convert(root, _Constructor())
+        return None, []
+    duplicates: list[tuple[int, str, str]] = []
+    return _convert(root, _Constructor(), "", duplicates), duplicates
 
 
-def _convert(node: yaml.Node, ctor: _Constructor) -> Node:
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _convert(
+    node: yaml.Node,
+    ctor: _Constructor,
+    path: str,
+    duplicates: list[tuple[int, str, str]],
+    parent_key_line: int = 0,
+) -> Node:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         ctor.flatten_mapping(node)  # resolve YAML merge keys (<<)
@@ -62,18 +89,25 @@ def _convert(node: yaml.Node, ctor: _Constructor) -> Node:
             key_text = key if isinstance(key, str) else str(key)
             key_line = key_node.start_mark.line + 1
             if key_text in seen:
-                raise YamlSyntaxError(
-                    key_line, f"duplicate key {key_text!r} (first on line {seen[key_text]})"
+                duplicates.append(
+                    (
+                        key_line,
+                        _join(path, key_text),
+                        f"duplicate key (first on line {seen[key_text]})",
+                    )
                 )
+                continue
             seen[key_text] = key_line
-            items.append((key_text, key_line, _convert(value_node, ctor)))
-        return Node("map", line, items=tuple(items), tag=node.tag)
+            value = _convert(value_node, ctor, _join(path, key_text), duplicates, key_line)
+            items.append((key_text, key_line, value))
+        return Node("map", line, items=tuple(items), tag=node.tag, key_line=parent_key_line)
     if isinstance(node, yaml.SequenceNode):
-        return Node(
-            "seq", line, children=tuple(_convert(c, ctor) for c in node.value), tag=node.tag
+        children = tuple(
+            _convert(c, ctor, f"{path}[{i}]", duplicates) for i, c in enumerate(node.value)
         )
+        return Node("seq", line, children=children, tag=node.tag, key_line=parent_key_line)
     try:
         value = ctor.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
         raise YamlSyntaxError(line, f"invalid YAML value: {exc.problem}") from None
-    return Node("scalar", line, value=value, tag=node.tag)
+    return Node("scalar", line, value=value, tag=node.tag, key_line=parent_key_line)

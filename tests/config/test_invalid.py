@@ -53,3 +53,25 @@ def test_check_config_cli_prints_every_error_and_exits_2() -> None:
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == expected(path)
     assert proc.stdout == ""
+
+
+def test_every_detector_number_must_be_positive() -> None:
+    """Each int or float setting of every detector is a Count or Rate (or a Duration).
+
+    A new detector's threshold written as plain ``int`` would accept 0 and -1 silently.
+    """
+    import dataclasses
+    import typing
+
+    from sentinel.config.detect import DetectConfig
+
+    def check(cls: type, where: str) -> None:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            if tp in (int, float):
+                raise AssertionError(f"{where}.{f.name} is a plain {tp.__name__}")
+            if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+                check(tp, f"{where}.{f.name}")
+
+    check(DetectConfig, "detect")
