@@ -112,7 +112,9 @@ if [[ -f $repo_dir/constraints.txt ]]; then
     pip_args+=(-c "$repo_dir/constraints.txt")
 fi
 say "installing sentinel from $repo_dir"
-"$prefix/bin/python" -m pip install "${pip_args[@]}" "$repo_dir"
+target=$repo_dir
+((demo)) && target="$repo_dir[demo]"   # `sentinel demo`: snmpsim and its recordings
+"$prefix/bin/python" -m pip install "${pip_args[@]}" "$target"
 engine=$("$prefix/bin/python" -c 'from sentinel.capture.accounting import engine; print(engine())')
 if [[ $engine == c ]]; then
     say "capture engine: C"

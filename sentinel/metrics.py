@@ -401,3 +401,44 @@ class Metrics:
         """The exposition for an ``Accept`` header: OpenMetrics when asked, else text 0.0.4."""
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
+
+
+def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Samples ``(name, labels, value)`` of a Prometheus text exposition (the demo's page)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [
+        (s.name, dict(s.labels), float(s.value))
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
+
+
+class DemoMetrics:
+    """What ``sentinel demo`` serves beside the daemon: an info metric saying it is a demo."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.info = Gauge(
+            "sentinel_demo_info",
+            "1 while `sentinel demo` runs: every series of this site is simulated.",
+            ["site", "version"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "sentinel_demo_alerts_received",
+            "Alert events the demo's local page received from the daemon's webhook.",
+            ["status"],
+            registry=r,
+        )
+        self.replayed = Counter(
+            "sentinel_demo_replayed_captures",
+            "Recorded captures the demo has replayed onto the LAN interface.",
+            ["capture"],
+            registry=r,
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        encoder, content_type = choose_encoder("")
+        return encoder(self.registry), content_type

@@ -111,3 +111,12 @@ def _convert(
     except yaml.constructor.ConstructorError as exc:
         raise YamlSyntaxError(line, f"invalid YAML value: {exc.problem}") from None
     return Node("scalar", line, value=value, tag=node.tag, key_line=parent_key_line)
+
+
+def plain(text: str) -> object:
+    """One YAML document as plain Python data (no lines kept): for files sentinel only
+    rewrites, such as the region's configs that ``sentinel demo --region`` adapts."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(0, f"invalid YAML: {exc}") from None
