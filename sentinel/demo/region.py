@@ -11,6 +11,9 @@
   sentinel and remote-writing to VictoriaMetrics with ``site`` and ``region`` added.
 
 The daemon also sends its own alerts straight to this Alertmanager, as a school's does.
+Where Grafana is installed (Grafana's own apt repository; it is not in Debian), a Grafana
+on 127.0.0.1:3000 gets the project's provisioning, its datasource pointed at this
+VictoriaMetrics, anonymous read-only access, and no calls home.
 Ports: the usual ones (VictoriaMetrics 8428, as grafana/provisioning expects; vmalert
 8880; Alertmanager 9093; vmagent 8429), or free ones with ``free_ports``. It reads
 ``deploy/`` from the checkout it runs from.
@@ -42,6 +45,8 @@ BINARIES = {
 }
 SCRAPE_INTERVAL = "10s"  # the edge's 60s, shortened so the demo fills in quickly
 USUAL_PORTS = {"vm": 8428, "vmalert": 8880, "alertmanager": 9093, "vmagent": 8429}
+GRAFANA_PORT = 3000
+GRAFANA_HOME = Path("/usr/share/grafana")  # where Grafana's Debian package puts it
 
 
 class RegionError(RuntimeError):
@@ -256,13 +261,57 @@ class Region:
         )
         self._wait("vmagent", "/health", wait)
 
+    def start_grafana(self, wait: Callable[..., None]) -> str | None:
+        """Grafana with grafana/provisioning, when installed; its URL, else None."""
+        server = shutil.which("grafana") or shutil.which("grafana-server")
+        if server is None or not GRAFANA_HOME.is_dir():
+            return None
+        home = self.dir / "grafana"
+        prov = home / "provisioning"
+        (prov / "datasources").mkdir(parents=True)
+        (prov / "dashboards").mkdir()
+        boards = home / "dashboards"
+        shutil.copytree(self.root / "grafana" / "dashboards", boards)
+        source = self.root / "grafana" / "provisioning"
+        ds = load_plain(source / "datasources" / "sentinel.yaml")
+        for d in ds["datasources"]:
+            d["url"] = self.url("vm")
+            d.setdefault("jsonData", {})["timeInterval"] = SCRAPE_INTERVAL
+        (prov / "datasources" / "sentinel.yaml").write_text(dump_yaml(ds))
+        db = load_plain(source / "dashboards" / "sentinel.yaml")
+        for provider in db["providers"]:
+            provider["options"]["path"] = str(boards)
+        (prov / "dashboards" / "sentinel.yaml").write_text(dump_yaml(db))
+        port = GRAFANA_PORT if self.ports["vm"] == USUAL_PORTS["vm"] else _free_port()
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if s.connect_ex(("127.0.0.1", port)) == 0:  # 3000 taken: any free port
+                port = _free_port()
+        ini = home / "grafana.ini"
+        ini.write_text(
+            f"[paths]\ndata = {home / 'data'}\nlogs = {home / 'logs'}\n"
+            f"plugins = {home / 'plugins'}\nprovisioning = {prov}\n"
+            f"[server]\nhttp_addr = 127.0.0.1\nhttp_port = {port}\n"
+            "[auth.anonymous]\nenabled = true\norg_role = Viewer\n"
+            "[analytics]\nreporting_enabled = false\ncheck_for_updates = false\n"
+            "check_for_plugin_updates = false\n[news]\nnews_feed_enabled = false\n"
+        )
+        argv = [server, "server"] if Path(server).name == "grafana" else [server]
+        self.spawn("grafana", [*argv, f"--homepath={GRAFANA_HOME}", f"--config={ini}"])
+        self.ports["grafana"] = port
+        self._wait("grafana", "/api/health", wait)
+        return self.url("grafana")
+
     def announce(self, say: Callable[[str], None]) -> None:
         say(
             f"region: victoria-metrics={self.url('vm')} vmalert={self.url('vmalert')} "
             f"alertmanager={self.alertmanager_url} vmagent={self.url('vmagent')} "
             f"(site=demo-school region={REGION})"
         )
-        say(
-            f"region: Grafana: add a Prometheus datasource at {self.url('vm')} "
-            "(grafana/provisioning) and import grafana/dashboards/*.json"
-        )
+        if "grafana" in self.ports:
+            say(f"region: grafana={self.url('grafana')} (folder Sentinel, site demo-school)")
+        else:
+            say(
+                f"region: no Grafana installed; add a Prometheus datasource at {self.url('vm')} "
+                "to one (deploy/region/README.md) and import grafana/dashboards/*.json"
+            )

@@ -274,6 +274,7 @@ class Demo:
             self.region.start_agent(
                 self.o.listen, self.page.server.server_address[1], SITE, wait_for
             )
+            self.region.start_grafana(wait_for)
         self._start_replayer()
         _say(
             f"ready: metrics={url}/metrics page={self.page.url}/ "

@@ -3,10 +3,11 @@
 Each switch is one recording of a real device from the snmpsim-data package, cut down to
 what a poller reads (SNMPv2-MIB system, IF-MIB interfaces and ifMIB, each kept run
 followed by the record after it, so a walk ends where the full recording ends). The
-recorded counters of interfaces that were up are turned into snmpsim ``numeric``
-variations: they grow from their recorded value at a steady rate per port (uplinks at a
-fair share of their speed, access ports at a few per cent), so the bandwidth panels move.
-sysUpTime advances in real time. Everything else is served exactly as recorded.
+recorded counters of interfaces that were up are served through the demo's own snmpsim
+variation module (``variation/waves.py``): they grow from their recorded value at a rate
+of their own per port (uplinks at a fair share of their speed, access ports at a few per
+cent) that rises and falls over a few minutes, so the bandwidth panels move. sysUpTime
+advances in real time. Everything else is served exactly as recorded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import bz2
 import hashlib
 import importlib.util
+import math
 import os
 import re
 import shutil
@@ -55,12 +57,13 @@ class DemoSwitch:
     name: str
     recording: str  # path under snmpsim-data's data/, without .snmprec.bz2
     uplinks: tuple[str, ...]  # ifName patterns (the uplinks' rates are higher)
+    saturated: tuple[str, ...] = ()  # ifNames of uplinks run at 95 % (UplinkSaturated)
 
 
 SWITCHES = (
     DemoSwitch("demo-core", "network/switch/cisco-c3560", ("Gi0/49", "Gi0/50")),
     DemoSwitch("demo-wing-b", "network/switch/hpe-procurve-516733-b21", ("1", "2")),
-    DemoSwitch("demo-gym", "network/switch/dlink-des3200", ("8", "17")),
+    DemoSwitch("demo-gym", "network/switch/dlink-des3200", ("8", "17"), saturated=("8",)),
 )
 
 
@@ -132,7 +135,10 @@ def _speed_bytes(recs: dict[str, tuple[str, str]], index: str) -> float:
 
 
 def octet_rate(switch: DemoSwitch, ifname: str, index: str, speed: float) -> float:
-    """Bytes a second into one port: uplinks 25-70 % of their speed, access ports 0.2-4 %."""
+    """Bytes a second into one port: uplinks 25-70 % of their speed, access ports 0.2-4 %,
+    a saturated uplink 95 %."""
+    if ifname in switch.saturated:
+        return speed * 0.94
     share = _share(f"{switch.name}/{index}")
     uplink = any(re.fullmatch(p, ifname) for p in switch.uplinks)
     util = 0.25 + 0.45 * share if uplink else 0.002 + 0.038 * share
@@ -157,7 +163,7 @@ def moving(switch: DemoSwitch, lines: list[str]) -> list[str]:
         oid, _, rest = line.partition("|")
         tag, _, value = rest.partition("|")
         if oid == SYS_UPTIME and tag == "67" and value.isdigit():
-            out.append(f"{oid}|67:numeric|rate=100,initial={value}")
+            out.append(f"{oid}|67:waves|rate=100,initial={value}")
             continue
         column = next((c for c in COUNTERS if oid.startswith(c)), None)
         if column is None or tag not in ("65", "70") or not value.isdigit():
@@ -168,11 +174,16 @@ def moving(switch: DemoSwitch, lines: list[str]) -> list[str]:
             out.append(line)  # a port that was down does not count
             continue
         speed = _speed_bytes(recs, index)
-        rate = octet_rate(switch, _ifname(recs, index), index, speed) * COUNTERS[column]
-        spec = f"rate={rate:.6f},initial={value}"
+        ifname = _ifname(recs, index)
+        rate = octet_rate(switch, ifname, index, speed) * COUNTERS[column]
+        period = 240 + 480 * _share(f"{switch.name}/{index}/period")  # 4-12 minutes
+        phase = 2 * math.pi * _share(f"{switch.name}/{index}/phase")
+        depth = 0.03 if ifname in switch.saturated else 0.35
+        spec = f"rate={rate:.6f},initial={value},period={period:.0f},phase={phase:.3f}"
+        spec += f",depth={depth}"
         if tag == "65":
-            spec += f",max={COUNTER32_MAX},wrap=1"
-        out.append(f"{oid}|{tag}:numeric|{spec}")
+            spec += f",wrap={COUNTER32_MAX}"
+        out.append(f"{oid}|{tag}:waves|{spec}")
     return out
 
 
@@ -192,11 +203,15 @@ def write_recordings(data_dir: Path, switches: tuple[DemoSwitch, ...] = SWITCHES
         )
 
 
+VARIATION = Path(__file__).parent / "variation"
+
+
 def responder_argv(port: int, data_dir: Path, cache_dir: Path) -> list[str]:
     """snmpsim answering SNMPv2c on 127.0.0.1:port, one community per switch name."""
     return [
         responder(),
         "--log-level=error",
+        f"--variation-modules-dir={VARIATION}",
         f"--cache-dir={cache_dir}",
         f"--data-dir={data_dir}",
         f"--agent-udpv4-endpoint=127.0.0.1:{port}",
