@@ -179,16 +179,17 @@ def draw_timeseries(
     import matplotlib.dates as mdates
     from matplotlib.ticker import FuncFormatter
 
+    # Busiest first, so the legend (eight entries at most) names what stands out.
+    lines = [(template, s) for template, series in results for s in series]
+    lines.sort(key=lambda ts: -max((abs(float(v)) for _, v in ts[1]["values"]), default=0.0))
     n = 0
-    for template, series in results:
-        for s in series:
-            xs = [time.localtime(float(t)) for t, _ in s["values"]]
-            ts = [mdates.date2num(datetime.datetime(*x[:6])) for x in xs]
-            ys = [float(v) for _, v in s["values"]]
-            ax.plot(
-                ts, ys, lw=1.2, color=PALETTE[n % len(PALETTE)], label=legend(template, s["metric"])
-            )
-            n += 1
+    for template, s in lines:
+        xs = [time.localtime(float(t)) for t, _ in s["values"]]
+        ts = [mdates.date2num(datetime.datetime(*x[:6])) for x in xs]
+        ys = [float(v) for _, v in s["values"]]
+        label = legend(template, s["metric"])
+        ax.plot(ts, ys, lw=1.2, color=PALETTE[n % len(PALETTE)], label=label)
+        n += 1
     ax.grid(True, color=GRID, lw=0.5)
     lo, hi = ax.get_xlim()
     every = max(1, round((hi - lo) * 24 * 60 / 6))  # about six ticks, on whole minutes
@@ -199,7 +200,17 @@ def draw_timeseries(
     if n:
         handles, labels = ax.get_legend_handles_labels()
         keep = 8
-        extra = f" (+{n - keep} more)" if n > keep else ""
+        if n > keep:
+            ax.text(
+                1.0,
+                -0.12,
+                f"+{n - keep} more series",
+                ha="right",
+                va="top",
+                fontsize=6,
+                color="#8e8e8e",
+                transform=ax.transAxes,
+            )
         leg = ax.legend(
             handles[:keep],
             [lab[:48] for lab in labels[:keep]],
@@ -208,8 +219,6 @@ def draw_timeseries(
             bbox_to_anchor=(0, -0.1),
             ncol=2 if n > 2 else 1,
             frameon=False,
-            title=extra or None,
-            title_fontsize=6,
             borderaxespad=0,
             handlelength=1.2,
             columnspacing=1,
