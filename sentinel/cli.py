@@ -218,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="export the full tier on every interface (default: full on "
         "uplinks, lean on access ports)",
     )
+    poll.add_argument(
+        "--walk-l2",
+        action="store_true",
+        help="print the raw LLDP/CDP neighbour, FDB and PoE rows instead of metrics",
+    )
     demo = sub.add_parser(
         "demo",
         help="show the whole product working, on simulated switches and recorded attacks",
@@ -335,7 +340,8 @@ def demo(args: argparse.Namespace) -> int:
 def poll(args: argparse.Namespace) -> int:
     from sentinel.config.snmp import _address
     from sentinel.errors import SnmpError
-    from sentinel.snmp.once import poll_once, resolved_from_flags
+    from sentinel.l2.once import poll_once, walk_l2
+    from sentinel.snmp.once import resolved_from_flags
 
     try:
         if args.config:
@@ -377,6 +383,9 @@ def poll(args: argparse.Namespace) -> int:
         print(f"sentinel poll: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if args.walk_l2:
+            sys.stdout.write(asyncio.run(walk_l2(target)))
+            return EXIT_OK
         text = asyncio.run(poll_once(target))
     except SnmpError as exc:
         print(f"sentinel poll: {target.host}:{target.port}: {exc}", file=sys.stderr)

@@ -19,6 +19,7 @@ from sentinel.conditions import Conditions
 from sentinel.config import Config, HostPort, WebConfig, load_config, load_web_config
 from sentinel.detect.registry import detector_classes
 from sentinel.errors import ConfigError
+from sentinel.l2.service import L2Service
 from sentinel.metrics import Metrics
 from sentinel.model import Alert, Severity
 from sentinel.privacy import Pseudonymiser, default_state_dir, site_key
@@ -89,6 +90,7 @@ class Daemon:
         self._snmp: SnmpClient | None = None
         self._snmp_slots: asyncio.Semaphore | None = None
         self._pollers: dict[str, SwitchPoller] = {}
+        self.l2: L2Service | None = None
         self._lan_totals = capture.Totals()
         self.router: Router | None = None
         self.conditions = Conditions(self.submit, lambda: self.config.site)
@@ -146,6 +148,7 @@ class Daemon:
             return 1
         try:
             self._saved_counters = snmp_state.load(self.state_dir / snmp_state.FILE)
+            self.l2 = L2Service(self.metrics, self.state_dir, self.site_key, cfg)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self._start_router(cfg)
@@ -189,6 +192,8 @@ class Daemon:
                     self._tasks.pop(t.name, None)
             if stage == STAGE_SOURCES:
                 self._save_counters()
+                if self.l2 is not None:
+                    self.l2.save()
                 if self.router is not None:  # deliver what the sources left, within the deadline
                     loop = asyncio.get_running_loop()
                     await self.router.flush(loop.time() + max(0.0, end - time.monotonic()) / 2)
@@ -244,6 +249,10 @@ class Daemon:
             if not cfg.privacy.interface_descriptions:
                 resolved = dataclasses.replace(resolved, export_alias=False)
             wanted[f"snmp:{sw.name}"] = resolved
+            if cfg.l2.enabled:
+                wanted[f"l2:{sw.name}"] = resolved
+        if cfg.l2.enabled and cfg.snmp.discover:
+            wanted["l2:discover"] = cfg.snmp
         return wanted
 
     def _start_source(self, name: str, key: object, cfg: Config) -> None:
@@ -266,6 +275,15 @@ class Daemon:
             self._snmp = SnmpClient()
         if self._snmp_slots is None:
             self._snmp_slots = asyncio.Semaphore(cfg.snmp.max_in_flight)
+        if name.startswith("l2:"):
+            assert self.l2 is not None
+            loop = (
+                self.l2.discover_loop(key, self._snmp, self._snmp_slots)  # type: ignore[arg-type]
+                if name == "l2:discover"
+                else self.l2.loop(key, self._snmp, self._snmp_slots)  # type: ignore[arg-type]
+            )
+            self._spawn(name, STAGE_SOURCES, key, loop)
+            return
         poller = SwitchPoller(key, self._snmp, semaphore=self._snmp_slots)  # type: ignore[arg-type]
         saved = self._saved_counters.pop(poller.cfg.name, None)
         if saved is not None and snmp_state.restore(poller, saved):
@@ -281,7 +299,7 @@ class Daemon:
         """Restart exactly the tasks whose config slice changed; start new, stop removed."""
         if cfg.snmp.max_in_flight != self.config.snmp.max_in_flight:
             self._snmp_slots = asyncio.Semaphore(cfg.snmp.max_in_flight)
-            for t in [t for t in self._tasks.values() if t.name.startswith("snmp:")]:
+            for t in [t for t in self._tasks.values() if t.name.startswith(("snmp:", "l2:"))]:
                 await self._cancel(t.name)
         wanted = self._wanted_sources(cfg)
         running = [t for t in self._tasks.values() if t.stage == STAGE_SOURCES]
@@ -339,6 +357,8 @@ class Daemon:
             health.ok()
             await asyncio.sleep(STATE_SAVE_INTERVAL)
             await asyncio.to_thread(self._save_counters)
+            if self.l2 is not None:
+                await asyncio.to_thread(self.l2.save)
             self.conditions.check_disk(self.state_dir)
 
     async def _watchdog(self, health: Health) -> None:
@@ -406,6 +426,8 @@ class Daemon:
                 log.error("state directory or site key not usable; keeping the old one", error=exc)
         await self._apply_router(new)
         await self._apply_sources(new)
+        if self.l2 is not None:
+            self.l2.configure(new)
         self.config = new
         self._record_reload(ok=True)
         self.conditions.set("config_reload_failed", None, Severity.WARNING)

@@ -19,7 +19,15 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from sentinel import __version__
-from sentinel.model import AlertingStats, InterfaceSample, LanCounters, SwitchHealth, Tier
+from sentinel.model import (
+    AlertingStats,
+    CensusCounts,
+    InterfaceSample,
+    L2Snapshot,
+    LanCounters,
+    SwitchHealth,
+    Tier,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -329,6 +337,170 @@ class AlertingCollector(Collector):
         yield up
 
 
+class L2Collector(Collector):
+    """Renders each switch's layer 2 (neighbours, FDB counts, PoE) and the device census.
+
+    Only counts and infrastructure names: no series is labelled by a device.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, L2Snapshot] = {}
+        self._census: CensusCounts | None = None
+        self.unconfigured_switches: int | None = None
+        self.students: int | None = None
+
+    def publish(self, snapshot: L2Snapshot) -> None:
+        with self._lock:
+            self._snapshots[snapshot.switch] = snapshot
+
+    def forget(self, switch: str) -> None:
+        with self._lock:
+            self._snapshots.pop(switch, None)
+
+    def publish_census(self, counts: CensusCounts | None) -> None:
+        with self._lock:
+            self._census = counts
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            snaps = sorted(self._snapshots.values(), key=lambda s: s.switch)
+            census = self._census
+        port = ["switch", "ifname"]
+        info = GaugeMetricFamily(
+            "sentinel_lldp_neighbor_info",
+            "An infrastructure neighbour (LLDP or CDP) on a switch port; always 1.",
+            labels=["switch", "ifname", "neighbor_name", "neighbor_port", "neighbor_kind"],
+        )
+        stations = GaugeMetricFamily(
+            "sentinel_lldp_stations",
+            "End devices (stations, telephones, MAC-named) announcing themselves on a port.",
+            labels=port,
+        )
+        macs = GaugeMetricFamily(
+            "sentinel_fdb_macs",
+            "MAC addresses the switch has learned, by uplink port and VLAN "
+            '(ifname="" for the access ports of the lean tier together).',
+            labels=["switch", "ifname", "vlan"],
+        )
+        behind_ap = GaugeMetricFamily(
+            "sentinel_fdb_access_point_macs",
+            "MAC addresses learned on ports with an access point behind them.",
+            labels=["switch"],
+        )
+        p_admin = GaugeMetricFamily(
+            "sentinel_poe_port_admin_enabled", "1 if PoE is enabled on the port.", labels=port
+        )
+        p_deliver = GaugeMetricFamily(
+            "sentinel_poe_port_delivering", "1 if the port delivers power.", labels=port
+        )
+        p_class = GaugeMetricFamily(
+            "sentinel_poe_port_power_class",
+            "IEEE 802.3af/at power class (0-4) of the powered device.",
+            labels=port,
+        )
+        p_watts = GaugeMetricFamily(
+            "sentinel_poe_port_power_watts",
+            "Power the port delivers (Cisco and HPE/Aruba MIBs).",
+            labels=port,
+        )
+        p_info = GaugeMetricFamily(
+            "sentinel_poe_port_info",
+            "PoE detection status of the port; always 1.",
+            labels=[*port, "detection"],
+        )
+        pse = ["switch", "group"]
+        s_power = GaugeMetricFamily(
+            "sentinel_poe_pse_power_watts", "Nominal power of the PSE (its budget).", labels=pse
+        )
+        s_used = GaugeMetricFamily(
+            "sentinel_poe_pse_consumption_watts", "Power the PSE delivers now.", labels=pse
+        )
+        s_threshold = GaugeMetricFamily(
+            "sentinel_poe_pse_usage_threshold_ratio",
+            "Share of the nominal power above which the PSE raises its usage alarm.",
+            labels=pse,
+        )
+        s_up = GaugeMetricFamily(
+            "sentinel_poe_pse_up", "1 if the PSE is operationally on.", labels=pse
+        )
+        for snap in snaps:
+            sw = snap.switch
+            for n in snap.neighbors:
+                info.add_metric([sw, n.ifname, n.name, n.port, n.kind], 1.0)
+            for ifname, count in snap.stations:
+                stations.add_metric([sw, ifname], count)
+            for ifname, vlan, count in snap.fdb:
+                macs.add_metric([sw, ifname, vlan], count)
+            behind_ap.add_metric([sw], snap.access_point_macs)
+            for pp in snap.poe_ports:
+                labels = [sw, pp.ifname]
+                p_admin.add_metric(labels, 1.0 if pp.admin_enabled else 0.0)
+                p_deliver.add_metric(labels, 1.0 if pp.detection == "delivering" else 0.0)
+                p_info.add_metric([*labels, pp.detection], 1.0)
+                if pp.power_class is not None:
+                    p_class.add_metric(labels, pp.power_class)
+                if pp.watts is not None:
+                    p_watts.add_metric(labels, pp.watts)
+            for ps in snap.poe_pses:
+                labels = [sw, str(ps.group)]
+                s_up.add_metric(labels, 1.0 if ps.oper == "on" else 0.0)
+                if ps.nominal_watts is not None:
+                    s_power.add_metric(labels, ps.nominal_watts)
+                if ps.consumption_watts is not None:
+                    s_used.add_metric(labels, ps.consumption_watts)
+                if ps.usage_threshold_ratio is not None:
+                    s_threshold.add_metric(labels, ps.usage_threshold_ratio)
+        yield from (info, stations, macs, behind_ap)
+        yield from (p_admin, p_deliver, p_class, p_watts, p_info, s_power, s_used, s_threshold)
+        yield s_up
+        if self.unconfigured_switches is not None:
+            unconf = GaugeMetricFamily(
+                "sentinel_lldp_unconfigured_switches",
+                "Switches seen as LLDP/CDP neighbours that are not in snmp.switches.",
+            )
+            unconf.add_metric([], self.unconfigured_switches)
+            yield unconf
+        if self.students is not None:
+            students = GaugeMetricFamily(
+                "sentinel_site_students", "Enrolled students, as the config says (l2.students)."
+            )
+            students.add_metric([], self.students)
+            yield students
+        if census is None:
+            return
+        active = GaugeMetricFamily(
+            "sentinel_devices_active",
+            "Distinct devices (MACs from the switches' access ports and from DHCP, ARP and "
+            "IPv6 ND on the LAN) seen within the window.",
+            labels=["window"],
+        )
+        local = GaugeMetricFamily(
+            "sentinel_devices_locally_administered_ratio",
+            "Share of those devices whose MAC is locally administered (randomised).",
+            labels=["window"],
+        )
+        ap = GaugeMetricFamily(
+            "sentinel_devices_behind_access_points",
+            "Distinct devices seen behind access-point ports within the window.",
+            labels=["window"],
+        )
+        for window, count, laa, wireless in census.windows:
+            active.add_metric([window], count)
+            local.add_metric([window], laa / count if count else 0.0)
+            ap.add_metric([window], wireless)
+        entries = GaugeMetricFamily(
+            "sentinel_census_entries", "Keyed device hashes the census holds (capped)."
+        )
+        entries.add_metric([], census.entries)
+        full = CounterMetricFamily(
+            "sentinel_census_evictions",
+            "Device hashes dropped because the census was full (oldest first).",
+        )
+        full.add_metric([], census.evictions)
+        yield from (active, local, ap, entries, full)
+
+
 def _port(s: InterfaceSample) -> list[str]:
     return [s.switch, str(s.ifindex), s.ifname]
 
@@ -388,12 +560,15 @@ class Metrics:
         r.register(self.lan)
         self.alerting = AlertingCollector()
         r.register(self.alerting)
+        self.l2 = L2Collector()
+        r.register(self.l2)
 
     def render_switches(self) -> bytes:
         """Only the switch and interface series, in text format (``sentinel poll``)."""
         only = CollectorRegistry()
         only.register(self.interfaces)
         only.register(self.switches)
+        only.register(self.l2)
         encoder, _ = choose_encoder("")
         return encoder(only)
 

@@ -145,3 +145,58 @@ class AlertingStats:
     failures: Mapping[str, int]  # failed delivery attempts, per sink
     dropped: Mapping[str, int]  # per reason: overflow, expired, rate_limited, sink_removed, error
     sink_up: Mapping[str, bool]  # last attempt of each sink succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    """An infrastructure neighbour (bridge, router, access point) seen on one switch port."""
+
+    ifname: str
+    name: str  # cleaned and length-bounded: a label value
+    port: str
+    kind: str  # bridge, router, wlan-access-point
+    address: str = ""  # its management address, if it sent one (never exported)
+
+
+@dataclass(frozen=True, slots=True)
+class PoePort:
+    """One PoE port: POWER-ETHERNET-MIB state, watts from a vendor MIB where there is one."""
+
+    ifname: str
+    admin_enabled: bool
+    detection: str  # disabled, searching, delivering, fault, test, other_fault
+    power_class: int | None  # 0-4
+    watts: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoePse:
+    """One power sourcing equipment (a switch, or a stack member) and its budget."""
+
+    group: int
+    nominal_watts: float | None
+    consumption_watts: float | None
+    usage_threshold_ratio: float | None  # the usage alarm threshold, 0-1
+    oper: str  # on, off, faulty
+
+
+@dataclass(frozen=True, slots=True)
+class L2Snapshot:
+    """What one switch says about its layer 2, as counts and infrastructure names only."""
+
+    switch: str
+    neighbors: tuple[Neighbor, ...] = ()
+    stations: tuple[tuple[str, int], ...] = ()  # (ifname, end devices seen by LLDP/CDP)
+    fdb: tuple[tuple[str, str, int], ...] = ()  # (ifname or "" for access ports, vlan, MACs)
+    access_point_macs: int = 0  # distinct MACs learned on ports with an access point
+    poe_ports: tuple[PoePort, ...] = ()
+    poe_pses: tuple[PoePse, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CensusCounts:
+    """The device census of the site: counts per window, never an identifier."""
+
+    windows: tuple[tuple[str, int, int, int], ...] = ()  # window, devices, LAA, behind APs
+    entries: int = 0
+    evictions: int = 0

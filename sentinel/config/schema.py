@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from sentinel.config.alerting import AlertingConfig
 from sentinel.config.capture import CaptureConfig
 from sentinel.config.detect import DetectConfig
+from sentinel.config.l2 import L2Config
 from sentinel.config.secret import Secret
 from sentinel.config.snmp import SnmpConfig
 from sentinel.config.validate import Check, Duration, Pattern, check_host
@@ -114,3 +115,4 @@ class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    l2: L2Config = field(default_factory=L2Config)

@@ -176,6 +176,7 @@ class SnmpConfig:
     auths: MappingProxyType[str, SnmpAuth] = field(default_factory=lambda: MappingProxyType({}))
     switches: tuple[Switch, ...] = ()
     max_in_flight: int = 8
+    discover: bool = False  # poll switch neighbours not listed here with the defaults
 
     def validate(self) -> list[tuple[str, str]]:
         issues: list[tuple[str, str]] = []

@@ -1,4 +1,4 @@
-"""``sentinel poll``: one poll of one switch, printed as the daemon would export it."""
+"""``sentinel poll``: a switch definition from net-snmp style flags."""
 
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ from sentinel.config.snmp import (
     SnmpAuth,
     Tiers,
 )
-from sentinel.metrics import Metrics
-from sentinel.snmp.client import SnmpClient
-from sentinel.snmp.poller import SwitchPoller
 
 
 def resolved_from_flags(
@@ -77,17 +74,3 @@ def resolved_from_flags(
         uplinks=(re.compile(DEFAULT_UPLINK_ALIAS),),
         tiers=Tiers(uplink="full", access="full" if tier == "full" else "lean"),
     )
-
-
-async def poll_once(cfg: Resolved) -> bytes:
-    """Poll once; the Prometheus text of that switch's series. Raises ``SnmpError``."""
-    client = SnmpClient()
-    metrics = Metrics(process=False)
-    poller = SwitchPoller(cfg, client)
-    try:
-        samples = await poller.poll()
-    finally:
-        metrics.switches.publish(poller.health())
-        client.close()
-    metrics.interfaces.publish(cfg.name, samples)
-    return metrics.render_switches()

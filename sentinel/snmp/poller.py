@@ -18,6 +18,7 @@ from sentinel.snmp.counters import Interval, advance, interval
 from sentinel.snmp.walk import walk
 
 if TYPE_CHECKING:
+    import re
     from collections.abc import Callable, Sequence
 
 GET_BATCH = 40  # OIDs per GET request for the full-tier counters
@@ -68,6 +69,16 @@ def _speed(high: Value | None, low: Value | None) -> float | None:
     if s and s != ifmib.SPEED_UNKNOWN_32:
         return s / 8
     return None
+
+
+def port_role(ifname: str, ifalias: str, iftype: int, uplinks: Sequence[re.Pattern[str]]) -> Role:
+    """A LAG, or a port whose name or description matches an uplink pattern, is an uplink."""
+    if iftype == IFTYPE_LAG:
+        return Role.UPLINK
+    for p in uplinks:
+        if p.fullmatch(ifname) or (ifalias and p.fullmatch(ifalias)):
+            return Role.UPLINK
+    return Role.ACCESS
 
 
 class SwitchPoller:
@@ -299,12 +310,7 @@ class SwitchPoller:
 
     def _role(self, i: int) -> Role:
         lab = self._label(i)
-        if lab.iftype == IFTYPE_LAG:
-            return Role.UPLINK
-        for p in self.cfg.uplinks:
-            if p.fullmatch(lab.ifname) or (lab.ifalias and p.fullmatch(lab.ifalias)):
-                return Role.UPLINK
-        return Role.ACCESS
+        return port_role(lab.ifname, lab.ifalias, lab.iftype, self.cfg.uplinks)
 
     async def _full_columns(self, full: list[int], total: int) -> dict[OID, dict[OID, Value]]:
         """Counters of the full tier: GET for a few interfaces, walk when most are full."""

@@ -47,7 +47,7 @@ def test_example_documents_every_option() -> None:
     cfg = default_config()
     for key in ("site", "listen", "web_config_file", "state_dir", "shutdown_timeout"):
         assert re.search(rf"^#? ?{key}:", text, re.M), key
-    for section in ("log", "local", "privacy", "snmp", "capture", "detect", "alerting"):
+    for section in ("log", "local", "privacy", "snmp", "capture", "detect", "alerting", "l2"):
         for field in type(getattr(cfg, section)).__dataclass_fields__:
             assert re.search(rf"^  #? ?{field}:", text, re.M), f"{section}.{field}"
     for field in type(cfg.snmp.defaults).__dataclass_fields__:
