@@ -212,14 +212,21 @@ class Demo:
         path = self.tmp / "sentinel.yaml"
         path.write_text(json.dumps(cfg, indent=1) + "\n")
         (self.tmp / "state").mkdir()
-        self._child(
+        daemon = self._child(
             "sentinel",
             [sys.executable, "-m", "sentinel", "run", "--config", str(path)],
             on_line=lambda line: print(f"[demo] {line}", flush=True),
         )
         host, port = self.o.listen
         url = f"http://{host}:{port}"
-        wait_for(lambda: http_ok(f"{url}/-/ready"), "sentinel /-/ready", 60, self.stop)
+        wait_for(
+            lambda: http_ok(f"{url}/-/ready") or not daemon.running(),
+            "sentinel /-/ready",
+            60,
+            self.stop,
+        )
+        if not daemon.running():
+            raise DemoError(f"sentinel exited {daemon.proc.returncode}: {daemon.tail()}")
         return url
 
     def _on_replay(self, line: str) -> None:
@@ -242,6 +249,16 @@ class Demo:
                             "captures packets (run it with sudo)")  # fmt: skip
         demo_lan.tool("ip")
         demo_lan.tool("sysctl")
+        for what, (host, port) in (("--listen", self.o.listen), ("--page", self.o.page)):
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((host, port))
+                except OSError as exc:
+                    raise DemoError(
+                        f"{host}:{port} ({what}) is taken ({exc.strerror}); is a sentinel "
+                        f"running? Stop it, or pass {what} 127.0.0.1:0 for any free port"
+                    ) from None
         snmp_port = self._start_switches()
         demo_lan.create(self.lan)
         self.stack.callback(self._remove_lan)
