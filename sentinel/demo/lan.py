@@ -6,15 +6,24 @@ from the host's IP stack (no IPv6, no forwarding, no ARP answers, strict reverse
 filter), so replayed frames are seen by the capture socket and go nowhere else: the
 frames are addressed to the lab's MACs, which the kernel drops as not for this host.
 ``remove`` deletes both (deleting one end of a veth deletes the other).
+
+A demo killed with SIGKILL cannot clean up: its children go (they get SIGTERM when it
+dies) but the namespace, the pair and its directory stay. Each run leaves a marker in
+``/run/sentinel-demo/`` naming its pid, namespace, interface and directory, and the next
+run removes what markers of dead runs name (``sweep``), and nothing else.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+
+MARKERS = Path("/run/sentinel-demo")
 
 
 class LanError(RuntimeError):
@@ -97,3 +106,42 @@ def remove(lan: Lan) -> list[str]:
 def exists(lan: Lan) -> tuple[bool, bool]:
     """(namespace exists, capture interface exists): for the clean-stop check."""
     return os.path.exists(f"/run/netns/{lan.netns}"), os.path.exists(f"/sys/class/net/{lan.lan}")
+
+
+def claim(lan: Lan, workdir: Path) -> Path:
+    """Leave the marker of this run (before anything is created)."""
+    MARKERS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    marker = MARKERS / f"{lan.netns}.json"
+    doc = {"pid": os.getpid(), "netns": lan.netns, "lan": lan.lan, "peer": lan.peer}
+    marker.write_text(json.dumps({**doc, "dir": str(workdir)}))
+    return marker
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep() -> list[str]:
+    """Remove what demos that died without cleaning up left; what was removed."""
+    removed = []
+    for marker in sorted(MARKERS.glob("sentinel-demo-*.json")) if MARKERS.is_dir() else []:
+        try:
+            doc = json.loads(marker.read_text())
+            pid, netns, name, peer = int(doc["pid"]), doc["netns"], doc["lan"], doc["peer"]
+            workdir = Path(doc["dir"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _alive(pid) or not netns.startswith("sentinel-demo-"):
+            continue
+        remove(Lan(netns=netns, lan=name, peer=peer))
+        if workdir.name.startswith("sentinel-demo-"):
+            shutil.rmtree(workdir, ignore_errors=True)
+        marker.unlink(missing_ok=True)
+        removed.append(netns)
+    return removed

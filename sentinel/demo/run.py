@@ -259,6 +259,10 @@ class Demo:
                         f"{host}:{port} ({what}) is taken ({exc.strerror}); is a sentinel "
                         f"running? Stop it, or pass {what} 127.0.0.1:0 for any free port"
                     ) from None
+        for netns in demo_lan.sweep():
+            _say(f"removed {netns}, left by a demo that was killed")
+        marker = demo_lan.claim(self.lan, self.tmp)
+        self.stack.callback(lambda: marker.unlink(missing_ok=True))
         snmp_port = self._start_switches()
         demo_lan.create(self.lan)
         self.stack.callback(self._remove_lan)

@@ -8,19 +8,23 @@ made is left: no network namespace, no veth, no child process, no directory.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_netns
+from tests.conftest import ROOT, needs_netns
 from tests.demo.common import (
     LAN,
     READY,
     SWITCHES,
     Demo,
+    alive,
     assert_stops_clean,
+    descendants,
     running,
     scrape,
     series,
@@ -81,3 +85,27 @@ def check_demo(demo: Demo) -> None:
 
     # Ctrl-C: everything it started goes away.
     assert_stops_clean(demo, lan, workdir)
+
+
+def test_killed_demo_leaves_no_process_and_the_next_run_removes_the_rest() -> None:
+    """SIGKILL cannot be caught: the children die with the demo (PR_SET_PDEATHSIG), the
+    namespace and veth stay until the next `sentinel demo`, which removes them."""
+    with running() as demo:
+        lan = demo.find(LAN, timeout=120)
+        ready = demo.find(READY, timeout=90)
+        children = descendants(demo.proc.pid)
+        assert len(children) >= 4, children
+        demo.proc.kill()
+        demo.proc.wait(10)
+        until(lambda: not [p for p in children if alive(p)], "the children to die", 20)
+        assert Path(f"/run/netns/{lan['ns']}").exists()
+    after = subprocess.run(
+        [sys.executable, "-m", "sentinel", "demo", "--listen", "127.0.0.1:0", "--page",
+         "127.0.0.1:0", "--duration", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert after.returncode == 0, after.stdout[-3000:] + after.stderr[-2000:]
+    assert f"removed {lan['ns']}, left by a demo that was killed" in after.stdout
+    assert not Path(f"/run/netns/{lan['ns']}").exists()
+    assert not Path(f"/sys/class/net/{lan['veth']}").exists()
+    assert not Path(ready["alerts"]).parent.exists()
