@@ -267,7 +267,12 @@ class Daemon:
                 STAGE_SOURCES,
                 key,
                 lambda h: capture.run(
-                    h, settings, self.metrics, self._lan_totals, on_alert=self._detected
+                    h,
+                    settings,
+                    self.metrics,
+                    self._lan_totals,
+                    on_alert=self._detected,
+                    on_census=self.l2.capture_seen if self.l2 else None,
                 ),
             )
             return

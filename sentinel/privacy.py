@@ -34,6 +34,16 @@ class Pseudonymiser:
         return f"anon-{digest[:16]}"
 
 
+def census_key(site_key: bytes) -> bytes:
+    """The key of the device census's hashes, derived from the site key (never stored)."""
+    return hmac.new(site_key, b"sentinel census v1", hashlib.sha256).digest()
+
+
+def device_hash(key: bytes, mac: bytes) -> int:
+    """A MAC address as the census keeps it: BLAKE2b-64 under ``census_key``."""
+    return int.from_bytes(hashlib.blake2b(mac, key=key, digest_size=8).digest(), "little")
+
+
 def site_key(cfg: PrivacyConfig, state_dir: Path) -> bytes:
     """The configured key, else one generated once and kept (mode 0600) in the state directory."""
     if cfg.key is not None:

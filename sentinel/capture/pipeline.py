@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sentinel.capture.accounting import Snapshot, new_accounting
+from sentinel.capture.census import CensusTap
 from sentinel.capture.decode import LINK_ETHERNET, decode
 from sentinel.config.detect import DetectConfig
 
@@ -73,6 +74,7 @@ class Pipeline:
         self.ring_block = self.accounting.ring_block
         self.decode_errors: dict[str, int] = {}
         self.engine = engine
+        self.census = CensusTap(settings.site_key) if settings.site_key else None
         self.decoded = 0
         self.kernel_packets = 0  # live capture: what the kernel saw and dropped
         self.kernel_drops = 0
@@ -93,6 +95,8 @@ class Pipeline:
                 # The Ethernet header is sound: layer-2 detectors (mac_flood) still see it.
             self.decoded += 1
             self.last_ts = max(self.last_ts, ts)
+            if self.census is not None and not p.error:
+                self.census.packet(p)
             if engine is not None:
                 alerts += engine.packet(p)
         return [self._context(a) for a in alerts]

@@ -107,8 +107,12 @@ async def run(
     metrics: Metrics,
     totals: Totals,
     on_alert: Callable[[Alert], None] | None = None,
+    on_census: Callable[[list[tuple[int, bool]]], None] | None = None,
 ) -> None:
-    """Run one worker until it fails; the caller (supervise) restarts it."""
+    """Run one worker until it fails; the caller (supervise) restarts it.
+
+    ``on_census`` gets the keyed hashes of devices the LAN showed (ARP, DHCP, IPv6 ND).
+    """
     totals.new_worker()
     ours, theirs = socket.socketpair()
     ctx = multiprocessing.get_context("spawn")
@@ -147,6 +151,8 @@ async def run(
                 elif kind == "alerts" and isinstance(payload, list) and on_alert is not None:
                     for alert in payload:
                         on_alert(alert)
+                elif kind == "census" and isinstance(payload, list) and on_census is not None:
+                    on_census(payload)
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):

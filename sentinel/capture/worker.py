@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import socket
 
 _LEN = struct.Struct("!I")
+CENSUS_INTERVAL = 30.0  # seconds between hand-overs of device hashes (not droppable)
 MAX_PENDING = 4 << 20  # bytes of unsent messages before new snapshots are skipped
 
 
@@ -104,6 +105,7 @@ def run(sock: socket.socket, settings: Settings) -> None:
     started = {"interface": settings.interface, "pid": os.getpid(), "engine": kind}
     out.send(encode("started", started), droppable=False)
     next_snapshot = time.monotonic() + settings.snapshot_interval
+    next_census = time.monotonic() + CENSUS_INTERVAL
     try:
         next_drain = 0.0
         while not stop:
@@ -117,6 +119,14 @@ def run(sock: socket.socket, settings: Settings) -> None:
                 if alerts:
                     try:
                         out.send(encode("alerts", alerts), droppable=False)
+                    except (BrokenPipeError, ConnectionResetError):
+                        return
+            if now >= next_census and pipeline.census is not None:
+                next_census = now + CENSUS_INTERVAL
+                seen = pipeline.census.take()
+                if seen:
+                    try:
+                        out.send(encode("census", seen), droppable=False)
                     except (BrokenPipeError, ConnectionResetError):
                         return
             if now < next_snapshot:

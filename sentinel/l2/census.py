@@ -21,13 +21,14 @@ count: it bounds how much of the day's count rotation can inflate.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import struct
 from typing import TYPE_CHECKING
 
 from sentinel.model import CensusCounts
+from sentinel.privacy import census_key, device_hash
+
+__all__ = ["Census", "census_key"]
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -39,10 +40,6 @@ FILE = "census.bin"
 _MAGIC = b"SNTLCEN1"
 _ROW = struct.Struct("<QIB")
 _LAA, _WIRELESS = 1, 2
-
-
-def census_key(site_key: bytes) -> bytes:
-    return hmac.new(site_key, b"sentinel census v1", hashlib.sha256).digest()
 
 
 def _laa(mac: int) -> bool:
@@ -61,8 +58,7 @@ class Census:
         self.evictions = 0
 
     def hash(self, mac: int) -> int:
-        digest = hashlib.blake2b(mac.to_bytes(6, "big"), key=self._key, digest_size=8).digest()
-        return int.from_bytes(digest, "little")
+        return device_hash(self._key, mac.to_bytes(6, "big"))
 
     def add(self, macs: Iterable[int], now: float, *, wireless: Iterable[int] = ()) -> None:
         """Devices seen at ``now`` (unix seconds); ``wireless`` ones were behind an AP."""

@@ -64,6 +64,11 @@ class L2Service:
         except OSError as exc:
             log.error("cannot save the device census", error=exc)
 
+    def capture_seen(self, hashes: list[tuple[int, bool]]) -> None:
+        """Devices the LAN showed (from the capture worker, already keyed hashes)."""
+        self.census.add_hashes(hashes, time.time())
+        self.site.publish()
+
     def loop(
         self, cfg: Resolved, client: SnmpClient, semaphore: asyncio.Semaphore
     ) -> Callable[[Health], Awaitable[None]]:
