@@ -260,11 +260,10 @@ def draw_heatmap(ax: Any, results: list[tuple[str, list[dict[str, Any]]]]) -> No
         grid[i] = [at.get(t, 0.0) for t in stamps]
     ax.imshow(grid, aspect="auto", cmap="YlOrRd", origin="lower", interpolation="nearest")
     ax.set_yticks(range(len(series)), [s["metric"].get("bucket", "?") for s in series], fontsize=6)
-    step = max(1, len(stamps) // 6)
-    ax.set_xticks(
-        range(0, len(stamps), step),
-        [time.strftime("%H:%M", time.localtime(stamps[i])) for i in range(0, len(stamps), step)],
-    )
+    every = max(60, int((stamps[-1] - stamps[0]) / 6) // 60 * 60)  # whole minutes
+    step = stamps[1] - stamps[0] if len(stamps) > 1 else 1.0
+    ticks = [i for i, t in enumerate(stamps) if t % every < step]
+    ax.set_xticks(ticks, [time.strftime("%H:%M", time.localtime(stamps[i])) for i in ticks])
 
 
 def draw_stat(ax: Any, results: list[tuple[str, list[dict[str, Any]]]], unit: str | None) -> None:
@@ -339,7 +338,8 @@ def draw_bars(ax: Any, results: list[tuple[str, list[dict[str, Any]]]], unit: st
         return no_data(ax)
     names = [n[:50] for n, _ in items][::-1]
     values = [v for _, v in items][::-1]
-    bars = ax.barh(names, values, color="#73bf69")
+    bars = ax.barh(names, values, color="#73bf69", height=0.6)
+    ax.set_ylim(-0.6, max(len(names), 5) - 0.4)  # a lone bar keeps a bar's height
     for bar, v in zip(bars, values, strict=True):
         ax.text(
             bar.get_width(),

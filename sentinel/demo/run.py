@@ -197,6 +197,9 @@ class Demo:
             },
             "capture": {"interface": self.lan.lan, "networks": [LAB_NETWORK], "ring_size_mb": 8},
             "detect": {
+                # Each round of replays is a new incident: an alert resolves after a
+                # minute of quiet (a school keeps the default ten minutes).
+                "resolve_after": "60s",
                 "gateway": LAB_GATEWAY,
                 "rogue_dhcp": {"servers": [LAB_SERVER], "routers": [LAB_GATEWAY["ip"]]},
                 "dns_bypass": {"resolvers": [LAB_SERVER]},
