@@ -113,12 +113,26 @@ def http_ok(url: str) -> bool:
         return False
 
 
-# HOOK(probes): connection-quality probes to local targets. When sentinel/probes is on
-# main, this returns the config section probing the demo page (HTTP), the snmpsim port
-# and 127.0.0.1 (ICMP); until then the demo runs without probes and the page says so.
 def probe_config(page_url: str) -> dict[str, Any] | None:
-    del page_url
-    return None
+    """Connection-quality probes to local targets only: 127.0.0.1 (ICMP), the demo page
+    (TCP connect and HTTP). ``default_targets`` is off, so the demo probes nothing beyond
+    this machine (no gateway, no outside resolver). None while this sentinel has no
+    ``probes`` section (sentinel/probes)."""
+    from sentinel.config.schema import Config
+
+    if "probes" not in Config.__dataclass_fields__:
+        return None
+    return {
+        "default_targets": False,
+        "icmp": {"interval": "15s", "pings": 5, "spacing": "200ms"},
+        "tcp": {"interval": "15s"},
+        "http": {"interval": "15s"},
+        "targets": [
+            {"name": "demo-loopback", "module": "icmp", "address": "127.0.0.1"},
+            {"name": "demo-page-tcp", "module": "tcp", "address": page_url.split("//")[1]},
+            {"name": "demo-page", "module": "http", "address": f"{page_url}/"},
+        ],
+    }
 
 
 class Demo:

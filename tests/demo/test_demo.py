@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.config.schema import Config
 from tests.conftest import ROOT, needs_netns
 from tests.demo.common import (
     LAN,
@@ -82,6 +83,16 @@ def check_demo(demo: Demo) -> None:
     assert "demo-core" in page
     with urllib.request.urlopen(ready["page"] + "metrics", timeout=5) as rsp:  # noqa: S310
         assert 'sentinel_demo_info{site="demo-school"' in rsp.read().decode()
+
+    # Probes to local targets only, where this sentinel has probes.
+    if "probes" in Config.__dataclass_fields__:
+
+        def probed() -> bool:
+            ok = series(scrape(metrics), "sentinel_probe_success")
+            targets = {dict(k).get("target") for k, v in ok.items() if v == 1}
+            return {"demo-page", "demo-page-tcp", "demo-loopback"} <= targets
+
+        until(probed, "the demo's probes succeeding", 60)
 
     # Ctrl-C: everything it started goes away.
     assert_stops_clean(demo, lan, workdir)
