@@ -13,7 +13,18 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from sentinel.metrics import Metrics
-from sentinel.model import InterfaceSample, LanCounters, Role, SwitchHealth, Tier
+from sentinel.model import (
+    CensusCounts,
+    InterfaceSample,
+    L2Snapshot,
+    LanCounters,
+    Neighbor,
+    PoePort,
+    PoePse,
+    Role,
+    SwitchHealth,
+    Tier,
+)
 
 GRAFANA = Path(__file__).resolve().parents[1] / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").rglob("*.json"))
@@ -106,6 +117,19 @@ def exported_names() -> frozenset[str]:
             detector_tables=(("port_scan", 1, 0),),
         )
     )
+    metrics.l2.publish(
+        L2Snapshot(
+            "sw",
+            neighbors=(Neighbor("ge1", "core-2", "ge24", "bridge"),),
+            stations=(("ge2", 1),),
+            fdb=(("", "10", 3),),
+            poe_ports=(PoePort("ge1", True, "delivering", 3, 6.5),),
+            poe_pses=(PoePse(1, 370.0, 120.0, 0.8, "on"),),
+        )
+    )
+    metrics.l2.publish_census(CensusCounts(windows=(("1h", 3, 1, 1),), entries=3))
+    metrics.l2.unconfigured_switches = 0
+    metrics.l2.students = 10
     metrics.switches.publish(SwitchHealth("sw", True, 0.1, 1.0, 1.0, (("timeout", 1),), 1, 1, 0))
     suffixes = {
         "counter": ("_total", "_created"),

@@ -12,8 +12,13 @@ from prometheus_client import CollectorRegistry
 from sentinel.metrics import Metrics
 from sentinel.model import (
     AlertingStats,
+    CensusCounts,
     InterfaceSample,
+    L2Snapshot,
     LanCounters,
+    Neighbor,
+    PoePort,
+    PoePse,
     Role,
     SwitchHealth,
     Tier,
@@ -53,6 +58,19 @@ def exported_names() -> frozenset[str]:
             )
         ],
     )  # fmt: skip
+    m.l2.publish(
+        L2Snapshot(
+            "sw",
+            neighbors=(Neighbor("ge1", "core-2", "ge24", "bridge"),),
+            stations=(("ge2", 1),),
+            fdb=(("", "10", 3),),
+            poe_ports=(PoePort("ge1", True, "delivering", 3, 6.5),),
+            poe_pses=(PoePse(1, 370.0, 120.0, 0.8, "on"),),
+        )
+    )
+    m.l2.publish_census(CensusCounts(windows=(("1h", 3, 1, 1),), entries=3))
+    m.l2.unconfigured_switches = 0
+    m.l2.students = 10
     m.switches.publish(
         SwitchHealth("sw", True, 0.1, 1.0, 1.0, (("timeout", 1),), 1, 1, 0),
     )

@@ -154,6 +154,7 @@ class Pipeline:
             "snmp:\n  defaults: {auth: v2, interval: 5s, timeout: 500ms, retries: 0}\n"
             "  auths: {v2: {version: 2c, community: public}}\n"
             f"  switches:\n    - {{name: core, address: '127.0.0.1:{SNMP_PORT}'}}\n"
+            "l2: {students: 40}\n"
         )
         self._spawn("sentinel", sys.executable, "-m", "sentinel", "run", "--config", str(cfg))
         self.wait(lambda: self.http_ok(SENTINEL_PORT, "/-/ready"), "sentinel ready")

@@ -45,6 +45,44 @@ def table(ports: int, uplinks: int, t: int) -> dict[tuple[int, ...], object]:
             f"uplink to core {i}" if uplink else f"classroom {i}"
         )
     tab[(1, 3, 6, 1, 2, 1, 1, 3, 0)] = rfc1902.TimeTicks(100_000 + 100 * t)
+    tab.update(layer2(ports))
+    return tab
+
+
+def layer2(ports: int) -> dict[tuple[int, ...], object]:
+    """Neighbours (LLDP), learned MACs (Q-BRIDGE) and PoE, for the layer-2 panels.
+
+    Port 1 (an uplink) leads to the switch ``core-2``, port 10 to the access point ``ap-1``
+    with 12 devices behind it on VLAN 10, ports 12-19 have one device each on VLAN 20;
+    the first 8 ports deliver PoE from a 370 W PSE.
+    """
+    rem = (1, 0, 8802, 1, 1, 2, 1, 4, 1, 1)
+    tab: dict[tuple[int, ...], object] = {}
+    for k, (port, name, port_id, caps) in enumerate(
+        ((1, "core-2", "ge24", b"\x20\x00"), (10, "ap-1", "eth0", b"\x10\x00")), start=1
+    ):
+        idx = (0, port, k)
+        tab[(*rem, 6, *idx)] = rfc1902.Integer32(5)
+        tab[(*rem, 7, *idx)] = rfc1902.OctetString(port_id)
+        tab[(*rem, 9, *idx)] = rfc1902.OctetString(name)
+        tab[(*rem, 12, *idx)] = rfc1902.OctetString(caps)
+    fdb = (1, 3, 6, 1, 2, 1, 17, 7, 1, 2, 2, 1)
+    macs = [(1, 10, (0, 0x16, 0x3E, 1, 0, n)) for n in range(10)]
+    macs += [(10, 10, (2, 0x16, 0x3E, 2, 0, n)) for n in range(12)]
+    macs += [(p, 20, (0, 0x16, 0x3E, 3, 0, p)) for p in range(12, min(20, ports + 1))]
+    for port, vlan, mac in macs:
+        tab[(*fdb, 2, vlan, *mac)] = rfc1902.Integer32(port)
+        tab[(*fdb, 3, vlan, *mac)] = rfc1902.Integer32(3)
+    peth = (1, 3, 6, 1, 2, 1, 105, 1, 1, 1)
+    for port in range(1, min(8, ports) + 1):
+        tab[(*peth, 3, 1, port)] = rfc1902.Integer32(1)
+        tab[(*peth, 6, 1, port)] = rfc1902.Integer32(3 if port <= 4 else 2)
+        tab[(*peth, 10, 1, port)] = rfc1902.Integer32(5 if port == 10 else 3)
+    main = (1, 3, 6, 1, 2, 1, 105, 1, 3, 1, 1)
+    tab[(*main, 2, 1)] = rfc1902.Gauge32(370)
+    tab[(*main, 3, 1)] = rfc1902.Integer32(1)
+    tab[(*main, 4, 1)] = rfc1902.Gauge32(120)
+    tab[(*main, 5, 1)] = rfc1902.Integer32(80)
     return tab
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 PANEL_TYPES = {
     "row", "stat", "timeseries", "table", "bargauge", "heatmap", "piechart", "state-timeline",
+    "nodeGraph",
 }  # fmt: skip
 dashboards = pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 
