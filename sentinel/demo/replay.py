@@ -19,7 +19,7 @@ from pathlib import Path
 from sentinel.capture.pcapfile import read
 
 LINKTYPE_ETHERNET = 1
-MAX_GAP = 2.0  # seconds: a longer silence in a recording is shortened to this
+MAX_GAP = 2.0  # seconds: a longer silence is shortened to this (the shipped captures have none)
 
 
 def play(sock: socket.socket, path: Path, stop: threading.Event) -> int:
