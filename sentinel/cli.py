@@ -43,10 +43,17 @@ def _listen(text: str) -> HostPort:
 
 
 def _demo_listen(text: str) -> HostPort:
-    """HOST:PORT as for ``--listen``, where port 0 asks for any free port."""
-    if text.endswith(":0"):
-        return HostPort(_listen(text[:-2] + ":1").host, 0)
-    return _listen(text)
+    """An IPv4 loopback HOST:PORT (127.0.0.0/8), where port 0 asks for any free port."""
+    import ipaddress
+
+    hp = HostPort(_listen(text[:-2] + ":1").host, 0) if text.endswith(":0") else _listen(text)
+    try:
+        loopback = ipaddress.IPv4Address(hp.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise argparse.ArgumentTypeError(f"{text}: the demo listens on 127.0.0.0/8 only")
+    return hp
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,6 +91,11 @@ def free_port(host: str, kind: int = socket.SOCK_STREAM) -> int:
         return port
 
 
+def hostport(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _say(line: str) -> None:
     print(f"[demo] {line}", flush=True)
 
@@ -190,7 +195,7 @@ class Demo:
             alerting["alertmanager"] = {"urls": [self.region.alertmanager_url], "resend": "30s"}
         cfg: dict[str, Any] = {
             "site": SITE,
-            "listen": f"{host}:{port}",
+            "listen": hostport(host, port),
             "state_dir": str(self.tmp / "state"),
             "shutdown_timeout": "5s",
             "local": {"interval": "5s"},
@@ -235,7 +240,7 @@ class Demo:
             on_line=lambda line: print(f"[demo] {line}", flush=True),
         )
         host, port = self.o.listen
-        url = f"http://{host}:{port}"
+        url = f"http://{hostport(host, port)}"
         wait_for(
             lambda: http_ok(f"{url}/-/ready") or not daemon.running(),
             "sentinel /-/ready",
@@ -289,7 +294,7 @@ class Demo:
         secret_file.write_text(secret)
         secret_file.chmod(0o600)
         host, port = self.o.page
-        metrics_url = f"http://{self.o.listen[0]}:{self.o.listen[1]}/metrics"
+        metrics_url = f"http://{hostport(*self.o.listen)}/metrics"
         self.page = Page(
             host,
             port,
