@@ -363,6 +363,38 @@ def draw_pie(ax: Any, results: list[tuple[str, list[dict[str, Any]]]]) -> None:
         t.set_fontsize(7)
 
 
+def draw_nodes(ax: Any, results: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Grafana's node graph: the first query gives edges (source, target), the second nodes
+    (id, title, subtitle); here nodes on a circle and edges as lines between them."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    edges = [(s["metric"].get("source", ""), s["metric"].get("target", "")) for s in
+             (results[0][1] if results else [])]  # fmt: skip
+    nodes = {
+        s["metric"].get("id", ""): s["metric"] for s in (results[1][1] if len(results) > 1 else [])
+    }
+    for a, b in edges:
+        for n in (a, b):
+            nodes.setdefault(n, {"id": n, "title": n})
+    if not nodes:
+        return no_data(ax)
+    ids = sorted(nodes)
+    at = {n: (math.cos(2 * math.pi * i / len(ids)), math.sin(2 * math.pi * i / len(ids)))
+          for i, n in enumerate(ids)}  # fmt: skip
+    for a, b in edges:
+        ax.plot([at[a][0], at[b][0]], [at[a][1], at[b][1]], color="#8e8e8e", lw=1)
+    for n in ids:
+        x, y = at[n]
+        ax.scatter([x], [y], s=500, color=PANEL, edgecolors="#73bf69", linewidths=2, zorder=3)
+        label = nodes[n].get("title", n) + "\n" + nodes[n].get("subtitle", "")
+        ax.text(x, y - 0.22, label.strip(), ha="center", va="top", fontsize=7, color=TEXT)
+    ax.set_xlim(-1.6, 1.6)
+    ax.set_ylim(-1.5, 1.3)
+    if not edges:
+        ax.text(0.01, 0.02, "no LLDP/CDP neighbours", fontsize=6, color="#8e8e8e",
+                transform=ax.transAxes)  # fmt: skip
+
+
 def no_data(ax: Any) -> None:
     ax.text(
         0.5,
@@ -497,6 +529,8 @@ def render(store: Store, path: Path, site: str, minutes: int, out: Path) -> Path
             draw_bars(ax, results, unit)
         elif kind == "piechart":
             draw_pie(ax, results)
+        elif kind == "nodeGraph":
+            draw_nodes(ax, results)
         else:
             no_data(ax)
     target = out / f"dashboard-{path.stem}.png"
