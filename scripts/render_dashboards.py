@@ -190,6 +190,8 @@ def draw_timeseries(
         label = legend(template, s["metric"])
         ax.plot(ts, ys, lw=1.2, color=PALETTE[n % len(PALETTE)], label=label)
         n += 1
+    if not n:
+        return no_data(ax)
     ax.grid(True, color=GRID, lw=0.5)
     lo, hi = ax.get_xlim()
     every = max(1, round((hi - lo) * 24 * 60 / 6))  # about six ticks, on whole minutes
@@ -197,36 +199,33 @@ def draw_timeseries(
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt(unit, y)))
     ax.set_ylim(bottom=min(0, ax.get_ylim()[0]))
-    if n:
-        handles, labels = ax.get_legend_handles_labels()
-        keep = 8
-        if n > keep:
-            ax.text(
-                1.0,
-                -0.12,
-                f"+{n - keep} more series",
-                ha="right",
-                va="top",
-                fontsize=6,
-                color="#8e8e8e",
-                transform=ax.transAxes,
-            )
-        leg = ax.legend(
-            handles[:keep],
-            [lab[:48] for lab in labels[:keep]],
+    handles, labels = ax.get_legend_handles_labels()
+    keep = 8
+    if n > keep:
+        ax.text(
+            1.0,
+            -0.12,
+            f"+{n - keep} more series",
+            ha="right",
+            va="top",
             fontsize=6,
-            loc="upper left",
-            bbox_to_anchor=(0, -0.1),
-            ncol=2 if n > 2 else 1,
-            frameon=False,
-            borderaxespad=0,
-            handlelength=1.2,
-            columnspacing=1,
+            color="#8e8e8e",
+            transform=ax.transAxes,
         )
-        for t in leg.get_texts():
-            t.set_color(TEXT)
-    else:
-        no_data(ax)
+    leg = ax.legend(
+        handles[:keep],
+        [lab[:48] for lab in labels[:keep]],
+        fontsize=6,
+        loc="upper left",
+        bbox_to_anchor=(0, -0.1),
+        ncol=2 if n > 2 else 1,
+        frameon=False,
+        borderaxespad=0,
+        handlelength=1.2,
+        columnspacing=1,
+    )
+    for t in leg.get_texts():
+        t.set_color(TEXT)
 
 
 def draw_state(

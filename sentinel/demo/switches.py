@@ -1,8 +1,9 @@
 """The demo's switches: real recorded walks (snmpsim-data) served by snmpsim on loopback.
 
 Each switch is one recording of a real device from the snmpsim-data package, cut down to
-what a poller reads (SNMPv2-MIB system, IF-MIB interfaces and ifMIB, each kept run
-followed by the record after it, so a walk ends where the full recording ends). The
+what the pollers read (SNMPv2-MIB system, IF-MIB interfaces and ifMIB, and the layer 2
+tables: forwarding, LLDP, CDP, PoE), each kept run followed by the record after it, so a
+walk ends where the full recording ends. The
 recorded counters of interfaces that were up are served through the demo's own snmpsim
 variation module (``variation/waves.py``): they grow from their recorded value at a rate
 of their own per port (uplinks at a fair share of their speed, access ports at a few per
@@ -24,7 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESPONDER = "snmpsim-command-responder"
-KEPT = re.compile(r"^1\.3\.6\.1\.2\.1\.(1|2|31)\.")
+# The subtrees a poller reads: system, interfaces, ifMIB; and for layer 2, BRIDGE-MIB and
+# Q-BRIDGE (forwarding tables), POWER-ETHERNET, LLDP, Cisco CDP and PoE, HP's PoE.
+KEPT = re.compile(
+    r"^(1\.3\.6\.1\.2\.1\.(1|2|31|17|105)\.|1\.0\.8802\.1\.1\.2\.|"
+    r"1\.3\.6\.1\.4\.1\.9\.9\.(23|402)\.|1\.3\.6\.1\.4\.1\.11\.2\.14\.11\.1\.9\.)"
+)
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 IF = "1.3.6.1.2.1.2.2.1."
 IFX = "1.3.6.1.2.1.31.1.1.1."
