@@ -230,6 +230,8 @@ def start_simulators(tmp: Path, n: int, procs: int) -> Lab:
 
 
 def exporter_version() -> str:
+    if shutil.which("prometheus-snmp-exporter") is None:
+        return "not installed"
     r = subprocess.run(["prometheus-snmp-exporter", "--version"], capture_output=True, text=True)
     return (r.stdout + r.stderr).splitlines()[0].strip()
 
@@ -590,6 +592,172 @@ def in_child(fn, *args, timeout: float = 600):
         return ex.submit(fn, *args).result(timeout=timeout)
 
 
+# -- layer 2: one 48-port switch with 2,000 FDB entries and 24 PoE ports -----------------
+
+L2_RECORDING = ROOT / "tests" / "data" / "l2" / "aruba-2930f-48p.snmprec"
+# The subtrees a steady layer-2 poll reads, each exactly the columns sentinel asks for
+# (the recording holds no others): dot1qTpFdbTable (port, status), pethPsePortTable
+# (admin, detection, class), pethMainPseTable, hpicfPoePethPsePortPower.
+L2_STEADY = (
+    "1.3.6.1.2.1.17.7.1.2.2",
+    "1.3.6.1.2.1.105.1.1",
+    "1.3.6.1.2.1.105.1.3",
+    "1.3.6.1.4.1.11.2.14.11.1.9.1.1.1.3",
+)
+
+
+def start_l2_simulator(tmp: Path) -> tuple[subprocess.Popen, int]:
+    data, cache = tmp / "l2data", tmp / "l2cache"
+    data.mkdir()
+    cache.mkdir()
+    shutil.copyfile(L2_RECORDING, data / "l2.snmprec")
+    exe = Path(sys.executable).parent / "snmpsim-command-responder"
+    env = dict(os.environ)
+    if os.geteuid() == 0:
+        env["SNMPSIM_ALLOW_ROOT"] = "true"
+    port = free_port(socket.SOCK_DGRAM)
+    cmd = [str(exe), "--log-level=error", f"--data-dir={data}", f"--cache-dir={cache}"]
+    cmd += [f"--agent-udpv4-endpoint=127.0.0.1:{port}"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    get = ["snmpget", "-v2c", "-c", "l2", "-t", "0.5", "-r", "0", "-On"]
+    for _ in range(240):
+        r = subprocess.run([*get, f"127.0.0.1:{port}", "1.3.6.1.2.1.1.3.0"], capture_output=True)
+        if r.returncode == 0:
+            return p, port
+    stop(p)
+    raise RuntimeError("snmpsim with the layer-2 recording does not answer")
+
+
+def bulkwalk_cpu(port: int, subtrees: tuple[str, ...]) -> dict:
+    """snmpbulkwalk of each subtree (one process each, as an admin runs it): CPU, varbinds."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    varbinds = 0
+    for oid in subtrees:
+        argv = ["snmpbulkwalk", "-v2c", "-c", "l2", f"-Cr{MAX_REP}", "-On", "-OQ"]
+        r = subprocess.run([*argv, f"127.0.0.1:{port}", oid], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        varbinds += sum(1 for line in r.stdout.splitlines() if line.startswith("."))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"cpu_s": cpu, "wall_s": time.perf_counter() - t0, "varbinds": varbinds}
+
+
+async def _l2_rounds(port: int, rounds: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from sentinel.config.secret import Secret, SecretSource
+    from sentinel.config.snmp import (
+        DEFAULT_UPLINK_ALIAS,
+        InterfaceFilter,
+        Resolved,
+        SnmpAuth,
+        Tiers,
+    )
+    from sentinel.l2.reader import L2Reader
+    from sentinel.snmp.client import SnmpClient
+
+    cfg = Resolved(
+        name="l2", host="127.0.0.1", port=port,
+        auth=SnmpAuth(community=Secret("l2", SecretSource("inline", ""))),
+        interval=60.0, timeout=TIMEOUT, retries=RETRIES, max_repetitions=MAX_REP,
+        label_refresh=900.0, interfaces=InterfaceFilter(),
+        uplinks=(re.compile(DEFAULT_UPLINK_ALIAS),), tiers=Tiers(),
+    )  # fmt: skip
+    client = SnmpClient()
+    reader = L2Reader(cfg, client)
+    out: dict = {"steady": []}
+    try:
+        c0, w0 = time.process_time(), time.perf_counter()
+        first = await reader.read(refresh=True)
+        out["refresh"] = {
+            "cpu_s": time.process_time() - c0,
+            "wall_s": time.perf_counter() - w0,
+            "varbinds": reader.varbinds,
+            "requests": reader.requests,
+            "fdb_entries": len(first.fdb_entries),
+            "poe_ports": len(first.snapshot.poe_ports),
+            "neighbors": len(first.remotes),
+        }
+        for _ in range(rounds):
+            v, q = reader.varbinds, reader.requests
+            c0, w0 = time.process_time(), time.perf_counter()
+            r = await reader.read(refresh=False)
+            out["steady"].append(
+                {
+                    "cpu_s": time.process_time() - c0,
+                    "wall_s": time.perf_counter() - w0,
+                    "varbinds": reader.varbinds - v,
+                    "requests": reader.requests - q,
+                    "fdb_entries": len(r.fdb_entries),
+                }
+            )
+    finally:
+        reader.close()
+        client.close()
+    return out
+
+
+def l2_child(port: int, rounds: int) -> dict:
+    return asyncio.run(_l2_rounds(port, rounds))
+
+
+def l2_bench(tmp: Path, rounds: int) -> dict:
+    """sentinel's L2Reader against snmpbulkwalk of the same tables, in one run."""
+    sim, port = start_l2_simulator(tmp)
+    try:
+        bulkwalk_cpu(port, L2_STEADY)  # warm-up (snmpsim's caches)
+        walks = [bulkwalk_cpu(port, L2_STEADY) for _ in range(rounds)]
+        sentinel = in_child(l2_child, port, rounds)
+    finally:
+        stop(sim)
+    steady = sentinel["steady"]
+    med = lambda rows, k: statistics.median(r[k] for r in rows)  # noqa: E731
+    return {
+        "recording": str(L2_RECORDING.relative_to(ROOT)),
+        "rounds": rounds,
+        "snmpbulkwalk": walks,
+        "sentinel": sentinel,
+        "summary": {
+            "bulkwalk_cpu_s": med(walks, "cpu_s"),
+            "bulkwalk_varbinds": med(walks, "varbinds"),
+            "sentinel_cpu_s": med(steady, "cpu_s"),
+            "sentinel_wall_s": max(r["wall_s"] for r in steady),
+            "sentinel_varbinds": med(steady, "varbinds"),
+            "sentinel_requests": med(steady, "requests"),
+            "ratio": med(steady, "cpu_s") / med(walks, "cpu_s"),
+            "refresh_cpu_s": sentinel["refresh"]["cpu_s"],
+            "refresh_wall_s": sentinel["refresh"]["wall_s"],
+            "fdb_entries": steady[-1]["fdb_entries"],
+        },
+    }
+
+
+def l2_markdown(x: dict) -> list[str]:
+    s = x["summary"]
+    ms = lambda v: f"{v * 1000:.1f}"  # noqa: E731
+    return [
+        "",
+        "## Layer 2 (one switch)",
+        "",
+        f"{x['recording']} (synthetic: 48 access ports, {s['fdb_entries']} learned MACs, "
+        f"24 PoE ports), served by snmpsim; {x['rounds']} rounds, medians. Anchor: "
+        "snmpbulkwalk of the same four subtrees (dot1qTpFdbTable, pethPsePortTable, "
+        "pethMainPseTable, hpicfPoePethPsePortPower), one process each, CPU from "
+        "getrusage(RUSAGE_CHILDREN).",
+        "",
+        "| reader | CPU ms / poll | vs snmpbulkwalk | varbinds / poll | wall s / poll |",
+        "|---|---|---|---|---|",
+        f"| snmpbulkwalk, 4 subtrees | {ms(s['bulkwalk_cpu_s'])} | 1.00 (anchor) | "
+        f"{s['bulkwalk_varbinds']:.0f} | |",
+        f"| sentinel L2Reader, steady (FDB + PoE) | {ms(s['sentinel_cpu_s'])} | "
+        f"{s['ratio']:.2f} | {s['sentinel_varbinds']:.0f} | {s['sentinel_wall_s']:.2f} (max) |",
+        f"| sentinel L2Reader, label refresh (+ ports, LLDP, CDP, bridge ports) | "
+        f"{ms(s['refresh_cpu_s'])} | | | {s['refresh_wall_s']:.2f} |",
+    ]
+
+
 # -- report ---------------------------------------------------------------------------------
 
 
@@ -788,7 +956,12 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2, help="snmpsim processes")
     ap.add_argument("--quick", action="store_true", help="5 switches, 2 rounds, 20 mem switches")
     ap.add_argument("--print-exporter-config", action="store_true")
+    ap.add_argument("--l2-rounds", type=int, default=10, help="0 skips the layer-2 row")
+    ap.add_argument("--l2-only", action="store_true", help="only the layer-2 row")
     args = ap.parse_args()
+    if args.l2_only:
+        main_l2(args.l2_rounds)
+        return
     if args.print_exporter_config:
         print(exporter_config([]), end="")
         return
@@ -859,6 +1032,9 @@ def main() -> None:
         res["memory"]["pss"] = in_child(memory_child, mem_targets, False)
         t = phase(res, "memory pss", t)
         print(f"memory: {res['memory']}", flush=True)
+        if args.l2_rounds:
+            res["l2"] = l2_bench(tmp, args.l2_rounds)
+            t = phase(res, "layer 2", t)
     finally:
         if exporter is not None:
             stop(exporter.p)
@@ -869,6 +1045,8 @@ def main() -> None:
     res["meta"]["duration_s"] = round(time.perf_counter() - t_start, 1)
     res["summary"] = summarize(res)
     md = markdown(res)
+    if "l2" in res:
+        md += "\n".join(l2_markdown(res["l2"])) + "\n"
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     stem = f"snmp-{started[:10]}" + ("-quick" if args.quick else "")
@@ -877,6 +1055,27 @@ def main() -> None:
     print()
     print(md)
     print(f"written: {out / stem}.md, .json ({res['meta']['duration_s']} s)")
+
+
+def main_l2(rounds: int) -> None:
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    tmp = Path(tempfile.mkdtemp(prefix="sentinel-bench-l2-"))
+    try:
+        res = {"meta": {"started": started, "machine": machine()}, "l2": l2_bench(tmp, rounds)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    md = f"# SNMP layer-2 polling cost, {started}\n" + "\n".join(l2_markdown(res["l2"])) + "\n"
+    md += (
+        "\nMachine shared with other jobs (2 cores); run under nice -n 10. "
+        f"{res['meta']['machine']['cpu']}, Python {res['meta']['machine']['python']}.\n"
+    )
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    stem = f"snmp-l2-{started[:10]}"
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
+    (out / f"{stem}.md").write_text(md)
+    print(md)
+    print(f"written: {out / stem}.md, .json")
 
 
 if __name__ == "__main__":

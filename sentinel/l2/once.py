@@ -28,12 +28,15 @@ async def poll_once(cfg: Resolved) -> bytes:
         finally:
             metrics.switches.publish(poller.health())
         metrics.interfaces.publish(cfg.name, samples)
+        reader = L2Reader(cfg, client)
         try:
-            reading = await L2Reader(cfg, client).read(refresh=True)
+            reading = await reader.read(refresh=True)
         except SnmpError as exc:  # the interfaces are still worth printing
             print(f"sentinel poll: layer 2 not read: {exc}", file=sys.stderr)
         else:
             metrics.l2.publish(reading.snapshot)
+        finally:
+            reader.close()
     finally:
         client.close()
     return metrics.render_switches()
@@ -45,9 +48,11 @@ async def walk_l2(cfg: Resolved) -> str:
     This is an admin's own tool on the box: MAC addresses are shown, nothing is kept.
     """
     client = SnmpClient()
+    reader = L2Reader(cfg, client)
     try:
-        reading = await L2Reader(cfg, client).read(refresh=True)
+        reading = await reader.read(refresh=True)
     finally:
+        reader.close()
         client.close()
     return format_rows(reading)
 

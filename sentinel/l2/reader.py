@@ -16,6 +16,7 @@ from sentinel.l2 import fdb, lldp, mibs, poe
 from sentinel.model import L2Snapshot, Neighbor, Role, Tier
 from sentinel.snmp.client import Endpoint
 from sentinel.snmp.poller import credentials, port_role
+from sentinel.snmp.raw import RawClient
 from sentinel.snmp.walk import walk
 
 if TYPE_CHECKING:
@@ -64,7 +65,9 @@ class L2Reader:
         max_fdb_rows: int = MAX_FDB_ROWS,
     ) -> None:
         self.cfg = cfg
-        self.client = client
+        # SNMPv2c by hand (a forwarding table is thousands of varbinds a poll); v1 and v3
+        # through pysnmp.
+        self.client = RawClient(client)
         self.ep = Endpoint(cfg.host, cfg.port, cfg.timeout, cfg.retries)
         self.creds = credentials(cfg.auth)
         self.semaphore = semaphore or asyncio.Semaphore(1)
@@ -107,6 +110,9 @@ class L2Reader:
         self.max_repetitions = w.max_repetitions
         self.notes.extend(w.notes)
         return w.columns
+
+    def close(self) -> None:
+        self.client.close()
 
     def due(self, now: float) -> bool:
         return self.refreshed_at is None or now - self.refreshed_at >= self.cfg.label_refresh

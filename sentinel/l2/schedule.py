@@ -62,5 +62,6 @@ async def run_l2(
                 deadline = now + cfg.interval
             await asyncio.sleep(deadline - now)
     finally:
+        reader.close()
         metrics.l2.forget(name)
         site.forget(name)

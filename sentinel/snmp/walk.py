@@ -22,6 +22,8 @@ from sentinel.snmp.client import OID, Credentials, Endpoint, SnmpClient, Special
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from sentinel.snmp.raw import RawClient
+
 MAX_VARBINDS_PER_REQUEST = 250  # keeps responses well under a 64 KiB UDP datagram
 
 
@@ -37,7 +39,7 @@ class Walk:
 
 
 async def walk(
-    client: SnmpClient,
+    client: SnmpClient | RawClient,
     ep: Endpoint,
     creds: Credentials,
     columns: Sequence[OID],

@@ -60,9 +60,11 @@ def resolved(sim: agents.Simulator, community: str) -> Resolved:
 def read(sim: agents.Simulator, community: str) -> Reading:
     async def go() -> Reading:
         client = SnmpClient()
+        reader = L2Reader(resolved(sim, community), client)
         try:
-            return await L2Reader(resolved(sim, community), client).read()
+            return await reader.read()
         finally:
+            reader.close()
             client.close()
 
     return asyncio.run(go())
