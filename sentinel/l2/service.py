@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logsetup.get(__name__)
 MAX_DISCOVERED = 64
+DISCOVER_EVERY = 5.0  # seconds between looks at the unconfigured neighbours (no I/O)
 
 
 def discovered_name(neighbor: str) -> str:
@@ -99,4 +100,4 @@ class L2Service:
                     tg.create_task(run_switch(health, poller, self.metrics))
                     reader = L2Reader(cfg, client, semaphore=sem)
                     tg.create_task(run_l2(health, reader, self.metrics, self.site))
-                await asyncio.sleep(30)
+                await asyncio.sleep(DISCOVER_EVERY)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import require_tools
+from tests.helpers import free_port as free_tcp_port
 from tests.snmp.agents import free_udp_port
 from tests.snmp.conftest import series
 
@@ -52,6 +53,7 @@ EXPECTED = {
     "sw3": {("p1", "sw1", "p3", "bridge")},
 }
 STATIONS = {"sw1": {}, "sw2": {}, "sw3": {"p2": 1}}
+SW1_ADDR, SW2_ADDR = "10.199.12.1", "10.199.12.2"  # only inside the test's namespaces
 
 
 def sh(*args: str) -> str:
@@ -90,6 +92,9 @@ class Lab:
                     f"net.ipv6.conf.{dev}.disable_ipv6=1",
                 )
                 sh("ip", "-n", ns, "link", "set", dev, "up")
+        # sw2 is reachable from sw1 over their link: the address it announces by LLDP.
+        sh("ip", "-n", self.ns["sw1"], "addr", "add", f"{SW1_ADDR}/30", "dev", "p2")
+        sh("ip", "-n", self.ns["sw2"], "addr", "add", f"{SW2_ADDR}/30", "dev", "p1")
 
     def start(self) -> None:
         for node in SWITCHES:
@@ -98,9 +103,11 @@ class Lab:
             (d / "persist").mkdir(parents=True)
             d.chmod(0o755)
             conf = d / "snmpd.conf"
+            extra = f",udp:{SW2_ADDR}:161" if node == "sw2" else ""
             conf.write_text(
-                f"agentAddress udp:127.0.0.1:{port}\n"
+                f"agentAddress udp:127.0.0.1:{port}{extra}\n"
                 f"rocommunity {COMMUNITY} 127.0.0.1\n"
+                f"rocommunity {COMMUNITY} {SW1_ADDR}\n"
                 f"master agentx\nagentXSocket {d / 'agentx.sock'}\n"
                 "agentXPerms 0777 0777\n"
             )
@@ -250,3 +257,71 @@ def test_neighbour_table_equals_the_built_topology(lab: Lab) -> None:
     rows = raw.stdout.split("# fdb:")[0].splitlines()[1:]
     assert len(rows) == 2
     assert any("\tlaptop\t-\tstation\t" in row and row.endswith("counted") for row in rows), rows
+
+
+def metrics_in(ns: str, port: int) -> str:
+    fetch = f"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{port}/metrics',timeout=5).read().decode())"
+    r = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", fetch],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    return r.stdout if r.returncode == 0 else ""
+
+
+def test_discover_polls_an_unconfigured_switch_with_the_defaults(lab: Lab) -> None:
+    """Only sw1 is configured: sw2 (announcing its address) is polled; sw3 is reported."""
+    port = free_tcp_port()
+    cfg = lab.tmp / "sentinel.yaml"
+    cfg.write_text(
+        f"""
+site: l2-discover
+listen: 127.0.0.1:{port}
+state_dir: {lab.tmp / "state"}
+local: {{enabled: false}}
+snmp:
+  discover: true
+  auths: {{v2: {{version: "2c", community: {COMMUNITY}}}}}
+  defaults: {{auth: v2, interval: 5s, timeout: 1s, retries: 1}}
+  switches:
+    - {{name: sw1, address: "127.0.0.1:{lab.ports["sw1"]}"}}
+"""
+    )
+    log = lab.tmp / "daemon.log"
+    argv = ["ip", "netns", "exec", lab.ns["sw1"], sys.executable, "-m", "sentinel", "run"]
+    with log.open("wb") as f:
+        daemon = subprocess.Popen([*argv, "--config", str(cfg)], stdout=f, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        got: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        while time.monotonic() < deadline:
+            text = metrics_in(lab.ns["sw1"], port)
+            got = series(text) if text else {}
+            if got.get(("sentinel_switch_up", (("switch", "sw2"),))) == 1 and any(
+                n == "sentinel_lldp_neighbor_info" and ("switch", "sw2") in labels
+                for n, labels in got
+            ):
+                break
+            time.sleep(1)
+        out = log.read_text()
+        assert got.get(("sentinel_switch_up", (("switch", "sw2"),))) == 1, out
+        sw2 = {
+            (d["ifname"], d["neighbor_name"], d["neighbor_port"], d["neighbor_kind"])
+            for (n, labels), _ in got.items()
+            if n == "sentinel_lldp_neighbor_info" and ("switch", "sw2") in labels
+            for d in [dict(labels)]
+        }
+        assert sw2 == EXPECTED["sw2"]
+        assert got[("sentinel_lldp_unconfigured_switches", ())] == 2  # sw2 and sw3
+        assert "polling discovered switch" in out
+        assert out.count("switch neighbour not configured") == 2, out
+        assert "sw3" not in {dict(labels).get("switch") for _, labels in got}
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(timeout=10)
