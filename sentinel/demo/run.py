@@ -200,6 +200,9 @@ class Demo:
             "shutdown_timeout": "5s",
             "local": {"interval": "5s"},
             "snmp": {
+                # The recordings' LLDP/CDP neighbours carry the addresses of the networks
+                # they were recorded in: never poll them (sentinel's default, made explicit).
+                "discover": False,
                 "defaults": {"interval": "5s", "timeout": "1s", "retries": 1},
                 "auths": {
                     sw.name: {"version": "2c", "community": sw.name} for sw in switches.SWITCHES
