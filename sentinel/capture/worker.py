@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import socket
 
 _LEN = struct.Struct("!I")
-CENSUS_INTERVAL = 30.0  # seconds between hand-overs of device hashes (not droppable)
+CENSUS_INTERVAL = 10.0  # seconds between hand-overs of device hashes (not droppable)
 MAX_PENDING = 4 << 20  # bytes of unsent messages before new snapshots are skipped
 
 
