@@ -198,7 +198,9 @@ def draw_timeseries(
     ax.xaxis.set_major_locator(mdates.MinuteLocator(byminute=range(0, 60, min(every, 30))))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt(unit, y)))
-    ax.set_ylim(bottom=min(0, ax.get_ylim()[0]))
+    low, high = ax.get_ylim()
+    low = min(0.0, low)
+    ax.set_ylim(low, high + 0.08 * (high - low))  # the top line stays clear of the edge
     handles, labels = ax.get_legend_handles_labels()
     keep = 8
     if n > keep:
@@ -334,6 +336,8 @@ def draw_table(ax: Any, results: list[tuple[str, list[dict[str, Any]]]], unit: s
 def draw_bars(ax: Any, results: list[tuple[str, list[dict[str, Any]]]], unit: str | None) -> None:
     items = [(legend(t, s["metric"]), float(s["value"][1])) for t, ss in results for s in ss][:10]
     if not items:
+        ax.set_xticks([])
+        ax.set_yticks([])
         return no_data(ax)
     names = [n[:50] for n, _ in items][::-1]
     values = [v for _, v in items][::-1]
