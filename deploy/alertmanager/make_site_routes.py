@@ -1,20 +1,32 @@
 #!/usr/bin/env python3
-"""Generate templates/sites.tmpl (site id -> admin address) from a CSV mapping file.
+"""Generate the per-school routing of the central Alertmanager from a CSV mapping file.
 
 Usage: make_site_routes.py sites.csv templates/sites.tmpl [--fallback ADDR]
+           [--config alertmanager.yml --config-out alertmanager.region.yml]
 
 The CSV has a header with at least ``site`` and ``email`` (several addresses separated by
-``;``). The output defines ``site.admin``, used by the single ``school-admin`` receiver as
-its ``to:``; an unknown site goes to the fallback (regional support).
+``;``). The template output defines ``site.admin``, used by the single ``school-admin``
+receiver as its ``to:``; an unknown site goes to the fallback (regional support).
+
+With ``--config``, the base configuration is also written to ``--config-out`` with one
+route (``site="<id>"``) and one receiver (``school-<id>``, a copy of ``school-admin``
+mailing that school's addresses) per school under the route that matches every site, so
+``amtool config routes test site=<id>`` names the school's own receiver and Alertmanager's
+UI shows each school apart. Sites not in the file still reach ``school-admin`` (whose
+template sends them to the fallback).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import re
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 EMAIL = re.compile(r"[^@\s<>,;\"{}]+@[^@\s<>,;\"{}]+")
@@ -52,25 +64,85 @@ def render(rows: list[tuple[str, str]], fallback: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def school_route(config: dict[str, Any]) -> dict[str, Any]:
+    """The child route of the base config that sends every site to ``school-admin``."""
+    for route in config.get("route", {}).get("routes", []):
+        if route.get("receiver") == "school-admin":
+            return route  # type: ignore[no-any-return]
+    raise ValueError("the base config has no route to the receiver school-admin")
+
+
+def with_site_routes(config: dict[str, Any], rows: list[tuple[str, str]]) -> dict[str, Any]:
+    """The config with a route and a receiver per school (see the module docstring)."""
+    out = copy.deepcopy(config)
+    parent = school_route(out)
+    receivers = {r["name"]: r for r in out.get("receivers", [])}
+    if "school-admin" not in receivers:
+        raise ValueError("the base config has no receiver school-admin")
+    template = receivers["school-admin"]
+    taken = set(receivers)
+    routes, extra = [], []
+    for site, emails in rows:
+        name = f"school-{site}"
+        if name in taken:
+            raise ValueError(f"receiver {name!r} is already in the base config")
+        receiver = copy.deepcopy(template)
+        receiver["name"] = name
+        for mail in receiver.get("email_configs", []):
+            mail["to"] = emails
+        extra.append(receiver)
+        routes.append({"matchers": [f'site="{site}"'], "receiver": name})
+    parent["routes"] = routes + list(parent.get("routes", []))
+    out["receivers"] = [*out.get("receivers", []), *extra]
+    return out
+
+
+class _NoAliases(yaml.SafeDumper):
+    """Writes repeated values out in full (Alertmanager's config is read by people too)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv", type=Path)
     ap.add_argument("output", type=Path)
     ap.add_argument("--fallback", default="regional-it@region.example")
+    ap.add_argument("--config", type=Path, help="base alertmanager.yml to add school routes to")
+    ap.add_argument("--config-out", type=Path, help="where the config with school routes goes")
     args = ap.parse_args(argv)
+    if (args.config is None) != (args.config_out is None):
+        print("make_site_routes: --config and --config-out go together", file=sys.stderr)
+        return 2
     try:
         rows = read(args.csv)
-    except (OSError, ValueError) as exc:
+        routed = None
+        if args.config is not None:
+            base = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+            routed = with_site_routes(base, rows)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"make_site_routes: {exc}", file=sys.stderr)
         return 2
     if not EMAIL.fullmatch(args.fallback):
         print("make_site_routes: invalid --fallback address", file=sys.stderr)
         return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    tmp.write_text(render(rows, args.fallback), encoding="utf-8")
-    tmp.replace(args.output)
+    write(args.output, render(rows, args.fallback))
     print(f"make_site_routes: {len(rows)} sites -> {args.output}")
+    if routed is not None:
+        header = (
+            f"# Generated by make_site_routes.py from {args.csv.name} and {args.config.name}.\n"
+        )
+        text = yaml.dump(routed, Dumper=_NoAliases, sort_keys=False, width=120)
+        write(args.config_out, header + text)
+        print(f"make_site_routes: {len(rows)} school routes -> {args.config_out}")
     return 0
 
 
