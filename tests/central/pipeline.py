@@ -133,10 +133,18 @@ class Pipeline:
         self.start_vm()
         self._spawn("switch", sys.executable, "-m", "tests.central.switchsim", str(SNMP_PORT))
         self.wait(lambda: "ready" in self.log("switch"), "switch simulator ready")
+        self.start_more_switches()
         self._start_sentinel()
         self._start_vmagent()
         if self.rules:
             self._start_vmalert()
+
+    def start_more_switches(self) -> None:
+        """Hook: start further SNMP agents in namespace A before sentinel (none here)."""
+
+    def more_switches(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Hook: SNMP auths and switches that sentinel polls besides ``core`` (none here)."""
+        return {}, []
 
     def _start_sentinel(self) -> None:
         state = self.tmp / "state"
@@ -146,14 +154,17 @@ class Pipeline:
             if self.capture
             else ""
         )
+        auths, switches = self.more_switches()
+        auths = {"v2": {"version": "2c", "community": "public"}, **auths}
+        switches = [{"name": "core", "address": f"127.0.0.1:{SNMP_PORT}"}, *switches]
         cfg = self.tmp / "sentinel.yaml"
         cfg.write_text(
             f"site: {SITE}\nlisten: 127.0.0.1:{SENTINEL_PORT}\nstate_dir: {state}\n"
             "local: {enabled: true, interval: 2s, uplinks: [lan0]}\n"
             f"{capture}"
             "snmp:\n  defaults: {auth: v2, interval: 5s, timeout: 500ms, retries: 0}\n"
-            "  auths: {v2: {version: 2c, community: public}}\n"
-            f"  switches:\n    - {{name: core, address: '127.0.0.1:{SNMP_PORT}'}}\n"
+            f"  auths: {json.dumps(auths)}\n"
+            f"  switches: {json.dumps(switches)}\n"
             "l2: {students: 40}\n"
         )
         self._spawn("sentinel", sys.executable, "-m", "sentinel", "run", "--config", str(cfg))
