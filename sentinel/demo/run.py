@@ -153,6 +153,7 @@ class Demo:
         self.page: Page | None = None
         self.region: Any = None  # the regional stack with --region (region.Region)
         self.failed = ""
+        self.lan_made = False
 
     # -- start -------------------------------------------------------------------------
     def _child(self, name: str, argv: list[str], **kw: Any) -> Child:
@@ -270,8 +271,9 @@ class Demo:
 
     def start(self) -> None:
         if os.geteuid() != 0:
-            raise DemoError("sentinel demo needs root: it creates a network namespace and "
-                            "captures packets (run it with sudo)")  # fmt: skip
+            raise DemoError(
+                "needs root: it creates a network namespace and captures packets (run it with sudo)"
+            )
         demo_lan.tool("ip")
         demo_lan.tool("sysctl")
         for what, (host, port) in (("--listen", self.o.listen), ("--page", self.o.page)):
@@ -290,6 +292,7 @@ class Demo:
         self.stack.callback(lambda: marker.unlink(missing_ok=True))
         snmp_port = self._start_switches()
         demo_lan.create(self.lan)
+        self.lan_made = True
         self.stack.callback(self._remove_lan)
         _say(f"LAN: capture on {self.lan.lan}, recorded captures replayed from {self.lan.netns}")
         secret = secrets.token_hex(24)
@@ -355,7 +358,8 @@ class Demo:
         self.children.clear()
         self.stack.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-        _say("stopped; nothing left running (namespace, veth pair and files removed)")
+        made = " (namespace, veth pair and files removed)" if self.lan_made else ""
+        _say(f"stopped; nothing left running{made}")
 
     def run(self) -> int:
         def on_signal(signum: int, _frame: object) -> None:
