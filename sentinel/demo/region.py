@@ -266,36 +266,12 @@ class Region:
         server = shutil.which("grafana") or shutil.which("grafana-server")
         if server is None or not GRAFANA_HOME.is_dir():
             return None
-        home = self.dir / "grafana"
-        prov = home / "provisioning"
-        (prov / "datasources").mkdir(parents=True)
-        (prov / "dashboards").mkdir()
-        boards = home / "dashboards"
-        shutil.copytree(self.root / "grafana" / "dashboards", boards)
-        source = self.root / "grafana" / "provisioning"
-        ds = load_plain(source / "datasources" / "sentinel.yaml")
-        for d in ds["datasources"]:
-            d["url"] = self.url("vm")
-            d.setdefault("jsonData", {})["timeInterval"] = SCRAPE_INTERVAL
-        (prov / "datasources" / "sentinel.yaml").write_text(dump_yaml(ds))
-        db = load_plain(source / "dashboards" / "sentinel.yaml")
-        for provider in db["providers"]:
-            provider["options"]["path"] = str(boards)
-        (prov / "dashboards" / "sentinel.yaml").write_text(dump_yaml(db))
         port = GRAFANA_PORT if self.ports["vm"] == USUAL_PORTS["vm"] else _free_port()
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if s.connect_ex(("127.0.0.1", port)) == 0:  # 3000 taken: any free port
                 port = _free_port()
-        ini = home / "grafana.ini"
-        ini.write_text(
-            f"[paths]\ndata = {home / 'data'}\nlogs = {home / 'logs'}\n"
-            f"plugins = {home / 'plugins'}\nprovisioning = {prov}\n"
-            f"[server]\nhttp_addr = 127.0.0.1\nhttp_port = {port}\n"
-            "[auth.anonymous]\nenabled = true\norg_role = Viewer\n"
-            "[analytics]\nreporting_enabled = false\ncheck_for_updates = false\n"
-            "check_for_plugin_updates = false\n[news]\nnews_feed_enabled = false\n"
-        )
+        ini = grafana_files(self.root, self.dir / "grafana", self.url("vm"), port)
         argv = [server, "server"] if Path(server).name == "grafana" else [server]
         self.spawn("grafana", [*argv, f"--homepath={GRAFANA_HOME}", f"--config={ini}"])
         self.ports["grafana"] = port
@@ -315,3 +291,33 @@ class Region:
                 f"region: no Grafana installed; add a Prometheus datasource at {self.url('vm')} "
                 "to one (deploy/region/README.md) and import grafana/dashboards/*.json"
             )
+
+
+def grafana_files(root: Path, home: Path, vm_url: str, port: int) -> Path:
+    """Grafana's config under ``home``: the project's provisioning with the datasource at
+    ``vm_url`` and the dashboards copied; anonymous read-only, no calls home. The ini."""
+    prov = home / "provisioning"
+    (prov / "datasources").mkdir(parents=True)
+    (prov / "dashboards").mkdir()
+    boards = home / "dashboards"
+    shutil.copytree(root / "grafana" / "dashboards", boards)
+    source = root / "grafana" / "provisioning"
+    ds = load_plain(source / "datasources" / "sentinel.yaml")
+    for d in ds["datasources"]:
+        d["url"] = vm_url
+        d.setdefault("jsonData", {})["timeInterval"] = SCRAPE_INTERVAL
+    (prov / "datasources" / "sentinel.yaml").write_text(dump_yaml(ds))
+    db = load_plain(source / "dashboards" / "sentinel.yaml")
+    for provider in db["providers"]:
+        provider["options"]["path"] = str(boards)
+    (prov / "dashboards" / "sentinel.yaml").write_text(dump_yaml(db))
+    ini = home / "grafana.ini"
+    ini.write_text(
+        f"[paths]\ndata = {home / 'data'}\nlogs = {home / 'logs'}\n"
+        f"plugins = {home / 'plugins'}\nprovisioning = {prov}\n"
+        f"[server]\nhttp_addr = 127.0.0.1\nhttp_port = {port}\n"
+        "[auth.anonymous]\nenabled = true\norg_role = Viewer\n"
+        "[analytics]\nreporting_enabled = false\ncheck_for_updates = false\n"
+        "check_for_plugin_updates = false\n[news]\nnews_feed_enabled = false\n"
+    )
+    return ini

@@ -8,16 +8,13 @@ import socket
 import subprocess
 import threading
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
 from sentinel.demo import replay, switches
-from sentinel.demo.region import alertmanager_config, checkout, load_plain
+from sentinel.demo.region import alertmanager_config, checkout, grafana_files, load_plain
 from tests.conftest import require_tools
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 IFX = "1.3.6.1.2.1.31.1.1.1"
 IF = "1.3.6.1.2.1.2.2.1"
@@ -144,3 +141,29 @@ def test_replayer_keeps_the_recorded_pace(tmp_path: Path) -> None:
     assert len(stamps) == 3
     assert 0.1 < stamps[1] - stamps[0] < 0.5
     assert 0.8 < stamps[2] - stamps[1] < 1.5
+
+
+def test_grafana_gets_the_provisioning_pointed_at_the_demo_store(tmp_path: Path) -> None:
+    """What a Grafana would be started with (Grafana itself is not installable here)."""
+    root = checkout()
+    ini = grafana_files(root, tmp_path / "grafana", "http://127.0.0.1:18428", 13000)
+    text = ini.read_text()
+    expected = (
+        "http_addr = 127.0.0.1",
+        "http_port = 13000",
+        "check_for_updates = false",
+        "reporting_enabled = false",
+        "[auth.anonymous]\nenabled = true\norg_role = Viewer",
+    )
+    for line in expected:
+        assert line in text
+    prov = tmp_path / "grafana" / "provisioning"
+    ds = json.loads((prov / "datasources" / "sentinel.yaml").read_text())
+    (vm,) = ds["datasources"]
+    assert vm["url"] == "http://127.0.0.1:18428"
+    assert vm["uid"] == "sentinel-vm"  # what the dashboards' datasource variable defaults to
+    boards = json.loads((prov / "dashboards" / "sentinel.yaml").read_text())
+    path = Path(boards["providers"][0]["options"]["path"])
+    assert sorted(p.name for p in path.glob("*.json")) == sorted(
+        p.name for p in (root / "grafana" / "dashboards").glob("*.json")
+    )
