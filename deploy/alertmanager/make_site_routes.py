@@ -33,7 +33,13 @@ EMAIL = re.compile(r"[^@\s<>,;\"{}]+@[^@\s<>,;\"{}]+")
 
 
 def read(path: Path) -> list[tuple[str, str]]:
-    """(site, comma-separated addresses) rows; raises ValueError naming the bad line."""
+    """(site, comma-separated addresses) rows; raises ValueError naming the bad line.
+
+    A ``.yml``/``.yaml`` file is the region's Ansible inventory (deploy/ansible), the one
+    source of sites when the fleet is run with Ansible; anything else is the CSV mapping.
+    """
+    if path.suffix in (".yml", ".yaml"):
+        return read_inventory(path)
     rows: list[tuple[str, str]] = []
     seen: set[str] = set()
     with path.open(newline="", encoding="utf-8") as f:
@@ -48,6 +54,42 @@ def read(path: Path) -> list[tuple[str, str]]:
                 raise ValueError(f"{path}:{n}: invalid email for {site!r}")
             seen.add(site)
             rows.append((site, ", ".join(emails)))
+    return rows
+
+
+def inventory_hosts(group: dict[str, Any], found: dict[str, dict[str, Any]]) -> None:
+    """Every host of an inventory group and its children, with its own variables."""
+    for name, hostvars in (group.get("hosts") or {}).items():
+        found.setdefault(name, {}).update(hostvars or {})
+    for child in (group.get("children") or {}).values():
+        inventory_hosts(child or {}, found)
+
+
+def read_inventory(path: Path) -> list[tuple[str, str]]:
+    """(site, addresses) of each host with ``sentinel_site`` and ``sentinel_admin_email``."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML: {exc}") from None
+    hosts: dict[str, dict[str, Any]] = {}
+    for group in data.values():
+        inventory_hosts(group or {}, hosts)
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for host, hostvars in hosts.items():
+        if "sentinel_site" not in hostvars:
+            continue
+        site = str(hostvars["sentinel_site"])
+        emails = hostvars.get("sentinel_admin_email") or []
+        emails = [emails] if isinstance(emails, str) else [str(e).strip() for e in emails]
+        if not SITE.fullmatch(site):
+            raise ValueError(f"{path}: host {host}: invalid site id {site!r}")
+        if site in seen:
+            raise ValueError(f"{path}: host {host}: site {site!r} listed twice")
+        if not emails or not all(EMAIL.fullmatch(e) for e in emails):
+            raise ValueError(f"{path}: host {host}: invalid sentinel_admin_email for {site!r}")
+        seen.add(site)
+        rows.append((site, ", ".join(emails)))
     return rows
 
 

@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-BASE_PACKAGES = ("python3", "systemd", "victoria-metrics")
+BASE_PACKAGES = ("python3", "python3-apt", "systemd", "victoria-metrics")
 POLICY_LOG = "/var/log/policy-rc.d.log"
 POLICY_RC_D = f"""#!/bin/sh
 # Test box: record what maintainer scripts ask of the init system, allow nothing.
@@ -151,3 +151,42 @@ def source_hash() -> str:
         if p.is_file():
             h.update(name + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]
+
+
+def unpack_base(root: Path) -> Path:
+    """The base root unpacked once into ``root`` (the shared lower layer of overlay boxes)."""
+    root.mkdir(parents=True)
+    subprocess.run(["tar", "-C", str(root), "-xf", str(base_tarball())], check=True)
+    return root
+
+
+class OverlayBox(Box):
+    """A box whose root is an overlay over an unpacked base: many boxes, one base on disk."""
+
+    @classmethod
+    def mount(cls, base: Path, where: Path, repo: Path | None = None) -> OverlayBox:
+        for d in ("upper", "work", "root"):
+            (where / d).mkdir(parents=True)
+        subprocess.run(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={base},upperdir={where / 'upper'},workdir={where / 'work'}",
+                str(where / "root"),
+            ],
+            check=True,
+        )
+        box = cls(where / "root")
+        policy = box.path("usr/sbin/policy-rc.d")
+        policy.write_text(POLICY_RC_D)
+        policy.chmod(0o755)
+        box.path("etc/apt/sources.list").unlink(missing_ok=True)
+        if repo is not None:
+            box.use_repo(repo)
+        return box
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "-l", str(self.root)], check=False)
