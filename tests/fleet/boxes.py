@@ -21,7 +21,24 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
+
+
+def host_mirror() -> str:
+    """The Debian archive this machine's apt uses: the boxes come from the same place."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and fields[0] == "deb" and not fields[1].startswith("["):
+                return fields[1]
+    raise RuntimeError("no Debian archive in /etc/apt: the test boxes need one for mmdebstrap")
+
+
 BASE_PACKAGES = ("python3", "python3-apt", "systemd", "victoria-metrics")
 POLICY_LOG = "/var/log/policy-rc.d.log"
 POLICY_RC_D = f"""#!/bin/sh
@@ -35,7 +52,8 @@ KEYRING_IN_BOX = "/usr/share/keyrings/sentinel-archive-keyring.gpg"
 
 def base_tarball() -> Path:
     """The cached base root (a tar made by mmdebstrap), built on first use."""
-    key = hashlib.sha256(f"{SUITE} {MIRROR} {' '.join(BASE_PACKAGES)} minbase".encode())
+    mirror = host_mirror()
+    key = hashlib.sha256(f"{SUITE} {mirror} {' '.join(BASE_PACKAGES)} minbase".encode())
     cache = Path(tempfile.gettempdir()) / "sentinel-test-boxes"
     cache.mkdir(exist_ok=True)
     tar = cache / f"base-{key.hexdigest()[:16]}.tar"
@@ -51,7 +69,7 @@ def base_tarball() -> Path:
                     f"--include={','.join(BASE_PACKAGES)}",
                     SUITE,
                     str(tmp),
-                    MIRROR,
+                    mirror,
                 ],
                 check=True,
                 capture_output=True,
