@@ -23,6 +23,7 @@ from sentinel.l2.service import L2Service
 from sentinel.metrics import Metrics
 from sentinel.model import Alert, Severity
 from sentinel.privacy import Pseudonymiser, default_state_dir, site_key
+from sentinel.probes.service import ProbeService
 from sentinel.sdnotify import Notifier, watchdog_loop
 from sentinel.snmp import state as snmp_state
 from sentinel.snmp.client import SnmpClient
@@ -94,6 +95,7 @@ class Daemon:
         self._lan_totals = capture.Totals()
         self.router: Router | None = None
         self.conditions = Conditions(self.submit, lambda: self.config.site)
+        self.probes = ProbeService(self.metrics, config.probes.icmp.socket)
         self._saved_counters: dict[str, dict[str, Any]] = {}
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
@@ -166,6 +168,7 @@ class Daemon:
             self._tg = None
             if self._snmp is not None:
                 self._snmp.close()
+            self.probes.close()
             if self.router is not None:
                 await self.router.close()
             await self.web.stop()
@@ -253,12 +256,16 @@ class Daemon:
                 wanted[f"l2:{sw.name}"] = resolved
         if cfg.l2.enabled and cfg.snmp.discover:
             wanted["l2:discover"] = cfg.snmp
+        wanted.update(self.probes.wanted(cfg))
         return wanted
 
     def _start_source(self, name: str, key: object, cfg: Config) -> None:
         if name == "local":
             local_cfg = cfg.local
             self._spawn(name, STAGE_SOURCES, key, lambda h: local.run(h, local_cfg, self.metrics))
+            return
+        if name.startswith("probe:") or name == "verdict":
+            self._spawn(name, STAGE_SOURCES, key, self.probes.task(key))
             return
         if name == "capture":
             settings: CaptureSettings = key  # type: ignore[assignment]

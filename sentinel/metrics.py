@@ -25,9 +25,11 @@ from sentinel.model import (
     InterfaceSample,
     L2Snapshot,
     LanCounters,
+    Role,
     SwitchHealth,
     Tier,
 )
+from sentinel.probemetrics import ProbeMetrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -79,6 +81,11 @@ class InterfaceCollector(Collector):
         """Drop a switch that is no longer configured."""
         with self._lock:
             self._snapshots.pop(switch, None)
+
+    def uplinks(self) -> list[InterfaceSample]:
+        """The latest samples of every uplink, local and SNMP (the connection verdict)."""
+        with self._lock:
+            return [s for snap in self._snapshots.values() for s in snap if s.role is Role.UPLINK]
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -562,6 +569,7 @@ class Metrics:
         r.register(self.alerting)
         self.l2 = L2Collector()
         r.register(self.l2)
+        self.probes = ProbeMetrics(r)
 
     def render_switches(self) -> bytes:
         """Only the switch and interface series, in text format (``sentinel poll``)."""

@@ -200,3 +200,63 @@ class CensusCounts:
     windows: tuple[tuple[str, int, int, int], ...] = ()  # window, devices, LAA, behind APs
     entries: int = 0
     evictions: int = 0
+PROBE_REASONS = (
+    "resolve",  # the name did not resolve
+    "timeout",  # no answer within the deadline
+    "refused",  # the peer refused the connection (RST, ICMP port unreachable)
+    "unreachable",  # no route, host or network unreachable
+    "permission",  # neither an ICMP datagram socket nor a raw socket could be opened
+    "tls",  # handshake or certificate failure
+    "http_status",  # an HTTP status outside the accepted set
+    "dns_rcode",  # a DNS rcode outside the accepted set
+    "protocol",  # a malformed or unexpected answer
+    "body_too_large",  # the HTTP body exceeded the configured cap
+    "loss",  # every echo request of a round went unanswered
+    "error",  # anything else (logged with its traceback once)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One round of one connection-quality probe (ICMP burst, DNS query, TCP connect, HTTP GET).
+
+    ``reason`` is empty on success and one of ``PROBE_REASONS`` otherwise. Durations are
+    seconds; ``phases`` are named as blackbox_exporter names them.
+    """
+
+    probe: str  # icmp, dns, tcp, http
+    target: str  # the configured target name (the metric label)
+    address: str  # what was probed: host, host:port or URL
+    success: bool
+    duration: float
+    time: float = 0.0  # unix time the round ended
+    reason: str = ""
+    detail: str = ""  # one human-readable line about a failure
+    phases: tuple[tuple[str, float], ...] = ()
+    ip: str = ""  # the address probed, after resolution
+    ip_protocol: int = 0  # 4 or 6 once resolved
+    # ICMP
+    sent: int = 0
+    rtts: tuple[float, ...] = ()  # one per reply, in the order sent
+    hop_limit: int | None = None
+    # DNS
+    rcode: int | None = None
+    answers: int = 0
+    authority: int = 0
+    additional: int = 0
+    # HTTP and TLS
+    status: int | None = None
+    http_version: float = 0.0
+    final_url: str = ""
+    redirects: int = 0
+    content_length: int = -1
+    body_length: int = 0
+    tls_version: str = ""  # e.g. TLS 1.3; empty without TLS
+    cert_expiry: float | None = None  # unix time of the earliest notAfter seen
+
+    @property
+    def loss_ratio(self) -> float:
+        return 1.0 - len(self.rtts) / self.sent if self.sent else 0.0
+
+    def phase(self, name: str) -> float:
+        return next((v for k, v in self.phases if k == name), 0.0)

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# The probes' default targets (the default gateway, the resolver, an outside resolver) are
+# real addresses: no daemon the tests start may probe them (sentinel/probes/service.py).
+os.environ["SENTINEL_NO_DEFAULT_PROBES"] = "1"
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 

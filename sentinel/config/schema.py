@@ -13,6 +13,7 @@ from sentinel.config.alerting import AlertingConfig
 from sentinel.config.capture import CaptureConfig
 from sentinel.config.detect import DetectConfig
 from sentinel.config.l2 import L2Config
+from sentinel.config.probes import ProbesConfig
 from sentinel.config.secret import Secret
 from sentinel.config.snmp import SnmpConfig
 from sentinel.config.validate import Check, Duration, Pattern, check_host
@@ -116,3 +117,4 @@ class Config:
     detect: DetectConfig = field(default_factory=DetectConfig)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     l2: L2Config = field(default_factory=L2Config)
+    probes: ProbesConfig = field(default_factory=ProbesConfig)

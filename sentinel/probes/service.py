@@ -1,0 +1,140 @@
+"""The probes as daemon tasks: one per target on its own jittered schedule, and the verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sentinel import logsetup
+from sentinel.config.probes import ProbeSettings, ProbeTarget, VerdictConfig
+from sentinel.probes import targets, verdict
+from sentinel.probes.icmp import Pingers
+from sentinel.probes.run import probe
+
+if TYPE_CHECKING:
+    from sentinel.config import Config
+    from sentinel.metrics import Metrics
+    from sentinel.supervise import Health
+
+log = logsetup.get(__name__)
+
+JITTER = 0.05  # each round starts up to 5 % of the interval early or late
+# Set in the test suite and benches: the default targets are real addresses outside.
+NO_DEFAULTS_ENV = "SENTINEL_NO_DEFAULT_PROBES"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetTask:
+    """The config slice of one probe task: a change restarts just this target."""
+
+    target: ProbeTarget
+    settings: ProbeSettings
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictTask:
+    cfg: VerdictConfig
+    essential: frozenset[str]
+
+
+class ProbeService:
+    """Shared by the probe tasks: ICMP sockets, recent results, uplink counters."""
+
+    def __init__(self, metrics: Metrics, socket_mode: str = "auto") -> None:
+        self.metrics = metrics
+        self.pingers = Pingers(socket_mode)
+        self.history = verdict.History()
+        self.utilisation = verdict.Utilisation()
+
+    def wanted(self, cfg: Config) -> dict[str, object]:
+        """Task name -> config slice, for the daemon's ``_wanted_sources``."""
+        if cfg.probes.icmp.socket != self.pingers.mode:
+            self.pingers.close()
+            self.pingers = Pingers(cfg.probes.icmp.socket)
+        with_defaults = os.environ.get(NO_DEFAULTS_ENV, "") in ("", "0")
+        out: dict[str, object] = {}
+        active = targets.active(cfg.probes, with_defaults=with_defaults)
+        for t in active:
+            out[f"probe:{t.name}"] = TargetTask(t, getattr(cfg.probes, t.module))
+        if active and cfg.probes.verdict.enabled:
+            essential = frozenset(t.name for t in active if t.essential)
+            out["verdict"] = VerdictTask(cfg.probes.verdict, essential)
+        return out
+
+    def task(self, key: object) -> Callable[[Health], Awaitable[None]]:
+        if isinstance(key, TargetTask):
+            return lambda h: self.run_target(h, key)
+        assert isinstance(key, VerdictTask)
+        return lambda h: self.run_verdict(h, key)
+
+    async def run_target(self, health: Health, key: TargetTask) -> None:
+        t, interval = key.target, float(key.settings.interval)
+        rng = random.Random()  # noqa: S311 (jitter, not cryptography)
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(rng.uniform(0, interval))  # targets do not all start at once
+        due = loop.time()
+        failing: str | None = None
+        try:
+            while True:
+                r = await probe(t, key.settings, self.pingers)
+                self.metrics.probes.publish(r)
+                self.history.add(r)
+                if not r.success and failing != r.reason:
+                    log.warning(
+                        "probe failed",
+                        target=t.name,
+                        probe=t.module,
+                        reason=r.reason,
+                        detail=r.detail,
+                    )
+                elif r.success and failing is not None:
+                    log.info("probe recovered", target=t.name, probe=t.module)
+                failing = None if r.success else r.reason
+                health.ok()
+                due += interval
+                now = loop.time()
+                if due < now:  # fell behind (suspended box): skip, don't burst
+                    due = now + interval
+                await asyncio.sleep(max(0.0, due - now + rng.uniform(-JITTER, JITTER) * interval))
+        finally:
+            self.metrics.probes.forget(t.name, t.module)
+            self.history.forget(t.name)
+
+    async def run_verdict(self, health: Health, key: VerdictTask) -> None:
+        cfg = key.cfg
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        seen = ""
+        try:
+            while True:
+                now = time.time()
+                self.utilisation.add(loop.time(), self.metrics.interfaces.uplinks())
+                util = self.utilisation.ratio(loop.time(), cfg.window, cfg.uplink_speed)
+                results = self.history.window(now - cfg.window)
+                if results:
+                    v = verdict.decide(results, key.essential, util, cfg)
+                    self.metrics.probes.set_verdict(v.verdict, util)
+                    if v.verdict != seen:
+                        log.info("connection verdict", verdict=v.verdict, why=v.why or None)
+                        seen = v.verdict
+                else:
+                    self.metrics.probes.set_verdict(None, util)
+                health.ok()
+                due += cfg.interval
+                now_m = loop.time()
+                if due < now_m:
+                    due = now_m + cfg.interval
+                await asyncio.sleep(due - now_m)
+        finally:
+            self.metrics.probes.set_verdict(None, None)
+
+    def close(self) -> None:
+        self.pingers.close()
+
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable

@@ -1,0 +1,139 @@
+"""The connection verdict: probe results and uplink utilisation over a window, one word.
+
+Rules, first match wins (docs/PROBES.md):
+
+1. ``uplink_saturated``: the busiest direction of the busiest uplink carried at least
+   ``saturated_ratio`` of its speed over the window. A full uplink explains latency and
+   loss, so it goes first: the school's own traffic, not the provider.
+2. ``provider_degraded``: the uplink is not full, yet ICMP loss over the window is at least
+   ``loss_ratio`` or the median round trip is at least ``latency``.
+3. ``dns_slow``: the path is fine but the median DNS probe took ``dns_latency`` or more, or
+   DNS probes failed.
+4. ``service_down``: the path and DNS are fine but an essential target's last round failed.
+5. ``good``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sentinel.model import InterfaceSample, ProbeResult, Role
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from sentinel.config.probes import VerdictConfig
+
+HISTORY_PER_TARGET = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    verdict: str
+    why: str
+    utilisation: float | None
+
+
+class History:
+    """Recent results per target, bounded in count; the verdict reads a window of them."""
+
+    def __init__(self) -> None:
+        self._results: dict[str, deque[ProbeResult]] = {}
+
+    def add(self, r: ProbeResult) -> None:
+        q = self._results.get(r.target)
+        if q is None:
+            q = self._results[r.target] = deque(maxlen=HISTORY_PER_TARGET)
+        q.append(r)
+
+    def forget(self, target: str) -> None:
+        self._results.pop(target, None)
+
+    def window(self, since: float) -> list[ProbeResult]:
+        return [r for q in self._results.values() for r in q if r.time >= since]
+
+
+class Utilisation:
+    """Uplink byte counters at each verdict tick; the busiest direction's share of speed."""
+
+    def __init__(self) -> None:
+        self._ticks: deque[tuple[float, dict[tuple[str, int], tuple[int, int, float | None]]]] = (
+            deque(maxlen=4096)
+        )
+
+    def add(self, now: float, samples: Iterable[InterfaceSample]) -> None:
+        self._ticks.append(
+            (
+                now,
+                {
+                    (s.switch, s.ifindex): (s.rx_bytes, s.tx_bytes, s.speed_bytes)
+                    for s in samples
+                    if s.role is Role.UPLINK
+                },
+            )
+        )
+
+    def ratio(self, now: float, window: float, speed_bits: int) -> float | None:
+        while len(self._ticks) > 2 and self._ticks[1][0] <= now - window:
+            self._ticks.popleft()
+        if len(self._ticks) < 2:
+            return None
+        (t0, old), (t1, new) = self._ticks[0], self._ticks[-1]
+        if t1 - t0 <= 0:
+            return None
+        best: float | None = None
+        for key, (rx, tx, speed) in new.items():
+            if key not in old:
+                continue
+            rx0, tx0, _ = old[key]
+            bits = speed_bits or (speed * 8 if speed else 0)
+            if bits <= 0 or rx < rx0 or tx < tx0:
+                continue
+            share = max(rx - rx0, tx - tx0) * 8 / (t1 - t0) / bits
+            best = share if best is None else max(best, share)
+        return best
+
+
+def _median(values: Sequence[float]) -> float:
+    s = sorted(values)
+    return s[len(s) // 2] if s else 0.0
+
+
+def decide(
+    results: Sequence[ProbeResult],
+    essential: frozenset[str],
+    utilisation: float | None,
+    cfg: VerdictConfig,
+) -> Verdict:
+    """Apply the rules above to the results of one window."""
+    if utilisation is not None and utilisation >= cfg.saturated_ratio:
+        return Verdict("uplink_saturated", f"uplink at {utilisation:.0%} of its speed", utilisation)
+    icmp = [r for r in results if r.probe == "icmp"]
+    sent = sum(r.sent for r in icmp)
+    if sent:
+        loss = 1 - sum(len(r.rtts) for r in icmp) / sent
+        rtt = _median([x for r in icmp for x in r.rtts])
+        if loss >= cfg.loss_ratio:
+            return Verdict("provider_degraded", f"ICMP loss {loss:.1%}", utilisation)
+        if rtt >= cfg.latency:
+            return Verdict("provider_degraded", f"median RTT {rtt * 1000:.0f} ms", utilisation)
+    dns = [r for r in results if r.probe == "dns"]
+    if dns:
+        failed = [r for r in dns if not r.success]
+        slow = _median([r.duration for r in dns])
+        if failed:
+            return Verdict(
+                "dns_slow", f"{len(failed)} of {len(dns)} DNS probes failed", utilisation
+            )
+        if slow >= cfg.dns_latency:
+            return Verdict("dns_slow", f"median DNS time {slow * 1000:.0f} ms", utilisation)
+    last: dict[str, ProbeResult] = {}
+    for r in sorted(results, key=lambda r: r.time):
+        if r.target in essential:
+            last[r.target] = r
+    down = sorted(name for name, r in last.items() if not r.success)
+    if down:
+        return Verdict("service_down", f"essential service down: {', '.join(down)}", utilisation)
+    return Verdict("good", "", utilisation)

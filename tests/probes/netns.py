@@ -1,0 +1,73 @@
+"""Network namespaces for the probe tests, each with a unique name, removed afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from tests.conftest import ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+def sh(*args: str, check: bool = True) -> str:
+    return subprocess.run(args, check=check, capture_output=True, text=True).stdout
+
+
+def tag() -> str:
+    return f"{os.getpid() % 10000}{secrets.token_hex(2)}"
+
+
+@contextlib.contextmanager
+def namespaces(*names: str) -> Iterator[list[str]]:
+    """Fresh namespaces with loopback up; deleted on exit (their interfaces with them)."""
+    t = tag()
+    made: list[str] = []
+    try:
+        for n in names:
+            ns = f"sp{n}-{t}"
+            sh("ip", "netns", "add", ns)
+            made.append(ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        yield made
+    finally:
+        for ns in made:
+            sh("ip", "netns", "pids", ns, check=False)
+            for pid in sh("ip", "netns", "pids", ns, check=False).split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), 9)
+            sh("ip", "netns", "del", ns, check=False)
+
+
+def python_in(ns: str, code: str, timeout: float = 60) -> str:
+    """Run Python ``code`` inside ``ns`` with this checkout importable; its stdout."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    if r.returncode:
+        raise AssertionError(f"exit {r.returncode}: {r.stderr[-3000:]}")
+    return r.stdout
+
+
+def sentinel_in(ns: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``sentinel ARGS`` inside ``ns``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "sentinel", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
