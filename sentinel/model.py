@@ -200,6 +200,8 @@ class CensusCounts:
     windows: tuple[tuple[str, int, int, int], ...] = ()  # window, devices, LAA, behind APs
     entries: int = 0
     evictions: int = 0
+
+
 PROBE_REASONS = (
     "resolve",  # the name did not resolve
     "timeout",  # no answer within the deadline
