@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -32,14 +32,18 @@ from sentinel.capture.accounting import (
     cell,
 )
 from sentinel.capture.pcapfile import read
+from tests.conftest import DATA
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark"),
     pytest.mark.timeout(180),
 ]
 
-LAB = Path(__file__).resolve().parents[3] / "shared" / "lab" / "captures"
-LAB_PCAPS = sorted(LAB.glob("*.pcap")) if LAB.is_dir() else []
+LAB = DATA / "reference"
+LAB_PCAPS = sorted(LAB.glob("*.pcap"))
 NET4, NET6 = "10.77.0.0/24", "2001:db8:77::/48"
 
 # Like with like: accounting classifies by the IP protocol field, fragments included,
@@ -158,7 +162,6 @@ def compare(path: Path, networks: tuple[str, ...], net6: str | None) -> None:
     assert by_direction(acc) == {k: ts[k] for k in dirs}
 
 
-@pytest.mark.skipif(not LAB_PCAPS, reason="no lab captures")
 @pytest.mark.parametrize("path", LAB_PCAPS, ids=[p.stem for p in LAB_PCAPS])
 def test_lab_capture(path: Path) -> None:
     """Lab recordings: packets and bytes per protocol and per direction (LAN 10.77.0.0/24)."""

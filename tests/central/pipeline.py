@@ -25,7 +25,7 @@ import yaml
 
 from tests.conftest import ROOT
 
-CAPTURES = Path("/work/shared/lab/captures")
+CAPTURES = ROOT / "tests" / "data" / "reference"
 BINARIES = ("victoria-metrics", "vmagent", "ip")
 SITE, REGION = "bs-test-site", "test-region"
 VM_PORT, SENTINEL_PORT, SNMP_PORT, VMAGENT_PORT = 8428, 9717, 1161, 8429

@@ -2,22 +2,24 @@
 
 The captures were recorded with real tools (nmap, hping3, arpspoof, a rogue dnsmasq,
 hydra, macof) in a school LAN built from namespaces; each comes with ground truth.
-They live in the shared reference folder beside the project; skipped where absent.
+They are copied with their ground truth into tests/data/reference (see its README).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import DATA
 from tests.helpers import analyze
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "lab" / "captures"
-MANIFEST = CAPTURES / "MANIFEST.json"
+if TYPE_CHECKING:
+    from pathlib import Path
 
-pytestmark = pytest.mark.skipif(not MANIFEST.exists(), reason="shared lab captures not present")
+CAPTURES = DATA / "reference"
+MANIFEST = CAPTURES / "MANIFEST.json"
 
 # The lab names the SSH case after its scenario; sentinel's stable detector id is brute_force
 # (a login that succeeds after the guessing is part of the same alert: with encrypted SSH
@@ -30,9 +32,19 @@ def expected(capture: dict[str, object]) -> set[str]:
 
 
 def captures() -> list[dict[str, object]]:
-    if not MANIFEST.exists():
-        return []
     return list(json.loads(MANIFEST.read_text())["captures"])
+
+
+def attacker(capture: dict[str, object]) -> dict[str, str] | None:
+    """The ground truth's one attacker; None for the baseline and mac_flood (forged sources)."""
+    truth = json.loads((CAPTURES / str(capture["ground_truth"])).read_text())
+    attacks = [e for e in truth["events"] if e.get("malicious")]
+    if not attacks or capture["scenario"] == "mac_flood":
+        return None
+    return dict(attacks[0])
+
+
+WITH_ATTACKER = [(c, a) for c in captures() if (a := attacker(c)) is not None]
 
 
 @pytest.mark.parametrize("capture", captures(), ids=lambda c: str(c["scenario"]))
@@ -42,16 +54,16 @@ def test_expected_detectors_exactly(capture: dict[str, object], tmp_path: Path) 
     assert {a["detector"] for a in alerts} == expected(capture)
 
 
-@pytest.mark.parametrize("capture", captures(), ids=lambda c: str(c["scenario"]))
-def test_attacker_is_named(capture: dict[str, object], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("capture", "attack"), WITH_ATTACKER, ids=[str(c["scenario"]) for c, _ in WITH_ATTACKER]
+)
+def test_attacker_is_named(
+    capture: dict[str, object], attack: dict[str, str], tmp_path: Path
+) -> None:
     """The ground truth's attacker is the alert's source (mac_flood has no real source)."""
-    truth = json.loads((CAPTURES / str(capture["ground_truth"])).read_text())
-    attacks = [e for e in truth["events"] if e.get("malicious")]
-    if not attacks or capture["scenario"] == "mac_flood":
-        pytest.skip("no single attacker to name")
     alerts = analyze(CAPTURES / str(capture["pcap"]), tmp_path, "--reveal")
     sources = {a["source"]["ip"] for a in alerts} | {a["source"]["mac"] for a in alerts}  # type: ignore[index]
-    assert attacks[0]["src_ip"] in sources or attacks[0]["src_mac"] in sources
+    assert attack["src_ip"] in sources or attack["src_mac"] in sources
 
 
 def test_without_reveal_sources_are_pseudonymised(tmp_path: Path) -> None:

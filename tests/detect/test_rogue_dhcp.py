@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
@@ -15,12 +13,13 @@ from sentinel.capture.pcapfile import read
 from sentinel.config.detect import Allow, DetectConfig, Gateway, RogueDhcp
 from sentinel.detect.base import Common
 from sentinel.detect.rogue_dhcp import RogueDhcp as Detector
+from tests.conftest import DATA
 
 if TYPE_CHECKING:
     from sentinel.detect.base import Finding
     from sentinel.packet import Packet
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "lab" / "captures"
+CAPTURES = DATA / "reference"
 LEGIT, ROGUE, GATEWAY = "10.77.0.10", "10.77.0.66", "10.77.0.1"
 MACS = {LEGIT: "02:77:00:00:00:0a", ROGUE: "02:77:00:00:66:66", "10.77.0.99": "02:77:00:00:00:99"}
 
@@ -78,7 +77,6 @@ def _replay(name: str) -> list[Finding]:
     return out
 
 
-@pytest.mark.skipif(not CAPTURES.is_dir(), reason="lab captures not available")
 def test_lab_capture_flags_only_the_rogue() -> None:
     """Without config, the lab's rogue (answering first) is flagged and the legit server never."""
     found = _replay("rogue_dhcp.pcap")
@@ -89,7 +87,6 @@ def test_lab_capture_flags_only_the_rogue() -> None:
     assert found[-1].counts["offers"] == 6
 
 
-@pytest.mark.skipif(not CAPTURES.is_dir(), reason="lab captures not available")
 def test_lab_baseline_is_quiet() -> None:
     """The baseline capture (one legitimate server) gives nothing."""
     assert _replay("baseline.pcap") == []
