@@ -7,12 +7,28 @@ umask 022
 
 usage() {
     cat <<'EOF'
-Usage: deploy/install.sh [--prefix DIR] [--enable] [--no-apt] [-h|--help]
+Usage: deploy/install.sh [--prefix DIR] [--enable] [--no-apt] [--site ID] [--lan IFACE]
+                         [--switch HOST[:PORT] ...] [--force-config] [-h|--help]
 
-Installs sentinel from the checkout this script lives in (run as root).
+Installs sentinel from the checkout this script lives in (run as root), and writes
+/etc/sentinel/sentinel.yaml for this box with `sentinel init-config`: capture and every
+detector on the LAN interface, the gateway, DHCP and DNS servers it sees, this box's
+snmpd if one answers, and the switch given. An existing config is kept.
 
   --prefix DIR   virtual environment to create or reuse (default /opt/sentinel)
   --enable       also run 'systemctl enable --now sentinel'
+  --site ID      the school's id (default: the host name)
+  --lan IFACE    the LAN interface (default: the up Ethernet interface that does not
+                 carry the default route)
+  --switch HOST[:PORT]
+                 a switch to poll; with --switch-version 1|2c|3 (default 2c),
+                 --switch-name NAME, --switch-user USER (v3),
+                 --switch-community COMMUNITY (v1/v2c: written to
+                 /etc/sentinel/credentials/snmp-community, mode 0600, if absent).
+                 v3 passphrases go in /etc/sentinel/credentials/snmp-auth and
+                 snmp-priv; check-config names what is missing
+  --force-config replace an existing /etc/sentinel/sentinel.yaml
+  --root DIR     install below DIR instead of / (staging, tests); no systemctl
   --no-apt       do not install python3, python3-venv, gcc and python3-dev with
                  apt-get (without a C compiler capture runs on the slower
                  pure-Python engine)
@@ -33,6 +49,14 @@ enable=0
 use_apt=1
 demo=0
 edge_agent=""
+root=""
+force_config=0
+init_args=()
+community=""
+
+need_value() {  # OPTION VALUE...
+    [[ $# -ge 2 && -n "$2" ]] || { echo "install.sh: $1 needs a value" >&2; exit 2; }
+}
 
 while (($# > 0)); do
     case "$1" in
@@ -47,6 +71,14 @@ while (($# > 0)); do
             shift
             ;;
         --enable) enable=1; shift ;;
+        --site | --lan | --switch | --switch-name | --switch-version | --switch-user)
+            need_value "$@"
+            init_args+=("$1" "$2")
+            shift 2
+            ;;
+        --switch-community) need_value "$@"; community=$2; shift 2 ;;
+        --force-config) force_config=1; shift ;;
+        --root) need_value "$@"; root=${2%/}; shift 2 ;;
         --no-apt) use_apt=0; shift ;;
         --demo) demo=1; shift ;;
         --edge-agent)
@@ -60,6 +92,11 @@ while (($# > 0)); do
     esac
 done
 
+if [[ -n $root ]] && ((demo)) || [[ -n $root && -n $edge_agent ]]; then
+    echo "install.sh: --root installs sentinel only (no --demo, no --edge-agent)" >&2
+    exit 2
+fi
+
 if [[ $EUID -ne 0 ]]; then
     echo "install.sh: run as root" >&2
     exit 1
@@ -67,10 +104,12 @@ fi
 
 repo_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 unit_src=$repo_dir/deploy/systemd/sentinel.service
-unit_dst=/etc/systemd/system/sentinel.service
-config_src=$repo_dir/config/sentinel.yaml
-config_dir=/etc/sentinel
+unit_dst=$root/etc/systemd/system/sentinel.service
+config_dir=$root/etc/sentinel
 credentials_dir=$config_dir/credentials
+bin_link=$root/usr/local/bin/sentinel
+# systemd is managed only when installing into this system.
+if [[ -z $root && -d /run/systemd/system ]]; then systemd=1; else systemd=0; fi
 
 say() { echo "==> $*"; }
 
@@ -115,17 +154,24 @@ say "installing sentinel from $repo_dir"
 target=$repo_dir
 ((demo)) && target="$repo_dir[demo]"   # `sentinel demo`: snmpsim and its recordings
 "$prefix/bin/python" -m pip install "${pip_args[@]}" "$target"
-engine=$("$prefix/bin/python" -c 'from sentinel.capture.accounting import engine; print(engine())')
+# Ask the installed package, not the checkout: from the checkout's directory a plain
+# `python -c` would import ./sentinel (no compiled engine in a fresh clone). -I keeps the
+# working directory and PYTHON* variables out of sys.path; SENTINEL_NO_EXTENSIONS too.
+engine=$(cd / && env -u SENTINEL_NO_EXTENSIONS "$prefix/bin/python" -I -c \
+    'from sentinel.capture.accounting import engine; print(engine())')
 if [[ $engine == c ]]; then
-    say "capture engine: C"
+    say "capture engine: C (sentinel/capture/_fastpath.c, built)"
+elif command -v gcc >/dev/null 2>&1; then
+    say "capture engine: pure Python (the C engine did not build; see pip's output with -v)"
 else
-    say "capture engine: pure Python (no C compiler or Python headers at install time)"
+    say "capture engine: pure Python (no C compiler at install time; drop --no-apt)"
 fi
 
 # 4. Command on PATH.
-if [[ "$(readlink /usr/local/bin/sentinel 2>/dev/null || true)" != "$prefix/bin/sentinel" ]]; then
-    say "linking /usr/local/bin/sentinel -> $prefix/bin/sentinel"
-    ln -sfn "$prefix/bin/sentinel" /usr/local/bin/sentinel
+if [[ "$(readlink "$bin_link" 2>/dev/null || true)" != "$prefix/bin/sentinel" ]]; then
+    say "linking $bin_link -> $prefix/bin/sentinel"
+    install -d -m 0755 "$(dirname "$bin_link")"
+    ln -sfn "$prefix/bin/sentinel" "$bin_link"
 fi
 
 # 5. Unit file, rewritten only when it changed. A non-default prefix is patched in.
@@ -137,19 +183,7 @@ if ! cmp -s "$unit_tmp" "$unit_dst"; then
     install -D -m 0644 "$unit_tmp" "$unit_dst"
 fi
 
-# 6. Config and credentials directories; an existing config is never overwritten.
-install -d -m 0755 "$config_dir"
-install -d -m 0700 "$credentials_dir"
-if [[ ! -e $config_dir/sentinel.yaml ]]; then
-    if [[ -f $config_src ]]; then
-        say "installing default config $config_dir/sentinel.yaml"
-        install -m 0644 "$config_src" "$config_dir/sentinel.yaml"
-    else
-        echo "install.sh: warning: $config_src not found, no config installed" >&2
-    fi
-fi
-
-# 7. Optional: an SNMP agent on loopback for the built-in default to poll.
+# 6. Optional: an SNMP agent on loopback for the built-in default (and the config) to poll.
 if ((demo)); then
     if ! command -v snmpd >/dev/null 2>&1; then
         ((use_apt)) || { echo "install.sh: --demo needs snmpd (drop --no-apt)" >&2; exit 1; }
@@ -169,13 +203,46 @@ rocommunity sentinel-local 127.0.0.1 -V sentinelif'
         say "configuring snmpd on loopback ($demo_conf)"
         printf '%s\n' "$demo_text" >"$demo_conf"
     fi
-    if [[ -d /run/systemd/system ]]; then
+    if ((systemd)); then
         systemctl restart snmpd
-    else
-        pkill -x snmpd 2>/dev/null || true
-        sleep 0.5
-        snmpd -Lsd -p /run/snmpd.pid  # listens where snmpd.conf says: loopback
+    elif [[ -z $root ]]; then
+        # Without systemd: restart only the snmpd this script started (its PID file),
+        # never another one found by name.
+        pid_file=/run/sentinel-demo-snmpd.pid
+        old=$(cat "$pid_file" 2>/dev/null || true)
+        if [[ $old =~ ^[0-9]+$ && "$(cat "/proc/$old/comm" 2>/dev/null || true)" == snmpd ]]; then
+            kill "$old"
+            for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -d /proc/$old ]] || break; sleep 0.2; done
+        fi
+        if pidof snmpd >/dev/null 2>&1; then  # only looked up, never signalled
+            echo "install.sh: an snmpd not started by this script is running; restart it to" \
+                "load $demo_conf" >&2
+        else
+            snmpd -Lsd -p "$pid_file"  # listens where snmpd.conf says: loopback
+            for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -s $pid_file ]] && break; sleep 0.2; done
+        fi
     fi
+fi
+
+# 7. Config and credentials: the credentials directory (0700, root) with a generated site
+# key (0600), and a config for this box from `sentinel init-config`; an existing config is
+# kept unless --force-config.
+install -d -m 0755 "$config_dir"
+install -d -m 0700 -o root -g root "$credentials_dir"
+if [[ -n $community && ! -e $credentials_dir/snmp-community ]]; then
+    say "writing $credentials_dir/snmp-community"
+    (umask 077 && printf '%s\n' "$community" >"$credentials_dir/snmp-community")
+fi
+init=("$prefix/bin/sentinel" init-config --output "$config_dir/sentinel.yaml"
+      --credentials-dir "$credentials_dir" "${init_args[@]}")
+if ((force_config)); then init+=(--force); fi
+"${init[@]}"
+if "$prefix/bin/sentinel" check-config --credentials-dir "$credentials_dir" \
+        "$config_dir/sentinel.yaml"; then
+    say "config checked: $config_dir/sentinel.yaml"
+else
+    echo "install.sh: fix the lines above (credentials go in $credentials_dir), then:" \
+        "sentinel check-config $config_dir/sentinel.yaml" >&2
 fi
 
 # 8. Optional: the edge agent that scrapes sentinel on loopback and pushes to the region.
@@ -192,7 +259,7 @@ if [[ $edge_agent == vmagent ]]; then
         apt-get update -q
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q victoria-metrics
         # Only vmagent is used on a school's box: keep the packaged server off.
-        if [[ -d /run/systemd/system ]]; then systemctl disable --now victoria-metrics || true; fi
+        if ((systemd)); then systemctl disable --now victoria-metrics || true; fi
     fi
     install -d -m 0755 /etc/sentinel/vmagent
     install -d -m 0700 /etc/sentinel/vmagent/credentials
@@ -209,7 +276,7 @@ elif [[ $edge_agent == prometheus ]]; then
         say "installing prometheus (agent mode)"
         apt-get update -q
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
-        if [[ -d /run/systemd/system ]]; then systemctl disable --now prometheus || true; fi
+        if ((systemd)); then systemctl disable --now prometheus || true; fi
     fi
     install -d -m 0755 /etc/sentinel/prometheus-agent
     install -d -m 0700 /etc/sentinel/prometheus-agent/credentials
@@ -224,7 +291,7 @@ elif [[ $edge_agent == prometheus ]]; then
 fi
 
 # 9. systemd, when it is the init system here.
-if [[ -d /run/systemd/system ]]; then
+if ((systemd)); then
     say "reloading systemd units"
     systemctl daemon-reload
     if ((enable)); then

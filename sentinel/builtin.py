@@ -34,7 +34,7 @@ COMMUNITIES = (DEMO_COMMUNITY, "public")
 def builtin_config(*, capture: bool, root: Path = Path("/")) -> Config:
     """The default config plus what this box offers (see the module docstring)."""
     cfg = default_config()
-    community = asyncio.run(_local_agent())
+    community = asyncio.run(local_agent())
     if community is not None:
         auth = SnmpAuth(community=Secret(community, SecretSource("inline", "")))
         cfg = dataclasses.replace(
@@ -60,7 +60,7 @@ def builtin_config(*, capture: bool, root: Path = Path("/")) -> Config:
     return cfg
 
 
-async def _local_agent() -> str | None:
+async def local_agent() -> str | None:
     """The community an SNMP agent on 127.0.0.1 answers to, if any (half a second each)."""
     client = SnmpClient()
     try:

@@ -271,7 +271,69 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --region: any free ports instead of 8428, 8880, 9093 and 8429",
     )
+    _init_config_parser(sub)
     return parser
+
+
+def _init_config_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "init-config",
+        help="write a config file for the school this box sits in",
+        description="Look at this box (the LAN interface: up, Ethernet, not the default "
+        "route's; the LAN's gateway, DHCP and DNS servers from leases, routes and "
+        "resolv.conf; a local snmpd) and write a config that captures and runs every "
+        "detector on the LAN, polls the local snmpd and the switch given, and has commented "
+        "blocks for more switches, probes and alert receivers. The config is checked before "
+        "it is written; credentials it needs and does not find are named. Called by "
+        "deploy/install.sh and the Debian package; these flags are kept stable.",
+        epilog="examples:\n"
+        "  sentinel init-config                                  print it\n"
+        "  sentinel init-config --site bs-de-linde-gent --lan enp2s0 \\\n"
+        "      --switch 10.20.0.2 --output /etc/sentinel/sentinel.yaml \\\n"
+        "      --credentials-dir /etc/sentinel/credentials\n"
+        "  sentinel init-config --switch 10.20.0.2 --switch-version 3 --switch-user sentinel",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--site", help="the school's id (default: the host name)")
+    p.add_argument("--lan", metavar="IFACE", help="the LAN interface (default: found)")
+    p.add_argument("--switch", metavar="HOST[:PORT]", help="one switch to poll over SNMP")
+    p.add_argument("--switch-name", metavar="NAME", help="its name (default: its address)")
+    p.add_argument("--switch-version", choices=["1", "2c", "3"], default="2c")
+    p.add_argument(
+        "--switch-credential",
+        metavar="NAME",
+        help="credential with the community (default sentinel_snmp-community), or for v3 "
+        "the prefix of NAME-auth and NAME-priv (default sentinel_snmp)",
+    )
+    p.add_argument("--switch-user", metavar="USER", default="sentinel", help="v3 user")
+    p.add_argument(
+        "--switch-auth-protocol",
+        choices=["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"],
+        default="SHA-256",
+    )
+    p.add_argument(
+        "--switch-priv-protocol",
+        choices=["DES", "AES", "AES-128", "AES-192", "AES-256", "AES-192-C", "AES-256-C"],
+        default="AES",
+    )
+    p.add_argument("--output", type=Path, metavar="FILE", help="write FILE (default: stdout)")
+    p.add_argument("--force", action="store_true", help="replace an existing --output FILE")
+    p.add_argument(
+        "--credentials-dir",
+        type=Path,
+        metavar="DIR",
+        help="create DIR (0700) and a site key DIR/site-key (0600) if absent, and check "
+        "the config's credentials there (install: /etc/sentinel/credentials)",
+    )
+    p.add_argument(
+        "--lease-file",
+        action="append",
+        metavar="FILE",
+        help="read this DHCP lease file instead of the usual places (repeatable)",
+    )
+    p.add_argument(
+        "--no-snmp-probe", action="store_true", help="do not look for an snmpd on 127.0.0.1"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -284,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return analyze(args)
     if args.command == "demo":
         return demo(args)
+    if args.command == "init-config":
+        return init_config(args)
     return run(args.config, args.listen)
 
 
@@ -499,3 +563,62 @@ def alert_json(alert: object) -> dict[str, object]:
         "counts": dict(alert.counts),
         "evidence": alert.evidence,
     }
+
+
+def init_config(args: argparse.Namespace) -> int:
+    from sentinel import siteconfig
+    from sentinel.builtin import local_agent
+    from sentinel.config.schema import default_site
+
+    def note(text: str) -> None:
+        print(f"sentinel init-config: {text}", file=sys.stderr)
+
+    if args.switch_version == "3" and not args.switch:
+        note("--switch-version needs --switch")
+        return EXIT_USAGE
+    switch = None
+    if args.switch:
+        switch = siteconfig.SwitchOption(
+            address=args.switch,
+            name=args.switch_name or "",
+            version=args.switch_version,
+            credential=args.switch_credential or "",
+            user=args.switch_user,
+            auth_protocol=args.switch_auth_protocol,
+            priv_protocol=args.switch_priv_protocol,
+        )
+    community = None if args.no_snmp_probe else asyncio.run(local_agent())
+    facts = siteconfig.discover(
+        lease_files=tuple(args.lease_file) if args.lease_file else None,
+        snmp_community=community,
+    )
+    options = siteconfig.Options(site=args.site or default_site(), lan=args.lan, switch=switch)
+    generator = "sentinel init-config"
+    try:
+        text, plan = siteconfig.generate(facts, options, generator)
+    except (siteconfig.PlanError, ValueError) as exc:
+        note(str(exc))
+        return EXIT_USAGE
+    except RuntimeError as exc:
+        note(str(exc))
+        return EXIT_FAILURE
+    for line in plan.notes:
+        note(line)
+    if community is not None:
+        note(f"local snmpd answers on 127.0.0.1 (community {community!r}): polled as localhost")
+    if args.credentials_dir is not None:
+        key = siteconfig.ensure_site_key(args.credentials_dir)
+        note(f"site key: {key}")
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    if siteconfig.write_config(args.output, text, force=args.force):
+        note(f"wrote {args.output}")
+    else:
+        note(f"{args.output} exists and is left as it is (--force replaces it)")
+    try:
+        load_config(args.output, credentials_dir=args.credentials_dir)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            note(f"to do: {issue}")
+    return EXIT_OK
