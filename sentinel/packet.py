@@ -28,7 +28,14 @@ PROTO_UDP = 17
 PROTO_ICMPV6 = 58
 IPV6_EXTENSIONS = (0, 43, 44, 51, 60, 135, 139, 140)  # hop-by-hop, routing, fragment, AH, ...
 
-TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+
+# ICMP errors that carry the header of the packet they answer
+ICMP_UNREACHABLE, ICMP_TIME_EXCEEDED = 3, 11
+ICMPV6_UNREACHABLE, ICMPV6_TIME_EXCEEDED = 1, 3
+# Neighbour discovery (ICMPv6)
+ND_ROUTER_SOLICIT, ND_ROUTER_ADVERT, ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT = 133, 134, 135, 136
+ND_REDIRECT = 137
 
 
 @dataclass(slots=True)
@@ -62,6 +69,12 @@ class Packet:
     tcp_seq: int = 0
     icmp_type: int = -1
     icmp_code: int = -1
+    # ICMP errors (unreachable, time exceeded): the header of the packet they answer
+    inner_src: bytes = b""
+    inner_dst: bytes = b""
+    inner_proto: int = -1
+    inner_sport: int = 0
+    inner_dport: int = 0
     payload_offset: int = 0  # into the frame: the application payload (DNS, DHCP)
     payload_length: int = 0
     frame: bytes = b""  # the frame itself, for payload parsers and evidence

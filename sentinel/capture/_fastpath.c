@@ -302,6 +302,24 @@ static inline uint64_t be64(const uint8_t *p) {
     return ((uint64_t)be32(p) << 32) | be32(p + 4);
 }
 
+/* Whether detectors want a frame for its transport header (accounting.py says the same
+ * in Python): TCP SYN, FIN or RST, or no ACK outside a handshake (NULL, FIN, Xmas
+ * probes); UDP to or from DNS, DHCP, mDNS, or an empty datagram (a UDP probe); every
+ * ICMP; any rare IP protocol (IP-protocol scans) but the tunnels that carry bulk traffic. */
+static int detector_wants_l4(unsigned proto, const uint8_t *f, Py_ssize_t n, Py_ssize_t l4,
+                             int first_fragment) {
+    if (proto == 6)
+        return first_fragment && n >= l4 + 14 && ((f[l4 + 13] & 0x07) || !(f[l4 + 13] & 0x10));
+    if (proto == 17) {
+        if (!first_fragment || n < l4 + 6) return 0;
+        unsigned sport = be16(f + l4), dport = be16(f + l4 + 2);
+        return sport == 53 || sport == 67 || sport == 68 || sport == 5353 || dport == 53 ||
+               dport == 67 || dport == 68 || dport == 5353 || be16(f + l4 + 4) == 8;
+    }
+    if (proto == 1 || proto == 58) return 1;
+    return proto != 4 && proto != 41 && proto != 47 && proto != 50 && proto != 51;
+}
+
 static void add_device(Core *self, KeySet *cur, uint64_t hi, uint64_t lo) {
     if ((Py_ssize_t)cur->count < self->device_cap) {
         if (set_add(cur, hi, lo) < 0) self->failed = 1;
@@ -416,24 +434,8 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
     } else {
         direction = dst_local ? D_IN : D_TRANSIT;
     }
-    int p;
-    if (proto == 6) {
-        p = P_TCP;
-        if (first_fragment && n >= l4 + 14 && (f[l4 + 13] & 0x07)) wanted = 1;
-    } else if (proto == 17) {
-        p = P_UDP;
-        if (first_fragment && n >= l4 + 4) {
-            unsigned sport = be16(f + l4), dport = be16(f + l4 + 2);
-            if (sport == 53 || sport == 67 || sport == 68 || sport == 5353 || dport == 53 ||
-                dport == 67 || dport == 68 || dport == 5353)
-                wanted = 1;
-        }
-    } else if (proto == 1 || proto == 58) {
-        p = P_ICMP;
-        wanted = 1;
-    } else {
-        p = P_OTHER;
-    }
+    int p = proto == 6 ? P_TCP : proto == 17 ? P_UDP : (proto == 1 || proto == 58) ? P_ICMP : P_OTHER;
+    if (detector_wants_l4(proto, f, n, l4, first_fragment)) wanted = 1;
     count(self, CELL(direction, family, p), wirelen);
     if (wanted) want(self, f, n, wirelen, ts);
 }

@@ -4,7 +4,8 @@ active devices, and the packets detectors want; every table bounded.
 This is the code that runs for every frame (hundreds of thousands a second), so it
 parses just what it needs inline with struct and int operations, keeps counters in flat
 lists indexed by small integer codes, and allocates nothing per ordinary packet. Frames
-the detectors want (TCP SYN/FIN/RST, ARP, ICMP, DNS, DHCP) are copied into a bounded
+the detectors want (TCP SYN/FIN/RST or without ACK, ARP, ICMP, DNS, DHCP, empty UDP
+datagrams, rare IP protocols) are copied into a bounded
 batch for the full decoder.
 
 Two engines count the same way: ``Accounting`` here, in Python, is the reference, and
@@ -46,6 +47,8 @@ _VLAN_TAGS = frozenset((0x8100, 0x88A8, 0x9100))
 _IPV6_EXT = frozenset((0, 43, 60, 51, 135, 139, 140))  # hop-by-hop, routing, dst opts, AH...
 _HH = struct.Struct("!HH")
 _QQ = struct.Struct("!QQ")
+# Tunnels that carry bulk traffic: never wanted (everything else rare is).
+BULK_PROTOCOLS = frozenset({4, 41, 47, 50, 51})
 DETECTOR_PORTS = frozenset((53, 67, 68, 5353))  # DNS, DHCP, mDNS payloads are inspected
 
 
@@ -283,19 +286,24 @@ class Accounting(_Reports):
             direction = D_IN if dst_local else D_TRANSIT
         if proto == 6:
             p = P_TCP
-            if first_fragment and n >= l4 + 14 and f[l4 + 13] & 0x07:
-                want = True  # SYN, FIN or RST: connection starts and ends
+            # SYN, FIN or RST: connection starts and ends; no ACK outside a handshake: a
+            # probe (NULL, FIN, Xmas scans)
+            if first_fragment and n >= l4 + 14 and (f[l4 + 13] & 0x07 or not f[l4 + 13] & 0x10):
+                want = True
         elif proto == 17:
             p = P_UDP
-            if first_fragment and n >= l4 + 4:
+            if first_fragment and n >= l4 + 6:
                 sport, dport = _HH.unpack_from(f, l4)
-                if sport in DETECTOR_PORTS or dport in DETECTOR_PORTS:
+                empty = f[l4 + 4] == 0 and f[l4 + 5] == 8  # an empty datagram: a UDP probe
+                if empty or sport in DETECTOR_PORTS or dport in DETECTOR_PORTS:
                     want = True
         elif proto in (1, 58):
             p = P_ICMP
             want = True
         else:
             p = P_OTHER
+            if proto not in BULK_PROTOCOLS:  # rare protocols: IP-protocol scan probes
+                want = True
         c = ((direction * 4) + family) * 4 + p
         self.packets[c] += 1
         self.bytes[c] += wirelen

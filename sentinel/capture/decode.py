@@ -202,3 +202,30 @@ def _transport(p: Packet, f: bytes | memoryview, off: int, end: int, proto: int)
             return
         p.icmp_type, p.icmp_code = f[off], f[off + 1]
         p.payload_offset, p.payload_length = off + 4, max(0, end - off - 4)
+        if (proto == PROTO_ICMP and p.icmp_type in (3, 11)) or (
+            proto == PROTO_ICMPV6 and p.icmp_type in (1, 3, 4)
+        ):
+            _inner(p, f, off + 8, end)
+
+
+def _inner(p: Packet, f: bytes | memoryview, off: int, end: int) -> None:
+    """The header an ICMP error quotes; a short quote leaves the fields unset."""
+    if end < off + 1:
+        return
+    version = f[off] >> 4
+    if version == 4 and end >= off + 20:
+        ihl = (f[off] & 0x0F) * 4
+        p.inner_proto, p.inner_src, p.inner_dst = (
+            f[off + 9],
+            bytes(f[off + 12 : off + 16]),
+            bytes(f[off + 16 : off + 20]),
+        )
+        l4 = off + ihl
+    elif version == 6 and end >= off + 40:
+        p.inner_proto = f[off + 6]
+        p.inner_src, p.inner_dst = bytes(f[off + 8 : off + 24]), bytes(f[off + 24 : off + 40])
+        l4 = off + 40
+    else:
+        return
+    if p.inner_proto in (PROTO_TCP, PROTO_UDP) and end >= l4 + 4:
+        p.inner_sport, p.inner_dport = _PORTS.unpack_from(f, l4)

@@ -63,7 +63,10 @@ class PortScan:
     # Hosts probed on one port, failing, within the window.
     horizontal_threshold: Count = 20
     # Failed (host, port) pairs with at least 10 ports, any pattern (random scans).
+    # Horizontal and random scans count only the site's hosts (detect networks).
     random_threshold: Count = 40
+    # IP protocols probed on one host (nmap -sO); hosts speak TCP, UDP, ICMP and a few.
+    protocol_threshold: Count = 8
     # Slow scans: failed ports on one host within slow_window (nmap -T1 and friends).
     slow_window: Seconds = 3600.0
     slow_threshold: Count = 6
@@ -89,10 +92,40 @@ class HostSweep:
 class SynFlood:
     enabled: bool = True
     allow: Allow = field(default_factory=Allow)
-    # SYNs per second to one (host, port) that stay unanswered, sustained for `sustain`.
-    # A busy file server gets many SYNs too, but answers them: only half-open ones count.
+    # SYNs per second to one (host, port), sustained for `sustain` seconds, or `burst`
+    # SYNs in a run of seconds each over the rate (a two-second burst of thousands).
+    # A busy file server gets many SYNs too, from many clients that each open a few:
+    # only a dominant sender or a crowd of one-shot (spoofed) senders is a flood.
     rate_threshold: Rate = 200.0
     sustain: Seconds = 3.0
+    burst: Count = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Flood:
+    """RST, ACK, UDP and ICMP floods to one victim (SYN floods: syn_flood)."""
+
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # Packets a second to one victim, sustained for `sustain` seconds, or `burst` packets
+    # in a run of seconds over the rate. Nothing ordinary sends a host a thousand empty
+    # datagrams, RSTs or echo requests a second; ping sends one.
+    rate_threshold: Rate = 1000.0
+    sustain: Seconds = 2.0
+    burst: Count = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpStarvation:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # DISCOVERs/REQUESTs for distinct client MACs within `window`: a whole school's
+    # laptops coming back after a Wi-Fi outage reach a few hundred a minute; starvation
+    # tools send hundreds a second. Critical when one Ethernet sender speaks for
+    # `forged_threshold` different client MACs (a relay sets giaddr and is not counted).
+    window: Seconds = 10.0
+    clients_threshold: Count = 200
+    forged_threshold: Count = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +279,8 @@ class DetectConfig:
     port_scan: PortScan = field(default_factory=PortScan)
     host_sweep: HostSweep = field(default_factory=HostSweep)
     syn_flood: SynFlood = field(default_factory=SynFlood)
+    flood: Flood = field(default_factory=Flood)
+    dhcp_starvation: DhcpStarvation = field(default_factory=DhcpStarvation)
     arp_spoof: ArpSpoof = field(default_factory=ArpSpoof)
     rogue_dhcp: RogueDhcp = field(default_factory=RogueDhcp)
     dns_tunnel: DnsTunnel = field(default_factory=DnsTunnel)

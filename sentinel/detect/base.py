@@ -22,10 +22,12 @@ V = TypeVar("V")
 
 # Which packets a detector wants; the engine classifies each packet once.
 ARP = "arp"
-TCP_CONTROL = "tcp_control"  # SYN, FIN, RST
+TCP_CONTROL = "tcp_control"  # SYN, FIN, RST, or no ACK (NULL, Xmas probes)
 ICMP = "icmp"
 DNS = "dns"
 DHCP = "dhcp"
+UDP_PROBE = "udp_probe"  # an empty UDP datagram (UDP scans)
+IP_OTHER = "ip_other"  # an IP protocol other than TCP, UDP, ICMP (IP-protocol scans)
 ANY_IP = "ip"  # every decoded IP packet (blocklist)
 ETHERNET = "ethernet"  # every decoded frame (new source MACs)
 
@@ -97,6 +99,14 @@ class Bounded(Generic[K, V]):
             self._d.popitem(last=False)
             self.evictions += 1
         return new
+
+    def put(self, key: K, value: V) -> None:
+        """Set (or replace) the value of ``key``; it becomes the most recent."""
+        if key in self._d:
+            self._d[key] = value
+            self._d.move_to_end(key)
+        else:
+            self.setdefault(key, value=value)
 
     def pop(self, key: K) -> V | None:
         return self._d.pop(key, None)

@@ -45,7 +45,7 @@ def kinds(p: Packet) -> tuple[str, ...]:
     if p.arp_op:
         return (base.ETHERNET, base.ARP)
     if p.proto == 6:
-        if p.tcp_flags & 0x07:
+        if p.tcp_flags & 0x07 or not p.tcp_flags & 0x10:
             if 53 in (p.sport, p.dport):
                 return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL, base.DNS)
             return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL)
@@ -56,8 +56,12 @@ def kinds(p: Packet) -> tuple[str, ...]:
             return (base.ETHERNET, base.ANY_IP, base.DNS)
         if p.sport in (67, 68) and p.dport in (67, 68):
             return (base.ETHERNET, base.ANY_IP, base.DHCP)
+        if p.payload_length == 0 and not p.fragment:
+            return (base.ETHERNET, base.ANY_IP, base.UDP_PROBE)
     elif p.proto in (1, 58):
         return (base.ETHERNET, base.ANY_IP, base.ICMP)
+    elif not p.fragment:
+        return (base.ETHERNET, base.ANY_IP, base.IP_OTHER)
     return (base.ETHERNET, base.ANY_IP)
 
 

@@ -1,18 +1,53 @@
-"""port_scan: one source failing to connect to many ports (vertical, horizontal, random, slow).
+"""port_scan: one source probing many ports, hosts or protocols, with any probe type.
 
-A failed attempt is a SYN answered by RST, or not answered within ``answer_timeout``
-(filtered ports). Successful connections never count: a client using many services of
-one server is not scanning it. Local scanners get the same thresholds as remote ones.
+What counts as a failed probe, per (source, target host, port or protocol):
+
+- a SYN answered by RST, or not answered within ``answer_timeout`` (SYN and connect
+  scans, open ports excepted: a SYN-ACK is an answer);
+- a TCP segment with neither ACK nor SYN nor RST (NULL, FIN and Xmas scans): no
+  connection ever sends one, so the probe itself is the evidence;
+- a bare RST (no ACK flag) from a host of the site: what a closed or unfiltered port
+  answers to an ACK, Window or Maimon probe;
+- an empty UDP datagram, or an ICMP port unreachable quoting one a source sent (UDP
+  scans; the kernel rate-limits the unreachables, the probes are seen anyway);
+- a datagram of a rare IP protocol, or an ICMP protocol unreachable (IP-protocol scans).
+
+Successful connections never count: a client using many services of one server is not
+scanning it. Many ports on one host is a scan wherever the host is (vertical); many
+hosts, or any pattern, counts only hosts of the site (horizontal, random): a laptop's
+failures to the internet (peer-to-peer clients, blocked apps) stay below the floor, as
+do a resolver's late answers to closed client ports. Slow scans are judged over
+``slow_window`` from the same table: paced probes on one host, or one port on many of
+the site's hosts.
+
+Decoys (nmap -D) send the same probes from forged addresses of the same MAC: a probe
+from a MAC whose own address is known from its ARP (and is not the gateway's) is
+charged to that address, so the alert names the real scanner once.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
 from sentinel.model import Severity
+from sentinel.packet import (
+    ICMP_UNREACHABLE,
+    ICMPV6_UNREACHABLE,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_PSH,
+    TCP_RST,
+    TCP_SYN,
+    TCP_URG,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,23 +56,41 @@ if TYPE_CHECKING:
     from sentinel.detect.base import Common
     from sentinel.packet import Packet
 
-SYN, RST, ACK = 0x02, 0x04, 0x10
 MAX_FAILURES_PER_SOURCE = 8192
+MAX_DECOYS = 64
 PACED_GAP = 1.0  # seconds: a median gap this long between failures is a deliberate delay
+PROTOCOL = 1 << 16  # failure keys above this are IP protocols, not ports
+BULK_PROTOCOLS = frozenset({4, 41, 47, 50, 51})  # tunnels: traffic, never probes
+ICMPV6_PARAMETER_PROBLEM = 4  # code 1: unrecognised next header (IPv6's protocol unreachable)
+
+
+def stealth_probe(flags: int) -> str:
+    """The nmap name of a TCP probe without ACK, SYN or RST."""
+    if flags == 0:
+        return "null"
+    if flags & (TCP_FIN | TCP_PSH | TCP_URG) == TCP_FIN | TCP_PSH | TCP_URG:
+        return "xmas"
+    if flags & TCP_FIN:
+        return "fin"
+    return "odd_flags"
 
 
 class _Source:
-    __slots__ = ("dirty", "failures", "mac")
+    __slots__ = ("decoys", "dirty", "failures", "mac", "probes")
 
     def __init__(self) -> None:
         self.failures: dict[tuple[str, int], float] = {}  # (dst, port) -> last failure
         self.dirty = False
         self.mac = ""
+        self.probes: dict[str, int] = {}  # probe type -> failures
+        self.decoys: set[str] = set()
 
 
 class PortScan:
     name: ClassVar[str] = "port_scan"
-    wants: ClassVar[frozenset[str]] = frozenset({base.TCP_CONTROL})
+    wants: ClassVar[frozenset[str]] = frozenset(
+        {base.TCP_CONTROL, base.ICMP, base.UDP_PROBE, base.IP_OTHER, base.ARP}
+    )
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s
@@ -46,41 +99,132 @@ class PortScan:
             common.max_tracked * 4
         )
         self.sources: Bounded[str, _Source] = Bounded(common.max_tracked)
+        # SYN-ACKs seen: a bare RST back is a client refusing it, not an ACK-scan answer
+        self.answered: Bounded[tuple[str, str, int, int], float] = Bounded(common.max_tracked)
+        self.owners: Bounded[str, str] = Bounded(common.max_tracked)  # MAC -> its own IPv4
+        gw = common.cfg.gateway
+        self.gateway_mac = gw.mac or ""
+        self.nets = [ipaddress.ip_network(n, strict=False) for n in common.networks]
+        self._local: dict[str, bool] = {}
+
+    # -- packets -----------------------------------------------------------------------
 
     def observe(self, p: Packet) -> Iterable[Finding]:
+        if p.arp_op:
+            if p.arp_sha == p.src_mac and any(p.arp_spa):  # the sender's own address
+                self.owners.put(mac_text(p.src_mac), ip_text(p.arp_spa))
+            return ()
+        if p.error or p.fragment:
+            return ()
+        proto = p.proto
+        if proto == PROTO_TCP:
+            self._tcp(p)
+        elif proto == PROTO_UDP:
+            if p.payload_length == 0 and p.dport:
+                self._probe(p, p.dport, "udp")
+        elif proto in (PROTO_ICMP, PROTO_ICMPV6):
+            self._icmp(p)
+        elif proto not in BULK_PROTOCOLS and proto >= 0:
+            self._probe(p, PROTOCOL + proto, "protocol")
+        return ()
+
+    def _tcp(self, p: Packet) -> None:
         flags = p.tcp_flags
-        if flags & SYN and not flags & ACK:
+        if flags & TCP_SYN and not flags & TCP_ACK:
             src = ip_text(p.src)
             if not self.allowed.source(src, mac_text(p.src_mac)):
                 key = (src, ip_text(p.dst), p.dport, p.sport)
                 if key not in self.pending:
                     self.pending.setdefault(key, value=(p.ts, mac_text(p.src_mac)))
-        elif flags & SYN and flags & ACK:
+        elif flags & TCP_SYN:
             # The port answered: an open port, not a failure.
-            self.pending.pop((ip_text(p.dst), ip_text(p.src), p.sport, p.dport))
-        elif flags & RST:
+            key = (ip_text(p.dst), ip_text(p.src), p.sport, p.dport)
+            self.pending.pop(key)
+            self.answered.put(key, p.ts)
+        elif flags & TCP_RST:
             key = (ip_text(p.dst), ip_text(p.src), p.sport, p.dport)
             started = self.pending.pop(key)
             if started is not None:
-                self._fail(key[0], started[1], key[1], key[2], p.ts)
-        return ()
+                self._fail(key[0], started[1], key[1], key[2], p.ts, "syn")
+            elif self.answered.pop((key[1], key[0], key[3], key[2])) is not None:
+                pass  # a client refusing a SYN-ACK (its raw SYN had no socket: hping3)
+            elif not flags & TCP_ACK and self._is_local(key[1]):
+                # A bare RST answers a segment with ACK set for no connection: an ACK,
+                # Window or Maimon probe (or a stale connection: one port, below any floor).
+                prober, mac = key[0], mac_text(p.dst_mac)
+                if not self.allowed.source(prober, mac):
+                    self._fail(prober, mac, key[1], key[2], p.ts, "ack")
+        elif not flags & TCP_ACK:
+            self._probe(p, p.dport, stealth_probe(flags))
 
-    def _fail(self, src: str, mac: str, dst: str, port: int, ts: float) -> None:
+    def _icmp(self, p: Packet) -> None:
+        if not p.inner_src or p.inner_proto < 0:
+            return
+        v4 = p.proto == PROTO_ICMP
+        port_unreachable = (v4 and p.icmp_type == ICMP_UNREACHABLE and p.icmp_code == 3) or (
+            not v4 and p.icmp_type == ICMPV6_UNREACHABLE and p.icmp_code == 4
+        )
+        proto_unreachable = (v4 and p.icmp_type == ICMP_UNREACHABLE and p.icmp_code == 2) or (
+            not v4 and p.icmp_type == ICMPV6_PARAMETER_PROBLEM and p.icmp_code == 1
+        )
+        prober, target = ip_text(p.inner_src), ip_text(p.inner_dst)
+        mac = mac_text(p.dst_mac)
+        if self.allowed.source(prober, mac):
+            return
+        if port_unreachable and p.inner_proto == PROTO_UDP:
+            sport, dport = p.inner_sport, p.inner_dport
+            if sport < 1024 <= dport:
+                return  # a service's late answer to a closed client port (DNS, NTP, QUIC)
+            if not self._is_local(target):
+                return  # peer-to-peer clients' dead peers
+            self._fail(prober, mac, target, dport, p.ts, "udp")
+        elif proto_unreachable:
+            self._fail(prober, mac, target, PROTOCOL + p.inner_proto, p.ts, "protocol")
+
+    def _probe(self, p: Packet, port: int, probe: str) -> None:
+        src, mac = ip_text(p.src), mac_text(p.src_mac)
+        if not self.allowed.source(src, mac):
+            self._fail(src, mac, ip_text(p.dst), port, p.ts, probe)
+
+    def _is_local(self, ip: str) -> bool:
+        hit = self._local.get(ip)
+        if hit is None:
+            addr = ipaddress.ip_address(ip)
+            if self.nets:
+                hit = any(addr.version == n.version and addr in n for n in self.nets)
+            else:
+                hit = addr.is_private or addr.is_link_local
+            if len(self._local) < 65536:
+                self._local[ip] = hit
+        return hit
+
+    def _fail(self, src: str, mac: str, dst: str, port: int, ts: float, probe: str) -> None:
+        decoy = ""
+        if mac and mac != self.gateway_mac:
+            owner = self.owners.get(mac)
+            if owner is not None and owner != src and ":" not in src:
+                decoy, src = src, owner  # a forged source of the MAC's own scan
         s = self.sources.setdefault(src, _Source)
-        s.mac = mac
+        s.mac = mac or s.mac
+        if decoy and len(s.decoys) < MAX_DECOYS:
+            s.decoys.add(decoy)
         if len(s.failures) < MAX_FAILURES_PER_SOURCE or (dst, port) in s.failures:
+            if (dst, port) not in s.failures:
+                s.probes[probe] = s.probes.get(probe, 0) + 1
             s.failures[(dst, port)] = ts
         s.dirty = True
+
+    # -- judgement ---------------------------------------------------------------------
 
     def tick(self, now: float) -> Iterable[Finding]:
         timeout = self.s.answer_timeout
         for key, (started, mac) in self.pending.items():
             if now - started >= timeout:
                 self.pending.pop(key)
-                self._fail(key[0], mac, key[1], key[2], started + timeout)
+                self._fail(key[0], mac, key[1], key[2], started + timeout, "syn")
         out = []
+        horizon = now - self.s.slow_window
         for src, s in self.sources.items():
-            horizon = now - self.s.slow_window
             s.failures = {k: t for k, t in s.failures.items() if t >= horizon}
             if not s.failures:
                 self.sources.pop(src)
@@ -95,29 +239,34 @@ class PortScan:
     def _judge(self, src: str, s: _Source, now: float) -> Finding | None:
         recent = [k for k, t in s.failures.items() if t >= now - self.s.window]
         ports_by_host: dict[str, set[int]] = {}
+        protocols_by_host: dict[str, set[int]] = {}
         hosts_by_port: dict[int, set[str]] = {}
+        local_pairs = 0
         for dst, port in recent:
+            if port >= PROTOCOL:
+                protocols_by_host.setdefault(dst, set()).add(port - PROTOCOL)
+                continue
             ports_by_host.setdefault(dst, set()).add(port)
-            hosts_by_port.setdefault(port, set()).add(dst)
+            if self._is_local(dst):
+                hosts_by_port.setdefault(port, set()).add(dst)
+                local_pairs += 1
         top_host, top_ports = max(
             ((h, len(ps)) for h, ps in ports_by_host.items()), key=lambda x: x[1], default=("", 0)
         )
         top_port, top_hosts = max(
             ((pt, len(hs)) for pt, hs in hosts_by_port.items()), key=lambda x: x[1], default=(0, 0)
         )
-        # Slow: failures on one host that are paced (a second or more apart, as nmap's
-        # --scan-delay and -T0/-T1 do) or spread over more than the normal window. A fast
-        # scan in progress is neither; it crosses the vertical threshold in a moment.
-        slow_ports = 0
-        for h in {d for d, _ in s.failures}:
-            times = sorted(t for (d, _), t in s.failures.items() if d == h)
-            if len(times) < self.s.slow_threshold:
-                continue
-            gaps = sorted(b - a for a, b in itertools.pairwise(times))
-            paced = gaps[len(gaps) // 2] >= PACED_GAP
-            if paced or times[-1] - times[0] > self.s.window:
-                slow_ports = max(slow_ports, len(times))
-        counts = {"ports": len(hosts_by_port), "hosts": len(ports_by_host), "attempts": len(recent)}
+        proto_host, top_protocols = max(
+            ((h, len(ps)) for h, ps in protocols_by_host.items()),
+            key=lambda x: x[1],
+            default=("", 0),
+        )
+        slow_ports, slow_hosts = self._slow(s)
+        counts = {
+            "ports": len({p for _, p in recent if p < PROTOCOL}),
+            "hosts": len(ports_by_host.keys() | protocols_by_host.keys()),
+            "attempts": len(recent),
+        }
         kind, target, detail = "", "", ""
         if top_ports >= self.s.vertical_threshold:
             kind, target = "vertical", top_host
@@ -125,14 +274,26 @@ class PortScan:
         elif top_hosts >= self.s.horizontal_threshold:
             kind = "horizontal"
             detail = f"port {top_port} on {top_hosts} hosts"
-        elif len(recent) >= self.s.random_threshold and len(hosts_by_port) >= 10:
+        elif top_protocols >= self.s.protocol_threshold:
+            kind, target = "protocol", proto_host
+            detail = f"{top_protocols} IP protocols on {{target}}"
+            counts["protocols"] = top_protocols
+        elif local_pairs >= self.s.random_threshold and len(hosts_by_port) >= 10:
             kind = "random"
-            detail = f"{len(recent)} failed connections over {len(hosts_by_port)} ports"
+            detail = f"{local_pairs} failed connections over {len(hosts_by_port)} ports"
         elif slow_ports >= self.s.slow_threshold:
             kind = "slow"
             detail = f"{slow_ports} closed ports on one host within {self.s.slow_window:g}s"
+        elif slow_hosts >= self.s.horizontal_threshold:
+            kind = "slow"
+            detail = f"one port on {slow_hosts} hosts within {self.s.slow_window:g}s"
         if not kind:
             return None
+        probes = ", ".join(f"{n} {p}" for p, n in sorted(s.probes.items(), key=lambda x: -x[1]))
+        description = f"Probes: {probes}."
+        if s.decoys:
+            description += f" Also sent from {len(s.decoys)} decoy addresses of the same MAC."
+            counts["decoys"] = len(s.decoys)
         return Finding(
             detector=self.name,
             severity=Severity.WARNING,
@@ -145,11 +306,36 @@ class PortScan:
             target_name="" if target else f"port {top_port}" if kind == "horizontal" else "",
             kind=kind,
             counts=counts,
+            description=description,
         )
+
+    def _slow(self, s: _Source) -> tuple[int, int]:
+        """Slow scans over the whole slow window: (paced ports on one host, one port's
+        hosts of the site). A fast scan in progress is neither slow kind: it crosses
+        the vertical threshold in a moment."""
+        times_by_host: dict[str, list[float]] = {}
+        hosts_by_port: dict[int, set[str]] = {}
+        for (dst, port), t in s.failures.items():
+            if port >= PROTOCOL:
+                continue
+            times_by_host.setdefault(dst, []).append(t)
+            if self._is_local(dst):
+                hosts_by_port.setdefault(port, set()).add(dst)
+        slow_ports = 0
+        for times in times_by_host.values():
+            if len(times) < self.s.slow_threshold:
+                continue
+            times.sort()
+            gaps = sorted(b - a for a, b in itertools.pairwise(times))
+            paced = gaps[len(gaps) // 2] >= PACED_GAP
+            if paced or times[-1] - times[0] > self.s.window:
+                slow_ports = max(slow_ports, len(times))
+        slow_hosts = max((len(h) for h in hosts_by_port.values()), default=0)
+        return slow_ports, slow_hosts
 
     def stats(self) -> dict[str, int]:
         return {
             "sources": len(self.sources),
             "pending": len(self.pending),
-            "evictions": self.sources.evictions + self.pending.evictions,
+            "evictions": self.sources.evictions + self.pending.evictions + self.answered.evictions,
         }

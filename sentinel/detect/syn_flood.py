@@ -1,7 +1,8 @@
 """syn_flood: more connection attempts on one (host, port) than any client population makes.
 
 Per destination service and one-second bucket, SYNs are counted; ``rate_threshold``
-SYN/s sustained for ``sustain`` seconds is a candidate. A busy file server also gets
+SYN/s sustained for ``sustain`` seconds, or ``burst`` SYNs within a run of seconds each
+over the rate (a two-second burst of thousands), is a candidate. A busy file server also gets
 many SYNs, from many clients that each open a few connections; a flood comes either
 from one sender that dominates (hping3) or from a crowd of one-shot, spoofed senders.
 Only those two shapes are flagged. One alert per victim service: with spoofed sources
@@ -75,7 +76,7 @@ class SynFlood:
         if t.second >= 0:
             over = t.syns >= self.s.rate_threshold
             t.hot = (t.hot + 1 if second - t.second == 1 else 1) if over else 0
-            if t.hot >= self.s.sustain:
+            if t.hot >= self.s.sustain or (t.hot and t.total >= self.s.burst):
                 shape = self._shape(t)
                 if shape:
                     self.found.append(self._finding(key, t, float(second), shape))

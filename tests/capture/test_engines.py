@@ -259,3 +259,41 @@ def test_more_networks_than_the_c_engine_holds() -> None:
     assert type(acc) is Accounting
     with pytest.raises(ValueError, match="too many site networks"):
         FAST(many)  # type: ignore[misc]
+
+
+def probes() -> tuple[list[Ether], int]:
+    """Scan probes both engines hand to the detectors, with traffic neither does."""
+    a, b = "02:00:00:00:0a:01", "02:00:00:00:0b:02"
+    src, dst = "10.77.0.66", "10.77.0.10"
+    wanted = [
+        IP(src=src, dst=dst) / TCP(dport=1, flags=""),  # NULL
+        IP(src=src, dst=dst) / TCP(dport=2, flags="FPU"),  # Xmas
+        IP(src=src, dst=dst) / TCP(dport=3, flags="F"),  # FIN
+        IP(src=src, dst=dst) / TCP(dport=4, flags="R"),  # bare RST
+        IP(src=src, dst=dst) / UDP(sport=45000, dport=5),  # an empty datagram
+        IP(src=src, dst=dst, proto=132),  # SCTP: a rare protocol
+        IP(src=src, dst=dst, proto=200) / (b"x" * 8),
+    ]
+    unwanted = [
+        IP(src=src, dst=dst) / TCP(dport=6, flags="A"),  # ACK probes look like traffic
+        IP(src=src, dst=dst) / TCP(dport=7, flags="PA") / b"data",
+        IP(src=src, dst=dst) / UDP(sport=45000, dport=443) / b"quic",
+        IP(src=src, dst=dst, proto=47) / (b"gre" * 10),  # tunnels carry traffic
+        IP(src=src, dst=dst, proto=50) / (b"esp" * 10),
+    ]
+    frames = [Ether(src=a, dst=b) / f for f in wanted + unwanted]
+    return frames, len(wanted)
+
+
+@needs_c
+def test_scan_probes_wanted_alike(tmp_path: Path) -> None:
+    """NULL/FIN/Xmas segments, bare RSTs, empty UDP datagrams and rare IP protocols are
+    wanted by both engines; ACK segments, data, GRE and ESP are not."""
+    path = tmp_path / "probes.pcap"
+    frames, n = probes()
+    # a warm-up frame first, so no probe is wanted for being a never-seen MAC
+    wrpcap(str(path), [frames[-1], *frames[7:], *frames])
+    py = python_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
+    c = c_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
+    same(py, c)
+    assert len(py["wanted"]) == 1 + n  # the warm-up frame: a new MAC

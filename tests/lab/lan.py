@@ -42,6 +42,7 @@ LAN = "10.77.0.0/24"
 PREFIX = 24
 DOMAIN = "school.lan"
 TUNNEL_DOMAIN = "tunnel.test"
+LAN6 = "fd77::/64"  # IPv6 is off in the lab; scenarios that need it switch it on per host
 IF = "lan0"
 
 # tools the lab needs (package in parentheses, Debian names)
@@ -507,6 +508,14 @@ class SchoolLan:
         self.sh("ip", "-n", ns, "route", "replace", "default", "via", self.gw.ip)
         self.attacker = Host("attacker", ns, ip, mac)
         return self.attacker
+
+    def ipv6(self, host: Host, addr: str | None) -> None:
+        """Switch IPv6 on for one host with ``addr`` in LAN6 (link-local too), or off."""
+        on = "0" if addr else "1"
+        for key in ("all", "default", IF):
+            self.run(host.ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6={on}")
+        if addr:
+            self.sh("ip", "-n", host.ns, "addr", "add", f"{addr}/64", "dev", IF, "nodad")
 
     # ------------------------------------------------------------------ capture
     @contextlib.contextmanager

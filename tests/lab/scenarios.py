@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from tests.lab.lan import IF, LAN, TUNNEL_DOMAIN, Host, SchoolLan
 
+SERVER6, ATTACKER6 = "fd77::10", "fd77::66"
+
 PASSWORDS = [
     "123456",
     "password",
@@ -219,6 +221,103 @@ def slow_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def _probe_scan(flag: str, name: str, what: str, ports: str = "1-300"):  # type: ignore[no-untyped-def]
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        return _nmap(
+            lan,
+            name,
+            [flag, "-Pn", "-n", "-T4", "--max-retries", "1", "-p", ports, lan.srv.ip],
+            "port_scan",
+            f"nmap {what} of {ports} on the school server",
+            seconds=60,
+        )
+
+    return run
+
+
+fin_scan = _probe_scan("-sF", "fin_scan", "FIN scan")
+null_scan = _probe_scan("-sN", "null_scan", "NULL scan (no flags)")
+xmas_scan = _probe_scan("-sX", "xmas_scan", "Xmas scan (FIN, PSH, URG)")
+ack_scan = _probe_scan("-sA", "ack_scan", "ACK scan (answered by bare RSTs)")
+window_scan = _probe_scan("-sW", "window_scan", "Window scan")
+maimon_scan = _probe_scan("-sM", "maimon_scan", "Maimon scan (FIN/ACK)")
+
+
+def udp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    """The server's kernel rate-limits its port unreachables (about one a second)."""
+    return _nmap(
+        lan,
+        "udp_scan",
+        ["-sU", "-Pn", "-n", "-T4", "--max-retries", "0", "-p", "1-200", lan.srv.ip],
+        "port_scan",
+        "nmap UDP scan of 200 ports (empty datagrams; rate-limited ICMP port unreachables)",
+        seconds=40,
+    )
+
+
+def ipproto_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "ipproto_scan",
+        ["-sO", "-Pn", "-n", "-T4", "--max-retries", "0", "-p", "0-255", lan.srv.ip],
+        "port_scan",
+        "nmap IP-protocol scan of the 256 protocol numbers (protocol unreachables back)",
+        seconds=40,
+    )
+
+
+def ipv6_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    lan.ipv6(lan.srv, SERVER6)
+    lan.ipv6(a, ATTACKER6)
+    try:
+        time.sleep(1)
+        out = _nmap(
+            lan,
+            "ipv6_scan",
+            ["-6", "-sS", "-Pn", "-n", "-T4", "-p", "1-300", SERVER6],
+            "port_scan",
+            f"nmap SYN scan over IPv6 ({ATTACKER6} to {SERVER6}) of 300 ports",
+        )
+    finally:
+        lan.ipv6(a, None)
+        lan.ipv6(lan.srv, None)
+    out.notes["attacker_ip6"] = ATTACKER6
+    return out
+
+
+def polite_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "polite_scan",
+        ["-sS", "-Pn", "-n", "-T2", "-p", "20-45", lan.srv.ip],
+        "port_scan",
+        "nmap -T2 (polite, 0.4 s between probes) SYN scan of 26 ports",
+        seconds=60,
+        fast=False,
+    )
+
+
+def decoy_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "decoy_scan",
+        [
+            "-sS",
+            "-Pn",
+            "-n",
+            "-T4",
+            "-D",
+            "10.77.0.201,10.77.0.202,192.0.2.7,ME",
+            "-p",
+            "1-200",
+            lan.srv.ip,
+        ],
+        "port_scan",
+        "nmap SYN scan of 200 ports with three decoys (two of the LAN, one outside)",
+    )
+
+
 def ping_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
     return _nmap(
         lan,
@@ -253,6 +352,53 @@ def syn_flood(lan: SchoolLan, small: bool = False) -> Outcome:
         f"hping3 SYN flood, {count} SYNs to the server's port 80",
         a,
         "hping3",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def _hping_flood(name: str, expected: str, flags: list[str], what: str, port: bool = True):  # type: ignore[no-untyped-def]
+    """hping3 at about 2,000 packets a second for two seconds (3,000 when recording)."""
+
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        a = lan.attacker
+        count = "3000" if small else "4000"
+        args = [*flags, *(["-p", "80"] if port else []), "-c", count, "-i", "u500", lan.srv.ip]
+        out = _bounded(lan, a.ns, 30, "hping3", *args)
+        return Outcome(
+            name,
+            (expected,),
+            "hping3 " + " ".join(args),
+            f"hping3 {what}, {count} packets at about 2,000 a second",
+            a,
+            "hping3",
+            notes={"output_tail": out[-300:]}
+            | ({"no_single_source": True} if "--rand-source" in flags else {}),
+        )
+
+    return run
+
+
+syn_burst = _hping_flood("syn_burst", "syn_flood", ["-S"], "two-second SYN burst to port 80")
+spoofed_syn_flood = _hping_flood(
+    "spoofed_syn_flood", "syn_flood", ["-S", "--rand-source"], "SYN flood from random sources"
+)
+rst_flood = _hping_flood("rst_flood", "flood", ["-R"], "RST flood")
+ack_flood = _hping_flood("ack_flood", "flood", ["-A"], "ACK flood (the server answers RSTs)")
+udp_flood = _hping_flood("udp_flood", "flood", ["--udp"], "UDP flood of empty datagrams")
+icmp_flood = _hping_flood("icmp_flood", "flood", ["--icmp"], "ICMP echo flood", port=False)
+
+
+def dhcp_starvation(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    args = ["-i", IF, "-e", lan.srv.ip]
+    out = _bounded(lan, a.ns, 6, "dhcpstarv", *args)
+    return Outcome(
+        "dhcp_starvation",
+        ("dhcp_starvation",),
+        "timeout 6 dhcpstarv " + " ".join(args),
+        "dhcpstarv: DISCOVERs and REQUESTs for random client MACs until the pool is empty",
+        a,
+        "dhcpstarv",
         notes={"output_tail": out[-300:]},
     )
 
@@ -449,5 +595,23 @@ SCENARIOS = {
         Scenario("slow_scan", ("nmap",), slow_scan),
         Scenario("icmp_sweep", ("nmap",), icmp_sweep),
         Scenario("gratuitous_arp", ("arping",), gratuitous_arp),
+        Scenario("fin_scan", ("nmap",), fin_scan),
+        Scenario("null_scan", ("nmap",), null_scan),
+        Scenario("xmas_scan", ("nmap",), xmas_scan),
+        Scenario("ack_scan", ("nmap",), ack_scan),
+        Scenario("window_scan", ("nmap",), window_scan),
+        Scenario("maimon_scan", ("nmap",), maimon_scan),
+        Scenario("udp_scan", ("nmap",), udp_scan),
+        Scenario("ipproto_scan", ("nmap",), ipproto_scan),
+        Scenario("ipv6_scan", ("nmap",), ipv6_scan),
+        Scenario("polite_scan", ("nmap",), polite_scan),
+        Scenario("decoy_scan", ("nmap",), decoy_scan),
+        Scenario("syn_burst", ("hping3",), syn_burst),
+        Scenario("spoofed_syn_flood", ("hping3",), spoofed_syn_flood),
+        Scenario("rst_flood", ("hping3",), rst_flood),
+        Scenario("ack_flood", ("hping3",), ack_flood),
+        Scenario("udp_flood", ("hping3",), udp_flood),
+        Scenario("icmp_flood", ("hping3",), icmp_flood),
+        Scenario("dhcp_starvation", ("dhcpstarv",), dhcp_starvation),
     ]
 }

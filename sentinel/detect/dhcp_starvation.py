@@ -1,0 +1,126 @@
+"""dhcp_starvation: DISCOVERs and REQUESTs for more client MACs than a school has.
+
+Starvation tools (dhcpstarv, yersinia, scapy scripts) ask for a lease for each of
+thousands of invented MACs until the pool is empty, then a rogue server answers the
+real clients. Two signals within ``window``:
+
+- ``forged``: one Ethernet sender asks for ``forged_threshold`` different client MACs
+  (``chaddr``). A client asks for itself; a relay agent sets ``giaddr`` and is not
+  counted. Critical: no ordinary device does this.
+- ``many``: ``clients_threshold`` distinct client MACs in all, each from its own
+  Ethernet address (tools that forge the frame's source too). A warning: a whole school
+  reconnecting after a Wi-Fi outage is loud as well, though not this loud.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from sentinel.detect import base
+from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
+from sentinel.detect.dhcp import BOOTREQUEST, DISCOVER, REQUEST, parse
+from sentinel.model import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sentinel.config.detect import DhcpStarvation as Settings
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
+
+MAX_CLIENTS = 8192  # per sender and in all: far above any threshold
+REPORT_EVERY = 60.0
+UNSPECIFIED = "0.0.0.0"  # noqa: S104  (a client without an address yet)
+
+
+class _Sender:
+    __slots__ = ("clients", "ip", "reported")
+
+    def __init__(self) -> None:
+        self.clients: dict[str, float] = {}  # chaddr -> last request
+        self.ip = ""
+        self.reported = float("-inf")
+
+
+class DhcpStarvation:
+    name: ClassVar[str] = "dhcp_starvation"
+    wants: ClassVar[frozenset[str]] = frozenset({base.DHCP})
+
+    def __init__(self, s: Settings, common: Common) -> None:
+        self.s = s
+        self.allowed = common.allowed(s)
+        self.senders: Bounded[str, _Sender] = Bounded(common.max_tracked)
+        self.clients: dict[str, float] = {}  # every chaddr asked for, last time
+        self.reported = float("-inf")
+        self.dirty = False
+
+    def observe(self, p: Packet) -> Iterable[Finding]:
+        if p.dport != 67:
+            return ()
+        d = parse(p.payload)
+        if d.error or d.op != BOOTREQUEST or d.message_type not in (DISCOVER, REQUEST):
+            return ()
+        if d.giaddr not in ("", UNSPECIFIED) or not d.chaddr:
+            return ()  # relayed: the relay speaks for many clients by design
+        mac = mac_text(p.src_mac)
+        src = ip_text(p.src)
+        if self.allowed.source(src, mac) or self.allowed.mac(d.chaddr):
+            return ()
+        if d.chaddr != mac:
+            s = self.senders.setdefault(mac, _Sender)
+            if len(s.clients) < MAX_CLIENTS or d.chaddr in s.clients:
+                s.clients[d.chaddr] = p.ts
+            if src not in ("", UNSPECIFIED):
+                s.ip = src
+        if len(self.clients) < MAX_CLIENTS or d.chaddr in self.clients:
+            self.clients[d.chaddr] = p.ts
+        self.dirty = True
+        return ()
+
+    def tick(self, now: float) -> Iterable[Finding]:
+        horizon = now - self.s.window
+        out = []
+        for mac, s in self.senders.items():
+            s.clients = {c: t for c, t in s.clients.items() if t >= horizon}
+            if not s.clients:
+                self.senders.pop(mac)
+                continue
+            n = len(s.clients)
+            if n >= self.s.forged_threshold and now - s.reported >= REPORT_EVERY:
+                s.reported = now
+                out.append(
+                    Finding(
+                        detector=self.name,
+                        severity=Severity.CRITICAL,
+                        identifier=mac,
+                        summary=f"DHCP starvation: {{source}} asked for leases for {n} "
+                        f"other client MACs in {self.s.window:g}s",
+                        ts=now,
+                        src_ip=s.ip,
+                        src_mac=mac,
+                        kind="forged",
+                        counts={"clients": n},
+                    )
+                )
+        if self.dirty:
+            self.dirty = False
+            self.clients = {c: t for c, t in self.clients.items() if t >= horizon}
+            n = len(self.clients)
+            if n >= self.s.clients_threshold and not out and now - self.reported >= REPORT_EVERY:
+                self.reported = now
+                out.append(
+                    Finding(
+                        detector=self.name,
+                        severity=Severity.WARNING,
+                        identifier="lan",
+                        summary=f"DHCP starvation: leases asked for {n} distinct client "
+                        f"MACs in {self.s.window:g}s",
+                        ts=now,
+                        kind="many",
+                        counts={"clients": n},
+                    )
+                )
+        return out
+
+    def stats(self) -> dict[str, int]:
+        return {"senders": len(self.senders), "evictions": self.senders.evictions}

@@ -1,0 +1,209 @@
+"""flood: one victim buried in RST, ACK, UDP or ICMP packets (SYN floods are ``syn_flood``).
+
+Per victim and protocol, packets are counted in one-second buckets. ``rate_threshold``
+packets a second for ``sustain`` seconds, or ``burst`` packets in a run of seconds
+each over the rate, is a candidate; like ``syn_flood``, only a flood's two shapes are
+flagged: one sender that dominates, or a crowd of one-shot (spoofed) senders. The
+``protocol`` of the finding (its ``kind``) says which:
+
+- ``rst``: RST segments to the victim, except those refusing a SYN-ACK the victim sent
+  (a raw SYN sender's kernel does that; its SYN flood is ``syn_flood``'s);
+- ``ack``: the victim's bare RSTs to one sender: what a host answers to a flood of ACK
+  segments for no connection (the ACKs themselves look like traffic and are not read);
+- ``udp``: empty UDP datagrams to the victim (hping3 --udp and most flood tools);
+- ``icmp``: ICMP echo requests and other ICMP queries to the victim (errors are answers).
+
+Ordinary traffic never makes these: a download is data segments with ACKs, a ping is
+one a second, and nothing sends empty datagrams or thousands of RSTs a second.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from sentinel.detect import base
+from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
+from sentinel.model import Severity
+from sentinel.packet import (
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    TCP_ACK,
+    TCP_RST,
+    TCP_SYN,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sentinel.config.detect import Flood as Settings
+    from sentinel.detect.base import Common
+    from sentinel.packet import Packet
+
+MAX_SENDERS = 4096
+PORTS_KEPT = 64
+DOMINANT_SHARE = 0.5
+ONE_SHOT_SHARE = 0.9
+ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})  # v4: unreachable, quench, redirect, time, param
+ICMPV6_QUERIES = frozenset({128})  # echo request; ND and MLD are link chatter
+
+
+class _Victim:
+    __slots__ = (
+        "count",
+        "hot",
+        "own_ports",
+        "peer_ports",
+        "second",
+        "senders",
+        "total",
+        "untracked",
+    )
+
+    def __init__(self) -> None:
+        self.own_ports: set[int] = set()  # the victim's ports and its peers' (capped)
+        self.peer_ports: set[int] = set()
+        self.second = -1
+        self.count = 0
+        self.hot = 0
+        self.total = 0
+        self.senders: dict[tuple[str, str], int] = {}
+        self.untracked = 0
+
+
+class Flood:
+    name: ClassVar[str] = "flood"
+    wants: ClassVar[frozenset[str]] = frozenset({base.TCP_CONTROL, base.ICMP, base.UDP_PROBE})
+
+    def __init__(self, s: Settings, common: Common) -> None:
+        self.s = s
+        self.allowed = common.allowed(s)
+        self.victims: Bounded[tuple[str, str], _Victim] = Bounded(common.max_tracked)
+        self.answered: Bounded[tuple[str, str, int, int], bool] = Bounded(common.max_tracked)
+        self.found: list[Finding] = []
+
+    def observe(self, p: Packet) -> Iterable[Finding]:
+        if p.error or not p.ip_version:
+            return ()
+        proto = p.proto
+        if proto == PROTO_TCP:
+            flags = p.tcp_flags
+            if flags & TCP_SYN:
+                if flags & TCP_ACK:  # remember SYN-ACKs: a RST back refuses one
+                    self.answered.put((ip_text(p.src), ip_text(p.dst), p.sport, p.dport), True)
+                return ()
+            if not flags & TCP_RST:
+                return ()
+            src, dst = ip_text(p.src), ip_text(p.dst)
+            if self.answered.pop((dst, src, p.dport, p.sport)) is not None:
+                return ()
+            if flags & TCP_ACK:
+                self._count(dst, "rst", src, mac_text(p.src_mac), p.ts, p.dport, p.sport)
+            else:
+                # A bare RST: RSTs sent at dst, or the victim (src) answering ACKs from dst.
+                # Which is told by the ports: a victim keeps its port, a flood tool turns
+                # its own (see _shape).
+                self._count(dst, "rst", src, mac_text(p.src_mac), p.ts, p.dport, p.sport)
+                self._count(src, "ack", dst, mac_text(p.dst_mac), p.ts, p.sport, p.dport)
+        elif proto == PROTO_UDP:
+            if p.payload_length == 0:
+                self._count(ip_text(p.dst), "udp", ip_text(p.src), mac_text(p.src_mac), p.ts)
+        elif proto == PROTO_ICMP:
+            if p.icmp_type not in ICMP_ERRORS and p.icmp_type != 0:
+                self._count(ip_text(p.dst), "icmp", ip_text(p.src), mac_text(p.src_mac), p.ts)
+        elif proto == PROTO_ICMPV6 and p.icmp_type in ICMPV6_QUERIES:
+            self._count(ip_text(p.dst), "icmp", ip_text(p.src), mac_text(p.src_mac), p.ts)
+        out, self.found = self.found, []
+        return out
+
+    def _count(
+        self, victim: str, protocol: str, src: str, mac: str, ts: float, own: int = 0, peer: int = 0
+    ) -> None:
+        if self.allowed.source(src, mac):
+            return
+        key = (victim, protocol)
+        v = self.victims.setdefault(key, _Victim)
+        self._roll(v, key, int(ts))
+        v.count += 1
+        v.total += 1
+        if own or peer:
+            if len(v.own_ports) < PORTS_KEPT:
+                v.own_ports.add(own)
+            if len(v.peer_ports) < PORTS_KEPT:
+                v.peer_ports.add(peer)
+        who = (src, mac)
+        if who in v.senders or len(v.senders) < MAX_SENDERS:
+            v.senders[who] = v.senders.get(who, 0) + 1
+        else:
+            v.untracked += 1
+
+    def _roll(self, v: _Victim, key: tuple[str, str], second: int) -> None:
+        if second == v.second:
+            return
+        if v.second >= 0:
+            over = v.count >= self.s.rate_threshold
+            v.hot = (v.hot + 1 if second - v.second == 1 else 1) if over else 0
+            if v.hot >= self.s.sustain or (v.hot and v.total >= self.s.burst):
+                shape = self._shape(v, key[1])
+                if shape:
+                    self.found.append(self._finding(key, v, float(second), shape))
+        if v.hot == 0:
+            v.senders.clear()
+            v.own_ports.clear()
+            v.peer_ports.clear()
+            v.untracked = 0
+            v.total = 0
+        v.second, v.count = second, 0
+
+    @staticmethod
+    def _shape(v: _Victim, protocol: str) -> str:
+        total = sum(v.senders.values()) + v.untracked
+        if not total:
+            return ""
+        if protocol == "ack" and len(v.own_ports) >= len(v.peer_ports):
+            return ""  # the ports turn on this side: it sends a RST flood, it is not its victim
+        if protocol == "rst" and len(v.own_ports) > len(v.peer_ports):
+            return ""  # the victim's answers to an ACK flood
+        if max(v.senders.values(), default=0) >= DOMINANT_SHARE * total:
+            return "single"
+        one_shot = sum(1 for n in v.senders.values() if n == 1) + v.untracked
+        if len(v.senders) >= 50 and one_shot >= ONE_SHOT_SHARE * (len(v.senders) + v.untracked):
+            return "spoofed"
+        return ""
+
+    def _finding(self, key: tuple[str, str], v: _Victim, ts: float, shape: str) -> Finding:
+        victim, protocol = key
+        (src, mac), _ = max(v.senders.items(), key=lambda kv: kv[1])
+        single = shape == "single"
+        senders = len(v.senders) + v.untracked
+        what = {"rst": "RST", "ack": "ACK", "udp": "UDP", "icmp": "ICMP"}[protocol]
+        return Finding(
+            detector=self.name,
+            severity=Severity.CRITICAL,
+            identifier=f"{victim}/{protocol}",
+            summary=f"{what} flood on {{target}}: {v.total} packets "
+            + ("from {source}" if single else f"from {senders} spoofed sources"),
+            ts=ts,
+            src_ip=src if single else "",
+            src_mac=mac if single else "",
+            target=victim,
+            kind=protocol,
+            counts={"packets": v.total, "senders": senders},
+            description=f"protocol={protocol} shape={shape}",
+        )
+
+    def tick(self, now: float) -> Iterable[Finding]:
+        second = int(now)
+        for key, v in self.victims.items():
+            self._roll(v, key, second)
+            if v.total == 0 and second - v.second > 60:
+                self.victims.pop(key)
+        out, self.found = self.found, []
+        return out
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "victims": len(self.victims),
+            "evictions": self.victims.evictions + self.answered.evictions,
+        }

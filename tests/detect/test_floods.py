@@ -1,0 +1,147 @@
+"""syn_flood bursts, flood (RST, ACK, UDP, ICMP) and dhcp_starvation, both ways."""
+
+from __future__ import annotations
+
+import random
+
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Ether
+
+from sentinel.detect.dhcp_starvation import DhcpStarvation
+from sentinel.detect.flood import Flood
+from sentinel.detect.syn_flood import SynFlood
+from tests.detect.crafted import make, pkt, run
+
+A, S = "02:77:00:00:66:66", "02:77:00:00:00:0a"
+ATK, SRV = "10.77.0.66", "10.77.0.10"
+
+
+def tcp(src: str, dst: str, sport: int, dport: int, flags: str, ts: float, mac: str = A):  # type: ignore[no-untyped-def]
+    return pkt(
+        Ether(src=mac, dst=S if mac == A else A)
+        / IP(src=src, dst=dst)
+        / TCP(sport=sport, dport=dport, flags=flags),
+        ts,
+    )
+
+
+def test_a_two_second_syn_burst_is_a_flood() -> None:
+    """3,000 SYNs in two seconds (hping3 -i u600): flagged before three seconds pass."""
+    frames = [tcp(ATK, SRV, 1024 + i, 80, "S", 10.3 + i / 1500) for i in range(3000)]
+    found = run(make(SynFlood), frames, until=13)
+    assert [f.kind for f in found][:1] == ["single"]
+    assert found[0].ts <= 12.5
+
+
+def test_a_busy_minute_of_syns_below_the_burst_is_not_a_flood() -> None:
+    """300 SYNs a second for one second from 300 clients (a lesson starting): no flood."""
+    frames = [
+        tcp(f"10.77.{i // 250}.{i % 250 + 1}", SRV, 40000 + i, 445, "S", 5 + i / 300, mac=A)
+        for i in range(300)
+    ]
+    frames = [f for f in frames for _ in (0, 1)]  # each client opens two connections
+    assert run(make(SynFlood), frames) == []
+
+
+def test_rst_flood() -> None:
+    frames = [tcp(ATK, SRV, 1024 + i, 80, "R", i / 2000) for i in range(6000)]
+    found = run(make(Flood), frames)
+    assert {(f.kind, f.src_ip) for f in found} == {("rst", ATK)}
+
+
+def test_ack_flood_from_the_victims_rsts() -> None:
+    """The ACKs are not read; the server's bare RSTs, one per ACK, to one sender are."""
+    frames = [tcp(SRV, ATK, 80, 1024 + i, "R", i / 2000, mac=S) for i in range(6000)]
+    found = run(make(Flood), frames)
+    assert {(f.kind, f.src_ip, f.target) for f in found} == {("ack", ATK, SRV)}
+
+
+def test_a_syn_flood_senders_refusals_are_not_a_second_flood() -> None:
+    """hping3 -S: the server's SYN-ACKs are refused by the sender's kernel (bare RSTs)."""
+    frames = []
+    for i in range(6000):
+        t = i / 2000
+        frames += [
+            tcp(ATK, SRV, 1024 + i, 80, "S", t),
+            tcp(SRV, ATK, 80, 1024 + i, "SA", t + 0.0001, mac=S),
+            tcp(ATK, SRV, 1024 + i, 80, "R", t + 0.0002),
+        ]
+    assert run(make(Flood), frames) == []
+
+
+def test_udp_and_icmp_floods_and_spoofed_sources() -> None:
+    rng = random.Random(2)
+    udp = [
+        pkt(
+            Ether(src=A, dst=S) / IP(src=ATK, dst=SRV) / UDP(sport=1024 + i % 500, dport=53),
+            i / 2000,
+        )
+        for i in range(6000)
+    ]
+    assert {f.kind for f in run(make(Flood), udp)} == {"udp"}
+    spoofed = [
+        pkt(
+            Ether(src=A, dst=S)
+            / IP(
+                src=f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.1", dst=SRV
+            )
+            / ICMP(),
+            i / 2000,
+        )
+        for i in range(6000)
+    ]
+    found = run(make(Flood), spoofed)
+    assert {(f.kind, f.src_ip) for f in found} == {("icmp", "")}
+    assert "spoofed" in found[0].summary
+
+
+def test_pings_downloads_and_answers_are_not_floods() -> None:
+    """A class pinging the gateway, echo replies and unreachables back: no flood."""
+    frames = []
+    for second in range(10):
+        for host in range(1, 200):
+            t = second + host / 200
+            frames.append(
+                pkt(Ether(src=A, dst=S) / IP(src=f"10.77.0.{host}", dst="10.77.0.1") / ICMP(), t)
+            )
+            frames.append(pkt(Ether(src=S, dst=A) / IP(src="10.77.0.1", dst=ATK) / ICMP(type=0), t))
+    assert run(make(Flood), frames) == []
+
+
+def discover(chaddr: str, ts: float, src_mac: str = A):  # type: ignore[no-untyped-def]
+    raw = bytes.fromhex(chaddr.replace(":", ""))
+    return pkt(
+        Ether(src=src_mac, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67)
+        / BOOTP(chaddr=raw, xid=random.randrange(1 << 32))
+        / DHCP(options=[("message-type", "discover"), "end"]),
+        ts,
+    )
+
+
+def test_dhcp_starvation_from_one_sender() -> None:
+    """dhcpstarv: one laptop asks for leases for 100 invented MACs in two seconds."""
+    frames = [discover(f"02:de:ad:00:{i // 256:02x}:{i % 256:02x}", i / 50) for i in range(100)]
+    found = run(make(DhcpStarvation), frames)
+    assert {(f.kind, f.src_mac, f.severity.value) for f in found} == {("forged", A, "critical")}
+
+
+def test_dhcp_starvation_with_forged_frame_sources() -> None:
+    macs = [f"02:be:ef:00:{i // 256:02x}:{i % 256:02x}" for i in range(400)]
+    frames = [discover(m, i / 100, src_mac=m) for i, m in enumerate(macs)]
+    found = run(make(DhcpStarvation), frames)
+    assert {(f.kind, f.severity.value) for f in found} == {("many", "warning")}
+
+
+def test_a_school_morning_is_not_starvation() -> None:
+    """600 laptops arriving over ten minutes, each asking twice for itself."""
+    rng = random.Random(5)
+    frames = []
+    for i in range(600):
+        mac = f"02:10:00:00:{i // 256:02x}:{i % 256:02x}"
+        t = rng.random() * 600
+        frames += [discover(mac, t, src_mac=mac), discover(mac, t + 1, src_mac=mac)]
+    frames.sort(key=lambda p: p.ts)
+    assert run(make(DhcpStarvation), frames) == []

@@ -1,0 +1,237 @@
+"""port_scan with every probe type, decoys and slow scans; what must stay quiet."""
+
+from __future__ import annotations
+
+import random
+
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6DestUnreach, IPv6
+from scapy.layers.l2 import ARP, Ether
+
+from sentinel.config.detect import DetectConfig, Gateway
+from sentinel.detect.base import Common
+from sentinel.detect.engine import Engine
+from sentinel.detect.port_scan import PortScan
+from tests.detect.crafted import make, pkt, run
+
+A, S, GW = "02:77:00:00:66:66", "02:77:00:00:00:0a", "02:77:00:00:00:01"
+ATK, SRV = "10.77.0.66", "10.77.0.10"
+
+
+def tcp(src: str, dst: str, sport: int, dport: int, flags: str, ts: float, mac: str = A):  # type: ignore[no-untyped-def]
+    other = S if mac == A else A
+    return pkt(
+        Ether(src=mac, dst=other)
+        / IP(src=src, dst=dst)
+        / TCP(sport=sport, dport=dport, flags=flags),
+        ts,
+    )
+
+
+def kinds(found: list) -> set[str]:  # type: ignore[type-arg]
+    return {f.kind for f in found}
+
+
+def test_null_fin_and_xmas_probes_are_a_scan() -> None:
+    """nmap -sN, -sF, -sX: probes without ACK to 30 ports each; no answer is needed."""
+    for flags, probe in (("", "null"), ("F", "fin"), ("FPU", "xmas")):
+        frames = [tcp(ATK, SRV, 40000, port, flags, port / 100) for port in range(1, 31)]
+        found = run(make(PortScan), frames)
+        assert kinds(found) == {"vertical"}, flags
+        assert probe in found[0].description
+        assert found[0].src_ip == ATK
+
+
+def test_ack_window_and_maimon_scans_from_the_bare_rsts() -> None:
+    """nmap -sA/-sW/-sM: the probes carry ACK (not wanted); the server's bare RSTs are."""
+    frames = [tcp(SRV, ATK, port, 40000, "R", port / 100, mac=S) for port in range(1, 31)]
+    found = run(make(PortScan), frames)
+    assert kinds(found) == {"vertical"}
+    assert found[0].src_ip == ATK
+    assert found[0].src_mac == A
+    assert "ack" in found[0].description
+
+
+def test_stale_connections_reset_by_internet_servers_are_not_a_scan() -> None:
+    """A laptop waking up: 40 internet servers reset its stale connections (bare RST)."""
+    frames = [
+        tcp(f"198.51.100.{i}", "10.77.0.102", 443, 50000 + i, "R", i / 10, mac=S)
+        for i in range(1, 41)
+    ]
+    assert run(make(PortScan), frames) == []
+
+
+def test_udp_scan_from_the_empty_probes() -> None:
+    """nmap -sU sends empty datagrams to closed and open ports alike."""
+    frames = [
+        pkt(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV) / UDP(sport=45000, dport=port), port / 50)
+        for port in range(1, 40)
+    ]
+    found = run(make(PortScan), frames)
+    assert kinds(found) == {"vertical"}
+    assert "udp" in found[0].description
+
+
+def test_udp_scan_from_the_port_unreachables() -> None:
+    """Probes with payloads are not wanted; the ICMP port unreachables quote them."""
+    frames = []
+    for port in range(100, 130):
+        quoted = IP(src=ATK, dst=SRV) / UDP(sport=45000, dport=port) / b"payload"
+        frames.append(
+            pkt(Ether(src=S, dst=A) / IP(src=SRV, dst=ATK) / ICMP(type=3, code=3) / quoted, port)
+        )
+    found = run(make(PortScan), frames)
+    # one a second (the kernel's rate limit): paced like a slow scan until it is vertical
+    assert "vertical" in kinds(found)
+    assert kinds(found) <= {"vertical", "slow"}
+    assert {f.src_ip for f in found} == {ATK}
+
+
+def test_late_dns_answers_to_closed_client_ports_are_not_a_scan() -> None:
+    """A client closed its sockets before the resolver answered: unreachables quote
+    the resolver's answers (source port 53) to 60 client ports."""
+    frames = []
+    for i in range(60):
+        quoted = IP(src=SRV, dst="10.77.0.102") / UDP(sport=53, dport=33000 + i) / b"answer"
+        frames.append(
+            pkt(
+                Ether(src=A, dst=S)
+                / IP(src="10.77.0.102", dst=SRV)
+                / ICMP(type=3, code=3)
+                / quoted,
+                i / 10,
+            )
+        )
+    assert run(make(PortScan), frames) == []
+
+
+def test_ip_protocol_scan() -> None:
+    """nmap -sO: one datagram per protocol number, and protocol unreachables back."""
+    frames = [
+        pkt(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV, proto=proto), proto / 10)
+        for proto in range(100, 120)
+    ]
+    found = run(make(PortScan), frames)
+    assert kinds(found) == {"protocol"}
+    answers = []
+    for proto in range(100, 120):
+        quoted = IP(src=ATK, dst=SRV, proto=proto)
+        answers.append(
+            pkt(Ether(src=S, dst=A) / IP(src=SRV, dst=ATK) / ICMP(type=3, code=2) / quoted, proto)
+        )
+    assert kinds(run(make(PortScan), answers)) == {"protocol"}
+
+
+def test_tunnels_and_multicast_protocols_are_not_a_protocol_scan() -> None:
+    """GRE, ESP and IPIP carry traffic; a host speaks a few protocols (IGMP, VRRP, OSPF)."""
+    frames = [
+        pkt(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV, proto=proto), i)
+        for i, proto in enumerate([47, 50, 4, 41, 51, 2, 112, 89] * 5)
+    ]
+    assert run(make(PortScan), frames) == []
+
+
+def test_ipv6_syn_scan_and_udp_unreachables() -> None:
+    a6, s6 = "fd77::66", "fd77::10"
+    frames = []
+    for port in range(1, 31):
+        frames += [
+            pkt(
+                Ether(src=A, dst=S) / IPv6(src=a6, dst=s6) / TCP(sport=40000, dport=port),
+                port / 100,
+            ),
+            pkt(
+                Ether(src=S, dst=A)
+                / IPv6(src=s6, dst=a6)
+                / TCP(sport=port, dport=40000, flags="RA"),
+                port / 100 + 0.001,
+            ),
+        ]
+    cfg = DetectConfig()
+    nets = ("10.77.0.0/24", "fd77::/64")
+    found = run(PortScan(cfg.port_scan, Common(cfg, nets, 20000)), frames)
+    assert kinds(found) == {"vertical"}
+    assert found[0].src_ip == a6
+    unreach = []
+    for port in range(1, 31):
+        quoted = IPv6(src=a6, dst=s6) / UDP(sport=45000, dport=port) / b"x"
+        unreach.append(
+            pkt(
+                Ether(src=S, dst=A) / IPv6(src=s6, dst=a6) / ICMPv6DestUnreach(code=4) / quoted,
+                port,
+            )
+        )
+    found = run(PortScan(cfg.port_scan, Common(cfg, nets, 20000)), unreach)
+    assert "vertical" in kinds(found)
+    assert {f.src_ip for f in found} == {a6}
+
+
+def test_decoys_name_the_real_scanner() -> None:
+    """nmap -D: the same probes from four forged addresses of the attacker's MAC."""
+    frames = [pkt(Ether(src=A, dst="ff:ff:ff:ff:ff:ff") / ARP(hwsrc=A, psrc=ATK, pdst=SRV), 0)]
+    decoys = ["10.77.0.201", "10.77.0.202", "192.0.2.7", ATK]
+    frames += [tcp(d, SRV, 40000, port, "F", port / 10) for port in range(1, 31) for d in decoys]
+    found = run(make(PortScan), frames)
+    assert {f.src_ip for f in found} == {ATK}
+    assert {f.identifier for f in found} == {ATK}
+    assert found[0].counts["decoys"] == 3
+
+
+def test_gateway_forwarding_many_sources_is_not_a_decoy() -> None:
+    """The gateway's MAC carries many internet sources: each stays its own source."""
+    cfg = DetectConfig(gateway=Gateway(ip="10.77.0.1", mac=GW))
+    det = make(PortScan, cfg=cfg)
+    frames = [
+        pkt(Ether(src=GW, dst="ff:ff:ff:ff:ff:ff") / ARP(hwsrc=GW, psrc="10.77.0.1", pdst=SRV), 0)
+    ]
+    frames += [tcp("203.0.113.9", SRV, 40000, p, "", p / 10, mac=GW) for p in range(1, 31)]
+    found = run(det, frames)
+    assert {f.src_ip for f in found} == {"203.0.113.9"}
+
+
+def test_peer_to_peer_client_is_not_a_scan() -> None:
+    """A BitTorrent client: 300 peers on the internet on random high ports, 60 % of
+    them dead (unanswered or refused), some on the classic 6881."""
+    rng = random.Random(1)
+    frames = []
+    t = 0.0
+    for i in range(300):
+        t += rng.random() * 0.5
+        peer = f"198.{rng.randrange(18, 20)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        port = 6881 if i % 5 == 0 else rng.randrange(1024, 65535)
+        frames.append(tcp("10.77.0.102", peer, 50000 + i, port, "S", t))
+        r = rng.random()
+        if r < 0.4:
+            frames.append(tcp(peer, "10.77.0.102", port, 50000 + i, "SA", t + 0.05, mac=S))
+        elif r < 0.7:
+            frames.append(tcp(peer, "10.77.0.102", port, 50000 + i, "RA", t + 0.05, mac=S))
+    assert run(make(PortScan), sorted(frames, key=lambda p: p.ts), until=t + 30) == []
+
+
+def test_slow_horizontal_scan_of_the_site() -> None:
+    """Port 445 on 25 of the site's hosts, one every two minutes (nmap -T1 over a list)."""
+    frames = []
+    for i in range(25):
+        host, t = f"10.77.0.{100 + i}", i * 120.0
+        frames += [
+            tcp(ATK, host, 40000, 445, "S", t),
+            tcp(host, ATK, 445, 40000, "RA", t + 0.01, mac=S),
+        ]
+    assert "slow" in kinds(run(make(PortScan), frames))
+
+
+def test_the_engine_routes_every_probe_type_to_port_scan() -> None:
+    """Through the engine: NULL segments, empty datagrams and rare protocols arrive."""
+    engine = Engine(DetectConfig(), networks=("10.77.0.0/24",))
+    alerts = []
+    for port in range(1, 31):
+        alerts += engine.packet(tcp(ATK, SRV, 40000, port, "", port / 10))
+    alerts += engine.finish()
+    assert {a.detector for a in alerts} == {"port_scan"}
+    engine = Engine(DetectConfig(), networks=("10.77.0.0/24",))
+    udp = [
+        pkt(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV) / UDP(sport=45000, dport=p), p / 10)
+        for p in range(1, 31)
+    ]
+    alerts = [a for p in udp for a in engine.packet(p)] + engine.finish()
+    assert {a.detector for a in alerts} == {"port_scan"}
