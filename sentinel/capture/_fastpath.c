@@ -130,7 +130,15 @@ typedef struct {
     Talker *talkers;
     int talker_slots, n_talkers, sample;
     int failed; /* out of memory inside the hot path: raised after the frame */
+    int ready;  /* __init__ has completed: until then every method refuses */
 } Core;
+
+/* Core.__new__(Core) without __init__ has no tables: refuse instead of crashing. */
+static int not_ready(Core *self) {
+    if (self->ready) return 0;
+    PyErr_SetString(PyExc_RuntimeError, "Core used before __init__ completed");
+    return 1;
+}
 
 static void core_dealloc(Core *self) {
     set_free(&self->macs);
@@ -197,7 +205,15 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     }
     self->n_v6 = (int)n;
     Py_DECREF(seq);
-    if (self->wanted) return 0; /* __init__ called twice: keep the state */
+    if (self->ready) return 0; /* __init__ called twice: keep the state */
+    /* an earlier __init__ that failed part-way may have left some tables */
+    set_free(&self->macs);
+    set_free(&self->macs_prev);
+    set_free(&self->ips);
+    set_free(&self->ips_prev);
+    PyMem_Free(self->talkers);
+    self->talkers = NULL;
+    Py_CLEAR(self->wanted);
     self->device_cap = device_cap;
     self->half_window = window / 2;
     self->rotate_at = -INFINITY;
@@ -214,6 +230,7 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
         PyErr_NoMemory();
         return -1;
     }
+    self->ready = 1;
     return 0;
 }
 
@@ -450,7 +467,7 @@ static PyObject *core_frame(Core *self, PyObject *args) {
     Py_buffer buf;
     unsigned long wirelen;
     double ts;
-    if (!PyArg_ParseTuple(args, "y*kd", &buf, &wirelen, &ts)) return NULL;
+    if (not_ready(self) || !PyArg_ParseTuple(args, "y*kd", &buf, &wirelen, &ts)) return NULL;
     frame(self, buf.buf, buf.len, wirelen, ts);
     PyBuffer_Release(&buf);
     if (self->failed) return failed(self);
@@ -469,7 +486,9 @@ static PyObject *core_pcap(Core *self, PyObject *args) {
     Py_ssize_t off, end, limit;
     int big;
     double unit;
-    if (!PyArg_ParseTuple(args, "y*nnpdn", &buf, &off, &end, &big, &unit, &limit)) return NULL;
+    if (not_ready(self) ||
+        !PyArg_ParseTuple(args, "y*nnpdn", &buf, &off, &end, &big, &unit, &limit))
+        return NULL;
     const uint8_t *v = buf.buf;
     if (end > buf.len) end = buf.len;
     Py_ssize_t frames = 0;
@@ -496,7 +515,7 @@ static PyObject *core_pcap(Core *self, PyObject *args) {
 static PyObject *core_ring_block(Core *self, PyObject *args) {
     Py_buffer buf;
     Py_ssize_t base, block_size;
-    if (!PyArg_ParseTuple(args, "y*nn", &buf, &base, &block_size)) return NULL;
+    if (not_ready(self) || !PyArg_ParseTuple(args, "y*nn", &buf, &base, &block_size)) return NULL;
     const uint8_t *v = buf.buf;
     Py_ssize_t frames = 0;
     if (base >= 0 && block_size >= 48 && base + block_size <= buf.len) {
@@ -529,6 +548,7 @@ static PyObject *core_ring_block(Core *self, PyObject *args) {
 }
 
 static PyObject *core_detector_batch(Core *self, PyObject *Py_UNUSED(ignored)) {
+    if (not_ready(self)) return NULL;
     PyObject *fresh = PyList_New(0);
     if (!fresh) return NULL;
     PyObject *batch = self->wanted;
@@ -581,6 +601,7 @@ static size_t union_size(const KeySet *cur, const KeySet *prev) {
 }
 
 static PyObject *core_active(Core *self, PyObject *Py_UNUSED(ignored)) {
+    if (not_ready(self)) return NULL;
     return Py_BuildValue("(nn)", (Py_ssize_t)union_size(&self->macs, &self->macs_prev),
                          (Py_ssize_t)union_size(&self->ips, &self->ips_prev));
 }
@@ -598,6 +619,7 @@ static PyObject *key_int(uint64_t hi, uint64_t lo) {
 }
 
 static PyObject *core_talkers(Core *self, PyObject *Py_UNUSED(ignored)) {
+    if (not_ready(self)) return NULL;
     PyObject *list = PyList_New(self->n_talkers);
     if (!list) return NULL;
     for (int i = 0; i < self->n_talkers; i++) {

@@ -62,10 +62,19 @@ def parse_located(text: str) -> tuple[Node | None, list[tuple[int, str, str]]]:
         raise YamlSyntaxError(line, f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(0, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlSyntaxError(0, "invalid YAML: nested too deeply") from None
     if root is None:
         return None, []
     duplicates: list[tuple[int, str, str]] = []
-    return _convert(root, _Constructor(), "", duplicates), duplicates
+    try:
+        return _convert(root, _Constructor(), "", duplicates), duplicates
+    except yaml.MarkedYAMLError as exc:  # a tag with no constructor, a bad merge key
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise YamlSyntaxError(line, f"invalid YAML: {exc.problem or exc.context}") from None
+    except RecursionError:
+        raise YamlSyntaxError(0, "invalid YAML: nested too deeply") from None
 
 
 def _join(path: str, key: str) -> str:
