@@ -83,6 +83,16 @@ def _result(
     )
 
 
+async def _resolved(
+    host: str, target: ProbeTarget, fields: dict[str, object], phases: dict[str, float]
+) -> tuple[str, int]:
+    """Resolve ``host`` as the target asks, timing the resolve phase; record the address."""
+    ip, family, took = await resolve(host, target.ip_protocol)
+    phases["resolve"] = took
+    fields.update(ip=ip, ip_protocol=4 if family == socket.AF_INET else 6)
+    return ip, family
+
+
 async def _icmp(
     target: ProbeTarget,
     s: IcmpSettings,
@@ -92,9 +102,7 @@ async def _icmp(
     pings: int | None,
     spacing: float | None,
 ) -> None:
-    ip, family, took = await resolve(target.address, target.ip_protocol)
-    phases["resolve"] = took
-    fields.update(ip=ip, ip_protocol=4 if family == socket.AF_INET else 6)
+    ip, family = await _resolved(target.address, target, fields, phases)
     t = time.perf_counter()
     try:
         pinger = pingers.get(family)
@@ -124,9 +132,7 @@ async def _dns(
     _s: float | None,
 ) -> None:
     host, port = split_host_port(target.address, 53)
-    ip, family, took = await resolve(host, target.ip_protocol)
-    phases["resolve"] = took
-    fields.update(ip=ip, ip_protocol=4 if family == socket.AF_INET else 6)
+    ip, family = await _resolved(host, target, fields, phases)
     answer, _ = await dns.query(ip, port, family, s.query_name, s.query_type, s.transport, phases)
     fields.update(
         rcode=answer.rcode,
@@ -150,9 +156,7 @@ async def _tcp(
     _s: float | None,
 ) -> None:
     host, port = split_host_port(target.address, None)
-    ip, family, took = await resolve(host, target.ip_protocol)
-    phases["resolve"] = took
-    fields.update(ip=ip, ip_protocol=4 if family == socket.AF_INET else 6)
+    ip, family = await _resolved(host, target, fields, phases)
     await tcp.connect(ip, port, family, phases)
 
 
