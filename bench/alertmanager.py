@@ -2,7 +2,7 @@
 
     nice -n 15 .venv/bin/python bench/alertmanager.py [--sites 380 3800 40000]
 
-For each N, a mapping of N schools goes through deploy/alertmanager/make_site_routes.py
+For each N, an inventory of N schools goes through deploy/alertmanager/make_site_routes.py
 twice: the template only (one `school-admin` receiver whose address comes from
 templates/sites.tmpl: the base config) and with --config (one route and one receiver per
 school). A real prometheus-alertmanager (Debian package) then loads each config; measured:
@@ -33,6 +33,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests import inventories  # noqa: E402  (the region's inventory, as the tests write it)
+
 DEPLOY = ROOT / "deploy" / "alertmanager"
 RESULTS = ROOT / "bench" / "results"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -77,10 +80,9 @@ class Sink:
 
 
 def mapping(tmp: Path, n: int) -> Path:
-    path = tmp / "sites.csv"
-    rows = ["site,email"] + [f"school-{i:05d},ict@school-{i:05d}.example" for i in range(n)]
-    path.write_text("\n".join(rows) + "\n")
-    return path
+    """The region's inventory of n schools (the one source of the routes)."""
+    schools = [(f"school-{i:05d}", [f"ict@school-{i:05d}.example"]) for i in range(n)]
+    return inventories.write(tmp / "inventory.yml", schools)
 
 
 def configs(tmp: Path, n: int, smtp_port: int) -> dict[str, Path]:

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Generate the per-school routing of the central Alertmanager from a CSV mapping file.
+"""Generate the per-school routing of the central Alertmanager from the region's inventory.
 
-Usage: make_site_routes.py sites.csv templates/sites.tmpl [--fallback ADDR]
+Usage: make_site_routes.py INVENTORY templates/sites.tmpl [--fallback ADDR]
            [--config alertmanager.yml --config-out alertmanager.region.yml]
 
-The CSV has a header with at least ``site`` and ``email`` (several addresses separated by
-``;``). The template output defines ``site.admin``, used by the single ``school-admin``
-receiver as its ``to:``; an unknown site goes to the fallback (regional support).
+INVENTORY is the Ansible inventory that deploys the boxes (a YAML file or directory, or
+the JSON of ``ansible-inventory --list``, ``-`` for stdin; see deploy/inventory.py): each
+host with ``sentinel_site`` is a school, ``sentinel_admin_email`` its admins. The
+template output defines ``site.admin``, used by the single ``school-admin`` receiver as
+its ``to:``; an unknown site goes to the fallback (regional support).
 
 With ``--config``, the base configuration is also written to ``--config-out`` with one
 route (``site="<id>"``) and one receiver (``school-<id>``, a copy of ``school-admin``
 mailing that school's addresses) per school under the route that matches every site, so
 ``amtool config routes test site=<id>`` names the school's own receiver and Alertmanager's
-UI shows each school apart. Sites not in the file still reach ``school-admin`` (whose
+UI shows each school apart. Sites not in the inventory still reach ``school-admin`` (whose
 template sends them to the fallback).
 """
 
@@ -20,83 +22,27 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-EMAIL = re.compile(r"[^@\s<>,;\"{}]+@[^@\s<>,;\"{}]+")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import inventory  # deploy/inventory.py, shared with the cluster's vmauth config
+
+EMAIL = inventory.EMAIL
 
 
-def read(path: Path) -> list[tuple[str, str]]:
-    """(site, comma-separated addresses) rows; raises ValueError naming the bad line.
-
-    A ``.yml``/``.yaml`` file is the region's Ansible inventory (deploy/ansible), the one
-    source of sites when the fleet is run with Ansible; anything else is the CSV mapping.
-    """
-    if path.suffix in (".yml", ".yaml"):
-        return read_inventory(path)
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    with path.open(newline="", encoding="utf-8") as f:
-        for n, row in enumerate(csv.DictReader(f), start=2):
-            site = (row.get("site") or "").strip()
-            emails = [e.strip() for e in (row.get("email") or "").split(";") if e.strip()]
-            if not SITE.fullmatch(site):
-                raise ValueError(f"{path}:{n}: invalid site id {site!r}")
-            if site in seen:
-                raise ValueError(f"{path}:{n}: site {site!r} listed twice")
-            if not emails or not all(EMAIL.fullmatch(e) for e in emails):
-                raise ValueError(f"{path}:{n}: invalid email for {site!r}")
-            seen.add(site)
-            rows.append((site, ", ".join(emails)))
-    return rows
-
-
-def inventory_hosts(group: dict[str, Any], found: dict[str, dict[str, Any]]) -> None:
-    """Every host of an inventory group and its children, with its own variables."""
-    for name, hostvars in (group.get("hosts") or {}).items():
-        found.setdefault(name, {}).update(hostvars or {})
-    for child in (group.get("children") or {}).values():
-        inventory_hosts(child or {}, found)
-
-
-def read_inventory(path: Path) -> list[tuple[str, str]]:
-    """(site, addresses) of each host with ``sentinel_site`` and ``sentinel_admin_email``."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not YAML: {exc}") from None
-    hosts: dict[str, dict[str, Any]] = {}
-    for group in data.values():
-        inventory_hosts(group or {}, hosts)
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for host, hostvars in hosts.items():
-        if "sentinel_site" not in hostvars:
-            continue
-        site = str(hostvars["sentinel_site"])
-        emails = hostvars.get("sentinel_admin_email") or []
-        emails = [emails] if isinstance(emails, str) else [str(e).strip() for e in emails]
-        if not SITE.fullmatch(site):
-            raise ValueError(f"{path}: host {host}: invalid site id {site!r}")
-        if site in seen:
-            raise ValueError(f"{path}: host {host}: site {site!r} listed twice")
-        if not emails or not all(EMAIL.fullmatch(e) for e in emails):
-            raise ValueError(f"{path}: host {host}: invalid sentinel_admin_email for {site!r}")
-        seen.add(site)
-        rows.append((site, ", ".join(emails)))
-    return rows
+def read(source: str) -> list[tuple[str, str]]:
+    """(site, comma-separated addresses) of every school of the inventory."""
+    return [(s.site, ", ".join(s.emails)) for s in inventory.read(source)]
 
 
 def render(rows: list[tuple[str, str]], fallback: str) -> str:
     """Go template text: one ``else if`` per site (3,800 string compares take microseconds)."""
     out = [
-        "{{/* Generated by make_site_routes.py from the site mapping file. Do not edit. */}}",
+        "{{/* Generated by make_site_routes.py from the region's inventory. Do not edit. */}}",
         '{{ define "site.admin" -}}{{- $site := .GroupLabels.site -}}',
     ]
     for i, (site, emails) in enumerate(rows):
@@ -155,7 +101,7 @@ def write(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("csv", type=Path)
+    ap.add_argument("inventory", help="the Ansible inventory (file, directory, JSON or -)")
     ap.add_argument("output", type=Path)
     ap.add_argument("--fallback", default="regional-it@region.example")
     ap.add_argument("--config", type=Path, help="base alertmanager.yml to add school routes to")
@@ -165,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print("make_site_routes: --config and --config-out go together", file=sys.stderr)
         return 2
     try:
-        rows = read(args.csv)
+        rows = read(args.inventory)
         routed = None
         if args.config is not None:
             base = yaml.safe_load(args.config.read_text(encoding="utf-8"))
@@ -180,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"make_site_routes: {len(rows)} sites -> {args.output}")
     if routed is not None:
         header = (
-            f"# Generated by make_site_routes.py from {args.csv.name} and {args.config.name}.\n"
+            f"# Generated by make_site_routes.py from {Path(args.inventory).name} and "
+            f"{args.config.name}.\n"
         )
         text = yaml.dump(routed, Dumper=_NoAliases, sort_keys=False, width=120)
         write(args.config_out, header + text)

@@ -1,9 +1,10 @@
 """The central Alertmanager at region size: 3,800 schools, each with its own route.
 
-make_site_routes.py turns a 3,800-line mapping into one route and one receiver per
-school; amtool names the right receiver for a sample of schools, and a real Alertmanager
-loads that config, mails each school's admin and lets SchoolOffline hide that school's
-switch and port alerts (and only that school's).
+make_site_routes.py turns the region's inventory of 3,800 schools (the Ansible inventory
+that deploys the boxes) into one route and one receiver per school; amtool names the
+right receiver for a sample of schools, and a real Alertmanager loads that config, mails
+each school's admin and lets SchoolOffline hide that school's switch and port alerts
+(and only that school's).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from tests import inventories
 from tests.alerting.conftest import (
     AMTOOL,
     AlertmanagerProc,
@@ -43,15 +45,13 @@ def admin(site: str) -> str:
 
 
 def region_mapping(tmp: Path) -> Path:
-    """A mapping file of 3,800 schools, the second address of every tenth one a helpdesk."""
-    lines = ["site,email,name"]
+    """The inventory of 3,800 schools, the second address of every tenth one a helpdesk."""
+    schools = []
     for i in range(1, SITES + 1):
         site = f"school-{i:04d}"
-        extra = f";helpdesk-{i % 7}@region.example" if i % 10 == 0 else ""
-        lines.append(f"{site},{admin(site)}{extra},School {i}")
-    path = tmp / "sites.csv"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        extra = [f"helpdesk-{i % 7}@region.example"] if i % 10 == 0 else []
+        schools.append((site, [admin(site), *extra]))
+    return inventories.write(tmp / "inventory" / "schools.yml", schools)
 
 
 def generate(tmp: Path, base: Path | None = None) -> Path:
@@ -126,7 +126,7 @@ def test_amtool_accepts_the_region_config_and_routes_a_sample_of_schools(tmp_pat
             route(f"site={site}", "alertname=SchoolOffline", "severity=critical")
             == f"school-{site},regional-it"
         )
-    # A school missing from the mapping still reaches the template receiver (fallback).
+    # A school missing from the inventory still reaches the template receiver (fallback).
     assert route("site=school-9999", "severity=warning") == "school-admin"
     assert route("alertname=VictoriaMetricsDown", "severity=warning") == "regional-it"
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
 import urllib.request
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,20 +23,18 @@ from tests.alerting.conftest import (
     smtp_server,
     wait_for,
 )
-from tests.conftest import ROOT
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from tests.conftest import ROOT, require_tools
 
 DEPLOY = ROOT / "deploy" / "alertmanager"
+INVENTORY = ROOT / "deploy" / "ansible" / "inventory" / "example.yml"
 pytestmark = pytest.mark.timeout(60)
 
 
 def generate(tmp: Path) -> Path:
-    """Run make_site_routes.py on the example mapping; returns the template file."""
+    """Run make_site_routes.py on the example inventory; returns the template file."""
     out = tmp / "templates" / "sites.tmpl"
     subprocess.run(
-        [sys.executable, str(DEPLOY / "make_site_routes.py"), str(DEPLOY / "sites.csv"), str(out)],
+        [sys.executable, str(DEPLOY / "make_site_routes.py"), str(INVENTORY), str(out)],
         check=True,
         capture_output=True,
     )
@@ -42,14 +42,77 @@ def generate(tmp: Path) -> Path:
 
 
 def test_generated_template_is_committed(tmp_path: Path) -> None:
-    """templates/sites.tmpl is what the script makes from sites.csv."""
+    """templates/sites.tmpl is what the script makes from the example inventory."""
     assert generate(tmp_path).read_text() == (DEPLOY / "templates" / "sites.tmpl").read_text()
 
 
-def test_bad_mapping_is_refused(tmp_path: Path) -> None:
-    """A malformed row names its line and makes nothing."""
-    bad = tmp_path / "sites.csv"
-    bad.write_text('site,email\nok-site,a@b.example\n"x}}{{",c@d.example\n')
+def test_ansible_inventory_list_gives_the_same_routes(tmp_path: Path) -> None:
+    """The inventory as Ansible resolves it (INI, host_vars, plugins) routes the same."""
+    require_tools("ansible-inventory", package="ansible")
+    listed = subprocess.run(
+        ["ansible-inventory", "-i", str(INVENTORY), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ANSIBLE_LOCALHOST_WARNING": "False"},
+    ).stdout
+    for source, stdin in ((tmp_path / "inventory.json", None), (Path("-"), listed)):
+        if stdin is None:
+            source.write_text(listed)
+        out = tmp_path / "from-json" / "sites.tmpl"
+        subprocess.run(
+            [sys.executable, str(DEPLOY / "make_site_routes.py"), str(source), str(out)],
+            input=stdin,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        assert out.read_text() == (DEPLOY / "templates" / "sites.tmpl").read_text()
+
+
+def test_group_vars_reach_their_hosts_and_host_vars_win(tmp_path: Path) -> None:
+    """A whole group's admin address set once in its vars; one school overrides it."""
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  children:\n    gent:\n      vars: {sentinel_admin_email: [ict@gent.example]}\n"
+        "      hosts:\n        a: {sentinel_site: school-a}\n"
+        "        b: {sentinel_site: school-b, sentinel_admin_email: b@b.example}\n"
+        "        router: {}\n"
+    )
+    out = tmp_path / "t.tmpl"
+    subprocess.run(
+        [sys.executable, str(DEPLOY / "make_site_routes.py"), str(inv), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    text = out.read_text()
+    assert '"school-a" -}}ict@gent.example' in text
+    assert '"school-b" -}}b@b.example' in text
+    assert "router" not in text  # a host without sentinel_site is not a school
+
+
+@pytest.mark.parametrize(
+    ("hosts", "message"),
+    [
+        (
+            'x: {sentinel_site: "x}}{{", sentinel_admin_email: [a@b.example]}',
+            "invalid sentinel_site",
+        ),
+        (
+            "x: {sentinel_site: s1, sentinel_admin_email: [not-an-address]}",
+            "invalid sentinel_admin",
+        ),
+        (
+            "x: {sentinel_site: s1, sentinel_admin_email: a@b.example}\n"
+            "        y: {sentinel_site: s1, sentinel_admin_email: c@d.example}",
+            "site 's1' is also host x",
+        ),
+    ],
+)
+def test_bad_inventory_is_refused(tmp_path: Path, hosts: str, message: str) -> None:
+    """A wrong school names its host and makes nothing."""
+    bad = tmp_path / "inv.yml"
+    bad.write_text(f"all:\n  children:\n    schools:\n      hosts:\n        {hosts}\n")
     proc = subprocess.run(
         [sys.executable, str(DEPLOY / "make_site_routes.py"), str(bad), str(tmp_path / "o")],
         capture_output=True,
@@ -57,7 +120,8 @@ def test_bad_mapping_is_refused(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 2
-    assert ":3: invalid site id" in proc.stderr
+    assert message in proc.stderr, proc.stderr
+    assert "host " in proc.stderr
     assert not (tmp_path / "o").exists()
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from tests import inventories
 from tests.conftest import ROOT, require_tools
 from tests.helpers import free_port
 
@@ -74,13 +75,15 @@ def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def generate(tmp: Path, insert: str, select: str) -> tuple[Path, dict[str, str]]:
-    if not (tmp / "sites.csv").exists():
-        (tmp / "sites.csv").write_text("site,email\nschool-a,a@a.example\nschool-b,b@b.example\n")
+    if not (tmp / "inventory.yml").exists():
+        inventories.write(
+            tmp / "inventory.yml", [("school-a", ["a@a.example"]), ("school-b", ["b@b.example"])]
+        )
     (tmp / "readers.csv").write_text("name,password\ngrafana,grafana-pw\n")
     out = tmp / "vmauth.yml"
     subprocess.run(
         [
-            sys.executable, str(CLUSTER / "make_vmauth_config.py"), str(tmp / "sites.csv"),
+            sys.executable, str(CLUSTER / "make_vmauth_config.py"), str(tmp / "inventory.yml"),
             str(tmp / "passwords.csv"), str(out), "--insert", insert, "--select", select,
             "--readers", str(tmp / "readers.csv"),
         ],
@@ -95,8 +98,10 @@ def test_passwords_are_kept_and_new_schools_get_one(tmp_path: Path) -> None:
     config, first = generate(tmp_path, "http://i:8480", "http://s:8481")
     assert set(first) == {"school-a", "school-b"}
     assert len(set(first.values())) == 2
-    with (tmp_path / "sites.csv").open("a") as f:
-        f.write("school-c,c@c.example\n")
+    inventories.write(
+        tmp_path / "inventory.yml",
+        [("school-a", ["a@a.example"]), ("school-b", ["b@b.example"]), ("school-c", ["c@c"])],
+    )
     _, second = generate(tmp_path, "http://i:8480", "http://s:8481")
     assert {k: second[k] for k in first} == first
     assert "school-c" in second

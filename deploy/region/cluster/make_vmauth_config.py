@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate vmauth's config for the region's VictoriaMetrics cluster from the site list.
+"""Generate vmauth's config for the region's VictoriaMetrics cluster from the inventory.
 
-Usage: make_vmauth_config.py sites.csv passwords.csv vmauth.yml
+Usage: make_vmauth_config.py INVENTORY passwords.csv vmauth.yml
            [--insert URL ...] [--select URL ...] [--readers readers.csv]
 
 Every school writes with its own credentials (user = site id, as in
@@ -22,14 +22,15 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import re
 import secrets
 import sys
 from pathlib import Path
 
 import yaml
 
-SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import inventory  # deploy/inventory.py: the schools, as make_site_routes.py reads them
+
 QUERY_PATHS = [
     "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
     "/api/v1/label/[^/]+/values", "/api/v1/status/.*", "/api/v1/metadata",
@@ -38,17 +39,9 @@ QUERY_PATHS = [
 WRITE_PATHS = ["/api/v1/write"]
 
 
-def sites(path: Path) -> list[str]:
-    out: list[str] = []
-    with path.open(newline="", encoding="utf-8") as f:
-        for n, row in enumerate(csv.DictReader(f), start=2):
-            site = (row.get("site") or "").strip()
-            if not SITE.fullmatch(site):
-                raise ValueError(f"{path}:{n}: invalid site id {site!r}")
-            if site in out:
-                raise ValueError(f"{path}:{n}: site {site!r} listed twice")
-            out.append(site)
-    return out
+def sites(source: str) -> list[str]:
+    """The site ids of the region's inventory (deploy/inventory.py)."""
+    return [s.site for s in inventory.read(source)]
 
 
 def passwords(path: Path, names: list[str]) -> dict[str, str]:
@@ -121,7 +114,7 @@ def config(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("sites", type=Path)
+    ap.add_argument("inventory", help="the Ansible inventory (file, directory, JSON or -)")
     ap.add_argument("passwords", type=Path)
     ap.add_argument("output", type=Path)
     ap.add_argument(
@@ -133,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readers", type=Path, help="name,password of Grafana and vmalert")
     args = ap.parse_args(argv)
     try:
-        site_ids = sites(args.sites)
+        site_ids = sites(args.inventory)
         readers: dict[str, str] = {}
         if args.readers:
             with args.readers.open(newline="", encoding="utf-8") as f:
