@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tests.conftest import ROOT
 
@@ -71,3 +72,36 @@ def sentinel_in(ns: str, *args: str, timeout: float = 120) -> subprocess.Complet
         env=env,
         check=False,
     )
+
+
+PROBE = """
+import asyncio, dataclasses, json, sys
+from sentinel.config.probes import {settings}, ProbeTarget
+from sentinel.probes.icmp import Pingers
+from sentinel.probes.run import probe
+async def main():
+    p = Pingers("auto")
+    r = await probe(ProbeTarget("t", {module!r}, {address!r}), {settings}(**{kwargs!r}), p)
+    p.close()
+    print(json.dumps(dataclasses.asdict(r)))
+asyncio.run(main())
+"""
+_SETTINGS = {
+    "icmp": "IcmpSettings",
+    "dns": "DnsSettings",
+    "tcp": "TcpSettings",
+    "http": "HttpSettings",
+}
+
+
+def probe_in(
+    ns: str, module: str, address: str, limit: float = 60, **settings: object
+) -> dict[str, Any]:
+    """One round of sentinel's own probe code inside ``ns``: the ProbeResult as a dict.
+
+    ``settings`` are the module's settings (``pings=``, ``timeout=``, ...); ``limit`` bounds
+    the subprocess."""
+    code = PROBE.format(settings=_SETTINGS[module], module=module, address=address, kwargs=settings)
+    out: dict[str, Any] = json.loads(python_in(ns, code, timeout=limit))
+    out["phases"] = dict(out["phases"])
+    return out
