@@ -116,7 +116,14 @@ class ProbeService:
                 util = self.utilisation.ratio(loop.time(), cfg.window, cfg.uplink_speed)
                 results = self.history.window(now - cfg.window)
                 if results:
-                    v = verdict.decide(results, key.essential, util, cfg)
+                    to_loop = loop.time() - now  # results carry unix times, ticks loop times
+
+                    def during(start: float, end: float, shift: float = to_loop) -> float | None:
+                        return self.utilisation.between(
+                            start + shift, end + shift, cfg.uplink_speed
+                        )
+
+                    v = verdict.decide(results, key.essential, util, cfg, during)
                     self.metrics.probes.set_verdict(v.verdict, util)
                     if v.verdict != seen:
                         log.info("connection verdict", verdict=v.verdict, why=v.why or None)

@@ -4,7 +4,9 @@ Rules, first match wins (docs/PROBES.md):
 
 1. ``uplink_saturated``: the busiest direction of the busiest uplink carried at least
    ``saturated_ratio`` of its speed over the window. A full uplink explains latency and
-   loss, so it goes first: the school's own traffic, not the provider.
+   loss, so it goes first: the school's own traffic, not the provider. Also when the
+   path is bad (rule 2's test) and the uplink was that full while the bad ICMP rounds
+   ran: a window that a full uplink fills only in part.
 2. ``provider_degraded``: the uplink is not full, yet ICMP loss over the window is at least
    ``loss_ratio`` or the median round trip is at least ``latency``.
 3. ``dns_slow``: the path is fine but the median DNS probe took ``dns_latency`` or more, or
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING
 from sentinel.model import InterfaceSample, ProbeResult, Role
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from sentinel.config.probes import VerdictConfig
 
@@ -76,20 +78,36 @@ class Utilisation:
         )
 
     def ratio(self, now: float, window: float, speed_bits: int) -> float | None:
+        """The busiest direction of the busiest uplink over the last ``window`` seconds."""
         while len(self._ticks) > 2 and self._ticks[1][0] <= now - window:
             self._ticks.popleft()
-        if len(self._ticks) < 2:
-            return None
-        (t0, old), (t1, new) = self._ticks[0], self._ticks[-1]
-        if t1 - t0 <= 0:
-            return None
+        return self.between(now - window, now, speed_bits)
+
+    def between(self, start: float, end: float, speed_bits: int) -> float | None:
+        """The same share between the first and the last tick within [start, end]: what the
+        uplink did during that time, not around it. With fewer than two ticks inside, from
+        the last tick before ``start`` to the first after ``end`` (or the nearest there are).
+
+        Each uplink is measured between the ticks that have it: one that appeared during
+        the span (the daemon just started, a switch was added) counts from its first tick.
+        """
         best: float | None = None
-        for key, (rx, tx, speed) in new.items():
-            if key not in old:
+        keys = {k for _, counters in self._ticks for k in counters}
+        for key in keys:
+            have = [(t, c[key]) for t, c in self._ticks if key in c]
+            if len(have) < 2:
                 continue
-            rx0, tx0, _ = old[key]
+            inside = [x for x in have if start <= x[0] <= end]
+            if len(inside) >= 2:
+                first, last = inside[0], inside[-1]
+            else:
+                before = [x for x in have if x[0] <= start]
+                after = [x for x in have if x[0] >= end]
+                first = before[-1] if before else have[0]
+                last = after[0] if after else have[-1]
+            (t0, (rx0, tx0, _)), (t1, (rx, tx, speed)) = first, last
             bits = speed_bits or (speed * 8 if speed else 0)
-            if bits <= 0 or rx < rx0 or tx < tx0:
+            if t1 - t0 <= 0 or bits <= 0 or rx < rx0 or tx < tx0:
                 continue
             share = max(rx - rx0, tx - tx0) * 8 / (t1 - t0) / bits
             best = share if best is None else max(best, share)
@@ -101,24 +119,49 @@ def _median(values: Sequence[float]) -> float:
     return s[len(s) // 2] if s else 0.0
 
 
+def _degraded(icmp: Sequence[ProbeResult], cfg: VerdictConfig) -> str:
+    """Why these ICMP rounds, taken together, show a bad path; empty when they do not."""
+    sent = sum(r.sent for r in icmp)
+    if not sent:
+        return ""
+    loss = 1 - sum(len(r.rtts) for r in icmp) / sent
+    if loss >= cfg.loss_ratio:
+        return f"ICMP loss {loss:.1%}"
+    rtt = _median([x for r in icmp for x in r.rtts])
+    if rtt >= cfg.latency:
+        return f"median RTT {rtt * 1000:.0f} ms"
+    return ""
+
+
 def decide(
     results: Sequence[ProbeResult],
     essential: frozenset[str],
     utilisation: float | None,
     cfg: VerdictConfig,
+    during: Callable[[float, float], float | None] | None = None,
 ) -> Verdict:
-    """Apply the rules above to the results of one window."""
+    """Apply the rules above to the results of one window.
+
+    ``during(start, end)`` is the uplink utilisation between two unix times: when the
+    path is bad, the verdict looks at the uplink while the bad rounds ran, not only over
+    the whole window, so the minutes in which a full uplink fills part of the window
+    are not blamed on the provider.
+    """
     if utilisation is not None and utilisation >= cfg.saturated_ratio:
         return Verdict("uplink_saturated", f"uplink at {utilisation:.0%} of its speed", utilisation)
     icmp = [r for r in results if r.probe == "icmp"]
-    sent = sum(r.sent for r in icmp)
-    if sent:
-        loss = 1 - sum(len(r.rtts) for r in icmp) / sent
-        rtt = _median([x for r in icmp for x in r.rtts])
-        if loss >= cfg.loss_ratio:
-            return Verdict("provider_degraded", f"ICMP loss {loss:.1%}", utilisation)
-        if rtt >= cfg.latency:
-            return Verdict("provider_degraded", f"median RTT {rtt * 1000:.0f} ms", utilisation)
+    why = _degraded(icmp, cfg)
+    if why:
+        bad = [r for r in icmp if _degraded([r], cfg)]
+        if bad and during is not None:
+            busy = during(min(r.time - r.duration for r in bad), max(r.time for r in bad))
+            if busy is not None and busy >= cfg.saturated_ratio:
+                return Verdict(
+                    "uplink_saturated",
+                    f"{why} while the uplink ran at {busy:.0%} of its speed",
+                    utilisation,
+                )
+        return Verdict("provider_degraded", why, utilisation)
     dns = [r for r in results if r.probe == "dns"]
     if dns:
         failed = [r for r in dns if not r.success]

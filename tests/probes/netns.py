@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import http.client
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from tests.conftest import ROOT
+from tests.helpers import Daemon
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 
 def sh(*args: str, check: bool = True) -> str:
@@ -105,3 +110,78 @@ def probe_in(
     out: dict[str, Any] = json.loads(python_in(ns, code, timeout=limit))
     out["phases"] = dict(out["phases"])
     return out
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def socket_in(
+    ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM
+) -> socket.socket:
+    """A socket that lives in ``ns``: made by a short thread that enters it (setns(2))."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    made: list[socket.socket] = []
+    failed: list[OSError] = []
+
+    def enter() -> None:
+        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        try:
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                failed.append(OSError(ctypes.get_errno(), f"setns {ns}"))
+                return
+            made.append(socket.socket(family, kind))
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=enter)  # the thread, not the test, changes namespace
+    t.start()
+    t.join()
+    if failed:
+        raise failed[0]
+    return made[0]
+
+
+def get_in(ns: str, host: str, port: int, path: str = "/metrics", timeout: float = 5) -> str:
+    """``GET path`` from a server listening inside ``ns``; the body (any status)."""
+    sock = socket_in(ns)
+    sock.settimeout(timeout)
+    try:
+        sock.connect((host, port))
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.sock = sock
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        sock.close()
+
+
+class NsDaemon(Daemon):
+    """``sentinel run ARGS`` inside ``ns``, its log collected line by line."""
+
+    def __init__(self, ns: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})}
+        full_env.pop("JOURNAL_STREAM", None)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "sentinel", "run", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=full_env,
+        )
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+
+@contextlib.contextmanager
+def daemon_in(ns: str, args: Sequence[str], env: dict[str, str] | None = None) -> Iterator[Daemon]:
+    d = NsDaemon(ns, args, env)
+    try:
+        yield d
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        d._reader.join(5)
+        if d.proc.stdout is not None:
+            d.proc.stdout.close()

@@ -1,0 +1,268 @@
+"""Each connection verdict, produced by real traffic through the real daemon.
+
+The daemon runs in the client namespace of an impaired path (tests/probes/impair.py):
+its WAN interface ``wan0`` carries the default route, so sentinel's own interface
+sampling counts it as the uplink, and ``verdict.uplink_speed`` gives the speed the school
+buys. The far side runs dnsmasq (the resolver) and a web server (the essential portal).
+Each scenario makes the network misbehave in one way and waits for
+``sentinel_connection_verdict`` on /metrics to say so:
+
+- good: a clean path;
+- provider_degraded: 20 % of frames lost on an idle path;
+- dns_slow: the path is clean for everything but DNS, which the path holds 300 ms each
+  way (a resolver answering slowly);
+- service_down: the portal's port refuses connections;
+- uplink_saturated: a pupil's machine behind the box runs iperf3 (TCP CUBIC, as laptops
+  run) through a 10 Mbit/s token bucket on ``wan0``; the probes see latency rise past
+  the threshold, and the uplink utilisation tells it is the school's own traffic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import needs_netns, require_tools
+from tests.probes.impair import (
+    CLIENT_IF,
+    CLIENT_IP,
+    SERVER_IP,
+    Impairment,
+    Path,
+    impaired_path,
+)
+from tests.probes.netns import daemon_in, get_in, sh
+from tests.probes.servers import dnsmasq, stop
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path as FsPath
+
+pytestmark = [needs_netns, pytest.mark.netns, pytest.mark.timeout(120)]
+
+PORT = 9717
+RATE = 10_000_000  # bits/s: the token bucket, and what the school buys
+LAN_IP, LAN_GW = "10.97.0.2", "10.97.0.1"
+
+CONFIG = f"""\
+listen: 127.0.0.1:{PORT}
+local: {{interval: 1s}}
+probes:
+  default_targets: false
+  icmp: {{interval: 2s, pings: 10, spacing: 50ms, timeout: 1s}}
+  dns: {{interval: 1s, timeout: 2s}}
+  http: {{interval: 1s, timeout: 2s}}
+  verdict: {{interval: 1s, window: 6s, uplink_speed: {RATE}}}
+  targets:
+    - {{name: isp, module: icmp, address: {SERVER_IP}}}
+    - {{name: resolver, module: dns, address: "{SERVER_IP}:53"}}
+    - {{name: portal, module: http, address: "http://{SERVER_IP}:8080/", essential: true}}
+"""
+
+
+def scrape(ns: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics of the daemon in ``ns``, parsed: (name, labels) -> value."""
+    body = get_in(ns, "127.0.0.1", PORT)
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(body)
+        for s in fam.samples
+    }
+
+
+def verdict_of(m: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> str | None:
+    on = [
+        dict(k[1])["verdict"] for k, v in m.items() if k[0] == "sentinel_connection_verdict" and v
+    ]
+    return on[0] if on else None
+
+
+def value(
+    m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return m[(name, tuple(sorted(labels.items())))]
+
+
+def wait_verdict(
+    ns: str, want: str, timeout: float = 40, seen: list[str] | None = None
+) -> tuple[dict[tuple[str, tuple[tuple[str, str], ...]], float], list[str]]:
+    """Scrape until the verdict is ``want`` twice in a row; the metrics, and every verdict
+    seen on the way (appended to ``seen``), each once per change."""
+    seen = [] if seen is None else seen
+    end = time.monotonic() + timeout
+    hits = 0
+    while time.monotonic() < end:
+        with contextlib.suppress(OSError):
+            m = scrape(ns)
+            v = verdict_of(m)
+            if v is not None and (not seen or seen[-1] != v):
+                seen.append(v)
+            hits = hits + 1 if v == want else 0
+            if hits == 2:
+                return m, seen
+        time.sleep(0.3)
+    raise AssertionError(f"verdict never {want}: saw {seen}")
+
+
+@contextlib.contextmanager
+def school(
+    tmp_path: FsPath,
+    forward: Impairment = Impairment(),  # noqa: B008 (frozen)
+    back: Impairment = Impairment(),  # noqa: B008
+    portal: bool = True,
+) -> Iterator[Path]:
+    """The impaired path with dnsmasq and (``portal``) a web server on the far side and the
+    daemon on the near side, started."""
+    require_tools("dnsmasq", package="dnsmasq-base")
+    with (
+        impaired_path(forward, back, seconds=90) as path,
+        dnsmasq(host=SERVER_IP, port=53, netns=path.server),
+        tempfile.TemporaryDirectory() as docroot,
+    ):
+        web = None
+        if portal:
+            web = subprocess.Popen(
+                ["ip", "netns", "exec", path.server, sys.executable, "-m", "http.server",
+                 "--bind", SERVER_IP, "--directory", docroot, "8080"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
+        cfg = tmp_path / "sentinel.yaml"
+        cfg.write_text(CONFIG)
+        env = {"STATE_DIRECTORY": str(tmp_path / "state")}
+        try:
+            with daemon_in(path.client, ["--config", str(cfg)], env) as d:
+                d.wait_log("sentinel started")
+                yield path
+                d.signal(signal.SIGTERM)
+                assert d.wait() == 0
+        finally:
+            if web is not None:
+                stop(web)
+
+
+def report(
+    scenario: str, m: dict[tuple[str, tuple[tuple[str, str], ...]], float], seen: list[str]
+) -> None:
+    util = m.get(("sentinel_connection_uplink_utilisation_ratio", ()))
+    rtt = m.get(("sentinel_probe_icmp_round_rtt_seconds", (("stat", "median"), ("target", "isp"))))
+    loss = m.get(("sentinel_probe_icmp_loss_ratio", (("target", "isp"),)))
+    dns = m.get(
+        ("sentinel_probe_last_duration_seconds", (("probe", "dns"), ("target", "resolver")))
+    )
+    print(
+        f"{scenario}: verdicts {seen}  utilisation {util}  rtt median {rtt}  loss {loss}  "
+        f"dns {dns}",
+        file=sys.stderr,
+    )
+
+
+def test_good(tmp_path: FsPath) -> None:
+    """A clean path with every service up: good, and a low utilisation."""
+    with school(tmp_path, Impairment(delay=0.005), Impairment(delay=0.005)) as path:
+        m, seen = wait_verdict(path.client, "good")
+        end = time.monotonic() + 10  # the uplink's share needs two samples of its counters
+        while ("sentinel_connection_uplink_utilisation_ratio", ()) not in m:
+            assert time.monotonic() < end, "no utilisation"
+            time.sleep(0.3)
+            m = scrape(path.client)
+    report("good", m, seen)
+    assert verdict_of(m) == "good"
+    assert seen == ["good"]
+    assert value(m, "sentinel_connection_uplink_utilisation_ratio") < 0.1
+    assert value(m, "sentinel_probe_success", probe="http", target="portal") == 1
+
+
+def test_provider_degraded(tmp_path: FsPath) -> None:
+    """Loss on an idle path: the uplink is not full, so the provider is to blame."""
+    lossy = Impairment(loss=0.2, seed=5)
+    with school(tmp_path, lossy) as path:
+        m, seen = wait_verdict(path.client, "provider_degraded")
+        counts = path.stop()
+    report("provider_degraded", m, seen)
+    assert counts["forward"].dropped > 0
+    assert value(m, "sentinel_connection_uplink_utilisation_ratio") < 0.1
+
+
+def test_dns_slow(tmp_path: FsPath) -> None:
+    """DNS held 300 ms each way while ICMP and HTTP cross untouched: dns_slow."""
+    slow = Impairment(delay=0.3, only="dns")
+    with school(tmp_path, slow, slow) as path:
+        m, seen = wait_verdict(path.client, "dns_slow")
+    report("dns_slow", m, seen)
+    took = value(m, "sentinel_probe_last_duration_seconds", probe="dns", target="resolver")
+    assert 0.6 <= took < 0.7
+    assert value(m, "sentinel_probe_icmp_round_rtt_seconds", target="isp", stat="median") < 0.01
+
+
+def test_service_down(tmp_path: FsPath) -> None:
+    """The essential portal refuses connections on a clean path: service_down."""
+    with school(tmp_path, portal=False) as path:
+        m, seen = wait_verdict(path.client, "service_down")
+    report("service_down", m, seen)
+    assert value(m, "sentinel_probe_success", probe="http", target="portal") == 0
+    assert value(m, "sentinel_probe_success", probe="dns", target="resolver") == 1
+
+
+def test_uplink_saturated(tmp_path: FsPath) -> None:
+    """A pupil's upload fills the 10 Mbit/s uplink: the probes see the queue (latency past
+    the threshold, which alone would blame the provider) and the box's own WAN counters
+    show the uplink full, so the verdict is uplink_saturated, from the first bad minute
+    of the window to the last: never provider_degraded on the way in or out."""
+    require_tools("iperf3", "tc", package="iperf3")
+    with school(tmp_path, Impairment(delay=0.002), Impairment(delay=0.002)) as path:
+        _, seen = wait_verdict(path.client, "good")
+        with _lan(path) as lan:
+            sh("ip", "netns", "exec", path.client, "tc", "qdisc", "add", "dev", CLIENT_IF,
+               "root", "tbf", "rate", "10mbit", "burst", "32kbit", "latency", "400ms")  # fmt: skip
+            server = subprocess.Popen(
+                ["ip", "netns", "exec", path.server, "iperf3", "-s", "-1", "-B", SERVER_IP],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
+            time.sleep(0.5)
+            client = subprocess.Popen(
+                ["ip", "netns", "exec", lan, "iperf3", "-c", SERVER_IP, "-t", "14", "-C", "cubic"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            during: list[str] = []
+            try:
+                m, _ = wait_verdict(path.client, "uplink_saturated", timeout=14, seen=during)
+                out, err = client.communicate(timeout=30)
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                    client.communicate(timeout=5)
+                stop(server)
+            report("uplink_saturated", m, seen + during)
+            print([x for x in out.splitlines() if x.endswith("receiver")], file=sys.stderr)
+            assert client.returncode == 0, err
+            _, after = wait_verdict(path.client, "good", timeout=20)
+    report("uplink_saturated, then", m, after)
+    assert value(m, "sentinel_connection_uplink_utilisation_ratio") >= 0.9
+    assert value(m, "sentinel_probe_icmp_round_rtt_seconds", target="isp", stat="median") > 0.1
+    assert "provider_degraded" not in during + after, during + after
+
+
+@contextlib.contextmanager
+def _lan(path: Path) -> Iterator[str]:
+    """A LAN namespace behind the client (the gateway box), routed through it."""
+    from tests.probes.netns import namespaces
+
+    with namespaces("lan") as (lan,):
+        sh("ip", "link", "add", "lan0", "netns", path.client, "type", "veth",
+           "peer", "name", "eth0", "netns", lan)  # fmt: skip
+        sh("ip", "-n", path.client, "addr", "add", f"{LAN_GW}/24", "dev", "lan0")
+        sh("ip", "-n", path.client, "link", "set", "lan0", "up")
+        sh("ip", "-n", lan, "addr", "add", f"{LAN_IP}/24", "dev", "eth0")
+        sh("ip", "-n", lan, "link", "set", "eth0", "up")
+        sh("ip", "-n", lan, "route", "add", "default", "via", LAN_GW)
+        sh("ip", "-n", path.server, "route", "add", "10.97.0.0/24", "via", CLIENT_IP)
+        sh("ip", "netns", "exec", path.client, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        yield lan
