@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from sentinel.model import Alert, Endpoint, Severity
+from tests.conftest import needs_tools
 from tests.helpers import free_port
 
 if TYPE_CHECKING:
@@ -28,9 +29,10 @@ if TYPE_CHECKING:
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 AMTOOL = shutil.which("amtool")
 needs_alertmanager = pytest.mark.skipif(
-    ALERTMANAGER is None, reason="needs the Debian package prometheus-alertmanager"
+    ALERTMANAGER is None,
+    reason="needs prometheus-alertmanager (Debian package prometheus-alertmanager)",
 )
-needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="needs amtool (prometheus-alertmanager)")
+needs_amtool = needs_tools("amtool", package="prometheus-alertmanager")
 
 
 def make_alert(identifier: str = "pseudo-1a2b", **kw: Any) -> Alert:
@@ -175,7 +177,7 @@ async def am_hook() -> AsyncIterator[Recorder]:
 def alertmanager(tmp_path: Path, am_hook: Recorder) -> Iterator[AlertmanagerProc]:
     """A running Alertmanager that forwards every group to ``am_hook``."""
     if ALERTMANAGER is None:
-        pytest.skip("needs the Debian package prometheus-alertmanager")
+        pytest.skip("needs prometheus-alertmanager (Debian package prometheus-alertmanager)")
     am = AlertmanagerProc(tmp_path / "am", ROUTE_TO_HOOK.format(hook_port=am_hook.port))
     am.start()
     try:

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.alerting.conftest import ALERTMANAGER, ROUTE_TO_HOOK, AlertmanagerProc
+from tests.alerting.conftest import ROUTE_TO_HOOK, AlertmanagerProc, needs_alertmanager
 from tests.helpers import free_port, running
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = [
-    pytest.mark.skipif(ALERTMANAGER is None, reason="needs prometheus-alertmanager"),
+    needs_alertmanager,
     pytest.mark.timeout(120),
 ]
 

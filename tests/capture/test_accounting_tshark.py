@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -32,13 +31,13 @@ from sentinel.capture.accounting import (
     cell,
 )
 from sentinel.capture.pcapfile import read
-from tests.conftest import DATA
+from tests.conftest import DATA, needs_tools
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark"),
+    needs_tools("tshark", package="tshark"),
     pytest.mark.timeout(180),
 ]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.config.test_invalid import DATA, expected
+from tests.conftest import needs_root
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "do-not-print-this-value"
@@ -50,7 +51,7 @@ def test_missing_unreadable_loose_and_foreign_credentials(tmp_path: Path) -> Non
     assert SECRET not in proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run check-config as another user")
+@needs_root("to run check-config as another user")
 def test_unreadable_credential_says_permission_denied() -> None:
     """A credential the checking user cannot read is reported as such (not as missing)."""
     # tmp_path is private to root; this directory must be traversable by nobody.

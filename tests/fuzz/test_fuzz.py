@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT
+from tests.conftest import NOT_APPLICABLE, ROOT
 from tests.fuzz import targets
 
 if TYPE_CHECKING:
@@ -81,6 +81,8 @@ def test_seeds_are_well_formed() -> None:
 
 def test_atheris_short_run() -> None:
     """bench/fuzz.py for 3,000 inputs: libFuzzer runs them all without a finding."""
+    if sys.version_info >= (3, 13):
+        pytest.skip(f"{NOT_APPLICABLE} atheris has no build for Python 3.13 and later")
     pytest.importorskip("atheris")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "fuzz.py"), "--runs", "3000"],

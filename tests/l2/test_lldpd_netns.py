@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import require_tools
+from tests.conftest import needs_netns, require_tools
 from tests.helpers import free_port as free_tcp_port
 from tests.snmp.agents import free_udp_port
 from tests.snmp.conftest import series
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 pytestmark = [
     pytest.mark.netns,
     pytest.mark.timeout(120),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    needs_netns,
 ]
 
 COMMUNITY = "sentinel-l2"

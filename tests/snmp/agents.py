@@ -139,6 +139,11 @@ class Recording:
 
 HAVE_DATA = importlib.util.find_spec("snmpsim_data") is not None
 
+# The recordings of snmpsim-data (the version constraints.txt pins) with IF-MIB interface
+# data, which the simulator serves; test_served_recordings_are_the_listed_ones keeps the
+# list true. A parameter list known at collection, so no test skips for a walk without them.
+IF_MIB_RECORDINGS = tuple(Path(__file__).with_name("if_mib_recordings.txt").read_text().split())
+
 
 def data_root() -> Path:
     """The ``data`` folder of the installed snmpsim-data package (PyPI snmpsim-data)."""
@@ -162,7 +167,9 @@ def stem(path: Path) -> str:
 def cut(src: Path, dest: Path) -> None:
     """Write the records of ``src`` under SERVED_SUBTREES to ``dest``, each kept run
     followed by the record after it (``grep -A1``); ``.bz2`` is decompressed on the way."""
-    grep = ["grep", "--no-group-separator", "-A1", "-E", _KEPT_PATTERN]
+    # -a: a recording with a stray non-UTF-8 byte is text too (else grep prints only
+    # "binary file matches" and the walk would be lost).
+    grep = ["grep", "-a", "--no-group-separator", "-A1", "-E", _KEPT_PATTERN]
     with dest.open("wb") as out:
         if src.suffix == ".bz2":
             unzip = subprocess.Popen(["bzip2", "-dc", str(src)], stdout=subprocess.PIPE)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import needs_netns, needs_tools
 from tests.snmp.agents import free_udp_port
 from tests.snmp.conftest import series
 
@@ -21,10 +21,8 @@ if TYPE_CHECKING:
 pytestmark = [
     pytest.mark.netns,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("snmpd"),
-        reason="needs root, ip(8) and net-snmp's snmpd",
-    ),
+    needs_netns,
+    needs_tools("snmpd", package="snmpd"),
 ]
 
 PAYLOAD = 1000
