@@ -13,6 +13,8 @@ import time
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 if TYPE_CHECKING:
     import signal
     from collections.abc import Iterator, Sequence
@@ -127,19 +129,30 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, str, str]:
         return e.code, e.headers.get("Content-Type", ""), e.read().decode()
 
 
+def samples(text: str, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+    """Every series ``name`` carrying ``labels`` in a text exposition: (its labels, value).
+
+    The exposition is read with prometheus_client's own parser, as Prometheus reads it
+    (escaped label values, ``_total`` and ``_created`` samples of a counter).
+    """
+    families = text_string_to_metric_families(text)
+    return [
+        (s.labels, float(s.value))
+        for family in families
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+
+
 def sample(text: str, name: str, **labels: str) -> float | None:
     """The value of the first series ``name`` carrying ``labels`` in a text exposition."""
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        metric, _, lbl = series.partition("{")
-        if metric != name:
-            continue
-        pairs = {p for p in lbl.rstrip("}").split(",") if p}
-        if all(f'{k}="{v}"' in pairs for k, v in labels.items()):
-            return float(value)
-    return None
+    found = samples(text, name, **labels)
+    return found[0][1] if found else None
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """The sum of every series ``name`` carrying ``labels`` (0 when there is none)."""
+    return sum(v for _, v in samples(text, name, **labels))
 
 
 def analyze(

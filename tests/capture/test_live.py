@@ -16,15 +16,15 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
-from tests.conftest import needs_netns
-from tests.helpers import free_port, sample
+from tests.conftest import needs_netns, needs_tools, require_tools
+from tests.helpers import free_port, sample, total
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = [
     needs_netns,
-    pytest.mark.skipif(shutil.which("tcpreplay") is None, reason="needs tcpreplay"),
+    needs_tools("tcpreplay", package="tcpreplay"),
     pytest.mark.timeout(90),
 ]
 
@@ -163,13 +163,7 @@ def wait_metric(ns: str, port: int, name: str, want: float, **labels: str) -> st
 
 
 def totals(body: str) -> tuple[float, float]:
-    packets = bytes_ = 0.0
-    for line in body.splitlines():
-        if line.startswith("sentinel_lan_packets_total{"):
-            packets += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("sentinel_lan_bytes_total{"):
-            bytes_ += float(line.rsplit(" ", 1)[1])
-    return packets, bytes_
+    return total(body, "sentinel_lan_packets_total"), total(body, "sentinel_lan_bytes_total")
 
 
 @pytest.mark.parametrize("as_user", [False, True], ids=["root", "nobody-with-cap-net-raw"])
@@ -177,8 +171,8 @@ def test_live_capture_counts_what_was_sent(
     lan: tuple[str, str], tmp_path: Path, as_user: bool
 ) -> None:
     """Every replayed frame is counted once, by direction and protocol, bytes exact."""
-    if as_user and shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv")
+    if as_user:
+        require_tools("setpriv", package="util-linux")
     a, b = lan
     port = free_port()
     pcap = tmp_path / "mix.pcap"
@@ -246,8 +240,7 @@ def test_without_cap_net_raw_capture_is_down_and_polling_goes_on(
     lan: tuple[str, str], tmp_path: Path
 ) -> None:
     """No CAP_NET_RAW: a clear error, capture down in sentinel_task_up, the daemon serves on."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv")
+    require_tools("setpriv", package="util-linux")
     a, _ = lan
     port = free_port()
     d = run_daemon(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import free_port, get, running, sample
+from tests.helpers import free_port, get, running, sample, samples
 from tests.l2.test_recordings import read
 
 if TYPE_CHECKING:
@@ -53,11 +53,9 @@ def test_daemon_exports_l2_and_census(l2sim: agents.Simulator, tmp_path: Path) -
         deadline = time.monotonic() + 40
         while True:
             _, _, text = get(f"http://127.0.0.1:{port}/metrics")
-            read_by = {
-                sw
-                for line in text.splitlines()
-                for sw in ("aruba-access-1", "cisco-access-1")
-                if line.startswith("sentinel_fdb_macs{") and f'switch="{sw}"' in line
+            read_by = {lab["switch"] for lab, _ in samples(text, "sentinel_fdb_macs")} & {
+                "aruba-access-1",
+                "cisco-access-1",
             }
             if len(read_by) == 2 or time.monotonic() > deadline:
                 break

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.helpers import samples
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -695,12 +697,8 @@ class Sentinel:
     def detections_total(self) -> dict[str, float]:
         """``sentinel_detections_total`` by detector (summed over severities)."""
         out: dict[str, float] = {}
-        for line in self.scrape().splitlines():
-            if line.startswith("sentinel_detections_total{"):
-                series, _, value = line.rpartition(" ")
-                m = re.search(r'detector="([^"]*)"', series)
-                if m:
-                    out[m.group(1)] = out.get(m.group(1), 0.0) + float(value)
+        for labels, value in samples(self.scrape(), "sentinel_detections_total"):
+            out[labels["detector"]] = out.get(labels["detector"], 0.0) + value
         return out
 
     def wait_total(self, detector: str, above: float, timeout: float = 6) -> float:
