@@ -545,7 +545,7 @@ def expand(files: Sequence[Path]) -> list[Path]:
 
 
 def alert_json(alert: object) -> dict[str, object]:
-    """One alert as the JSON object ``analyze --format json`` prints (DESIGN.md §6)."""
+    """One alert as the JSON object ``analyze --format json`` prints (README, The LAN)."""
     from sentinel.model import Alert
 
     assert isinstance(alert, Alert)

@@ -1,4 +1,7 @@
-"""Every metric sentinel exports, defined once on a given registry (DESIGN.md §4)."""
+"""Every metric sentinel exports, defined once on a given registry.
+
+The naming scheme is in docs/ARCHITECTURE.md (Metrics); README.md lists every family.
+"""
 
 from __future__ import annotations
 
@@ -195,7 +198,7 @@ class SwitchCollector(Collector):
 
 
 class LanCollector(Collector):
-    """Renders the capture worker's accounting (DESIGN.md §4 ``sentinel_lan_*``)."""
+    """Renders the capture worker's accounting (``sentinel_lan_*``, detections)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -15,7 +15,7 @@ class Role(StrEnum):
 
 
 class Tier(StrEnum):
-    """How many series an interface exports (DESIGN.md §4)."""
+    """How many series an interface exports (docs/ARCHITECTURE.md, Metrics)."""
 
     FULL = "full"  # bytes, packets, errors, discards, up, admin_up, speed, info
     LEAN = "lean"  # bytes, up, info

@@ -1,4 +1,7 @@
-"""Pseudonymous device identifiers: HMAC-SHA256 under the site key (DESIGN.md §7)."""
+"""Pseudonymous device identifiers: HMAC-SHA256 under the site key.
+
+Why and where: docs/ARCHITECTURE.md, State and privacy.
+"""
 
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ class LocalConfig:
 
 @dataclass(frozen=True, slots=True)
 class PrivacyConfig:
-    """How device identifiers appear in logs and alerts (DESIGN.md §7)."""
+    """How device identifiers appear in logs and alerts (docs/ARCHITECTURE.md, privacy)."""
 
     pseudonymise: bool = True
     key: Secret | None = None

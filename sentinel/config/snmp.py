@@ -112,7 +112,7 @@ class InterfaceFilter:
 
 @dataclass(frozen=True, slots=True)
 class Tiers:
-    """Which metric tier each role exports (DESIGN.md §4)."""
+    """Which metric tier each role exports (docs/ARCHITECTURE.md, Metrics)."""
 
     uplink: TierName = "full"
     access: TierName = "lean"
