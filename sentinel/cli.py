@@ -20,6 +20,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # also: invalid config
 EXIT_DAMAGED = 3  # analyze: an input file was damaged; it was analysed up to the damage
+INSTALLED_CONFIG = Path("/etc/sentinel/sentinel.yaml")  # the config the unit runs
 
 DESCRIPTION = """\
 Network and security monitoring for a school site: polls the school's switches,
@@ -137,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir",
         type=Path,
         metavar="DIR",
-        help="evidence and the site key (default: $STATE_DIRECTORY, else ~/.cache/sentinel)",
+        help="evidence and the site key (default: evidence in $STATE_DIRECTORY, else "
+        "~/.cache/sentinel; the daemon's site key, so pseudonyms are the daemon's)",
     )
 
     poll = sub.add_parser(
@@ -473,23 +475,38 @@ def analyze(args: argparse.Namespace) -> int:
     from sentinel.capture.offline import Analysis
     from sentinel.capture.pipeline import Settings
     from sentinel.capture.progress import Progress, summary
-    from sentinel.privacy import site_key
+    from sentinel.privacy import daemon_state_dir, site_key
 
     try:
         cfg = load_config(args.config) if args.config else default_config()
     except ConfigError as exc:
         print_issues(exc)
         return EXIT_USAGE
+    # The daemon's site key, so a device has one pseudonym in its alerts and here:
+    # --config's, else the installed config's, else the daemon's default state directory.
+    key_cfg = cfg
+    if args.config is None and args.state_dir is None and INSTALLED_CONFIG.is_file():
+        try:
+            key_cfg = load_config(INSTALLED_CONFIG)
+        except ConfigError as exc:
+            print(
+                f"sentinel analyze: cannot read the daemon's site key ({exc.issues[0]}); "
+                "pseudonyms will differ from the daemon's (run as root, or pass --config "
+                "or --state-dir)",
+                file=sys.stderr,
+            )
+    key_dir = args.state_dir or daemon_state_dir(key_cfg.state_dir)
     state = args.state_dir or (
         Path(os.environ["STATE_DIRECTORY"].split(":")[0])
         if os.environ.get("STATE_DIRECTORY")
         else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentinel"
     )
     try:
-        state.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = site_key(cfg.privacy, state)
+        for d in (key_dir, state):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = site_key(key_cfg.privacy, key_dir)
     except (OSError, ValueError) as exc:
-        print(f"sentinel analyze: state directory {state}: {exc}", file=sys.stderr)
+        print(f"sentinel analyze: state directory {key_dir}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     settings = Settings(
         networks=cfg.capture.networks,

@@ -65,6 +65,11 @@ def site_key(cfg: PrivacyConfig, state_dir: Path) -> bytes:
     return key
 
 
+def daemon_state_dir(configured: Path | None, environ: dict[str, str] | None = None) -> Path:
+    """Where the daemon keeps its state and its site key: ``state_dir``, else the default."""
+    return configured if configured is not None else default_state_dir(environ)
+
+
 def default_state_dir(environ: dict[str, str] | None = None) -> Path:
     """systemd's ``STATE_DIRECTORY``, else /var/lib/sentinel for root, else the user's state dir."""
     env = dict(os.environ) if environ is None else environ
