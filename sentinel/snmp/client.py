@@ -123,11 +123,22 @@ _STATUS = {
 }
 
 
+def timeout_hint(version: str) -> str:
+    """What an unanswered community request most likely means, and what to try."""
+    if version == "2c":
+        # An SNMPv1-only agent (old switches, UPS cards) drops v2c requests unanswered.
+        return (
+            " (wrong community, or an agent that speaks only SNMPv1? agents ignore a "
+            "request with a wrong community or an SNMP version they lack: try version 1)"
+        )
+    return " (wrong community? agents ignore requests with a wrong community)"
+
+
 def _error(indication: Any, creds: Credentials) -> SnmpError:
     for cls, (exc, text) in _ERRORS.items():
         if isinstance(indication, cls):
             if exc is SnmpTimeout and creds.version != "3":
-                text += " (wrong community? agents ignore requests with a wrong community)"
+                text += timeout_hint(creds.version)
             return exc(text)
     return SnmpError(str(indication))
 

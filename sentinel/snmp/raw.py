@@ -20,7 +20,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from sentinel.errors import SnmpError, SnmpTimeout, SnmpTooBig
-from sentinel.snmp.client import OID, Special
+from sentinel.snmp.client import OID, Special, timeout_hint
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -279,10 +279,7 @@ class RawClient:
                 except TimeoutError:
                     continue
             else:
-                raise SnmpTimeout(
-                    "timeout: no response (wrong community? agents ignore requests with "
-                    "a wrong community)"
-                )
+                raise SnmpTimeout("timeout: no response" + timeout_hint("2c"))
         finally:
             self._pending.pop(request_id, None)
             if not future.done():

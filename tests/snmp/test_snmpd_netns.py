@@ -34,6 +34,8 @@ MAC_A, MAC_B = "02:00:00:00:05:01", "02:00:00:00:05:02"
 IP_A, IP_B = "10.98.0.1", "10.98.0.2"
 COMMUNITY = "sentinel-test"
 IN_NS = ("ip", "netns", "exec")
+IF_OUT_OCTETS = "1.3.6.1.2.1.2.2.1.16"  # Counter32
+IF_HC_OUT_OCTETS = "1.3.6.1.2.1.31.1.1.1.10"  # Counter64: not in SNMPv1
 GET_ARGS = ("-v2c", "-c", COMMUNITY, "-t", "0.5", "-r", "0")
 RECEIVER = (
     "import socket,time;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
@@ -76,14 +78,24 @@ def kernel_tx_bytes(ns: str) -> int:
     return int(sh("ip", "netns", "exec", ns, "cat", f"/sys/class/net/{DEV_A}/statistics/tx_bytes"))
 
 
-def start_snmpd(ns: str, tmp: Path, port: int) -> subprocess.Popen[bytes]:
+# An agent that speaks SNMPv1 only (VACM: the community maps to a v1 group alone), as
+# old switches and UPSes do; it ignores an SNMPv2c request as if the community were wrong.
+V1_ONLY = (
+    f"com2sec readonly 127.0.0.1 {COMMUNITY}\n"
+    "group v1only v1 readonly\n"
+    "view all included .1\n"
+    'access v1only "" v1 noauth exact all none none\n'
+)
+
+
+def start_snmpd(ns: str, tmp: Path, port: int, access: str = "") -> subprocess.Popen[bytes]:
     conf = tmp / "snmpd.conf"
     persist = tmp / "persist"
     persist.mkdir()
     conf.write_text(
         f"agentAddress udp:127.0.0.1:{port}\n"
-        f"rocommunity {COMMUNITY} 127.0.0.1\n"
-        "sysLocation test\nsysContact test\n"
+        + (access or f"rocommunity {COMMUNITY} 127.0.0.1\n")
+        + "sysLocation test\nsysContact test\n"
     )
     env = dict(os.environ, SNMP_PERSISTENT_DIR=str(persist), SNMPCONFPATH=str(tmp))
     argv = ["ip", "netns", "exec", ns, "snmpd", "-f", "-Lo", "-C", "-c", str(conf)]
@@ -94,18 +106,57 @@ def start_snmpd(ns: str, tmp: Path, port: int) -> subprocess.Popen[bytes]:
         )
 
 
-def poll_in(ns: str, port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def run_poll(ns: str, port: int, version: str = "2c") -> subprocess.CompletedProcess[str]:
     argv = [*IN_NS, ns, sys.executable, "-m", "sentinel", "poll", f"127.0.0.1:{port}"]
-    argv += ["-v", "2c", "-c", COMMUNITY, "-t", "1", "-r", "1"]
-    r = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    argv += ["-v", version, "-c", COMMUNITY, "-t", "1", "-r", "1"]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+
+
+def poll_in(
+    ns: str, port: int, version: str = "2c"
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    r = run_poll(ns, port, version)
     assert r.returncode == 0, r.stderr
     return series(r.stdout)
+
+
+def wait_answering(ns: str, port: int, snmpd: subprocess.Popen[bytes], log: Path, v: str) -> None:
+    """Until snmpd answers a GET of sysUpTime (with SNMP version ``v``)."""
+    deadline = time.monotonic() + 15
+    get = ("-v", v, "-c", COMMUNITY, "-t", "0.5", "-r", "0")
+    while True:
+        probe = subprocess.run(
+            [*IN_NS, ns, "snmpget", *get, f"127.0.0.1:{port}", "1.3.6.1.2.1.1.3.0"],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+        if probe.returncode == 0:
+            return
+        assert snmpd.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "snmpd not answering"
+        time.sleep(0.3)
+
+
+def send_datagrams(ns: str) -> int:
+    """COUNT datagrams of PAYLOAD bytes from ``ns`` to the peer; the bytes on the wire."""
+    send = (
+        "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+        f"[s.sendto(b'x'*{PAYLOAD},('{IP_B}',9999)) for _ in range({COUNT})]"
+    )
+    sh("ip", "netns", "exec", ns, sys.executable, "-c", send)
+    return COUNT * FRAME
+
+
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
 
 
 def tx_of(got: dict[tuple[str, tuple[tuple[str, str], ...]], float], dev: str) -> float | None:
@@ -167,3 +218,40 @@ def test_snmpd_veth_tx_bytes_equal_kernel(namespaces: tuple[str, str], tmp_path:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=10)
+
+
+@pytest.mark.timeout(90)
+def test_snmpv1_agent_polled_with_32_bit_counters(
+    namespaces: tuple[str, str], tmp_path: Path
+) -> None:
+    """net-snmp's snmpd speaking SNMPv1 only: v1 has no Counter64, so no ifHCOutOctets;
+    `sentinel poll -v 1` reads ifOutOctets instead and the veth's bytes equal the kernel's.
+    Asked with SNMPv2c, the agent stays silent and the error says to try version 1."""
+    a, b = namespaces
+    port = free_udp_port()
+    snmpd = start_snmpd(a, tmp_path, port, V1_ONLY)
+    receiver = subprocess.Popen([*IN_NS, b, sys.executable, "-c", RECEIVER])
+    try:
+        wait_answering(a, port, snmpd, tmp_path / "snmpd.log", "1")
+        walk = [*IN_NS, a, "snmpwalk", "-v1", "-c", COMMUNITY, "-On", f"127.0.0.1:{port}"]
+        hc = subprocess.run([*walk, IF_HC_OUT_OCTETS], capture_output=True, text=True, timeout=30)
+        low = subprocess.run([*walk, IF_OUT_OCTETS], capture_output=True, text=True, timeout=30)
+        assert f".{IF_OUT_OCTETS}." in low.stdout, low.stdout + low.stderr
+        assert f".{IF_HC_OUT_OCTETS}." not in hc.stdout, "a v1 agent served a Counter64"
+        truth = send_datagrams(a)
+        kernel = kernel_tx_bytes(a)
+        assert kernel == truth
+        deadline = time.monotonic() + 15
+        got = poll_in(a, port, "1")
+        while tx_of(got, DEV_A) != kernel and time.monotonic() < deadline:
+            time.sleep(0.5)
+            got = poll_in(a, port, "1")
+        assert tx_of(got, DEV_A) == kernel == truth
+        assert got[("sentinel_switch_up", (("switch", f"127.0.0.1:{port}"),))] == 1
+
+        v2c = run_poll(a, port, "2c")
+        assert v2c.returncode != 0
+        assert "timeout" in v2c.stderr
+        assert "version 1" in v2c.stderr, v2c.stderr
+    finally:
+        stop(receiver, snmpd)
