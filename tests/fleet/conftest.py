@@ -12,16 +12,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import ROOT, require_tools
+from tests.conftest import ROOT, require_tools, under_ci
 from tests.fleet.boxes import Box, source_hash
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-# The package under test is CURRENT; PREVIOUS is the same build with a lower version,
-# standing in for the release before it (the upgrade and rollback paths run the same
-# maintainer scripts dpkg would run between two real releases).
-PREVIOUS_SUFFIX = "~prev1"
+# The package under test is CURRENT; PREVIOUS is the release before it: the first
+# packaged commit, built from its own sources with its own build script and maintainer
+# scripts (20 commits older: other code, another postinst), under a version that sorts
+# before CURRENT's. Upgrades and rollbacks run between two real builds.
+PREVIOUS_COMMIT = "1527a7755aca46ed5660aa352ec85c72a9e4bcda"
+PREVIOUS_VERSION = "0.1.0~git20261206.1527a77"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,56 @@ def _needs_root() -> None:
         pytest.skip("needs root (chroot, dpkg in a throwaway root)")
 
 
+def _build(source: Path, out: Path, *args: str) -> Path:
+    """scripts/build-deb of ``source`` into ``out`` (cached: built once per source)."""
+    if not list(out.glob("sentinel_*.deb")):
+        tmp = out.with_suffix(".part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        proc = subprocess.run(
+            [str(source / "scripts/build-deb"), "--out", str(tmp), *args],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.replace(out)
+    (deb,) = out.glob("sentinel_*.deb")
+    return deb
+
+
+def previous_release(cache: Path) -> Path:
+    """PREVIOUS_COMMIT's package, built from a clone of this repository at that commit."""
+    out = cache / f"previous-{PREVIOUS_COMMIT[:12]}"
+    if list(out.glob("sentinel_*.deb")):
+        (deb,) = out.glob("sentinel_*.deb")
+        return deb
+    known = subprocess.run(
+        ["git", "-C", str(ROOT), "cat-file", "-e", f"{PREVIOUS_COMMIT}^{{commit}}"],
+        capture_output=True,
+        check=False,
+    )
+    if known.returncode != 0:
+        why = (
+            f"the previous release {PREVIOUS_COMMIT[:12]} is not in this clone's history "
+            "(a shallow clone? git fetch --unshallow)"
+        )
+        if under_ci():
+            pytest.fail(why)
+        pytest.skip(why)
+    src = cache / "previous-src"
+    shutil.rmtree(src, ignore_errors=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--shared", "--no-checkout", str(ROOT), str(src)], check=True
+    )
+    subprocess.run(["git", "-C", str(src), "checkout", "-q", PREVIOUS_COMMIT], check=True)
+    try:
+        return _build(src, out, "--version", PREVIOUS_VERSION, "--no-lintian")
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def debs() -> Debs:
     """scripts/build-deb's package (cached by a hash of the sources) and its predecessor."""
@@ -52,38 +104,14 @@ def debs() -> Debs:
     require_tools("dh_virtualenv", package="dh-virtualenv")
     require_tools("lintian", package="lintian")
     require_tools("dch", package="devscripts")
-    cache = Path(tempfile.gettempdir()) / "sentinel-test-debs" / source_hash()
-    if not list(cache.glob("sentinel_*.deb")):
-        tmp = cache.with_suffix(".part")
-        shutil.rmtree(tmp, ignore_errors=True)
-        proc = subprocess.run(
-            [str(ROOT / "scripts/build-deb"), "--out", str(tmp)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        shutil.rmtree(cache, ignore_errors=True)
-        tmp.replace(cache)
-    (current,) = (p for p in cache.glob("sentinel_*.deb") if PREVIOUS_SUFFIX not in p.name)
-    version = field(current, "Version")
-    prev_version = version + PREVIOUS_SUFFIX  # sorts before version: "~" is lowest
-    previous = cache / current.name.replace(version, prev_version)
-    if not previous.exists():
-        tree = cache / "repack"
-        shutil.rmtree(tree, ignore_errors=True)
-        subprocess.run(["dpkg-deb", "-R", str(current), str(tree)], check=True)
-        control = tree / "DEBIAN/control"
-        control.write_text(
-            control.read_text().replace(f"Version: {version}\n", f"Version: {prev_version}\n")
-        )
-        subprocess.run(
-            ["dpkg-deb", "-b", "-Zxz", "-z1", str(tree), str(previous)],
-            check=True,
-            capture_output=True,
-        )
-        shutil.rmtree(tree)
+    require_tools("git", package="git")
+    root = Path(tempfile.gettempdir()) / "sentinel-test-debs"
+    current = _build(ROOT, root / source_hash())
+    previous = previous_release(root)
+    version, prev_version = field(current, "Version"), field(previous, "Version")
+    assert prev_version == PREVIOUS_VERSION
+    dpkg = subprocess.run(["dpkg", "--compare-versions", prev_version, "lt", version], check=False)
+    assert dpkg.returncode == 0, f"{prev_version} must sort before {version}"
     return Debs(current, previous, version, prev_version)
 
 

@@ -118,16 +118,8 @@ def test_install_upgrade_downgrade_remove_purge(box: Box, debs: Debs) -> None:
     assert box.path("etc/systemd/system/multi-user.target.wants/sentinel.service").is_symlink()
     wants = "etc/systemd/system/multi-user.target.wants/sentinel-vmagent.service"
     assert not box.path(wants).exists()
-    # A new box gets a config that runs, and the command works with the C engine.
     assert box.path("etc/sentinel/sentinel.yaml").exists()
-    box.run("sentinel check-config /etc/sentinel/sentinel.yaml")
-    engine = box.run(
-        "/opt/sentinel/bin/python -c "
-        "'from sentinel.capture.accounting import engine; print(engine())'"
-    )
-    assert engine.stdout.strip() == "c"
     assert box.run("sentinel --version").stdout.strip().startswith("sentinel ")
-    assert box.run("man -w sentinel-check-config || ls /usr/share/man/man1/").returncode == 0
 
     files = seed_state(box)
     box.apt("install", "sentinel")  # the upgrade a wave rolls out
@@ -135,6 +127,14 @@ def test_install_upgrade_downgrade_remove_purge(box: Box, debs: Debs) -> None:
     assert box.policy_calls() == ["sentinel.service restart"], "restarted exactly once"
     assert_kept(box, files)
     assert box.run("find /opt/sentinel -name '*.pyc' | head -1").stdout, "byte-code compiled"
+    # The upgraded box runs the new code on the config the old release wrote.
+    box.run("sentinel check-config /etc/sentinel/sentinel.yaml")
+    engine = box.run(
+        "/opt/sentinel/bin/python -c "
+        "'from sentinel.capture.accounting import engine; print(engine())'"
+    )
+    assert engine.stdout.strip() == "c"
+    assert box.run("man -w sentinel-check-config || ls /usr/share/man/man1/").returncode == 0
 
     box.apt("install", "--allow-downgrades", f"sentinel={debs.previous_version}")  # rollback
     assert box.installed_version() == debs.previous_version
