@@ -107,37 +107,43 @@ class ProbeService:
     async def run_verdict(self, health: Health, key: VerdictTask) -> None:
         cfg = key.cfg
         loop = asyncio.get_running_loop()
+        # The uplink counters are read ten times per verdict (at least once a second), so
+        # each new snapshot is timed within that of when it was sampled (verdict.py).
+        poll = min(1.0, cfg.interval / 10)
         due = loop.time()
         seen = ""
         try:
             while True:
-                now = time.time()
                 self.utilisation.add(loop.time(), self.metrics.interfaces.uplinks())
-                util = self.utilisation.ratio(loop.time(), cfg.window, cfg.uplink_speed)
-                results = self.history.window(now - cfg.window)
-                if results:
-                    to_loop = loop.time() - now  # results carry unix times, ticks loop times
-
-                    def during(start: float, end: float, shift: float = to_loop) -> float | None:
-                        return self.utilisation.between(
-                            start + shift, end + shift, cfg.uplink_speed
-                        )
-
-                    v = verdict.decide(results, key.essential, util, cfg, during)
-                    self.metrics.probes.set_verdict(v.verdict, util)
-                    if v.verdict != seen:
-                        log.info("connection verdict", verdict=v.verdict, why=v.why or None)
-                        seen = v.verdict
-                else:
-                    self.metrics.probes.set_verdict(None, util)
-                health.ok()
-                due += cfg.interval
-                now_m = loop.time()
-                if due < now_m:
-                    due = now_m + cfg.interval
-                await asyncio.sleep(due - now_m)
+                if loop.time() >= due:
+                    seen = self._verdict(key, loop.time(), time.time(), seen)
+                    health.ok()
+                    due += cfg.interval
+                    if due < loop.time():  # fell behind (suspended box): skip, don't burst
+                        due = loop.time() + cfg.interval
+                await asyncio.sleep(max(0.0, min(poll, due - loop.time())))
         finally:
             self.metrics.probes.set_verdict(None, None)
+
+    def _verdict(self, key: VerdictTask, mono: float, now: float, seen: str) -> str:
+        """Decide over the window ending now and publish it; log when it changes from
+        ``seen``. The verdict, or ``seen`` while there is none."""
+        cfg = key.cfg
+        util = self.utilisation.ratio(mono, cfg.window, cfg.uplink_speed)
+        results = self.history.window(now - cfg.window)
+        if not results:
+            self.metrics.probes.set_verdict(None, util)
+            return seen
+        shift = mono - now  # results carry unix times, the counters loop times
+
+        def during(start: float, end: float) -> float | None:
+            return self.utilisation.between(start + shift, end + shift, cfg.uplink_speed)
+
+        v = verdict.decide(results, key.essential, util, cfg, during)
+        self.metrics.probes.set_verdict(v.verdict, util)
+        if v.verdict != seen:
+            log.info("connection verdict", verdict=v.verdict, why=v.why or None)
+        return v.verdict
 
     def close(self) -> None:
         self.pingers.close()

@@ -86,9 +86,12 @@ from sentinel.probes.icmp import Pingers
 from sentinel.probes.run import probe
 async def main():
     p = Pingers("auto")
-    r = await probe(ProbeTarget("t", {module!r}, {address!r}), {settings}(**{kwargs!r}), p)
+    out = []
+    for _ in range({rounds}):
+        r = await probe(ProbeTarget("t", {module!r}, {address!r}), {settings}(**{kwargs!r}), p)
+        out.append(dataclasses.asdict(r))
     p.close()
-    print(json.dumps(dataclasses.asdict(r)))
+    print(json.dumps(out))
 asyncio.run(main())
 """
 _SETTINGS = {
@@ -99,17 +102,28 @@ _SETTINGS = {
 }
 
 
-def probe_in(
-    ns: str, module: str, address: str, limit: float = 60, **settings: object
-) -> dict[str, Any]:
-    """One round of sentinel's own probe code inside ``ns``: the ProbeResult as a dict.
+def probes_in(
+    ns: str, module: str, address: str, rounds: int = 1, limit: float = 60, **settings: object
+) -> list[dict[str, Any]]:
+    """``rounds`` rounds of sentinel's own probe code inside ``ns``, one process: each
+    ProbeResult as a dict (``phases`` as a dict too).
 
     ``settings`` are the module's settings (``pings=``, ``timeout=``, ...); ``limit`` bounds
     the subprocess."""
-    code = PROBE.format(settings=_SETTINGS[module], module=module, address=address, kwargs=settings)
-    out: dict[str, Any] = json.loads(python_in(ns, code, timeout=limit))
-    out["phases"] = dict(out["phases"])
+    code = PROBE.format(
+        settings=_SETTINGS[module], module=module, address=address, kwargs=settings, rounds=rounds
+    )
+    out: list[dict[str, Any]] = json.loads(python_in(ns, code, timeout=limit))
+    for r in out:
+        r["phases"] = dict(r["phases"])
     return out
+
+
+def probe_in(
+    ns: str, module: str, address: str, limit: float = 60, **settings: object
+) -> dict[str, Any]:
+    """One round of sentinel's own probe code inside ``ns``: the ProbeResult as a dict."""
+    return probes_in(ns, module, address, 1, limit, **settings)[0]
 
 
 CLONE_NEWNET = 0x40000000

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ import pytest
 from sentinel.probemetrics import jitter, median
 from tests.conftest import needs_netns, require_tools
 from tests.probes.impair import SERVER_IP, SERVER_IP6, Impairment, impaired_path
-from tests.probes.netns import probe_in
+from tests.probes.netns import probe_in, probes_in
 from tests.probes.servers import dnsmasq, stop
 
 pytestmark = [needs_netns, pytest.mark.netns, pytest.mark.timeout(120)]
@@ -108,7 +109,9 @@ def test_rtt_matches_imposed_delay_and_ping(
     assert close(got, imposed), (got, imposed)
     assert close(got, theirs), (got, theirs)
     if not spread:
-        assert max(rtts) - min(rtts) < 0.002  # a fixed delay stays fixed
+        # A fixed delay stays fixed: 95 % of round trips within 1 ms of the fastest (the
+        # rest may meet a busy CPU on a shared machine).
+        assert sorted(rtts)[int(0.95 * len(rtts))] - min(rtts) < 0.001
         return
     # Each round trip is the sum of two independent holds; consecutive ones are
     # independent, so E|RTT1 - RTT2| = sigma_diff * sqrt(2/pi) for the normal case and
@@ -155,7 +158,9 @@ def test_loss_matches_imposed_rate_and_ping(up: float, down: float) -> None:
 
 def test_dns_tcp_http_connect_phases_are_one_round_trip() -> None:
     """Across a 40 ms path, a TCP handshake (tcp and http probes) and a DNS query over UDP
-    each take one round trip, and an HTTP request one more, within 1 ms or 10 %."""
+    each take one round trip, and an HTTP request one more, within 1 ms or 10 %: the
+    median of five rounds in one process (the first round of a fresh process, and of a
+    fresh server, also times their warm-up)."""
     require_tools("dnsmasq", package="dnsmasq-base")
     rtt = 0.040
     with (
@@ -163,28 +168,35 @@ def test_dns_tcp_http_connect_phases_are_one_round_trip() -> None:
         dnsmasq(host=SERVER_IP, port=53, netns=path.server) as dns_port,
         tempfile.TemporaryDirectory() as docroot,
     ):
+        (Path(docroot) / "index.html").write_text("hello school\n")
         web = subprocess.Popen(  # a plain web server on the far side
             ["ip", "netns", "exec", path.server, sys.executable, "-m", "http.server",
              "--bind", SERVER_IP, "--directory", docroot, "8080"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         try:
-            dns = probe_in(path.client, "dns", f"{SERVER_IP}:{dns_port}")
-            tcp = probe_in(path.client, "tcp", f"{SERVER_IP}:{dns_port}")
+            dns = probes_in(path.client, "dns", f"{SERVER_IP}:{dns_port}", 5)
+            tcp = probes_in(path.client, "tcp", f"{SERVER_IP}:{dns_port}", 5)
             for _ in range(50):  # the web server starts in the background
-                http = probe_in(path.client, "http", f"http://{SERVER_IP}:8080/")
-                if http["success"] or http["reason"] != "refused":
+                if probe_in(path.client, "tcp", f"{SERVER_IP}:8080")["success"]:
                     break
+            http = probes_in(path.client, "http", f"http://{SERVER_IP}:8080/", 5)
         finally:
             stop(web)
-    print(f"imposed {rtt * 1e3:.1f} ms  dns {dns['phases']}  tcp {tcp['phases']}  "
-          f"http {http['phases']}", file=sys.stderr)  # fmt: skip
-    assert dns["success"], dns
-    assert (dns["rcode"], dns["answers"]) == (0, 1)
-    assert close(dns["phases"]["request"], rtt), dns["phases"]
-    assert tcp["success"], tcp
-    assert close(tcp["phases"]["connect"], rtt), tcp["phases"]
-    assert http["success"], http
-    assert http["status"] == 200
-    assert close(http["phases"]["connect"], rtt), http["phases"]
-    assert close(http["phases"]["processing"], rtt), http["phases"]
+    for rounds in (dns, tcp, http):
+        assert all(r["success"] for r in rounds), rounds
+    assert {(r["rcode"], r["answers"]) for r in dns} == {(0, 1)}
+    assert {r["status"] for r in http} == {200}
+    measured = {
+        "dns request": median([r["phases"]["request"] for r in dns]),
+        "tcp connect": median([r["phases"]["connect"] for r in tcp]),
+        "http connect": median([r["phases"]["connect"] for r in http]),
+        "http processing": median([r["phases"]["processing"] for r in http]),
+    }
+    print(
+        f"imposed {rtt * 1e3:.1f} ms  "
+        + "  ".join(f"{k} {v * 1e3:.2f} ms" for k, v in measured.items()),
+        file=sys.stderr,
+    )
+    for phase, took in measured.items():
+        assert close(took, rtt), (phase, took)
