@@ -192,15 +192,24 @@ def test_good(tmp_path: FsPath) -> None:
 
 
 @scenario
-def test_provider_degraded(tmp_path: FsPath) -> None:
-    """Loss on an idle path: the uplink is not full, so the provider is to blame."""
-    lossy = Impairment(loss=0.2, seed=5)
-    with school(tmp_path, lossy) as path:
+@pytest.mark.parametrize("kind", ["loss", "latency"])
+def test_provider_degraded(tmp_path: FsPath, kind: str) -> None:
+    """On an idle path, 20 % of frames lost, or 130 ms round trips (65 ms each way; the
+    threshold is 100 ms): the uplink is not full, so the provider is to blame."""
+    if kind == "loss":
+        forward, back = Impairment(loss=0.2, seed=5), Impairment()
+    else:
+        forward = back = Impairment(delay=0.065)
+    with school(tmp_path, forward, back) as path:
         m, seen = wait_verdict(path.client, "provider_degraded")
         counts = path.stop()
-    report("provider_degraded", m, seen)
-    assert counts["forward"].dropped > 0
+    report(f"provider_degraded ({kind})", m, seen)
     assert value(m, "sentinel_connection_uplink_utilisation_ratio") < 0.1
+    if kind == "loss":
+        assert counts["forward"].dropped > 0
+    else:
+        rtt = value(m, "sentinel_probe_icmp_round_rtt_seconds", target="isp", stat="median")
+        assert 0.13 <= rtt < 0.143
 
 
 @scenario
