@@ -1,6 +1,6 @@
 """Capture cost: sentinel's pipeline next to scapy and C libpcap readers, in one run.
 
-    /tmp/sysvenv/bin/python bench/capture.py [--quick] [--packets N]   (as root)
+    .venv/bin/python bench/capture.py [--quick] [--packets N]   (as root)
 
 Traffic files (generated here in seconds: a few hundred distinct frames built once with
 scapy, then written by a struct-based pcap writer cycling them with client addresses and

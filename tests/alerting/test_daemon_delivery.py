@@ -51,7 +51,7 @@ def test_alert_queued_then_sigkill_is_delivered_after_restart(tmp_path: Path) ->
                 found = [
                     a
                     for a in am.alerts()
-                    if a["labels"].get("alertname") == "sentinel_config_reload_failed"  # type: ignore[attr-defined]
+                    if a["labels"].get("alertname") == "sentinel_config_reload_failed"
                 ]
                 time.sleep(0.5)
             assert found, "the queued alert never reached Alertmanager"

@@ -205,7 +205,7 @@ def mixed() -> list[Ether]:
     # IPv4 fragments of a TCP segment and of a UDP datagram: every fragment by ip.proto.
     for proto, l4 in ((6, TCP(sport=7, dport=8)), (17, UDP(sport=7, dport=8))):
         whole = bytes(IP(src=lan4, dst=wan4, id=proto) / l4 / (b"f" * 2000))
-        for frag in IP(whole).fragment(600):
+        for frag in IP(whole).fragment(600):  # type: ignore[no-untyped-call]
             assert frag.proto == proto
             out.append(Ether(src=a, dst=gw) / frag)
     # IPv6 fragments: the fixed header says 44, so both sides call them "other".

@@ -36,7 +36,11 @@ pytestmark = [
 ]
 
 COMMUNITY = "sentinel-l2"
-LINKS = (("sw1", "p2", "sw2", "p1"), ("sw1", "p3", "sw3", "p1"), ("sw2", "p2", "ap1", "eth0"))
+LINKS: tuple[tuple[str, str, str, str], ...] = (
+    ("sw1", "p2", "sw2", "p1"),
+    ("sw1", "p3", "sw3", "p1"),
+    ("sw2", "p2", "ap1", "eth0"),
+)
 LINKS += (("sw3", "p2", "laptop", "eth0"),)
 # Node -> (LLDP capabilities enabled, port id subtype).
 NODES = {

@@ -198,7 +198,7 @@ def test_poll_equals_snmpbulkwalk(simulator: agents.Simulator, community: str) -
     want_before = expected(before) if before is not None else want_after
     have = exported(got, name)
     assert set(have) == set(want_after), "exported ifIndexes != those with an octet counter"
-    mismatches = []
+    mismatches: list[tuple[int, str, float | None, object]] = []
     for i, want in want_after.items():
         for key, hi in want.items():
             lo = want_before[i][key]
