@@ -2,8 +2,9 @@
 
 The worker's counters start at zero each time it starts; totals from earlier workers are
 kept here, so the exported counters only ever grow. A worker that dies or goes silent
-is an error: the supervisor in the daemon logs it once, backs off and starts a new one
-(counted in ``sentinel_task_restarts_total{task="capture"}``).
+is an error, and so is one that sends bytes that are not a well-formed message (``wire``;
+nothing it sends is unpickled): the supervisor in the daemon logs it once, backs off and
+starts a new one (counted in ``sentinel_task_restarts_total{task="capture"}``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from sentinel import logsetup
-from sentinel.capture import worker
+from sentinel.capture import wire, worker
 from sentinel.capture.accounting import DIRECTIONS, FAMILIES, PROTOCOLS, Snapshot
 from sentinel.errors import CaptureError
 from sentinel.model import Alert, LanCounters
@@ -125,34 +126,10 @@ async def run(
         ours.setblocking(False)
         reader, writer = await asyncio.open_connection(sock=ours)
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(SILENCE):
-                        kind, payload = await worker.read_message(reader)
-                except TimeoutError:
-                    raise CaptureError(f"capture worker sent nothing for {SILENCE:g}s") from None
-                except asyncio.IncompleteReadError:
-                    await asyncio.to_thread(proc.join, 2)
-                    raise CaptureError(
-                        f"capture worker exited (exit code {proc.exitcode})"
-                    ) from None
-                if kind == "error":
-                    raise CaptureError(str(payload))
-                if kind == "started" and isinstance(payload, dict):
-                    log.info(
-                        "capturing",
-                        interface=settings.interface,
-                        pid=payload.get("pid"),
-                        engine=payload.get("engine"),
-                    )
-                elif kind == "snapshot" and isinstance(payload, Snapshot):
-                    metrics.lan.publish(totals.update(payload))
-                    health.ok()
-                elif kind == "alerts" and isinstance(payload, list) and on_alert is not None:
-                    for alert in payload:
-                        on_alert(alert)
-                elif kind == "census" and isinstance(payload, list) and on_census is not None:
-                    on_census(payload)
+            await receive(reader, health, settings, metrics, totals, on_alert, on_census)
+        except asyncio.IncompleteReadError:
+            await asyncio.to_thread(proc.join, 2)
+            raise CaptureError(f"capture worker exited (exit code {proc.exitcode})") from None
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
@@ -161,6 +138,41 @@ async def run(
         theirs.close()
         ours.close()
         await asyncio.to_thread(_stop, proc)
+
+
+async def receive(
+    reader: asyncio.StreamReader,
+    health: Health,
+    settings: Settings,
+    metrics: Metrics,
+    totals: Totals,
+    on_alert: Callable[[Alert], None] | None = None,
+    on_census: Callable[[list[tuple[int, bool]]], None] | None = None,
+) -> None:
+    """Act on the worker's messages until it stops (IncompleteReadError) or fails.
+
+    Raises CaptureError (``wire.WireError`` for bytes that are not a well-formed message):
+    the connection is then broken, and ``run``'s caller restarts the worker.
+    """
+    while True:
+        try:
+            async with asyncio.timeout(SILENCE):
+                message = await wire.read_message(reader)
+        except TimeoutError:
+            raise CaptureError(f"capture worker sent nothing for {SILENCE:g}s") from None
+        match message:
+            case wire.Failed(text):
+                raise CaptureError(text)
+            case wire.Started(_, pid, engine):
+                log.info("capturing", interface=settings.interface, pid=pid, engine=engine)
+            case Snapshot():
+                metrics.lan.publish(totals.update(message))
+                health.ok()
+            case wire.Alerts(items) if on_alert is not None:
+                for alert in items:
+                    on_alert(alert)
+            case wire.Census(items) if on_census is not None:
+                on_census(items)
 
 
 def _stop(proc: multiprocessing.process.BaseProcess) -> None:

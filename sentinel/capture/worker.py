@@ -1,7 +1,7 @@
 """The capture worker process: ring -> pipeline -> batched messages to the main process.
 
 It runs in its own process so packet work never starves the main event loop (the GIL).
-Messages are pickled, length-prefixed, and written to a non-blocking socket: when the
+Messages (``wire``: a typed encoding, never pickle) go to a non-blocking socket: when the
 main process is slow the worker keeps capturing and sends the newest snapshot later
 (snapshots are cumulative, so a skipped one loses nothing).
 """
@@ -9,41 +9,22 @@ main process is slow the worker keeps capturing and sends the newest snapshot la
 from __future__ import annotations
 
 import os
-import pickle
 import signal
-import struct
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sentinel.capture import wire
 from sentinel.capture.accounting import Accounting
 from sentinel.capture.pipeline import Pipeline, Settings, make_engine
 from sentinel.capture.ring import Ring
 from sentinel.errors import CaptureError
 
 if TYPE_CHECKING:
-    import asyncio
     import socket
 
-_LEN = struct.Struct("!I")
 CENSUS_INTERVAL = 10.0  # seconds between hand-overs of device hashes (not droppable)
 MAX_PENDING = 4 << 20  # bytes of unsent messages before new snapshots are skipped
-
-
-MAX_MESSAGE = 16 << 20
-
-
-def encode(kind: str, payload: Any) -> bytes:
-    body = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-    return _LEN.pack(len(body)) + body
-
-
-async def read_message(reader: asyncio.StreamReader) -> tuple[str, object]:
-    """The main process's side of ``encode``: one (kind, payload) message."""
-    (n,) = _LEN.unpack(await reader.readexactly(4))
-    if n > MAX_MESSAGE:
-        raise CaptureError(f"capture worker sent an oversized message ({n} bytes)")
-    kind, payload = pickle.loads(await reader.readexactly(n))  # noqa: S301 (our own child)
-    return str(kind), payload
+ALERTS_PER_MESSAGE = 256  # keeps every message far below wire.MAX_BODY
 
 
 class Outbox:
@@ -98,12 +79,11 @@ def run(sock: socket.socket, settings: Settings) -> None:
         )
     except CaptureError as exc:
         out.sock.setblocking(True)
-        out.sock.sendall(encode("error", str(exc)))
+        out.sock.sendall(wire.error(str(exc)))
         return
     pipeline = Pipeline(settings, make_engine(settings))
     kind = "python" if isinstance(pipeline.accounting, Accounting) else "c"
-    started = {"interface": settings.interface, "pid": os.getpid(), "engine": kind}
-    out.send(encode("started", started), droppable=False)
+    out.send(wire.started(settings.interface, os.getpid(), kind), droppable=False)
     next_snapshot = time.monotonic() + settings.snapshot_interval
     next_census = time.monotonic() + CENSUS_INTERVAL
     try:
@@ -116,17 +96,18 @@ def run(sock: socket.socket, settings: Settings) -> None:
                 alerts = pipeline.drain()
                 # Quiet LAN: packet time stands still, so windows advance on the clock.
                 alerts += pipeline.tick(max(pipeline.last_ts, time.time() - 1.0))
-                if alerts:
-                    try:
-                        out.send(encode("alerts", alerts), droppable=False)
-                    except (BrokenPipeError, ConnectionResetError):
-                        return
+                try:
+                    for i in range(0, len(alerts), ALERTS_PER_MESSAGE):
+                        batch = alerts[i : i + ALERTS_PER_MESSAGE]
+                        out.send(wire.alerts(batch), droppable=False)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
             if now >= next_census and pipeline.census is not None:
                 next_census = now + CENSUS_INTERVAL
                 seen = pipeline.census.take()
                 if seen:
                     try:
-                        out.send(encode("census", seen), droppable=False)
+                        out.send(wire.census(seen), droppable=False)
                     except (BrokenPipeError, ConnectionResetError):
                         return
             if now < next_snapshot:
@@ -139,7 +120,7 @@ def run(sock: socket.socket, settings: Settings) -> None:
             pipeline.kernel_drops += drops
             snap = pipeline.snapshot(own_drops=out.skipped)
             try:
-                out.send(encode("snapshot", snap), droppable=True)
+                out.send(wire.snapshot(snap), droppable=True)
             except (BrokenPipeError, ConnectionResetError):
                 return
     finally:
