@@ -21,6 +21,7 @@ from sentinel.model import (
     Neighbor,
     PoePort,
     PoePse,
+    ProbeResult,
     Role,
     SwitchHealth,
     Tier,
@@ -131,6 +132,9 @@ def exported_names() -> frozenset[str]:
     metrics.l2.unconfigured_switches = 0
     metrics.l2.students = 10
     metrics.switches.publish(SwitchHealth("sw", True, 0.1, 1.0, 1.0, (("timeout", 1),), 1, 1, 0))
+    for result in probe_results():
+        metrics.probes.publish(result)
+    metrics.probes.set_verdict("good", 0.1)
     suffixes = {
         "counter": ("_total", "_created"),
         "gauge": ("",),
@@ -145,6 +149,19 @@ def exported_names() -> frozenset[str]:
         else:
             names.update(family.name + s for s in suffixes.get(family.type, ("",)))
     return frozenset(names)
+
+
+def probe_results() -> tuple[ProbeResult, ...]:
+    """One round of each probe module, so every connection-quality series renders."""
+    return (
+        ProbeResult("icmp", "lo", "127.0.0.1", True, 0.1, sent=2, rtts=(0.001, 0.002),
+                    phases=(("resolve", 0.0), ("setup", 0.0), ("rtt", 0.001))),
+        ProbeResult("dns", "resolver", "127.0.0.1", True, 0.01, rcode=0, answers=1,
+                    phases=(("resolve", 0.0), ("connect", 0.0), ("request", 0.01))),
+        ProbeResult("tcp", "mail", "127.0.0.1:25", False, 0.01, reason="refused"),
+        ProbeResult("http", "portal", "https://127.0.0.1/", True, 0.05, status=200,
+                    tls_version="TLS 1.3", cert_expiry=2e9, phases=(("connect", 0.01),)),
+    )  # fmt: skip
 
 
 def load(path: Path) -> dict[str, Any]:

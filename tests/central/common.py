@@ -24,7 +24,15 @@ from sentinel.model import (
     Tier,
 )
 from tests.conftest import ROOT
-from tests.test_grafana import exprs, load, metric_names, query_panels, variable_query, variables
+from tests.test_grafana import (
+    exprs,
+    load,
+    metric_names,
+    probe_results,
+    query_panels,
+    variable_query,
+    variables,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -86,6 +94,9 @@ def exported_names() -> frozenset[str]:
     )
     stats = AlertingStats(1, 0, 1, {"am": 0}, {"am": 1}, {"am": 0}, {"overflow": 0}, {"am": True})
     m.alerting.source = lambda: stats
+    for result in probe_results():
+        m.probes.publish(result)
+    m.probes.set_verdict("good", 0.1)
     names = {s.name for family in m.registry.collect() for s in family.samples}
     return frozenset(names)
 
