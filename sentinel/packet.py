@@ -67,6 +67,7 @@ class Packet:
     dport: int = 0
     tcp_flags: int = 0
     tcp_seq: int = 0
+    tcp_window: int = -1  # a kernel's reset carries 0; -1: not TCP
     icmp_type: int = -1
     icmp_code: int = -1
     # ICMP errors (unreachable, time exceeded): the header of the packet they answer

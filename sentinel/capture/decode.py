@@ -45,7 +45,7 @@ _ARP = struct.Struct("!HHBBH6s4s6s4s")
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _PORTS = struct.Struct("!HH")
-_TCP = struct.Struct("!HHIIBB")
+_TCP = struct.Struct("!HHIIBBH")
 
 
 def decode(
@@ -180,7 +180,7 @@ def _transport(p: Packet, f: bytes | memoryview, off: int, end: int, proto: int)
         if end < off + 20:
             p.error = "truncated"
             return
-        p.sport, p.dport, p.tcp_seq, _ack, doff, flags = _TCP.unpack_from(f, off)
+        p.sport, p.dport, p.tcp_seq, _ack, doff, flags, p.tcp_window = _TCP.unpack_from(f, off)
         p.tcp_flags = flags
         hlen = (doff >> 4) * 4
         if hlen < 20:

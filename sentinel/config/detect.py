@@ -108,11 +108,13 @@ class Flood:
     enabled: bool = True
     allow: Allow = field(default_factory=Allow)
     # Packets a second to one victim, sustained for `sustain` seconds, or `burst` packets
-    # in a run of seconds over the rate. Nothing ordinary sends a host a thousand empty
-    # datagrams, RSTs or echo requests a second; ping sends one.
+    # in a run of seconds over the rate, the seconds on either side of it counted (a
+    # burst rarely lines up with the clock: 3,000 packets in 1.5 s fill three buckets,
+    # only one over the rate). Nothing ordinary sends a host a thousand empty datagrams,
+    # RSTs or echo requests a second; ping sends one.
     rate_threshold: Rate = 1000.0
     sustain: Seconds = 2.0
-    burst: Count = 3000
+    burst: Count = 2000
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 Per victim and protocol, packets are counted in one-second buckets. ``rate_threshold``
 packets a second for ``sustain`` seconds, or ``burst`` packets in a run of seconds
-each over the rate, is a candidate; like ``syn_flood``, only a flood's two shapes are
+each over the rate (with the second before it and its last, partial second: see
+``base.Run``), is a candidate; like ``syn_flood``, only a flood's two shapes are
 flagged: one sender that dominates, or a crowd of one-shot (spoofed) senders. The
 ``protocol`` of the finding (its ``kind``) says which:
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
-from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
+from sentinel.detect.base import Bounded, Finding, Run, ip_text, mac_text
 from sentinel.model import Severity
 from sentinel.packet import (
     PROTO_ICMP,
@@ -49,25 +50,13 @@ ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})  # v4: unreachable, quench, redirect,
 ICMPV6_QUERIES = frozenset({128})  # echo request; ND and MLD are link chatter
 
 
-class _Victim:
-    __slots__ = (
-        "count",
-        "hot",
-        "own_ports",
-        "peer_ports",
-        "second",
-        "senders",
-        "total",
-        "untracked",
-    )
+class _Victim(Run):
+    __slots__ = ("own_ports", "peer_ports", "senders", "untracked")
 
     def __init__(self) -> None:
+        super().__init__()
         self.own_ports: set[int] = set()  # the victim's ports and its peers' (capped)
         self.peer_ports: set[int] = set()
-        self.second = -1
-        self.count = 0
-        self.hot = 0
-        self.total = 0
         self.senders: dict[tuple[str, str], int] = {}
         self.untracked = 0
 
@@ -125,8 +114,7 @@ class Flood:
         key = (victim, protocol)
         v = self.victims.setdefault(key, _Victim)
         self._roll(v, key, int(ts))
-        v.count += 1
-        v.total += 1
+        v.add()
         if own or peer:
             if len(v.own_ports) < PORTS_KEPT:
                 v.own_ports.add(own)
@@ -139,22 +127,16 @@ class Flood:
             v.untracked += 1
 
     def _roll(self, v: _Victim, key: tuple[str, str], second: int) -> None:
-        if second == v.second:
-            return
-        if v.second >= 0:
-            over = v.count >= self.s.rate_threshold
-            v.hot = (v.hot + 1 if second - v.second == 1 else 1) if over else 0
-            if v.hot >= self.s.sustain or (v.hot and v.total >= self.s.burst):
-                shape = self._shape(v, key[1])
-                if shape:
-                    self.found.append(self._finding(key, v, float(second), shape))
-        if v.hot == 0:
+        flood, quiet = v.roll(second, self.s.rate_threshold, self.s.sustain, self.s.burst)
+        if flood:
+            shape = self._shape(v, key[1])
+            if shape:
+                self.found.append(self._finding(key, v, float(second), shape))
+        if quiet:
             v.senders.clear()
             v.own_ports.clear()
             v.peer_ports.clear()
             v.untracked = 0
-            v.total = 0
-        v.second, v.count = second, 0
 
     @staticmethod
     def _shape(v: _Victim, protocol: str) -> str:
@@ -197,7 +179,7 @@ class Flood:
         second = int(now)
         for key, v in self.victims.items():
             self._roll(v, key, second)
-            if v.total == 0 and second - v.second > 60:
+            if not (v.hot or v.lead or v.total):  # a second without packets: nothing to keep
                 self.victims.pop(key)
         out, self.found = self.found, []
         return out

@@ -6,8 +6,9 @@ What counts as a failed probe, per (source, target host, port or protocol):
   scans, open ports excepted: a SYN-ACK is an answer);
 - a TCP segment with neither ACK nor SYN nor RST (NULL, FIN and Xmas scans): no
   connection ever sends one, so the probe itself is the evidence;
-- a bare RST (no ACK flag) from a host of the site: what a closed or unfiltered port
-  answers to an ACK, Window or Maimon probe;
+- a bare RST (no ACK flag) with window 0 from a host of the site: what a closed or
+  unfiltered port's kernel answers to an ACK, Window or Maimon probe (an RST flood's
+  crafted segments carry a window: they name no one a scanner);
 - an empty UDP datagram, or an ICMP port unreachable quoting one a source sent (UDP
   scans; the kernel rate-limits the unreachables, the probes are seen anyway);
 - a datagram of a rare IP protocol, or an ICMP protocol unreachable (IP-protocol scans).
@@ -148,9 +149,11 @@ class PortScan:
                 self._fail(key[0], started[1], key[1], key[2], p.ts, "syn")
             elif self.answered.pop((key[1], key[0], key[3], key[2])) is not None:
                 pass  # a client refusing a SYN-ACK (its raw SYN had no socket: hping3)
-            elif not flags & TCP_ACK and self._is_local(key[1]):
+            elif not flags & TCP_ACK and p.tcp_window == 0 and self._is_local(key[1]):
                 # A bare RST answers a segment with ACK set for no connection: an ACK,
                 # Window or Maimon probe (or a stale connection: one port, below any floor).
+                # A kernel's reset carries window 0; a crafted one (hping3 -R, a flood
+                # tool's) carries a window, and its receiver is a victim, not a scanner.
                 prober, mac = key[0], mac_text(p.dst_mac)
                 if not self.allowed.source(prober, mac):
                     self._fail(prober, mac, key[1], key[2], p.ts, "ack")

@@ -2,7 +2,8 @@
 
 Per destination service and one-second bucket, SYNs are counted; ``rate_threshold``
 SYN/s sustained for ``sustain`` seconds, or ``burst`` SYNs within a run of seconds each
-over the rate (a two-second burst of thousands), is a candidate. A busy file server also gets
+over the rate, its two edge seconds counted (a two-second burst of thousands, wherever
+it falls on the clock: ``base.Run``), is a candidate. A busy file server also gets
 many SYNs, from many clients that each open a few connections; a flood comes either
 from one sender that dominates (hping3) or from a crowd of one-shot, spoofed senders.
 Only those two shapes are flagged. One alert per victim service: with spoofed sources
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
-from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
+from sentinel.detect.base import Bounded, Finding, Run, ip_text, mac_text
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
@@ -29,14 +30,11 @@ DOMINANT_SHARE = 0.5  # one sender with at least this share of the SYNs: a singl
 ONE_SHOT_SHARE = 0.9  # senders with a single SYN: spoofed sources
 
 
-class _Target:
-    __slots__ = ("hot", "second", "senders", "syns", "total", "untracked")
+class _Target(Run):
+    __slots__ = ("senders", "untracked")
 
     def __init__(self) -> None:
-        self.second = -1
-        self.syns = 0
-        self.hot = 0  # consecutive seconds at or above the threshold
-        self.total = 0
+        super().__init__()
         self.senders: dict[tuple[str, str], int] = {}  # (ip, mac) -> SYNs
         self.untracked = 0  # SYNs from senders past the cap (spoofed floods)
 
@@ -60,8 +58,7 @@ class SynFlood:
         key = (ip_text(p.dst), p.dport)
         t = self.targets.setdefault(key, _Target)
         self._roll(t, key, int(p.ts))
-        t.syns += 1
-        t.total += 1
+        t.add()
         who = (src, mac)
         if who in t.senders or len(t.senders) < MAX_SENDERS:
             t.senders[who] = t.senders.get(who, 0) + 1
@@ -71,20 +68,14 @@ class SynFlood:
         return out
 
     def _roll(self, t: _Target, key: tuple[str, int], second: int) -> None:
-        if second == t.second:
-            return
-        if t.second >= 0:
-            over = t.syns >= self.s.rate_threshold
-            t.hot = (t.hot + 1 if second - t.second == 1 else 1) if over else 0
-            if t.hot >= self.s.sustain or (t.hot and t.total >= self.s.burst):
-                shape = self._shape(t)
-                if shape:
-                    self.found.append(self._finding(key, t, float(second), shape))
-        if t.hot == 0:
+        flood, quiet = t.roll(second, self.s.rate_threshold, self.s.sustain, self.s.burst)
+        if flood:
+            shape = self._shape(t)
+            if shape:
+                self.found.append(self._finding(key, t, float(second), shape))
+        if quiet:
             t.senders.clear()
             t.untracked = 0
-            t.total = 0
-        t.second, t.syns = second, 0
 
     def _shape(self, t: _Target) -> str:
         total = sum(t.senders.values()) + t.untracked
@@ -123,7 +114,7 @@ class SynFlood:
         second = int(now)
         for key, t in self.targets.items():
             self._roll(t, key, second)
-            if t.total == 0 and second - t.second > 60:
+            if not (t.hot or t.lead or t.total):  # a second without SYNs: nothing to keep
                 self.targets.pop(key)
         out, self.found = self.found, []
         return out

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import random
+from functools import cache
+from typing import TYPE_CHECKING
 
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
+from sentinel.capture.decode import decode
 from sentinel.detect.dhcp_starvation import DhcpStarvation
 from sentinel.detect.flood import Flood
 from sentinel.detect.syn_flood import SynFlood
 from tests.detect.crafted import make, pkt, run
+
+if TYPE_CHECKING:
+    from sentinel.packet import Packet
 
 A, S = "02:77:00:00:66:66", "02:77:00:00:00:0a"
 ATK, SRV = "10.77.0.66", "10.77.0.10"
@@ -32,6 +38,17 @@ def test_a_two_second_syn_burst_is_a_flood() -> None:
     found = run(make(SynFlood), frames, until=13)
     assert [f.kind for f in found][:1] == ["single"]
     assert found[0].ts <= 12.5
+
+
+def test_a_two_second_syn_burst_is_a_flood_however_it_meets_the_clock() -> None:
+    """2,000 SYNs in two seconds, starting anywhere in a second: always a flood."""
+    syns = [
+        bytes(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV) / TCP(sport=1024 + i, dport=80))
+        for i in range(2000)
+    ]
+    for start in (10.0, 10.3, 10.5, 10.9):
+        found = run(make(SynFlood), hping3_burst(start, syns, rate=1000), until=14)
+        assert {(f.kind, f.src_ip) for f in found} == {("single", ATK)}, start
 
 
 def test_a_busy_minute_of_syns_below_the_burst_is_not_a_flood() -> None:
@@ -94,6 +111,59 @@ def test_udp_and_icmp_floods_and_spoofed_sources() -> None:
     found = run(make(Flood), spoofed)
     assert {(f.kind, f.src_ip) for f in found} == {("icmp", "")}
     assert "spoofed" in found[0].summary
+
+
+def hping3_burst(start: float, frames: list[bytes], rate: float = 2000) -> list[Packet]:
+    """hping3 -i u500: the frames (3,000: 1.5 s) at ``rate`` a second from ``start``."""
+    return [decode(f, ts=start + i / rate) for i, f in enumerate(frames)]
+
+
+@cache
+def echo_requests() -> list[bytes]:
+    return [
+        bytes(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV) / ICMP(id=7, seq=i)) for i in range(3000)
+    ]
+
+
+@cache
+def ack_answers() -> list[bytes]:
+    """hping3 -A: the server's RSTs (window 0) from port 80, one per ACK."""
+    return [
+        bytes(
+            Ether(src=S, dst=A)
+            / IP(src=SRV, dst=ATK)
+            / TCP(sport=80, dport=1024 + i, flags="R", window=0)
+        )
+        for i in range(3000)
+    ]
+
+
+def test_a_one_and_a_half_second_flood_is_caught_whatever_the_alignment() -> None:
+    """The lab's hping3 floods last 1.5 s: a run of one second over the rate and its
+    two partial neighbours; the burst counts the neighbours, wherever the clock falls."""
+    for start in (20.0, 20.25, 20.5, 20.7, 20.95):
+        found = run(make(Flood), hping3_burst(start, echo_requests()))
+        assert {(f.kind, f.src_ip, f.target) for f in found} == {("icmp", ATK, SRV)}, start
+        found = run(make(Flood), hping3_burst(start, ack_answers()))
+        assert {(f.kind, f.src_ip, f.target) for f in found} == {("ack", ATK, SRV)}, start
+
+
+def test_udp_flood_to_one_victim_from_turning_ports() -> None:
+    """hping3 --udp without -p: empty datagrams to one victim, ports turning."""
+    frames = [
+        bytes(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV) / UDP(sport=2000 + i, dport=i % 1024))
+        for i in range(3000)
+    ]
+    found = run(make(Flood), hping3_burst(3.4, frames))
+    assert {(f.kind, f.src_ip, f.target) for f in found} == {("udp", ATK, SRV)}
+
+
+def test_one_loud_second_alone_is_not_a_flood() -> None:
+    """1,500 echo requests inside one second (ping -f left running briefly), quiet on
+    either side: over the rate, under the burst. 900 a second for a minute: under the
+    rate."""
+    assert run(make(Flood), hping3_burst(30.1, echo_requests()[:1500], rate=1800)) == []
+    assert run(make(Flood), hping3_burst(30.0, echo_requests() * 18, rate=900)) == []
 
 
 def test_pings_downloads_and_answers_are_not_floods() -> None:

@@ -18,12 +18,15 @@ A, S, GW = "02:77:00:00:66:66", "02:77:00:00:00:0a", "02:77:00:00:00:01"
 ATK, SRV = "10.77.0.66", "10.77.0.10"
 
 
-def tcp(src: str, dst: str, sport: int, dport: int, flags: str, ts: float, mac: str = A):  # type: ignore[no-untyped-def]
+def tcp(  # type: ignore[no-untyped-def]
+    src: str, dst: str, sport: int, dport: int, flags: str, ts: float, mac: str = A, window=8192
+):
+    """A TCP segment; a kernel's reset has ``window=0``, scapy's default is 8192."""
     other = S if mac == A else A
     return pkt(
         Ether(src=mac, dst=other)
         / IP(src=src, dst=dst)
-        / TCP(sport=sport, dport=dport, flags=flags),
+        / TCP(sport=sport, dport=dport, flags=flags, window=window),
         ts,
     )
 
@@ -44,12 +47,31 @@ def test_null_fin_and_xmas_probes_are_a_scan() -> None:
 
 def test_ack_window_and_maimon_scans_from_the_bare_rsts() -> None:
     """nmap -sA/-sW/-sM: the probes carry ACK (not wanted); the server's bare RSTs are."""
-    frames = [tcp(SRV, ATK, port, 40000, "R", port / 100, mac=S) for port in range(1, 31)]
+    frames = [tcp(SRV, ATK, port, 40000, "R", port / 100, mac=S, window=0) for port in range(1, 31)]
     found = run(make(PortScan), frames)
     assert kinds(found) == {"vertical"}
     assert found[0].src_ip == ATK
     assert found[0].src_mac == A
     assert "ack" in found[0].description
+
+
+def test_an_rst_flood_names_no_scanner() -> None:
+    """hping3 -R at a server's port 80, sources turning: the crafted RSTs carry a window,
+    so the server is not taken for an ACK scanner of the flooder (or of bystanders)."""
+    frames = [tcp(ATK, SRV, 2000 + i, 80, "R", i / 2000, window=512) for i in range(3000)]
+    assert run(make(PortScan), frames) == []
+    rng = random.Random(4)
+    spoofed = [  # --rand-source inside the site: every address a bystander
+        tcp(f"10.77.0.{rng.randrange(2, 255)}", SRV, 2000 + i, 80, "R", i / 2000, window=512)
+        for i in range(3000)
+    ]
+    assert run(make(PortScan), spoofed) == []
+
+
+def test_an_ack_flood_names_no_scanner() -> None:
+    """hping3 -A: the server's RSTs all leave port 80, one failed pair, no scan."""
+    frames = [tcp(SRV, ATK, 80, 2000 + i, "R", i / 2000, mac=S, window=0) for i in range(3000)]
+    assert run(make(PortScan), frames) == []
 
 
 def test_stale_connections_reset_by_internet_servers_are_not_a_scan() -> None:

@@ -24,15 +24,11 @@ LAB = DATA / "lab"
 # Known detector gaps, scenario -> reason: the test is marked xfail (strict) until the
 # detector is fixed, so a fix turns the mark into a failure, a reminder to drop it.
 MISSES: dict[str, str] = {
-    "ack_flood": "flood misses the victim's RST answers, and port_scan names the victim",
-    "icmp_flood": "flood does not yet see the ICMP echo flood (routing of ICMP queries)",
     "dhcp_starvation": "dhcp_starvation does not yet receive the DISCOVERs it counts",
 }
 OTHER_SOURCES: dict[str, str] = {}
 # Found, with the attacker named, but beside a second alert of another detector.
-EXTRA: dict[str, str] = {
-    "rst_flood": "port_scan also fires on the flood's RSTs, naming a bystander",
-}
+EXTRA: dict[str, str] = {}
 
 
 def truths() -> list[dict[str, object]]:
