@@ -39,6 +39,19 @@ def _mailbox(text: str) -> str:
     return text
 
 
+def _plain_http(urls: tuple[str, ...], what: str) -> list[tuple[str, str]]:
+    """An issue for each ``http://`` URL that ``what`` (a credential) would be sent to."""
+    return [
+        (
+            f"[{i}]",
+            f"is plain http:// and {what} would be sent in clear: use https://, "
+            "or set insecure: true on this receiver if the network path is trusted",
+        )
+        for i, url in enumerate(urls)
+        if urlsplit(url).scheme == "http"
+    ]
+
+
 Url = Annotated[str, Check(_url)]
 Mailbox = Annotated[str, Check(_mailbox)]
 
@@ -51,7 +64,8 @@ class AlertmanagerConfig:
     deduplicates within its cluster). ``resend`` (default 1m): active alerts are posted again
     this often, with ``endsAt`` 4 x ``resend`` ahead, so Alertmanager resolves them by itself
     if sentinel goes away. ``timeout`` (default 10s) bounds one POST. Either ``username`` +
-    ``password`` (basic auth) or ``bearer_token``; ``ca_file`` for a private CA.
+    ``password`` (basic auth) or ``bearer_token``; ``ca_file`` for a private CA. Credentials
+    are never sent to an ``http://`` URL: that is a config error unless ``insecure: true``.
     """
 
     urls: tuple[Url, ...]
@@ -61,6 +75,7 @@ class AlertmanagerConfig:
     password: Secret | None = None
     bearer_token: Secret | None = None
     ca_file: Path | None = None
+    insecure: bool = False  # allow credentials over plain http:// (a trusted path only)
 
     def validate(self) -> list[tuple[str, str]]:
         issues = []
@@ -72,6 +87,16 @@ class AlertmanagerConfig:
             issues.append(("bearer_token", "use either basic auth or a bearer token, not both"))
         if self.timeout >= self.resend:
             issues.append(("timeout", f"must be shorter than resend ({self.resend:g}s)"))
+        if not self.insecure:
+            what = (
+                "the bearer token"
+                if self.bearer_token is not None
+                else "the basic-auth password"
+                if self.password is not None
+                else ""
+            )
+            if what:
+                issues += [("urls" + k, m) for k, m in _plain_http(self.urls, what)]
         return issues
 
 
@@ -113,18 +138,24 @@ class WebhookConfig:
 
     Headers: ``X-Sentinel-Timestamp`` (unix seconds) and ``X-Sentinel-Signature:
     sha256=<hex of HMAC(secret, timestamp + "." + body)>``; receivers reject old timestamps
-    to stop replays. ``timeout`` (default 10s) bounds one POST.
+    to stop replays. ``timeout`` (default 10s) bounds one POST. A signed webhook on an
+    ``http://`` URL is a config error unless ``insecure: true``: anyone on the path could
+    read the alerts and replay the signed requests within the receiver's window.
     """
 
     url: Url
     secret: Secret | None = None
     timeout: Annotated[float, Duration(min=0.1, max=120)] = 10.0
     ca_file: Path | None = None
+    insecure: bool = False  # allow a signed webhook over plain http:// (a trusted path only)
 
     def validate(self) -> list[tuple[str, str]]:
+        issues = []
         if self.secret is not None and len(self.secret.reveal()) < 16:
-            return [("secret", "must be at least 16 characters")]
-        return []
+            issues.append(("secret", "must be at least 16 characters"))
+        if self.secret is not None and not self.insecure:
+            issues += [("url", m) for _, m in _plain_http((self.url,), "its signed requests")]
+        return issues
 
 
 @dataclass(frozen=True, slots=True)
