@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
+    from sentinel.model import ProbeResult
+
 log = logsetup.get(__name__)
 
 # Shutdown stages, in order: what produces data stops before what serves it.
@@ -143,6 +145,7 @@ class Daemon:
             log.error("cannot start", error=exc)
             return 1
         listen = self.listen_override or cfg.listen
+        self._wire_probe_endpoint(cfg)
         try:
             await self.web.start(listen, web_cfg)
         except OSError as exc:
@@ -436,6 +439,7 @@ class Daemon:
                 self._state(new)
             except (OSError, ValueError) as exc:
                 log.error("state directory or site key not usable; keeping the old one", error=exc)
+        self._wire_probe_endpoint(new)
         await self._apply_router(new)
         await self._apply_sources(new)
         if self.l2 is not None:
@@ -445,6 +449,15 @@ class Daemon:
         self.conditions.set("config_reload_failed", None, Severity.WARNING)
         log.info("config reloaded", file=path or "<built-in default>")
         return True
+
+    def _wire_probe_endpoint(self, cfg: Config) -> None:
+        """``GET /probe`` runs the probe engine with ``cfg``'s module settings."""
+        probes = cfg.probes
+
+        async def prober(module: str, target: str, seconds: float) -> ProbeResult:
+            return await self.probes.once(probes, module, target, seconds)
+
+        self.web.set_prober(prober if probes.enabled else None, probes.endpoint)
 
     def _record_reload(self, *, ok: bool) -> None:
         self.metrics.config_reload_successful.set(1 if ok else 0)

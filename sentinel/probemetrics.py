@@ -286,7 +286,9 @@ class _Blackbox(Collector):
 
     def _http(self, g: _G) -> Iterator[Metric]:
         r = self.r
-        yield g("probe_http_content_length", "Length of http content response", r.content_length)
+        # Without an answer blackbox_exporter never sets it: 0, not the unknown length's -1.
+        length = r.content_length if r.status is not None else 0
+        yield g("probe_http_content_length", "Length of http content response", length)
         yield g("probe_http_redirects", "The number of redirects", r.redirects)
         yield g(
             "probe_http_ssl",

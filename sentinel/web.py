@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -15,12 +16,18 @@ import bcrypt
 from aiohttp import hdrs, web
 
 from sentinel.config import HostPort, TLSServerConfig, WebConfig, ssl_context
+from sentinel.config.probes import MODULES, EndpointConfig, check_address
+from sentinel.probemetrics import render_blackbox
 
 if TYPE_CHECKING:
     import ssl
     from pathlib import Path
 
     from sentinel.metrics import Metrics
+    from sentinel.model import ProbeResult
+
+    # (module, target, seconds) -> one probe's result; the daemon wires the probe engine in.
+    Prober = Callable[[str, str, float], Awaitable[ProbeResult]]
 
 REALM = "sentinel"
 SHUTDOWN_TIMEOUT = 1.5  # seconds an in-flight scrape may finish when the endpoint moves or stops
@@ -30,6 +37,16 @@ AUTH_CACHE_SIZE = 64
 _DUMMY_HASH = b"$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
 _BCRYPT_MAX_PASSWORD = 72  # bcrypt ignores later bytes; bcrypt>=5 refuses longer passwords
 _OTHER = "other"  # handler label for unknown paths, so label cardinality stays bounded
+
+# blackbox_exporter's /probe: the scrape timeout header, its default offset (a probe ends
+# that long before Prometheus gives up) and the default module; the module names of its
+# shipped blackbox.yml are accepted for ours, so existing scrape configs keep working.
+SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
+TIMEOUT_OFFSET = 0.5
+DEFAULT_MODULE = "http"
+MODULE_ALIASES = {"http_2xx": "http", "tcp_connect": "tcp"}
+MAX_TARGET = 2048  # characters of the target parameter
+_PROBE_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _BODY_HEADERS = frozenset((hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH))
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,6 +93,14 @@ class WebServer:
         self._lock = asyncio.Lock()  # start, apply and stop never interleave
         self._bcrypt_lock = asyncio.Lock()  # one bcrypt at a time, as exporter-toolkit does
         self._auth_cache: dict[tuple[str, bytes, str], None] = {}
+        self._prober: Prober | None = None
+        self._probe_cfg = EndpointConfig()
+        self._probes_running = 0
+
+    def set_prober(self, prober: Prober | None, cfg: EndpointConfig) -> None:
+        """What ``/probe`` runs and which modules it serves (on start and on every reload)."""
+        self._prober = prober
+        self._probe_cfg = cfg
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -158,6 +183,7 @@ class WebServer:
         app.on_response_prepare.append(add_headers)
         app.router.add_get("/", self._index)
         app.router.add_get("/metrics", self._metrics_page)
+        app.router.add_get("/probe", self._probe_page)
         app.router.add_get("/-/healthy", self._healthy)
         app.router.add_get("/-/ready", self._readiness)
         return app
@@ -222,6 +248,45 @@ class WebServer:
             response.enable_compression(web.ContentCoding.gzip)
         return response
 
+    async def _probe_page(self, request: web.Request) -> web.Response:
+        """One probe now, answered as blackbox_exporter's ``/probe`` answers it."""
+        cfg, prober = self._probe_cfg, self._prober
+        asked = request.query.get("module", "") or DEFAULT_MODULE
+        module = MODULE_ALIASES.get(asked, asked)
+        if prober is None or module not in MODULES or module not in cfg.modules:
+            served = ", ".join(cfg.modules) if prober is not None and cfg.modules else "none"
+            return _bad_request(
+                f'Unknown module "{asked}": this box serves {served} (probes.endpoint.modules)'
+            )
+        try:
+            seconds = probe_timeout(request.headers.get(SCRAPE_TIMEOUT_HEADER), cfg.timeout)
+        except ValueError as exc:
+            return _bad_request(f"Failed to parse timeout from Prometheus header: {exc}")
+        target = request.query.get("target", "")
+        if not target:
+            return _bad_request("Target parameter is missing")
+        if len(target) > MAX_TARGET:
+            return _bad_request(f"Target parameter is longer than {MAX_TARGET} characters")
+        if module == "http" and "://" not in target:
+            target = "http://" + target  # as blackbox_exporter does
+        try:
+            check_address(module, target)
+        except ValueError as exc:
+            return _bad_request(f'Bad target "{target}" for module {module}: {exc}')
+        if self._probes_running >= cfg.max_concurrent:
+            return web.Response(
+                status=503,
+                text=f"Too many probes at once (probes.endpoint.max_concurrent: "
+                f"{cfg.max_concurrent})\n",
+                headers={hdrs.RETRY_AFTER: "1"},
+            )
+        self._probes_running += 1
+        try:
+            result = await prober(module, target, seconds)
+        finally:
+            self._probes_running -= 1
+        return web.Response(body=render_blackbox(result), headers={hdrs.CONTENT_TYPE: _PROBE_TYPE})
+
     async def _healthy(self, _request: web.Request) -> web.Response:
         return web.Response(text="Healthy\n")
 
@@ -229,6 +294,24 @@ class WebServer:
         if self._ready():
             return web.Response(text="Ready\n")
         return web.Response(status=503, text="Not ready\n")
+
+
+def probe_timeout(header: str | None, limit: float) -> float:
+    """Seconds a ``/probe`` may take: the scrape timeout less ``TIMEOUT_OFFSET``, at most
+    ``limit``; ``ValueError`` when the header is not a number."""
+    if header is None or not header.strip():
+        return limit
+    scrape = float(header)
+    if not math.isfinite(scrape) or scrape <= 0:
+        raise ValueError(f"{header!r} is not a positive number of seconds")
+    wanted = scrape - TIMEOUT_OFFSET
+    if wanted <= 0:  # a very short scrape timeout: use it whole rather than nothing
+        wanted = scrape
+    return min(limit, wanted)
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.Response(status=400, text=message + "\n")
 
 
 def _bcrypt_check(password: bytes, hashed: str | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import time
@@ -10,14 +11,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sentinel import logsetup
-from sentinel.config.probes import ProbeSettings, ProbeTarget, VerdictConfig
+from sentinel.config.probes import IcmpSettings, ProbeSettings, ProbeTarget, VerdictConfig
 from sentinel.probes import targets, verdict
 from sentinel.probes.icmp import Pingers
 from sentinel.probes.run import probe
 
 if TYPE_CHECKING:
     from sentinel.config import Config
+    from sentinel.config.probes import ProbesConfig
     from sentinel.metrics import Metrics
+    from sentinel.model import ProbeResult
     from sentinel.supervise import Health
 
 log = logsetup.get(__name__)
@@ -145,8 +148,40 @@ class ProbeService:
             log.info("connection verdict", verdict=v.verdict, why=v.why or None)
         return v.verdict
 
+    async def once(
+        self, cfg: ProbesConfig, module: str, address: str, seconds: float
+    ) -> ProbeResult:
+        """One probe of ``address`` within ``seconds``, for ``GET /probe``."""
+        return await probe_once(cfg, module, address, seconds, self.pingers)
+
     def close(self) -> None:
         self.pingers.close()
+
+
+async def probe_once(
+    cfg: ProbesConfig,
+    module: str,
+    address: str,
+    seconds: float,
+    pingers: Pingers,
+    *,
+    pings: int = 1,
+    spacing: float | None = None,
+    ip_protocol: str = "auto",
+) -> ProbeResult:
+    """One round against an ad-hoc target with the configured module settings.
+
+    ICMP sends ``pings`` echo requests (blackbox_exporter's one by default), each waiting
+    no longer than the deadline leaves; a reply that comes too late is a loss.
+    """
+    target = ProbeTarget("probe", module, address, ip_protocol=ip_protocol)  # type: ignore[arg-type]
+    settings: ProbeSettings = getattr(cfg, module)
+    if isinstance(settings, IcmpSettings):
+        gap = settings.spacing if spacing is None else spacing
+        left = seconds - gap * max(0, pings - 1) - 0.05
+        settings = dataclasses.replace(settings, timeout=max(0.01, min(settings.timeout, left)))
+        return await probe(target, settings, pingers, pings=pings, spacing=gap, limit=seconds)
+    return await probe(target, settings, pingers, limit=seconds)
 
 
 if TYPE_CHECKING:
