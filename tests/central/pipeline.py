@@ -4,6 +4,9 @@ Namespace ``A`` holds a VictoriaMetrics single node, a simulated SNMP switch, se
 (SNMP polling, local interfaces, LAN capture on ``lan0``) and vmagent scraping sentinel
 on loopback and remote-writing to VictoriaMetrics with basic auth read from a file.
 Namespace ``B`` holds the other end of the veth pair, where tcpreplay plays a capture.
+With ``probes``, sentinel also probes services in ``A`` (HTTP, HTTPS with a certificate that
+expires in days, a page that fails, dnsmasq, ICMP to loopback), and with ``alerting``
+vmalert notifies a real Alertmanager running deploy/alertmanager/alertmanager.yml there.
 Queries run inside ``A`` (everything listens on its loopback only).
 """
 
@@ -67,7 +70,12 @@ class Pipeline:
     """sentinel -> vmagent -> VictoriaMetrics, started by ``start`` and ended by ``stop``."""
 
     def __init__(
-        self, scrape_interval: str = "2s", capture: bool = True, rules: bool = False
+        self,
+        scrape_interval: str = "2s",
+        capture: bool = True,
+        rules: bool = False,
+        probes: bool = False,
+        alerting: bool = False,
     ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="sentinel-central-"))
         self.tmp.chmod(0o755)
@@ -76,6 +84,9 @@ class Pipeline:
         self.scrape_interval = scrape_interval
         self.capture = capture
         self.rules = rules
+        self.probes = probes
+        self.alerting = alerting
+        self.services: dict[str, Any] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- processes -------------------------------------------------------------------
@@ -134,8 +145,12 @@ class Pipeline:
         self._spawn("switch", sys.executable, "-m", "tests.central.switchsim", str(SNMP_PORT))
         self.wait(lambda: "ready" in self.log("switch"), "switch simulator ready")
         self.start_more_switches()
+        if self.probes:
+            self._start_probe_services()
         self._start_sentinel()
         self._start_vmagent()
+        if self.alerting:
+            self._start_alertmanager()
         if self.rules:
             self._start_vmalert()
 
@@ -145,6 +160,58 @@ class Pipeline:
     def more_switches(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Hook: SNMP auths and switches that sentinel polls besides ``core`` (none here)."""
         return {}, []
+
+    def _start_probe_services(self) -> None:
+        found = self.tmp / "services.json"
+        self._spawn("services", sys.executable, "-m", "tests.central.probeservers", str(found))
+        self.wait(lambda: "ready" in self.log("services"), "probed services ready")
+        self.services = json.loads(found.read_text())
+
+    def _probes_config(self) -> str:
+        """Probes every 2 s: loopback, the resolver, an HTTPS portal, a failing platform (500)."""
+        s = self.services
+        targets = [
+            {"name": "lo", "module": "icmp", "address": "127.0.0.1"},
+            {"name": "resolver", "module": "dns", "address": f"127.0.0.1:{s['dns']}"},
+            {"name": "portal", "module": "http", "address": f"{s['https']}/ok", "essential": True},
+            {
+                "name": "platform",
+                "module": "http",
+                "address": f"{s['http']}/error",
+                "essential": True,
+            },
+        ]
+        return (
+            "probes:\n  default_targets: false\n"
+            "  icmp: {interval: 2s, pings: 5, spacing: 100ms, timeout: 500ms}\n"
+            "  dns: {interval: 2s, timeout: 1s}\n"
+            # The certificate is the test's own: its expiry is read, its issuer not checked.
+            "  http: {interval: 2s, timeout: 1s, verify_tls: false}\n"
+            "  verdict: {interval: 2s, window: 10s}\n"
+            f"  targets: {json.dumps(targets)}\n"
+        )
+
+    def _start_alertmanager(self) -> None:
+        """The region's Alertmanager config as shipped (mail to the school admin by site)."""
+        shipped = ROOT / "deploy" / "alertmanager"
+        am = self.tmp / "alertmanager"
+        shutil.copytree(shipped / "templates", am / "templates")
+        shutil.copy(shipped / "alertmanager.yml", am / "alertmanager.yml")
+        binary = shutil.which("prometheus-alertmanager") or "alertmanager"
+        self._spawn(
+            "alertmanager",
+            binary,
+            f"--config.file={am / 'alertmanager.yml'}",
+            f"--storage.path={am / 'data'}",
+            f"--web.listen-address=127.0.0.1:{NOTIFIER_PORT}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        )
+        self.wait(lambda: self.http_ok(NOTIFIER_PORT, "/-/ready"), "alertmanager ready")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Alertmanager holds (its v2 API)."""
+        return json.loads(self.get_text(NOTIFIER_PORT, "/api/v2/alerts"))  # type: ignore[no-any-return]
 
     def _start_sentinel(self) -> None:
         state = self.tmp / "state"
@@ -166,6 +233,7 @@ class Pipeline:
             f"  auths: {json.dumps(auths)}\n"
             f"  switches: {json.dumps(switches)}\n"
             "l2: {students: 40}\n"
+            + (self._probes_config() if self.probes else "probes: {enabled: false}\n")
         )
         self._spawn("sentinel", sys.executable, "-m", "sentinel", "run", "--config", str(cfg))
         self.wait(lambda: self.http_ok(SENTINEL_PORT, "/-/ready"), "sentinel ready")
@@ -200,8 +268,10 @@ class Pipeline:
     def _start_vmalert(self) -> None:
         """vmalert with deploy/rules, every group evaluated at the scrape interval.
 
-        Recorded series go back into VictoriaMetrics (as in the region); alerts go to a
-        port where nothing listens (the central tests read the recorded series only).
+        Recorded series go back into VictoriaMetrics (as in the region); alerts go to
+        Alertmanager when the pipeline has one, else to a port where nothing listens. Every
+        alert's ``for`` shrinks to the interval, so an alert fires within seconds, and the
+        school day lasts all day (the test runs at any hour; promtool tests check the hours).
         """
         rules_dir = self.tmp / "rules"
         rules_dir.mkdir(exist_ok=True)
@@ -209,6 +279,11 @@ class Pipeline:
             doc = yaml.safe_load(path.read_text())
             for group in doc["groups"]:
                 group["interval"] = self.scrape_interval
+                for rule in group["rules"]:
+                    if "for" in rule:
+                        rule["for"] = self.scrape_interval
+                    if rule.get("record") == "sentinel:school_day:flag":
+                        rule["expr"] = "vector(1)"
             (rules_dir / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
         secret = self.tmp / "password"
         vm = f"http://127.0.0.1:{VM_PORT}"

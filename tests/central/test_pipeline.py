@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
-import shutil
 import time
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.central.common import DASHBOARDS, load, query_panels, variable_query, variables
-from tests.central.pipeline import CAPTURES, SITE, Pipeline, missing_binaries
-from tests.conftest import can_netns
+from sentinel.probemetrics import VERDICTS
+from tests.central.common import (
+    DASHBOARDS,
+    load,
+    query_panels,
+    rules,
+    variable_query,
+    variables,
+)
+from tests.central.pipeline import BINARIES, CAPTURES, SITE, Pipeline
+from tests.conftest import can_netns, require_tools
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -20,10 +30,6 @@ if TYPE_CHECKING:
 SCAN = CAPTURES / "syn_scan_vertical.pcap"
 pytestmark = [
     pytest.mark.skipif(not can_netns(), reason="needs root and ip(8) for namespaces"),
-    pytest.mark.skipif(bool(missing_binaries()), reason=f"needs {missing_binaries()}"),
-    pytest.mark.skipif(shutil.which("tcpreplay") is None, reason="needs tcpreplay"),
-    pytest.mark.skipif(shutil.which("vmalert") is None, reason="needs vmalert"),
-    pytest.mark.skipif(not SCAN.exists(), reason=f"needs {SCAN}"),
     pytest.mark.timeout(180),
 ]
 # What Grafana would put for its built-ins with a 2-minute range and 2 s scrapes.
@@ -38,8 +44,13 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
-    """The running pipeline, with a port scan replayed and a minute of samples stored."""
-    p = Pipeline(scrape_interval="2s", rules=True)
+    """The running pipeline, with a port scan replayed, probes running, a minute of samples
+    stored and vmalert's recorded series and alerts in place."""
+    require_tools(*BINARIES, "tcpreplay", "vmalert", package="victoria-metrics, tcpreplay")
+    require_tools("prometheus-alertmanager", package="prometheus-alertmanager")
+    require_tools("dnsmasq", package="dnsmasq-base")
+    assert SCAN.exists(), SCAN
+    p = Pipeline(scrape_interval="2s", rules=True, probes=True, alerting=True)
     try:
         p.start()
         p.replay(SCAN)
@@ -62,6 +73,14 @@ def pipeline() -> Iterator[Pipeline]:
                 and p.instant("count_over_time(site_bucket:sentinel_uplinks:count[1m]) >= 4")
             ),
             "vmalert's recorded series",
+            timeout=60,
+        )
+        p.wait(
+            lambda: (
+                p.instant("count_over_time(site:sentinel_connection_poor_school_day:flag[1m]) >= 4")
+                and p.instant("site_target:sentinel_probe_icmp_rtt_seconds:p95_rate5m")
+            ),
+            "the probes' recorded series",
             timeout=60,
         )
         yield p
@@ -117,3 +136,96 @@ def test_agent_adds_site_and_region(pipeline: Pipeline) -> None:
     assert unlabelled == []
     (labelled,) = pipeline.instant(f'count({{job="sentinel", site="{SITE}", region!=""}})')
     assert int(labelled["value"][1]) > 100
+
+
+def legend(fmt: str, labels: dict[str, str]) -> str:
+    """A legendFormat filled in as Grafana fills it."""
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: labels.get(m[1], ""), fmt)
+
+
+def panel_values(p: Pipeline, uid: str, title: str) -> dict[str, float]:
+    """The panel's instant values now, by legend (its first target's legendFormat)."""
+    (path,) = [d for d in DASHBOARDS if load(d)["uid"] == uid]
+    dashboard = load(path)
+    (panel,) = [x for x in query_panels(dashboard) if x["title"] == title]
+    values = resolve(p, dashboard)
+    out = {}
+    for t in panel["targets"]:
+        for series in p.instant(substitute(t["expr"], values)):
+            out[legend(t["legendFormat"], series["metric"])] = float(series["value"][1])
+    assert out, (title, panel["targets"])
+    assert all(math.isfinite(v) for v in out.values()), (title, out)
+    return out
+
+
+def test_connection_quality_panels_show_the_probed_services(pipeline: Pipeline) -> None:
+    """The Connection quality row and the Fleet ranking give the values the probed services
+    make: no loss and sub-50 ms round trips on loopback, dnsmasq answering, the portal's 200
+    and the platform's 500, the certificate's days left, one verdict, a share within 0..1."""
+    school = "sentinel-school"
+    util = panel_values(pipeline, school, "Uplink utilisation beside the connection")
+    assert all(0 <= v <= 1.5 for v in util.values()), util  # counters move in steps
+    rtt = panel_values(pipeline, school, "Round trip, median and 95th percentile")
+    assert 0 < rtt["lo median"] <= rtt["lo p95"] < 0.05, rtt
+    assert panel_values(pipeline, school, "Packet loss") == {"lo": 0.0}
+    dns = panel_values(pipeline, school, "DNS time")
+    assert 0 < dns["resolver"] < 0.5, dns
+    status = panel_values(pipeline, school, "Essential services: HTTP status")
+    assert status == {"portal": 200.0, "platform": 500.0}
+    expiry = panel_values(pipeline, school, "Certificate expiry")
+    days = pipeline.services["not_after"] - time.time()
+    assert expiry.keys() == {"portal"}
+    assert abs(expiry["portal"] - days) < 60, (expiry, days)
+    verdict = panel_values(pipeline, school, "Connection verdict")
+    assert len(verdict) == 1, verdict
+    assert set(verdict) <= set(VERDICTS), verdict
+    share = panel_values(pipeline, "sentinel-fleet", "Poor connection, share of the school day")
+    assert share.keys() == {SITE}
+    assert 0 <= share[SITE] <= 1
+    # Loopback and dnsmasq are fine and the uplinks below 90 %, but the essential platform
+    # fails: service_down, so the (test's all-day) school day has a poor share above zero.
+    assert verdict == {"service_down": 1.0}
+    assert share[SITE] > 0
+
+
+def test_probe_alerts_reach_alertmanager(pipeline: Pipeline) -> None:
+    """vmalert fires CertificateExpiringSoon for the portal and EssentialServiceDown for the
+    failing platform into the region's Alertmanager, labelled with the school."""
+    wanted = {("CertificateExpiringSoon", "portal"), ("EssentialServiceDown", "platform")}
+
+    def fired() -> set[tuple[str, str]]:
+        return {
+            (a["labels"]["alertname"], a["labels"].get("target", ""))
+            for a in pipeline.alerts()
+            if a["labels"].get("site") == SITE and a["status"]["state"] == "active"
+        }
+
+    pipeline.wait(lambda: wanted <= fired(), f"{wanted} in Alertmanager", timeout=60)
+    alerts = {
+        a["labels"]["alertname"]: a
+        for a in pipeline.alerts()
+        if (a["labels"]["alertname"], a["labels"].get("target")) in wanted
+    }
+    cert = alerts["CertificateExpiringSoon"]
+    assert cert["labels"]["severity"] == "warning"
+    assert cert["labels"]["region"]
+    assert "expires in 2d 23h" in cert["annotations"]["summary"], cert["annotations"]
+    assert {r["name"] for r in cert["receivers"]} == {"school-admin"}
+    assert not any(
+        a["labels"].get("target") == "portal"
+        for a in pipeline.alerts()
+        if a["labels"]["alertname"] == "EssentialServiceDown"
+    )
+
+
+def test_school_day_follows_brussels_time(pipeline: Pipeline) -> None:
+    """VictoriaMetrics evaluates the shipped local-time and school-day rules as the calendar
+    says: UTC+1, or UTC+2 in summer time, and 1 only from 08:00 to 16:00 on weekdays."""
+    (local,) = pipeline.instant("sentinel:local_time:seconds")
+    now = dt.datetime.now(ZoneInfo("Europe/Brussels"))
+    offset = now.utcoffset()
+    assert offset is not None
+    assert abs(float(local["value"][1]) - (now.timestamp() + offset.total_seconds())) < 30
+    (rule,) = [r for r in rules() if r.get("record") == "sentinel:school_day:flag"]
+    (flag,) = pipeline.instant(rule["expr"])
+    assert float(flag["value"][1]) == float(now.weekday() < 5 and 8 <= now.hour < 16)
