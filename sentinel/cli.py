@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,12 +15,15 @@ from sentinel.config.schema import DEFAULT_PORT, HostPort, parse_host_port
 from sentinel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    from sentinel.model import ProbeResult
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # also: invalid config
 EXIT_DAMAGED = 3  # analyze: an input file was damaged; it was analysed up to the damage
+DEFAULT_PINGS = 5  # sentinel probe: echo requests when -c is not given
 INSTALLED_CONFIG = Path("/etc/sentinel/sentinel.yaml")  # the config the unit runs
 
 DESCRIPTION = """\
@@ -33,6 +37,7 @@ examples:
   sentinel run                          built-in default: local interfaces, 127.0.0.1:{DEFAULT_PORT}
   sentinel run --config site.yaml       with a config file (SIGHUP reloads it)
   sentinel check-config site.yaml       validate before deploying (exit 2 on errors)
+  sentinel probe https://portal.example/   one probe, as ping, dig or curl -w would
 """
 
 
@@ -274,7 +279,89 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --region: any free ports instead of 8428, 8880, 9093 and 8429",
     )
     _init_config_parser(sub)
+    _probe_parser(sub)
     return parser
+
+
+def _positive(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _probe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="probe one target now (instead of ping, dig and curl -w)",
+        description="Probe one target now, as the daemon's probes do, and print every "
+        "figure under the name of the metric that carries it (without its sentinel_probe_ "
+        "prefix): ICMP loss, round trip min/median/max and jitter; DNS rcode, record "
+        "counts and time; HTTP phases, status, final URL, TLS version and certificate "
+        "expiry. Without --module the module comes from TARGET: http:// or https:// is "
+        "http, HOST:PORT is tcp, anything else icmp; dns is asked for with --module dns "
+        "(TARGET is the resolver, HOST[:PORT]). Settings are the defaults, or the probes "
+        "section of --config FILE, where TARGET may also be a configured target's name.",
+        epilog="exit status: 0 every round succeeded; 1 a round failed (one line on stderr "
+        "says why: resolve, timeout, refused, unreachable, permission, tls, http_status, "
+        "dns_rcode, protocol, body_too_large, loss or error); 2 bad arguments or config\n\n"
+        "examples:\n"
+        "  sentinel probe 193.190.0.1 -c 20\n"
+        "  sentinel probe --module dns 192.168.1.1 --query-name smartschool.be\n"
+        "  sentinel probe smtp.school.example:587\n"
+        "  sentinel probe https://login.microsoftonline.com/\n"
+        "  sentinel probe --config /etc/sentinel/sentinel.yaml portal",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        help="host (icmp), HOST[:PORT] resolver (dns), HOST:PORT (tcp), URL (http), "
+        "or with --config a configured target's name",
+    )
+    p.add_argument("-m", "--module", choices=["icmp", "dns", "tcp", "http"], help="the probe")
+    p.add_argument(
+        "-c",
+        "--count",
+        type=_positive(int, 1, 1000),
+        metavar="COUNT",
+        help=f"icmp: echo requests in the burst (default {DEFAULT_PINGS}); other modules: "
+        "rounds (default 1)",
+    )
+    p.add_argument(
+        "-i",
+        "--interval",
+        type=_positive(float, 0.01, 60),
+        metavar="SECONDS",
+        help="between echo requests or rounds (default: probes.icmp.spacing, 1)",
+    )
+    p.add_argument(
+        "-t",
+        "--timeout",
+        type=_positive(float, 0.01, 120),
+        metavar="SECONDS",
+        help="icmp: wait for each reply; other modules: the round's deadline "
+        "(default: the module's timeout in the config)",
+    )
+    family = p.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="ip_protocol", action="store_const", const="ip4", help="IPv4")
+    family.add_argument("-6", dest="ip_protocol", action="store_const", const="ip6", help="IPv6")
+    p.add_argument("--query-name", metavar="NAME", help="dns: the name asked for")
+    p.add_argument(
+        "--query-type",
+        choices=["A", "AAAA", "NS", "MX", "TXT", "SOA", "CNAME", "PTR", "SRV"],
+        help="dns: the record type (default A)",
+    )
+    p.add_argument(
+        "-k", "--insecure", action="store_true", help="http: do not verify the certificate"
+    )
+    p.add_argument("--config", type=Path, metavar="FILE", help="take the probe settings from FILE")
 
 
 def _init_config_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -350,6 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo(args)
     if args.command == "init-config":
         return init_config(args)
+    if args.command == "probe":
+        return probe(args)
     return run(args.config, args.listen)
 
 
@@ -639,3 +728,61 @@ def init_config(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             note(f"to do: {issue}")
     return EXIT_OK
+
+
+def probe(args: argparse.Namespace) -> int:
+    import logging
+
+    from sentinel.config.probes import ProbesConfig
+    from sentinel.probes import report
+
+    def say(text: str) -> None:
+        print(f"sentinel probe: {text}", file=sys.stderr)
+
+    cfg = ProbesConfig()
+    try:
+        if args.config:
+            cfg = load_config(args.config).probes
+    except ConfigError as exc:
+        print_issues(exc)
+        return EXIT_USAGE
+    configured = {t.name: t for t in cfg.targets}
+    try:
+        if args.config and args.target in configured and args.module is None:
+            target = configured[args.target]
+            if args.ip_protocol:
+                target = dataclasses.replace(target, ip_protocol=args.ip_protocol)
+        else:
+            module = args.module or report.guess_module(args.target)
+            target = report.ad_hoc(module, args.target, args.ip_protocol or "auto")
+    except ValueError as exc:
+        say(f"{args.target}: {exc}")
+        return EXIT_USAGE
+    settings = report.settings_for(
+        cfg,
+        target.module,
+        timeout=args.timeout,
+        query_name=args.query_name,
+        query_type=args.query_type,
+        insecure=args.insecure,
+    )
+    icmp = target.module == "icmp"
+    count = args.count or (DEFAULT_PINGS if icmp else 1)
+    interval = args.interval or (cfg.icmp.spacing if icmp else 1.0)
+    first = True
+
+    def show(r: ProbeResult) -> None:
+        nonlocal first
+        if r.success:
+            sys.stdout.write(("" if first else "\n") + report.table(r))
+            sys.stdout.flush()
+            first = False
+        else:
+            say(report.failure_line(r))
+
+    logging.disable(logging.CRITICAL)  # the failure line says it; no log lines around it
+    try:
+        ok = asyncio.run(report.rounds(target, settings, count, interval, cfg.icmp.socket, show))
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    return EXIT_OK if ok else EXIT_FAILURE

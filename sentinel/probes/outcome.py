@@ -33,6 +33,8 @@ def classify(exc: BaseException) -> ProbeFailure:
         return exc
     if isinstance(exc, TimeoutError):
         return ProbeFailure("timeout", "no answer before the deadline")
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return ProbeFailure("tls", f"TLS: certificate verify failed: {exc.verify_message}")
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return ProbeFailure("tls", f"TLS: {getattr(exc, 'reason', None) or exc}")
     if isinstance(exc, ConnectionRefusedError):
