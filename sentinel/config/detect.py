@@ -128,6 +128,12 @@ class DhcpStarvation:
     window: Seconds = 10.0
     clients_threshold: Count = 200
     forged_threshold: Count = 20
+    # A tool that waits for each lease (dhcpstarv against a server that pings an address
+    # before offering it: one lease every 3 s) asks slowly but never stops: a warning at
+    # `slow_threshold` other client MACs from one sender within `slow_window`. Lower
+    # catches it sooner; a laptop bridging a few virtual machines speaks for two or three.
+    slow_window: Seconds = 300.0
+    slow_threshold: Count = 10
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,18 @@
 
 Starvation tools (dhcpstarv, yersinia, scapy scripts) ask for a lease for each of
 thousands of invented MACs until the pool is empty, then a rogue server answers the
-real clients. Two signals within ``window``:
+real clients. Three signals:
 
 - ``forged``: one Ethernet sender asks for ``forged_threshold`` different client MACs
-  (``chaddr``). A client asks for itself; a relay agent sets ``giaddr`` and is not
-  counted. Critical: no ordinary device does this.
-- ``many``: ``clients_threshold`` distinct client MACs in all, each from its own
-  Ethernet address (tools that forge the frame's source too). A warning: a whole school
-  reconnecting after a Wi-Fi outage is loud as well, though not this loud.
+  (``chaddr``) within ``window``. A client asks for itself; a relay agent sets
+  ``giaddr`` and is not counted. Critical: no ordinary device does this.
+- ``paced``: the same, ``slow_threshold`` client MACs within ``slow_window``: a tool
+  that waits for each lease before asking for the next (dhcpstarv against a server
+  that pings each address first, a lease every 3 s). A warning: a Wi-Fi repeater that
+  rewrites its clients' source MACs also speaks for several, though rarely this fast.
+- ``many``: ``clients_threshold`` distinct client MACs in all within ``window``, each
+  from its own Ethernet address (tools that forge the frame's source too). A warning: a
+  whole school reconnecting after a Wi-Fi outage is loud as well, though not this loud.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ UNSPECIFIED = "0.0.0.0"  # noqa: S104  (a client without an address yet)
 
 
 class _Sender:
-    __slots__ = ("clients", "ip", "reported")
+    __slots__ = ("clients", "ip", "paced", "reported")
 
     def __init__(self) -> None:
         self.clients: dict[str, float] = {}  # chaddr -> last request
         self.ip = ""
         self.reported = float("-inf")
+        self.paced = float("-inf")  # when the paced warning was last reported
 
 
 class DhcpStarvation:
@@ -79,29 +84,25 @@ class DhcpStarvation:
 
     def tick(self, now: float) -> Iterable[Finding]:
         horizon = now - self.s.window
+        slow_horizon = now - max(self.s.slow_window, self.s.window)
         out = []
         for mac, s in self.senders.items():
-            s.clients = {c: t for c, t in s.clients.items() if t >= horizon}
+            s.clients = {c: t for c, t in s.clients.items() if t >= slow_horizon}
             if not s.clients:
                 self.senders.pop(mac)
                 continue
-            n = len(s.clients)
+            n = sum(1 for t in s.clients.values() if t >= horizon)
+            slow = len(s.clients)
             if n >= self.s.forged_threshold and now - s.reported >= REPORT_EVERY:
                 s.reported = now
-                out.append(
-                    Finding(
-                        detector=self.name,
-                        severity=Severity.CRITICAL,
-                        identifier=mac,
-                        summary=f"DHCP starvation: {{source}} asked for leases for {n} "
-                        f"other client MACs in {self.s.window:g}s",
-                        ts=now,
-                        src_ip=s.ip,
-                        src_mac=mac,
-                        kind="forged",
-                        counts={"clients": n},
-                    )
-                )
+                out.append(self._forged(mac, s, now, n, self.s.window, Severity.CRITICAL))
+            elif (
+                slow >= self.s.slow_threshold
+                and now - s.reported >= REPORT_EVERY
+                and now - s.paced >= REPORT_EVERY
+            ):
+                s.paced = now
+                out.append(self._forged(mac, s, now, slow, self.s.slow_window, Severity.WARNING))
         if self.dirty:
             self.dirty = False
             self.clients = {c: t for c, t in self.clients.items() if t >= horizon}
@@ -121,6 +122,27 @@ class DhcpStarvation:
                     )
                 )
         return out
+
+    def _forged(
+        self, mac: str, s: _Sender, now: float, n: int, window: float, severity: Severity
+    ) -> Finding:
+        return Finding(
+            detector=self.name,
+            severity=severity,
+            identifier=mac,
+            summary=f"DHCP starvation: {{source}} asked for leases for {n} "
+            f"other client MACs in {window:g}s",
+            ts=now,
+            src_ip=s.ip,
+            src_mac=mac,
+            kind="forged" if severity is Severity.CRITICAL else "paced",
+            counts={"clients": n},
+            description=""
+            if severity is Severity.CRITICAL
+            else "One lease at a time, as a starvation tool does against a server that "
+            "checks each address first; a Wi-Fi repeater rewriting its clients' source "
+            "MACs also asks for several.",
+        )
 
     def stats(self) -> dict[str, int]:
         return {"senders": len(self.senders), "evictions": self.senders.evictions}

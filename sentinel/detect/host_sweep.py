@@ -3,7 +3,10 @@
 ICMP echo requests or TCP discovery probes (SYN or bare ACK) to many distinct hosts
 within ``window``; or one MAC asking ARP for many distinct addresses within
 ``arp_window`` (nmap's default on a local Ethernet). A host talks to a few neighbours
-and its gateway; a sweep asks for the whole subnet.
+and its gateway; a sweep asks for the whole subnet. A DHCP server (configured, or seen
+answering on port 67) asks ARP for each address before it offers it, as many as
+clients arrive (a school morning, a starvation attack): its ARP requests are not a
+sweep.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
 from sentinel.model import Severity
+from sentinel.packet import PROTO_UDP
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     from sentinel.packet import Packet
 
 MAX_TARGETS = 4096
+MAX_DHCP_SERVERS = 64
 
 
 class _Seen:
@@ -36,11 +41,14 @@ class _Seen:
 
 class HostSweep:
     name: ClassVar[str] = "host_sweep"
-    wants: ClassVar[frozenset[str]] = frozenset({base.ICMP, base.TCP_CONTROL, base.ARP})
+    wants: ClassVar[frozenset[str]] = frozenset({base.ICMP, base.TCP_CONTROL, base.ARP, base.DHCP})
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s
         self.allowed = common.allowed(s)
+        # DHCP servers: their conflict checks (ARP per offered address) are not sweeps
+        self.dhcp_ips = set(common.cfg.rogue_dhcp.servers)
+        self.dhcp_macs: Bounded[str, bool] = Bounded(MAX_DHCP_SERVERS)
         cap = common.max_tracked
         self.tables: dict[str, Bounded[str, _Seen]] = {
             "icmp": Bounded(cap),
@@ -65,6 +73,10 @@ class HostSweep:
                 self._note("arp", mac, mac, ip_text(p.arp_tpa), p.ts, ip=spa)
             return ()
         if not p.ip_version:
+            return ()
+        if p.proto == PROTO_UDP:
+            if p.sport == 67 and p.dport == 68:  # a server's reply (the only DHCP seen here)
+                self.dhcp_macs.put(mac, True)
             return ()
         src = ip_text(p.src)
         if self.allowed.source(src, mac):
@@ -96,6 +108,8 @@ class HostSweep:
                 if n < threshold:
                     continue
                 by_mac = kind == "arp"
+                if by_mac and (src in self.dhcp_macs or seen.ip in self.dhcp_ips):
+                    continue
                 out.append(
                     Finding(
                         detector=self.name,

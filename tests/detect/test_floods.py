@@ -198,6 +198,23 @@ def test_dhcp_starvation_from_one_sender() -> None:
     assert {(f.kind, f.src_mac, f.severity.value) for f in found} == {("forged", A, "critical")}
 
 
+def test_dhcp_starvation_one_lease_at_a_time() -> None:
+    """dhcpstarv against a server that pings each address first: a new client MAC every
+    3 s, never 20 in 10 s; a warning once ten are asked for, naming the sender."""
+    frames = [discover(f"00:16:36:00:00:{i:02x}", 100 + 3 * i) for i in range(15)]
+    found = run(make(DhcpStarvation), frames)
+    assert {(f.kind, f.src_mac, f.severity.value) for f in found} == {("paced", A, "warning")}
+    assert found[0].ts <= 100 + 3 * 9 + 1
+
+
+def test_a_laptop_bridging_virtual_machines_is_not_starvation() -> None:
+    """Three virtual machines behind one laptop's MAC, each renewing every 10 minutes
+    for an hour: three client MACs from one sender, under any threshold."""
+    vms = [f"08:00:27:00:00:0{i}" for i in range(3)]
+    frames = [discover(vm, 600 * k + i) for k in range(6) for i, vm in enumerate(vms)]
+    assert run(make(DhcpStarvation), frames) == []
+
+
 def test_dhcp_starvation_with_forged_frame_sources() -> None:
     macs = [f"02:be:ef:00:{i // 256:02x}:{i % 256:02x}" for i in range(400)]
     frames = [discover(m, i / 100, src_mac=m) for i, m in enumerate(macs)]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
-from scapy.layers.inet import ICMP, IP, TCP
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
+from sentinel.config.detect import DetectConfig
 from sentinel.detect.brute_force import BruteForce
 from sentinel.detect.host_sweep import HostSweep
 from sentinel.detect.port_scan import PortScan
@@ -115,6 +118,40 @@ def test_a_laptop_talking_to_its_neighbours_is_not_a_sweep() -> None:
         for i in range(200)
     ]
     assert run(make(HostSweep), frames) == []
+
+
+def server_arp(i: int, ts: float):  # type: ignore[no-untyped-def]
+    """The DHCP server asking who has an address before it offers it (a conflict check)."""
+    return pkt(
+        Ether(src=S, dst="ff:ff:ff:ff:ff:ff")
+        / ARP(op=1, hwsrc=S, psrc="10.77.0.10", pdst=f"10.77.0.{100 + i}"),
+        ts,
+    )
+
+
+def offer(i: int, ts: float):  # type: ignore[no-untyped-def]
+    return pkt(
+        Ether(src=S, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src="10.77.0.10", dst="255.255.255.255")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, yiaddr=f"10.77.0.{100 + i}", chaddr=bytes(6))
+        / DHCP(options=[("message-type", "offer"), "end"]),
+        ts,
+    )
+
+
+def test_a_dhcp_servers_conflict_checks_are_not_a_sweep() -> None:
+    """A school morning (or a starvation): the DHCP server asks ARP for 80 addresses in
+    a minute, each before offering it: not a sweep, whether the server is configured
+    or only seen answering; the same requests from a MAC never seen answering DHCP are."""
+    frames = []
+    for i in range(80):
+        frames += [server_arp(i, i / 2), offer(i, i / 2 + 0.1)]
+    assert run(make(HostSweep), frames) == []
+    cfg = DetectConfig(rogue_dhcp=replace(DetectConfig().rogue_dhcp, servers=("10.77.0.10",)))
+    assert run(make(HostSweep, cfg=cfg), [server_arp(i, i / 2) for i in range(80)]) == []
+    found = run(make(HostSweep), [server_arp(i, i / 2) for i in range(80)])
+    assert {(f.kind, f.src_mac) for f in found} == {("arp", S)}
 
 
 def test_single_source_syn_flood() -> None:

