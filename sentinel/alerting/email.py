@@ -1,19 +1,18 @@
-"""Mail each alert event to the school's admin: SMTP with STARTTLS and login, text + HTML.
+"""Mail each alert event to the school's admin: SMTP over TLS with login, text + HTML.
 
-smtplib runs in a worker thread (``asyncio.to_thread``) under the configured timeout; it
-is standard library and one message per event is a small load, so no new dependency.
+The connection is ``alerting.smtp``'s (aiosmtplib on the event loop, abandoned at its
+deadline). A mail's Message-ID is fixed by its outbox entry, so a retry after a lost
+answer carries the same Message-ID and the receiving side can tell it is a repeat.
 """
 
 from __future__ import annotations
 
-import asyncio
-import smtplib
-import ssl
+import hashlib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, ClassVar
 
-from sentinel.alerting import templates
+from sentinel.alerting import smtp, templates
 from sentinel.alerting.sink import SinkError
 
 if TYPE_CHECKING:
@@ -24,7 +23,9 @@ if TYPE_CHECKING:
     from sentinel.model import Alert
 
 
-def message(alert: Alert, site: str, config: EmailConfig) -> EmailMessage:
+def message(
+    alert: Alert, site: str, config: EmailConfig, event: Event | None = None
+) -> EmailMessage:
     """The mail for one event: ``text/plain`` with a ``text/html`` alternative."""
     lang = config.language
     msg = EmailMessage()
@@ -32,13 +33,22 @@ def message(alert: Alert, site: str, config: EmailConfig) -> EmailMessage:
     msg["From"] = config.sender
     msg["To"] = ", ".join(config.to)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain=config.sender.rpartition("@")[2])
+    msg["Message-ID"] = message_id(site, config.sender, event)
     msg["X-Sentinel-Site"] = site
     msg["X-Sentinel-Detector"] = alert.detector
     msg["X-Sentinel-Status"] = "resolved" if alert.resolved is not None else "firing"
     msg.set_content(templates.plain(alert, site, lang))
     msg.add_alternative(templates.html_body(alert, site, lang), subtype="html")
     return msg
+
+
+def message_id(site: str, sender: str, event: Event | None) -> str:
+    """One Message-ID per outbox entry (the same on every retry); a fresh one without."""
+    domain = sender.rpartition("@")[2]
+    if event is None:
+        return make_msgid(domain=domain)
+    tag = hashlib.sha256(f"{site}\0{event.id}\0{event.created!r}".encode()).hexdigest()[:24]
+    return f"<sentinel.{event.id}.{tag}@{domain}>"
 
 
 class EmailSink:
@@ -52,35 +62,11 @@ class EmailSink:
         self.site = site
 
     async def send(self, events: Sequence[Event]) -> None:
-        messages = [message(e.alert, self.site, self.config) for e in events]
+        messages = [message(e.alert, self.site, self.config, e) for e in events]
         try:
-            async with asyncio.timeout(self.config.timeout * 2):
-                await asyncio.to_thread(self._deliver, messages)
-        except TimeoutError:
-            raise SinkError(f"smtp {self._where()}: no answer in time") from None
-
-    def _where(self) -> str:
-        host, port = self.config.smtp
-        return f"{host}:{port}"
-
-    def _deliver(self, messages: Sequence[EmailMessage]) -> None:
-        cfg = self.config
-        host, port = cfg.smtp
-        try:
-            with smtplib.SMTP(host, port, timeout=cfg.timeout) as smtp:
-                smtp.ehlo()
-                if cfg.starttls:
-                    ctx = ssl.create_default_context(
-                        cafile=str(cfg.ca_file) if cfg.ca_file else None
-                    )
-                    smtp.starttls(context=ctx)
-                    smtp.ehlo()
-                if cfg.username and cfg.password is not None:
-                    smtp.login(cfg.username, cfg.password.reveal())
-                for msg in messages:
-                    smtp.send_message(msg)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise SinkError(f"smtp {self._where()}: {type(exc).__name__}: {exc}") from None
+            await smtp.send(self.config, messages)
+        except smtp.SmtpFailed as exc:
+            raise SinkError(str(exc), [e.id for e in events[: exc.sent]]) from None
 
     async def close(self) -> None:
         return None

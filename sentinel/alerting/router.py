@@ -23,6 +23,7 @@ from sentinel.alerting import build, outbox
 from sentinel.alerting.clean import clean
 from sentinel.alerting.outbox import Outbox
 from sentinel.alerting.ratelimit import RateLimiter
+from sentinel.alerting.sink import SinkError
 from sentinel.model import AlertingStats
 from sentinel.supervise import Backoff
 
@@ -187,16 +188,26 @@ class Router:
                 await sink.send([p.event for p in pending])
         except Exception as exc:
             self._failures[sink.name] += 1
-            attempt = max(p.attempts for p in pending)
+            got = set(exc.delivered if isinstance(exc, SinkError) else ()) & set(ids)
+            if got:  # delivered before the failure: done, never sent again
+                self._done(sink.name, [i for i in ids if i in got])
+            left = [p for p in pending if p.event.id not in got]
+            if not left:
+                self._set_up(sink.name, True)
+                return True
+            attempt = max(p.attempts for p in left)
             delay = self._backoff.delay(attempt, self._rng)
-            self.outbox.retry(ids, self._clock() + delay)
+            self.outbox.retry([p.event.id for p in left], self._clock() + delay)
             self._set_up(sink.name, False, exc, retry_in=round(delay, 1))
-            return False
-        self.outbox.done(ids)
-        self._delivered[sink.name] += len(ids)
-        self._queued[sink.name] = max(0, self._queued.get(sink.name, 0) - len(ids))
+            return bool(got)
+        self._done(sink.name, ids)
         self._set_up(sink.name, True)
         return True
+
+    def _done(self, name: str, ids: Sequence[int]) -> None:
+        self.outbox.done(ids)
+        self._delivered[name] += len(ids)
+        self._queued[name] = max(0, self._queued.get(name, 0) - len(ids))
 
     async def _refresh_loop(self, name: str, sink: Refresher) -> None:
         while True:

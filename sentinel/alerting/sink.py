@@ -13,7 +13,15 @@ if TYPE_CHECKING:
 
 
 class SinkError(SentinelError):
-    """One delivery attempt failed; the outbox keeps the alert and retries later."""
+    """One delivery attempt failed; the outbox keeps the alert and retries later.
+
+    ``delivered``: ids of the events of the batch that did get through before the failure
+    (a mail server that took three mails and stalled on the fourth); they are not retried.
+    """
+
+    def __init__(self, message: str, delivered: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.delivered = tuple(delivered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +37,8 @@ class Sink(Protocol):
     """Delivers events somewhere; ``send`` raises ``SinkError`` when nothing was delivered.
 
     ``batch`` is how many events one ``send`` may take. A sink whose ``send`` returns has
-    delivered every event given (at least once: a retry after a lost answer repeats it).
+    delivered every event given (at least once: a retry after a lost answer repeats it); a
+    ``SinkError`` names the events it did deliver, so those are not sent again.
     """
 
     name: ClassVar[str]

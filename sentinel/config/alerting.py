@@ -27,8 +27,9 @@ def _smtp(text: str) -> tuple[str, int]:
     )
     if m is None:
         raise ValueError("must be HOST or HOST:PORT (IPv6 as [ADDR]:PORT)")
-    port = int(m["p1"] or m["p2"] or 587)
-    if not 0 < port < 65536:
+    given = m["p1"] or m["p2"]
+    port = int(given) if given else 0  # 0: EmailConfig picks 587 or 465 by its tls mode
+    if given and not 0 < port < 65536:
         raise ValueError(f"port {port} is out of range 1-65535")
     return (check_host(m["v6"] or m["h"]), port)
 
@@ -104,20 +105,35 @@ class AlertmanagerConfig:
 class EmailConfig:
     """Mail to the school's admin over SMTP: plain text and HTML, Dutch or English.
 
-    ``smtp`` is HOST or HOST:PORT (default port 587). ``starttls`` (default true) upgrades
-    the connection before anything else is said; login needs it. ``sender`` is the From
-    address, ``to`` the recipients. ``timeout`` (default 30s) bounds one delivery.
+    ``smtp`` is HOST or HOST:PORT (default port 587, or 465 with ``tls: implicit``).
+    ``tls``: ``starttls`` (default: upgrade the connection before anything else is said,
+    and fail if the server cannot), ``implicit`` (TLS from the first byte, "SMTPS", usually
+    port 465) or ``none``; login needs TLS. ``starttls: false`` is the older spelling of
+    ``tls: none``. ``sender`` is the From address, ``to`` the recipients. ``timeout``
+    (default 30s) is the deadline of one delivery, connection and login included: at the
+    deadline the connection is closed and nothing more is sent; the mail is retried later.
     """
 
     smtp: Annotated[tuple[str, int], Check(_smtp, source=str)]
     sender: Mailbox
     to: tuple[Mailbox, ...]
-    starttls: bool = True
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
+    starttls: bool | None = None
     username: str = ""
     password: Secret | None = None
     language: Literal["nl", "en"] = "nl"
     timeout: Annotated[float, Duration(min=1, max=300)] = 30.0
     ca_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        host, port = self.smtp
+        if port == 0:  # not given: the mode's usual port
+            object.__setattr__(self, "smtp", (host, 465 if self.tls == "implicit" else 587))
+
+    @property
+    def mode(self) -> Literal["starttls", "implicit", "none"]:
+        """The TLS mode in effect (``starttls: false`` means none)."""
+        return "none" if self.starttls is False else self.tls
 
     def validate(self) -> list[tuple[str, str]]:
         issues = []
@@ -125,10 +141,24 @@ class EmailConfig:
             issues.append(("to", "needs at least one recipient"))
         if bool(self.username) != (self.password is not None):
             issues.append(("password", "username and password go together"))
-        if self.username and not self.starttls:
-            issues.append(
-                ("starttls", "must be true when logging in (the password would be sent in clear)")
-            )
+        if self.starttls is not None and self.tls != "starttls":
+            issues.append(("starttls", "is the older spelling of tls: give only tls"))
+        elif self.username and self.mode == "none":
+            if self.starttls is False:
+                issues.append(
+                    (
+                        "starttls",
+                        "must be true when logging in (the password would be sent in clear)",
+                    )
+                )
+            else:
+                issues.append(
+                    (
+                        "tls",
+                        "must be starttls or implicit when logging in "
+                        "(the password would be sent in clear)",
+                    )
+                )
         return issues
 
 
