@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from sentinel.config import PrivacyConfig
 
 KEY_FILE = "site.key"
+MIN_KEY = 16  # bytes
+
+
+class SiteKeyError(ValueError):
+    """The site key is empty, too short or unreadable: no pseudonyms can be made, so nothing
+    that names a device may run (it fails closed, never falling back to clear text)."""
 
 
 class Pseudonymiser:
@@ -25,8 +31,8 @@ class Pseudonymiser:
     """
 
     def __init__(self, key: bytes, *, enabled: bool = True) -> None:
-        if len(key) < 16:
-            raise ValueError("the site key must be at least 16 bytes")
+        if len(key) < MIN_KEY:
+            raise SiteKeyError(f"the site key must be at least {MIN_KEY} bytes")
         self._key = key
         self.enabled = enabled
 
@@ -48,16 +54,43 @@ def device_hash(key: bytes, mac: bytes) -> int:
 
 
 def site_key(cfg: PrivacyConfig, state_dir: Path) -> bytes:
-    """The configured key, else one generated once and kept (mode 0600) in the state directory."""
+    """The configured key, else one generated once and kept (mode 0600) in the state directory.
+
+    Raises ``SiteKeyError`` for a key that is empty, shorter than 16 bytes, not hex (the
+    file) or unreadable: a key file that cannot be read is never replaced by a new key
+    (every pseudonym would change) and never by clear text.
+    """
     if cfg.key is not None:
-        return cfg.key.reveal().encode()
+        key = cfg.key.reveal().encode()
+        if len(key) < MIN_KEY:
+            what = "is empty" if not key else f"has {len(key)} bytes"
+            raise SiteKeyError(
+                f"privacy.key {what}; the site key needs at least {MIN_KEY} "
+                "(devices are never named in clear text for want of one)"
+            )
+        return key
     path = state_dir / KEY_FILE
     try:
-        return bytes.fromhex(path.read_text().strip())
+        text = path.read_text()
     except FileNotFoundError:
-        pass
+        return _generate(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise SiteKeyError(f"{path}: cannot read the site key: {reason}") from None
+    try:
+        key = bytes.fromhex(text.strip())
     except ValueError:
-        raise ValueError(f"{path} is not a hex key; delete it to generate a new one") from None
+        raise SiteKeyError(f"{path} is not a hex key; delete it to generate a new one") from None
+    if len(key) < MIN_KEY:
+        what = "is empty" if not key else f"holds only {len(key)} bytes"
+        raise SiteKeyError(
+            f"{path} {what}; the site key needs at least {MIN_KEY} (delete the file to "
+            "generate a new one: pseudonyms then change)"
+        )
+    return key
+
+
+def _generate(path: Path) -> bytes:
     key = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -4,6 +4,7 @@ then the deep decoder and the detectors on the frames they want."""
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,11 +45,11 @@ def make_engine(settings: Settings) -> Engine | None:
     from sentinel.detect.engine import Engine
     from sentinel.privacy import Pseudonymiser
 
-    name = (
-        Pseudonymiser(settings.site_key, enabled=settings.pseudonymise)
-        if (settings.site_key)
-        else (lambda v: v)
-    )
+    # Never clear text for want of a key: without one (library use, tests) the engine gets
+    # a key of its own, so names are keyed but differ from the daemon's. The daemon and
+    # ``sentinel analyze`` always pass the site key (privacy.site_key fails closed).
+    key = settings.site_key or secrets.token_bytes(32)
+    name = Pseudonymiser(key, enabled=settings.pseudonymise)
     return Engine(
         settings.detect,
         pseudonymise=name,
