@@ -6,10 +6,12 @@
    namespace; needs root) with 20 switches: the pipeline's simulated 52-port switch
    with moving counters and 19 Catalyst 3560 served by snmpsim from the snmpsim-data
    recording (57 ifIndexes, uplinks Gi0/49-52 in the full tier), sentinel's own
-   interfaces, LAN capture with a replayed port scan. vmagent scrapes sentinel with
-   deploy/vmagent/scrape.yml and remote-writes to VictoriaMetrics; the bench reads the
-   site's latest sample of every series back from that store, so the shape is what the
-   region stores (labels the agent adds, `up`, vmagent's own kept series).
+   interfaces, LAN capture with a replayed port scan, L2 (neighbours, PoE, devices) and
+   connection-quality probes of four targets (tests/central/probeservers.py) with the
+   verdict. vmagent scrapes sentinel with deploy/vmagent/scrape.yml and remote-writes to
+   VictoriaMetrics; the bench reads the site's latest sample of every series back from
+   that store, so the shape is what the region stores (labels the agent adds, `up`,
+   vmagent's own kept series).
 2. **N schools, one hour.** For each N, a fresh victoria-metrics (caches off) receives N
    copies with distinct `site`/`instance` values, 5 regions, and counters that move
    (interface octets at 1-95 % of the port speed, varied per school and port; every other
@@ -128,7 +130,9 @@ class SitePipeline(Pipeline):
 
 def real_site() -> list[tuple[dict[str, str], float]]:
     """Every series of one school as the region stores it, with its latest value."""
-    p = SitePipeline(scrape_interval="5s")
+    # Probes as a school runs them (ICMP, DNS, HTTP and HTTPS targets; docs/PROBES.md), so
+    # the shape holds their histograms and the verdict beside the switches' L2 series.
+    p = SitePipeline(scrape_interval="5s", probes=True)
     try:
         p.start()
         p.replay(CAPTURES / "syn_scan_vertical.pcap")
