@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import require_tools
 from tests.helpers import free_port, get, running
+from tests.probes.netns import daemon_in, get_in, namespaces, sh
 from tests.probes.servers import dnsmasq, make_cert, stop, web_server
 
 if TYPE_CHECKING:
@@ -83,8 +84,8 @@ def daemon(tmp_path: Path, modules: str, extra: str = "") -> Iterator[tuple[str,
 
 
 @contextlib.contextmanager
-def blackbox(tmp_path: Path) -> Iterator[str]:
-    """blackbox_exporter on loopback with modules named and set up as sentinel's."""
+def blackbox(tmp_path: Path, ns: str | None = None, port: int = 0) -> Iterator[str]:
+    """blackbox_exporter on loopback (of ``ns``) with modules named and set up as sentinel's."""
     require_tools(BLACKBOX, package="prometheus-blackbox-exporter")
     cfg = tmp_path / "blackbox.yml"
     cfg.write_text(
@@ -102,9 +103,10 @@ modules:
     http: {preferred_ip_protocol: ip4, tls_config: {insecure_skip_verify: true}}
 """
     )
-    port = free_port()
+    port = port or free_port()
+    argv = [BLACKBOX, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"]
     proc = subprocess.Popen(
-        [BLACKBOX, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
+        ["ip", "netns", "exec", ns, *argv] if ns else argv,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -114,7 +116,10 @@ modules:
         end = time.monotonic() + 10
         while True:
             with contextlib.suppress(OSError):
-                if get(f"{base}/-/healthy", 1)[0] == 200:
+                if ns is not None:
+                    if get_in(ns, "127.0.0.1", port, "/-/healthy", 1).startswith("Healthy"):
+                        break
+                elif get(f"{base}/-/healthy", 1)[0] == 200:
                     break
             assert proc.poll() is None, "blackbox_exporter exited"
             assert time.monotonic() < end, "blackbox_exporter did not start"
@@ -207,6 +212,44 @@ def test_probe_matches_blackbox_exporter(tmp_path: Path) -> None:
         assert probe(base, "http", f"{plain}/redirect")["probe_http_redirects"][()] == 2
         assert probe(base, "http_2xx", f"{plain}/ok")["probe_success"][()] == 1  # blackbox's name
         assert probe(base, "http", f"{plain}/ok".removeprefix("http://"))["probe_success"][()] == 1
+
+
+def test_failures_match_blackbox_exporter(tmp_path: Path) -> None:
+    """No route, and a neighbour that never answers ARP, in a namespace of the test's own:
+    both exporters fail the same way and print the same families."""
+    require_tools(BLACKBOX, package="prometheus-blackbox-exporter")
+    with namespaces("bb") as (ns,):
+        sh("ip", "-n", ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        sh("ip", "-n", ns, "addr", "add", "10.9.0.1/24", "dev", "v0")
+        for dev in ("v0", "v1"):
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        cfg = tmp_path / "sentinel.yaml"
+        cfg.write_text(daemon_config(9717, "icmp, dns, tcp, http"))
+        env = {**ENV, "STATE_DIRECTORY": str(tmp_path / "state")}
+        with (
+            blackbox(tmp_path, ns, 9115),
+            daemon_in(ns, ["--config", str(cfg)], env) as d,
+        ):
+            d.wait_log("sentinel started")
+            for module, target in (
+                ("icmp", "10.255.0.1"),  # no route
+                ("icmp", "10.9.0.2"),  # on the link, never answers
+                ("tcp", "10.255.0.1:80"),
+                ("tcp", "10.9.0.2:80"),
+                ("http", "http://10.255.0.1/"),
+                ("dns", "10.255.0.1"),
+            ):
+                path = "/probe?" + urllib.parse.urlencode({"module": module, "target": target})
+                ours = families(get_in(ns, "127.0.0.1", 9717, path, 15))
+                theirs = families(get_in(ns, "127.0.0.1", 9115, path, 15))
+                case = f"{module} {target}"
+                assert set(ours) == set(theirs), (case, sorted(set(ours) ^ set(theirs)))
+                assert ours["probe_success"][()] == theirs["probe_success"][()] == 0, case
+                for name in SAME_VALUE:
+                    if name in theirs:
+                        assert ours[name] == theirs[name], (case, name, ours[name], theirs[name])
+            d.signal(signal.SIGTERM)
+            assert d.wait() == 0
 
 
 def test_bad_requests(tmp_path: Path) -> None:
