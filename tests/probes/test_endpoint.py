@@ -254,7 +254,7 @@ def test_failures_match_blackbox_exporter(tmp_path: Path) -> None:
 
 def test_bad_requests(tmp_path: Path) -> None:
     """Unconfigured or unknown module, missing or malformed target: 400 and one line."""
-    with daemon(tmp_path, "tcp, http") as (base, _):
+    with daemon(tmp_path, "tcp, http") as (base, d):
         cases = {
             "module=icmp&target=127.0.0.1": 'Unknown module "icmp"',
             "module=ftp&target=127.0.0.1": 'Unknown module "ftp"',
@@ -275,6 +275,16 @@ def test_bad_requests(tmp_path: Path) -> None:
         assert body.startswith("Failed to parse timeout from Prometheus header"), body
         _, _, metrics = get(f"{base}/metrics")
         assert 'sentinel_http_requests_total{code="400",handler="/probe"} 6.0' in metrics
+        # A reload that lists icmp serves it from then on.
+        cfg = tmp_path / "sentinel.yaml"
+        cfg.write_text(
+            cfg.read_text().replace("modules: [tcp, http]", "modules: [tcp, http, icmp]")
+        )
+        d.signal(signal.SIGHUP)
+        d.wait_log("config reloaded")
+        status, _, body = get(f"{base}/probe?module=icmp&target=127.0.0.1")
+        assert status == 200, body
+        assert families(body)["probe_success"][()] == 1
 
 
 class Silent:
