@@ -36,11 +36,6 @@ VMALERT_PORT, NOTIFIER_PORT = 8880, 9093
 USER, PASSWORD = "bs-test-site", "s3cret-site-password"
 
 
-def missing_binaries() -> list[str]:
-    """Binaries the pipeline needs that are not installed."""
-    return [b for b in BINARIES if shutil.which(b) is None]
-
-
 def sh(*args: str) -> str:
     return subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
 

@@ -8,13 +8,12 @@ import time
 
 import pytest
 
-from tests.central.pipeline import SITE, VMAGENT_PORT, Pipeline, missing_binaries
-from tests.conftest import can_netns
+from tests.central.pipeline import BINARIES, SITE, VMAGENT_PORT, Pipeline
+from tests.conftest import can_netns, require_tools
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not can_netns(), reason="needs root and ip(8) for namespaces"),
-    pytest.mark.skipif(bool(missing_binaries()), reason=f"needs {missing_binaries()}"),
     pytest.mark.timeout(300),
 ]
 OUTAGE = 60.0
@@ -28,6 +27,7 @@ def pending(p: Pipeline) -> float:
 
 def test_no_sample_lost_across_a_receiver_outage() -> None:
     """Every scrape made during a 60 s outage reaches VictoriaMetrics once, in order."""
+    require_tools(*BINARIES, package="victoria-metrics")
     p = Pipeline(scrape_interval="2s", capture=False)
     try:
         p.start()

@@ -6,7 +6,6 @@ Debian package, so the structure is checked here against Grafana's documented mo
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from tests.central.common import (
     rules,
     variables,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_tools
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,8 +39,9 @@ dashboards = pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 
 
 def need(binary: str) -> None:
-    if shutil.which(binary) is None:
-        pytest.skip(f"{binary} not installed (Debian package: victoria-metrics or prometheus)")
+    """Skip without the tool, or fail under CI (where scripts/test installs it)."""
+    package = "prometheus" if binary == "promtool" else "victoria-metrics"
+    require_tools(binary, package=package)
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
