@@ -137,11 +137,14 @@ def test_dashboard_metrics_exist_in_sentinel(path: Path) -> None:
 @pytest.mark.parametrize("uid", ["sentinel-fleet", "sentinel-security"])
 def test_region_wide_dashboards_read_no_raw_interface_series(uid: str) -> None:
     """Fleet and Security panels never read the region's raw interface series (~4 M at
-    3,800 schools x 20 switches): the per-school recorded series stand in for them."""
+    3,800 schools x 20 switches) nor its raw probe and verdict series (hundreds a school):
+    the per-school recorded series stand in for them."""
     (path,) = [p for p in DASHBOARDS if load(p)["uid"] == uid]
     raw = {
         panel["title"]: sorted(
-            n for n in metric_names(t["expr"]) if n.startswith("sentinel_interface_")
+            n
+            for n in metric_names(t["expr"])
+            if n.startswith(("sentinel_interface_", "sentinel_probe_", "sentinel_connection_"))
         )
         for panel in query_panels(load(path))
         for t in panel["targets"]
