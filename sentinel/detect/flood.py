@@ -8,7 +8,11 @@ flagged: one sender that dominates, or a crowd of one-shot (spoofed) senders. Th
 ``protocol`` of the finding (its ``kind``) says which:
 
 - ``rst``: RST segments to the victim, except those refusing a SYN-ACK the victim sent
-  (a raw SYN sender's kernel does that; its SYN flood is ``syn_flood``'s);
+  (a raw SYN sender's kernel does that; its SYN flood is ``syn_flood``'s), and except a
+  host's answers to a fast port scan: a kernel's resets carry window 0 and echo one
+  sequence number (0 when refusing a SYN, FIN, NULL or Xmas probe; nmap's fixed
+  acknowledgement number for ACK, Window and Maimon probes), where a flood tool's carry
+  a window or sequence numbers of their own;
 - ``ack``: the victim's bare RSTs to one sender: what a host answers to a flood of ACK
   segments for no connection (the ACKs themselves look like traffic and are not read);
 - ``udp``: empty UDP datagrams to the victim (hping3 --udp and most flood tools);
@@ -51,12 +55,14 @@ ICMPV6_QUERIES = frozenset({128})  # echo request; ND and MLD are link chatter
 
 
 class _Victim(Run):
-    __slots__ = ("own_ports", "peer_ports", "senders", "untracked")
+    __slots__ = ("own_ports", "peer_ports", "senders", "seqs", "untracked", "zero_window")
 
     def __init__(self) -> None:
         super().__init__()
         self.own_ports: set[int] = set()  # the victim's ports and its peers' (capped)
         self.peer_ports: set[int] = set()
+        self.seqs: set[int] = set()  # RST sequence numbers (capped)
+        self.zero_window = 0  # RSTs with window 0, as a kernel sends them
         self.senders: dict[tuple[str, str], int] = {}
         self.untracked = 0
 
@@ -87,13 +93,16 @@ class Flood:
             src, dst = ip_text(p.src), ip_text(p.dst)
             if self.answered.pop((dst, src, p.dport, p.sport)) is not None:
                 return ()
-            if flags & TCP_ACK:
-                self._count(dst, "rst", src, mac_text(p.src_mac), p.ts, p.dport, p.sport)
-            else:
+            v = self._count(dst, "rst", src, mac_text(p.src_mac), p.ts, p.dport, p.sport)
+            if v is not None:
+                if len(v.seqs) < PORTS_KEPT:
+                    v.seqs.add(p.tcp_seq)
+                if p.tcp_window == 0:
+                    v.zero_window += 1
+            if not flags & TCP_ACK:
                 # A bare RST: RSTs sent at dst, or the victim (src) answering ACKs from dst.
                 # Which is told by the ports: a victim keeps its port, a flood tool turns
                 # its own (see _shape).
-                self._count(dst, "rst", src, mac_text(p.src_mac), p.ts, p.dport, p.sport)
                 self._count(src, "ack", dst, mac_text(p.dst_mac), p.ts, p.sport, p.dport)
         elif proto == PROTO_UDP:
             if p.payload_length == 0:
@@ -108,9 +117,9 @@ class Flood:
 
     def _count(
         self, victim: str, protocol: str, src: str, mac: str, ts: float, own: int = 0, peer: int = 0
-    ) -> None:
+    ) -> _Victim | None:
         if self.allowed.source(src, mac):
-            return
+            return None
         key = (victim, protocol)
         v = self.victims.setdefault(key, _Victim)
         self._roll(v, key, int(ts))
@@ -125,6 +134,7 @@ class Flood:
             v.senders[who] = v.senders.get(who, 0) + 1
         else:
             v.untracked += 1
+        return v
 
     def _roll(self, v: _Victim, key: tuple[str, str], second: int) -> None:
         flood, quiet = v.roll(second, self.s.rate_threshold, self.s.sustain, self.s.burst)
@@ -136,7 +146,9 @@ class Flood:
             v.senders.clear()
             v.own_ports.clear()
             v.peer_ports.clear()
+            v.seqs.clear()
             v.untracked = 0
+            v.zero_window = 0
 
     @staticmethod
     def _shape(v: _Victim, protocol: str) -> str:
@@ -147,6 +159,8 @@ class Flood:
             return ""  # the ports turn on this side: it sends a RST flood, it is not its victim
         if protocol == "rst" and len(v.own_ports) > len(v.peer_ports):
             return ""  # the victim's answers to an ACK flood
+        if protocol == "rst" and v.zero_window >= ONE_SHOT_SHARE * total and len(v.seqs) <= 2:
+            return ""  # a host's kernel answering a fast scan: port_scan names the scanner
         if max(v.senders.values(), default=0) >= DOMINANT_SHARE * total:
             return "single"
         one_shot = sum(1 for n in v.senders.values() if n == 1) + v.untracked

@@ -74,6 +74,39 @@ def test_ack_flood_from_the_victims_rsts() -> None:
     assert {(f.kind, f.src_ip, f.target) for f in found} == {("ack", ATK, SRV)}
 
 
+def rst(sport: int, dport: int, flags: str, seq: int, window: int, ts: float, to_atk: bool):  # type: ignore[no-untyped-def]
+    src, dst, smac, dmac = (SRV, ATK, S, A) if to_atk else (ATK, SRV, A, S)
+    return pkt(
+        Ether(src=smac, dst=dmac)
+        / IP(src=src, dst=dst)
+        / TCP(sport=sport, dport=dport, flags=flags, seq=seq, window=window),
+        ts,
+    )
+
+
+def test_a_fast_scans_answers_are_not_an_rst_flood() -> None:
+    """nmap -p- --min-rate 4000: the server's kernel refuses 6,000 SYNs (RST-ACK, seq 0,
+    window 0) or answers 6,000 ACK probes (bare RST echoing nmap's one ack number):
+    port_scan's scan, not an RST flood naming the server."""
+    refusals = [rst(1 + i, 40000, "RA", 0, 0, 5 + i / 4000, True) for i in range(6000)]
+    assert run(make(Flood), refusals) == []
+    answers = [rst(1 + i, 40000, "R", 3755845502, 0, 5 + i / 4000, True) for i in range(6000)]
+    assert run(make(Flood), answers) == []
+
+
+def test_rst_floods_that_mimic_part_of_a_kernel_are_still_floods() -> None:
+    """hping3 -R -w 0 (window 0, random sequence numbers), and a scapy loop (one
+    sequence number, scapy's window 8192): each is still an RST flood."""
+    rng = random.Random(3)
+    zero_window = [
+        rst(2000 + i, 80, "R", rng.randrange(1 << 32), 0, i / 2000, False) for i in range(3000)
+    ]
+    found = run(make(Flood), zero_window)
+    assert {(f.kind, f.src_ip) for f in found} == {("rst", ATK)}
+    one_seq = [rst(2000 + i, 80, "R", 0, 8192, i / 2000, False) for i in range(3000)]
+    assert {(f.kind, f.src_ip) for f in run(make(Flood), one_seq)} == {("rst", ATK)}
+
+
 def test_a_syn_flood_senders_refusals_are_not_a_second_flood() -> None:
     """hping3 -S: the server's SYN-ACKs are refused by the sender's kernel (bare RSTs)."""
     frames = []
