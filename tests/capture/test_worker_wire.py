@@ -247,3 +247,28 @@ def test_throughput_exceeds_what_the_worker_sends() -> None:
         wire.decode(kind, f[wire.HEADER.size :])
     elapsed = time.perf_counter() - t0
     assert elapsed < 1.0, f"{elapsed:.3f}s to decode 10 s worth of worst-case messages"
+
+
+def measure(reps: int = 20) -> list[str]:
+    """Decode time of the largest messages the worker sends (``python -m`` prints them)."""
+    snap, alerts, _ = _produced()
+    batch = (alerts * (worker.ALERTS_PER_MESSAGE // len(alerts) + 1))[: worker.ALERTS_PER_MESSAGE]
+    census = [(i * 2654435761 % (1 << 64), bool(i & 1)) for i in range(65536)]
+    lines = []
+    for name, f in (
+        ("census of 65,536 devices", wire.census(census)),
+        (f"{len(batch)} alerts", wire.alerts(batch)),
+        ("snapshot", wire.snapshot(snap)),
+    ):
+        kind, _n = wire.HEADER.unpack_from(f)
+        body = f[wire.HEADER.size :]
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            wire.decode(kind, body)
+        ms = (time.perf_counter() - t0) / reps * 1000
+        lines.append(f"{name}: {len(f):,} bytes, decoded in {ms:.2f} ms")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(measure()))
