@@ -198,6 +198,10 @@ async def test_real_alertmanager_mails_each_school_and_inhibits_offline(tmp_path
             post(am.url, [alert("unknown-site", "mac_flood")])
             post(am.url, [alert("bs-de-linde-gent", "SchoolOffline", "critical")])
             post(am.url, [alert("bs-de-linde-gent", "SwitchDown")])
+            # A full uplink at one school hides that school's loss alert, not another's.
+            post(am.url, [alert("kta-brugge", "UplinkSaturated")])
+            post(am.url, [alert("kta-brugge", "ConnectionPacketLoss")])
+            post(am.url, [alert("atheneum-leuven", "ConnectionLatencyHigh")])
             await wait_for(lambda: len(srv.messages) >= 5)
 
             def state(name: str) -> str:
@@ -205,6 +209,14 @@ async def test_real_alertmanager_mails_each_school_and_inhibits_offline(tmp_path
                 return str(found[0]["status"]["state"]) if found else ""
 
             await wait_for(lambda: state("SwitchDown") == "suppressed")
+            await wait_for(lambda: state("ConnectionPacketLoss") == "suppressed")
+            assert state("ConnectionLatencyHigh") == "active"
+
+            def mailed(name: bytes) -> bool:
+                return any(name in raw for _, _, raw in srv.messages)
+
+            # Both schools' groups mailed again with the newcomers (group_interval 1 s).
+            await wait_for(lambda: mailed(b"UplinkSaturated") and mailed(b"ConnectionLatencyHigh"))
         finally:
             am.stop()
     got = sorted((tuple(r), raw.count(b"SwitchDown")) for _, r, raw in srv.messages)
@@ -214,3 +226,4 @@ async def test_real_alertmanager_mails_each_school_and_inhibits_offline(tmp_path
     assert ("ict@bs-de-linde.example",) in rcpts  # the offline alert itself
     assert rcpts.count(("regional-it@region.example",)) == 2  # unknown site + critical
     assert all(n == 0 for _, n in got)  # SwitchDown inhibited: never mailed
+    assert not any(b"ConnectionPacketLoss" in raw for _, _, raw in srv.messages)
