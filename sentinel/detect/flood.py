@@ -15,7 +15,8 @@ flagged: one sender that dominates, or a crowd of one-shot (spoofed) senders. Th
   a window or sequence numbers of their own;
 - ``ack``: the victim's bare RSTs to one sender: what a host answers to a flood of ACK
   segments for no connection (the ACKs themselves look like traffic and are not read);
-- ``udp``: empty UDP datagrams to the victim (hping3 --udp and most flood tools);
+- ``udp``: empty UDP datagrams to the victim (hping3 --udp and most flood tools), except
+  a fast UDP scan's probes: one source port to many of the victim's (``port_scan``);
 - ``icmp``: ICMP echo requests and other ICMP queries to the victim (errors are answers).
 
 Ordinary traffic never makes these: a download is data segments with ACKs, a ping is
@@ -106,7 +107,8 @@ class Flood:
                 self._count(src, "ack", dst, mac_text(p.dst_mac), p.ts, p.sport, p.dport)
         elif proto == PROTO_UDP:
             if p.payload_length == 0:
-                self._count(ip_text(p.dst), "udp", ip_text(p.src), mac_text(p.src_mac), p.ts)
+                src, mac = ip_text(p.src), mac_text(p.src_mac)
+                self._count(ip_text(p.dst), "udp", src, mac, p.ts, p.dport, p.sport)
         elif proto == PROTO_ICMP:
             if p.icmp_type not in ICMP_ERRORS and p.icmp_type != 0:
                 self._count(ip_text(p.dst), "icmp", ip_text(p.src), mac_text(p.src_mac), p.ts)
@@ -159,6 +161,8 @@ class Flood:
             return ""  # the ports turn on this side: it sends a RST flood, it is not its victim
         if protocol == "rst" and len(v.own_ports) > len(v.peer_ports):
             return ""  # the victim's answers to an ACK flood
+        if protocol == "udp" and len(v.peer_ports) == 1 and len(v.own_ports) > 1:
+            return ""  # one source port to many: a fast UDP scan (port_scan's), not a flood
         if protocol == "rst" and v.zero_window >= ONE_SHOT_SHARE * total and len(v.seqs) <= 2:
             return ""  # a host's kernel answering a fast scan: port_scan names the scanner
         if max(v.senders.values(), default=0) >= DOMINANT_SHARE * total:

@@ -191,6 +191,19 @@ def test_udp_flood_to_one_victim_from_turning_ports() -> None:
     assert {(f.kind, f.src_ip, f.target) for f in found} == {("udp", ATK, SRV)}
 
 
+def test_a_fast_udp_scan_is_not_a_udp_flood_but_one_port_hammered_is() -> None:
+    """nmap -sU --min-rate 3000: one source port to 3,000 ports (port_scan's); hping3
+    --udp -s 5000 -k -p 53: one port to one port, a flood."""
+    scan = [
+        bytes(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV) / UDP(sport=45000, dport=1 + i))
+        for i in range(3000)
+    ]
+    assert run(make(Flood), hping3_burst(3.4, scan)) == []
+    one = [bytes(Ether(src=A, dst=S) / IP(src=ATK, dst=SRV) / UDP(sport=5000, dport=53))] * 3000
+    found = run(make(Flood), hping3_burst(3.4, one))
+    assert {(f.kind, f.src_ip) for f in found} == {("udp", ATK)}
+
+
 def test_one_loud_second_alone_is_not_a_flood() -> None:
     """1,500 echo requests inside one second (ping -f left running briefly), quiet on
     either side: over the rate, under the burst. 900 a second for a minute: under the

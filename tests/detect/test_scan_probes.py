@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6DestUnreach, IPv6
 from scapy.layers.l2 import ARP, Ether
 
+from sentinel.capture.pipeline import Pipeline, Settings
 from sentinel.config.detect import DetectConfig, Gateway
 from sentinel.detect.base import Common
 from sentinel.detect.engine import Engine
 from sentinel.detect.port_scan import PortScan
-from tests.detect.crafted import make, pkt, run
+from tests.detect.crafted import NETS, make, pkt, run
 
 A, S, GW = "02:77:00:00:66:66", "02:77:00:00:00:0a", "02:77:00:00:00:01"
 ATK, SRV = "10.77.0.66", "10.77.0.10"
@@ -257,3 +259,47 @@ def test_the_engine_routes_every_probe_type_to_port_scan() -> None:
     ]
     alerts = [a for p in udp for a in engine.packet(p)] + engine.finish()
     assert {a.detector for a in alerts} == {"port_scan"}
+
+
+NMAP_ACK = 3755845502  # nmap sends every ACK probe of a scan with one acknowledgement number
+
+
+def probe_and_answer(probe: str, port: int) -> tuple[bytes, bytes | None]:
+    """One nmap probe to a closed port of the server, and what the server's kernel sends
+    back (None: silence, or the kernel's rate limit on port unreachables)."""
+    out = Ether(src=A, dst=S) / IP(src=ATK, dst=SRV)
+    back = Ether(src=S, dst=A) / IP(src=SRV, dst=ATK)
+    if probe == "udp":
+        sent = out / UDP(sport=45000, dport=port)
+        quoted = IP(src=ATK, dst=SRV) / UDP(sport=45000, dport=port)
+        answer = back / ICMP(type=3, code=3) / quoted if port % 1000 == 0 else None
+        return bytes(sent), None if answer is None else bytes(answer)
+    flags = {"syn": "S", "fin": "F", "null": "", "xmas": "FPU", "ack": "A", "window": "A"}
+    flags["maimon"] = "FA"
+    sent = out / TCP(sport=40000, dport=port, flags=flags[probe], seq=77, ack=NMAP_ACK)
+    if "A" in flags[probe]:  # a segment with ACK: a bare RST echoing its ack number
+        reply = TCP(sport=port, dport=40000, flags="R", seq=NMAP_ACK, window=0)
+    else:  # no ACK: RST-ACK with sequence number 0
+        reply = TCP(sport=port, dport=40000, flags="RA", seq=0, ack=78, window=0)
+    return bytes(sent), bytes(back / reply)
+
+
+@pytest.mark.parametrize("probe", ["syn", "fin", "null", "xmas", "ack", "window", "maimon", "udp"])
+def test_fast_scans_of_every_probe_type_name_only_the_scanner(probe: str) -> None:
+    """nmap -p1-3000 --min-rate 3000 with each probe type, through the capture side's
+    routing (accounting, decoder) and every default detector: port_scan names the
+    scanner; no flood, sweep or other alert names the server."""
+    cfg = DetectConfig()
+    engine = Engine(cfg, networks=NETS)
+    pipe = Pipeline(Settings(networks=NETS, detect=cfg), engine)
+    alerts = []
+    for i in range(3000):
+        t = 100 + i / 3000
+        sent, answer = probe_and_answer(probe, 1 + i)
+        pipe.frame(sent, len(sent), t)
+        if answer is not None:
+            pipe.frame(answer, len(answer), t + 0.0002)
+        if i % 256 == 0:
+            alerts += pipe.drain()
+    alerts += pipe.drain() + engine.finish()
+    assert {(a.detector, a.source.ip) for a in alerts} == {("port_scan", ATK)}, alerts
