@@ -199,6 +199,39 @@ def syn_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def _fast_scan(name: str, flag: str, what: str):  # type: ignore[no-untyped-def]
+    """nmap at 4,000 probes a second: the server's kernel answers (RSTs, port
+    unreachables) arrive at a flood's rate, and must stay the scan's evidence."""
+
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        return _nmap(
+            lan,
+            name,
+            [
+                flag,
+                "-Pn",
+                "-n",
+                "-p",
+                "1-2500",
+                "--min-rate",
+                "4000",
+                "--max-retries",
+                "0",
+                lan.srv.ip,
+            ],
+            "port_scan",
+            f"fast nmap {what} of 2500 ports on the school server (the answers at a flood's "
+            "rate: port_scan only, naming the scanner)",
+        )
+
+    return run
+
+
+fast_syn_scan = _fast_scan("fast_syn_scan", "-sS", "SYN scan")
+fast_ack_scan = _fast_scan("fast_ack_scan", "-sA", "ACK scan")
+fast_udp_scan = _fast_scan("fast_udp_scan", "-sU", "UDP scan")
+
+
 def connect_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     return _nmap(
         lan,
@@ -604,6 +637,9 @@ SCENARIOS = {
         Scenario("window_scan", ("nmap",), window_scan),
         Scenario("maimon_scan", ("nmap",), maimon_scan),
         Scenario("udp_scan", ("nmap",), udp_scan),
+        Scenario("fast_syn_scan", ("nmap",), fast_syn_scan),
+        Scenario("fast_ack_scan", ("nmap",), fast_ack_scan),
+        Scenario("fast_udp_scan", ("nmap",), fast_udp_scan),
         Scenario("ipproto_scan", ("nmap",), ipproto_scan),
         Scenario("ipv6_scan", ("nmap",), ipv6_scan),
         Scenario("polite_scan", ("nmap",), polite_scan),
