@@ -562,6 +562,13 @@ class Metrics:
             ["handler", "code"],
             registry=r,
         )
+        self.http_rejected_connections = Counter(
+            "sentinel_http_rejected_connections",
+            "Connections the HTTP endpoint closed unserved: over the cap, or no request "
+            "head in time.",
+            ["reason"],
+            registry=r,
+        )
         self.interfaces = InterfaceCollector()
         r.register(self.interfaces)
         self.switches = SwitchCollector()

@@ -1,4 +1,8 @@
-"""The HTTP endpoint: /metrics, health and readiness, with exporter-toolkit TLS and basic auth."""
+"""The HTTP endpoint: /metrics, health and readiness, with exporter-toolkit TLS and basic auth.
+
+It holds against bad clients: a cap on open connections, a deadline for the request
+head (slowloris), a keep-alive idle timeout, and bounds on header lines and bodies.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import bcrypt
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from sentinel.config import HostPort, TLSServerConfig, WebConfig, ssl_context
 from sentinel.config.probes import MODULES, EndpointConfig, check_address
@@ -47,6 +53,35 @@ DEFAULT_MODULE = "http"
 MODULE_ALIASES = {"http_2xx": "http", "tcp_connect": "tcp"}
 MAX_TARGET = 2048  # characters of the target parameter
 _PROBE_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Limits that keep one bad or hostile client from tying up the endpoint (issue 15). Every
+# consumer (vmagent on loopback, Prometheus, /probe callers, an admin) needs a handful of
+# connections and sends its request head at once; the numbers leave wide room for that.
+MAX_CONNECTIONS = 256  # open at once; a new one beyond gets a 503 and is closed at once
+HEAD_TIMEOUT = 5.0  # seconds from accept to a complete request head, TLS handshake included
+KEEPALIVE_TIMEOUT = 30.0  # seconds an idle kept-alive connection waits for its next request
+MAX_BODY = 64 * 1024  # bytes of a request body (every route is a GET): 413 beyond
+MAX_LINE = 8190  # bytes of the request line or of one header line: 400 beyond
+MAX_FIELD = 8190  # bytes of one header value: 400 beyond (aiohttp also caps headers at 128)
+REJECT_REASONS = ("connection_limit", "head_timeout")
+_REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 29\r\n\r\nToo many connections at once\n"
+)
+
+
+class _QuietBadRequests(logging.Filter):
+    """Drops aiohttp's traceback for a malformed request: the client's fault, answered 400,
+    and a client sending them in a loop would otherwise fill the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, HttpProcessingError)
+
+
+# The logger of aiohttp's protocol (under "aiohttp", so quiet unless debugging).
+_SERVER_LOG = logging.getLogger("aiohttp.server.sentinel")
+_SERVER_LOG.addFilter(_QuietBadRequests())
 
 _BODY_HEADERS = frozenset((hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH))
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,6 +118,134 @@ class _Binding:
         return self.listen == listen and self.tls == tls and self.fingerprint == fp
 
 
+class _Gate:
+    """The protocol factory of one endpoint: caps its open connections, guards each one."""
+
+    def __init__(self, server: web.Server, rejected: Callable[[str], None]) -> None:
+        self._server = server
+        self._rejected = rejected
+        self.open = 0
+
+    def __call__(self) -> asyncio.Protocol:
+        if self.open >= MAX_CONNECTIONS:
+            self._rejected("connection_limit")
+            return _Refused()
+        self.open += 1
+        return _Guarded(self, self._server())
+
+    def rejected(self, reason: str) -> None:
+        self._rejected(reason)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection beyond the cap: answered 503 and closed without reading it."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast("asyncio.Transport", transport).write(_REFUSAL)
+        transport.close()
+
+
+class _Guarded(asyncio.Protocol):
+    """aiohttp's protocol for one connection, closed if no request head arrives in time.
+
+    The deadline starts at accept, so a client that never finishes the TLS handshake or
+    sends its head a byte at a time is dropped after ``HEAD_TIMEOUT``; once a head has been
+    read, aiohttp's keep-alive timeout bounds the wait for the next one.
+    """
+
+    __slots__ = ("_connected", "_gate", "_inner", "_released", "_timer", "_transport")
+
+    def __init__(self, gate: _Gate, inner: asyncio.Protocol) -> None:
+        self._gate = gate
+        self._inner = inner
+        self._transport: asyncio.Transport | None = None
+        self._connected = False
+        self._released = False
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            HEAD_TIMEOUT, self._too_slow
+        )
+
+    def head_read(self) -> None:
+        """A request head arrived: the deadline no longer applies to this connection."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _too_slow(self) -> None:
+        self._timer = None
+        self._gate.rejected("head_timeout")
+        if self._transport is not None:
+            self._transport.abort()  # connection_lost follows and frees the slot
+        else:  # still in the TLS handshake, which times out by itself: free the slot now
+            self._release()
+
+    def _release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._gate.open -= 1
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        stream = cast("asyncio.Transport", transport)  # TCP, or TLS over TCP
+        if self._released:  # the handshake finished after the deadline
+            stream.abort()
+            return
+        self._transport = stream
+        self._connected = True
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.head_read()
+        self._release()
+        if self._connected:
+            self._connected = False
+            self._inner.connection_lost(exc)
+
+
+class _Site(web.BaseSite):
+    """A TCP site whose connections go through a ``_Gate``."""
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        listen: HostPort,
+        gate: _Gate,
+        context: ssl.SSLContext | None,
+    ) -> None:
+        super().__init__(runner, ssl_context=context)
+        self._listen = listen
+        self._gate = gate
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._listen.host}:{self._listen.port}"
+
+    async def start(self) -> None:
+        await super().start()
+        self._server = await asyncio.get_running_loop().create_server(
+            self._gate,
+            self._listen.host,
+            self._listen.port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=HEAD_TIMEOUT if self._ssl_context else None,
+            backlog=self._backlog,
+            reuse_address=True,
+            reuse_port=True,
+        )
+
+
 class WebServer:
     """Serves the metrics endpoint; ``apply`` reloads its config without dropping it."""
 
@@ -96,6 +259,11 @@ class WebServer:
         self._prober: Prober | None = None
         self._probe_cfg = EndpointConfig()
         self._probes_running = 0
+        for reason in REJECT_REASONS:
+            metrics.http_rejected_connections.labels(reason)
+
+    def _rejected(self, reason: str) -> None:
+        self._metrics.http_rejected_connections.labels(reason).inc()
 
     def set_prober(self, prober: Prober | None, cfg: EndpointConfig) -> None:
         """What ``/probe`` runs and which modules it serves (on start and on every reload)."""
@@ -152,17 +320,18 @@ class WebServer:
             context = await asyncio.to_thread(ssl_context, tls)
         binding = _Binding(listen, tls, fingerprint, _Settings.of(web_config))
         runner = web.AppRunner(
-            self._app(binding), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+            self._app(binding),
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
+            lingering_time=0,  # a body left unread closes the connection, never drained
+            max_line_size=MAX_LINE,
+            max_field_size=MAX_FIELD,
+            logger=_SERVER_LOG,
         )
         await runner.setup()
-        site = web.TCPSite(
-            runner,
-            listen.host,
-            listen.port,
-            ssl_context=context,
-            reuse_address=True,
-            reuse_port=True,
-        )
+        assert runner.server is not None
+        site = _Site(runner, listen, _Gate(runner.server, self._rejected), context)
         try:
             await site.start()
         except BaseException:
@@ -179,7 +348,7 @@ class WebServer:
         async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
             response.headers.update(binding.settings.headers)
 
-        app = web.Application(middlewares=[middleware])
+        app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY)
         app.on_response_prepare.append(add_headers)
         app.router.add_get("/", self._index)
         app.router.add_get("/metrics", self._metrics_page)
@@ -191,12 +360,20 @@ class WebServer:
     async def _serve(
         self, binding: _Binding, request: web.Request, handler: _Handler
     ) -> web.StreamResponse:
+        transport = request.transport
+        guard = transport.get_protocol() if transport is not None else None
+        if isinstance(guard, _Guarded):
+            guard.head_read()
         match = request.match_info
         resource = match.route.resource
         label = resource.canonical if match.http_exception is None and resource else _OTHER
         response: web.StreamResponse
         users = binding.settings.users
-        if users and not await self._authorized(request, users):
+        if request.body_exists and (
+            request.content_length is None or request.content_length > MAX_BODY
+        ):
+            response = web.Response(status=413, text=f"Request body larger than {MAX_BODY} bytes\n")
+        elif users and not await self._authorized(request, users):
             response = web.Response(
                 status=401,
                 text="Unauthorized\n",
