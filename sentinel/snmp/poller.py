@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import unicodedata
 from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 GET_BATCH = 40  # OIDs per GET request for the full-tier counters
+TEXT_MAX = 128  # characters kept of an agent's string (ifDescr, ifName, ifAlias)
+ELLIPSIS = "…"
+# Control, format (U+202E and friends), surrogate, private and unassigned characters.
+_DROP = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))
 UNSET = (1 << 64) - 1  # marks a counter slot the agent has not reported
 
 
@@ -51,10 +56,25 @@ def credentials(auth: SnmpAuth) -> Credentials:
     return Credentials(version=auth.version, community=community, context=auth.context)
 
 
+def clean_text(raw: bytes, limit: int = TEXT_MAX) -> str:
+    """An agent's string fit for a label value and a log line: whoever can set an ifAlias
+    (or plug in a device that names itself) chooses these bytes.
+
+    UTF-8 (invalid bytes replaced), no control or format characters (a newline would
+    forge a log line, U+202E make a name read backwards), runs of whitespace as one
+    space, at most ``limit`` characters (longer ones end in an ellipsis).
+    """
+    text = raw[: limit * 4].decode("utf-8", "replace")  # bound the work first
+    if not text.isprintable():
+        text = "".join(" " if unicodedata.category(c) in _DROP else c for c in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
 def _text(value: Value | None) -> str:
     if isinstance(value, bytes):
         # Interned: 200 switches of one model share "GigabitEthernet0/1" once.
-        return sys.intern(value.decode("utf-8", "replace").strip("\x00").strip())
+        return sys.intern(clean_text(value))
     return ""
 
 
@@ -126,6 +146,8 @@ class SwitchPoller:
         self.varbinds = 0
         self.discontinuities = 0
         self.notes: list[str] = []
+        self.events: list[str] = []  # what changed on the agent in the last poll, to log
+        self.unlabelled: set[int] = set()  # counter rows the label walk had no names for
 
     def health(self) -> SwitchHealth:
         return SwitchHealth(
@@ -177,6 +199,7 @@ class SwitchPoller:
     async def poll(self) -> list[InterfaceSample]:
         start = self.clock()
         self.notes = []
+        self.events = []
         try:
             samples = await self._poll(start)
         except SnmpError as exc:
@@ -195,6 +218,10 @@ class SwitchPoller:
         if_number = _int(scalars.get(ifmib.IF_NUMBER))
         local = now - self.prev_at if self.prev_at is not None else 0.0
         iv = interval(self.prev_ticks, ticks, local)
+        if iv.rebooted:
+            self.events.append(
+                f"agent restarted (sysUpTime {ticks / 100:.0f}s): counters continue from its zero"
+            )
         self.boot_time = self.wall() - ticks / 100.0
         refresh = (
             not self.labels
@@ -231,11 +258,28 @@ class SwitchPoller:
             lo_in = table[ifmib.IF_IN_OCTETS]
         else:
             lo_cols = (ifmib.IF_IN_OCTETS, ifmib.IF_OUT_OCTETS)
-            want = sorted((set(self.labels) | set(self.oper)) - with_hc)
+            walked = {i[0] for i in table[ifmib.IF_OPER_STATUS] if len(i) == 1}
+            want = sorted((set(self.labels) | set(self.oper) | walked) - with_hc)
             lo = await self._get_columns(lo_cols, want)
             table.update(lo)
             lo_in = lo[ifmib.IF_IN_OCTETS]
         with_octets = with_hc | {i[0] for i in lo_in if len(i) == 1}
+        unknown = with_octets - set(self.labels) - self.unlabelled
+        if unknown and self.labels and not refresh:
+            # Renumbered (stack member added, firmware upgrade) or new ports: their names
+            # now, not one poll later under bare ifIndex numbers.
+            vanished = set(self.counters) - with_octets
+            if vanished:
+                self.events.append(
+                    f"ifIndex numbering changed: {len(unknown)} new, {len(vanished)} gone"
+                )
+            cols = [*list(ifmib.LABEL_COLUMNS), ifmib.IF_COUNTER_DISCONTINUITY]
+            labels_table = await self._walk(cols)
+            self._set_labels(labels_table)
+            self.unlabelled = unknown - set(self.labels)  # rows without names: not again
+            disc_rows = labels_table[ifmib.IF_COUNTER_DISCONTINUITY]
+            self.track_discontinuity = any(_int(v) for v in disc_rows.values())
+            self.labels_at = now
         self.without_hc = with_octets - with_hc
         oper = {i[0]: v for i, v in table[ifmib.IF_OPER_STATUS].items() if isinstance(v, int)}
         self.changed = bool(self.oper) and oper != self.oper

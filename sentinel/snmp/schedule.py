@@ -59,6 +59,8 @@ async def run_switch(
                         interfaces=len(samples),
                         duration_s=round(poller.last_duration or 0, 3),
                     )
+                for event in poller.events:
+                    log.warning(event, switch=name)
                 for note in poller.notes:
                     log.warning("agent quirk", switch=name, note=note)
                 was_up = True
