@@ -107,6 +107,27 @@ def test_rst_floods_that_mimic_part_of_a_kernel_are_still_floods() -> None:
     assert {(f.kind, f.src_ip) for f in run(make(Flood), one_seq)} == {("rst", ATK)}
 
 
+def test_an_rst_flood_from_spoofed_sources_names_no_one() -> None:
+    """hping3 -R --rand-source: one-shot sources all over the internet, a spoofed flood
+    on the victim with no source named, and none of the forged senders its victim."""
+    rng = random.Random(6)
+    frames = [
+        pkt(
+            Ether(src=A, dst=S)
+            / IP(
+                src=f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.9", dst=SRV
+            )
+            / TCP(sport=2000 + i, dport=80, flags="R", seq=rng.randrange(1 << 32), window=512),
+            i / 2000,
+        )
+        for i in range(3000)
+    ]
+    found = run(make(Flood), frames)
+    assert {(f.kind, f.src_ip, f.target, f.description) for f in found} == {
+        ("rst", "", SRV, "protocol=rst shape=spoofed")
+    }
+
+
 def test_a_syn_flood_senders_refusals_are_not_a_second_flood() -> None:
     """hping3 -S: the server's SYN-ACKs are refused by the sender's kernel (bare RSTs)."""
     frames = []

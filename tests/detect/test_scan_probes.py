@@ -57,6 +57,18 @@ def test_ack_window_and_maimon_scans_from_the_bare_rsts() -> None:
     assert "ack" in found[0].description
 
 
+def test_a_window_scan_of_a_host_that_reveals_open_ports_is_still_a_scan() -> None:
+    """nmap -sW against a system whose open ports answer with a window (4 of 30): the
+    25 closed ports' window-0 resets are the scan; the odd ones do not hide it."""
+    frames = [
+        tcp(SRV, ATK, port, 40000, "R", port / 100, mac=S, window=4096 if port % 6 == 0 else 0)
+        for port in range(1, 31)
+    ]
+    found = run(make(PortScan), frames)
+    assert {(f.kind, f.src_ip) for f in found} == {("vertical", ATK)}
+    assert found[-1].counts["ports"] == 25
+
+
 def test_an_rst_flood_names_no_scanner() -> None:
     """hping3 -R at a server's port 80, sources turning: the crafted RSTs carry a window,
     so the server is not taken for an ACK scanner of the flooder (or of bystanders)."""
