@@ -5,6 +5,7 @@ Why and where: docs/ARCHITECTURE.md, State and privacy.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -91,10 +92,23 @@ def site_key(cfg: PrivacyConfig, state_dir: Path) -> bytes:
 
 
 def _generate(path: Path) -> bytes:
+    """A new key, written whole or not at all: a full or read-only disk must not leave an
+    empty key file behind, which would stop every later start."""
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex() + "\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, (key.hex() + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)  # never replaces a key another process wrote meanwhile
+    except OSError as exc:
+        raise SiteKeyError(f"{path}: cannot write a new site key: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     return key
 
 

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import math
 import random
+import sqlite3
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -73,7 +74,15 @@ class Router:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._backoff = Backoff(config.outbox.retry_initial, config.outbox.retry_max)
         path = state_dir / outbox.FILE if state_dir is not None else None
-        self.outbox = Outbox(path, config.outbox.max_entries)
+        try:
+            self.outbox = Outbox(path, config.outbox.max_entries)
+        except sqlite3.Error as exc:
+            # A full or read-only state directory must not stop the monitoring: alerts
+            # still go out, from memory, until a restart finds the directory writable.
+            log.error(
+                "cannot open the alert outbox, queueing alerts in memory", file=path, error=exc
+            )
+            self.outbox = Outbox(None, config.outbox.max_entries)
         self._limiter = RateLimiter(
             config.rate_limit.per_detector, config.rate_limit.per_site, config.rate_limit.window
         )
