@@ -59,11 +59,14 @@ _PROBE_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # connections and sends its request head at once; the numbers leave wide room for that.
 MAX_CONNECTIONS = 256  # open at once; a new one beyond gets a 503 and is closed at once
 HEAD_TIMEOUT = 5.0  # seconds from accept to a complete request head, TLS handshake included
+STALL_TIMEOUT = (
+    30.0  # seconds a client may leave a response unread (its bytes held) before it is dropped
+)
 KEEPALIVE_TIMEOUT = 30.0  # seconds an idle kept-alive connection waits for its next request
 MAX_BODY = 64 * 1024  # bytes of a request body (every route is a GET): 413 beyond
 MAX_LINE = 8190  # bytes of the request line or of one header line: 400 beyond
 MAX_FIELD = 8190  # bytes of one header value: 400 beyond (aiohttp also caps headers at 128)
-REJECT_REASONS = ("connection_limit", "head_timeout")
+REJECT_REASONS = ("connection_limit", "head_timeout", "stalled_reader")
 _REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
     b"Content-Type: text/plain\r\nContent-Length: 29\r\n\r\nToo many connections at once\n"
@@ -150,10 +153,20 @@ class _Guarded(asyncio.Protocol):
 
     The deadline starts at accept, so a client that never finishes the TLS handshake or
     sends its head a byte at a time is dropped after ``HEAD_TIMEOUT``; once a head has been
-    read, aiohttp's keep-alive timeout bounds the wait for the next one.
+    read, aiohttp's keep-alive timeout bounds the wait for the next one. A client that stops
+    reading a response (the transport's buffer stays full) is dropped after
+    ``STALL_TIMEOUT``, so it cannot hold a page's worth of memory per connection forever.
     """
 
-    __slots__ = ("_connected", "_gate", "_inner", "_released", "_timer", "_transport")
+    __slots__ = (
+        "_connected",
+        "_gate",
+        "_inner",
+        "_released",
+        "_stall",
+        "_timer",
+        "_transport",
+    )
 
     def __init__(self, gate: _Gate, inner: asyncio.Protocol) -> None:
         self._gate = gate
@@ -161,6 +174,7 @@ class _Guarded(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._connected = False
         self._released = False
+        self._stall: asyncio.TimerHandle | None = None
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             HEAD_TIMEOUT, self._too_slow
         )
@@ -200,13 +214,28 @@ class _Guarded(asyncio.Protocol):
         return self._inner.eof_received()
 
     def pause_writing(self) -> None:
+        if self._stall is None:
+            self._stall = asyncio.get_running_loop().call_later(STALL_TIMEOUT, self._stalled)
         self._inner.pause_writing()
 
     def resume_writing(self) -> None:
+        self._unstall()
         self._inner.resume_writing()
+
+    def _unstall(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _stalled(self) -> None:
+        self._stall = None
+        self._gate.rejected("stalled_reader")
+        if self._transport is not None:
+            self._transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.head_read()
+        self._unstall()
         self._release()
         if self._connected:
             self._connected = False

@@ -12,8 +12,9 @@ import subprocess
 import time
 from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from sentinel import web
 from sentinel.config import HostPort, WebConfig
@@ -240,6 +241,41 @@ async def test_connection_cap(port: int, metrics: Metrics) -> None:
     assert answer.startswith(b"HTTP/1.1 200 "), answer
     for _, w in held:
         w.close()
+
+
+async def test_stalled_reader_is_dropped(
+    port: int, metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that asks for a large page and stops reading it is dropped once the
+    response has waited unread for the stall timeout; a client that reads is served whole."""
+    monkeypatch.setattr(web, "STALL_TIMEOUT", 2.0)
+    padding = Gauge("padding", "Makes the page large.", ["label"], registry=metrics.registry)
+    for i in range(20_000):
+        padding.labels("x" * 1000 + str(i)).set(i)
+    url = f"http://127.0.0.1:{port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        page = await resp.read()
+    assert len(page) > 20_000_000
+    assert rejected(metrics, "stalled_reader") == 0
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
+    try:
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(200):  # bounded: 20 s
+            if rejected(metrics, "stalled_reader"):
+                break
+            await asyncio.sleep(0.1)
+        assert rejected(metrics, "stalled_reader") == 1
+        received = 0
+        with contextlib.suppress(ConnectionError):
+            while chunk := await asyncio.wait_for(reader.read(1 << 20), 10):
+                received += len(chunk)
+        assert received < len(page)
+    finally:
+        writer.close()
 
 
 # A real daemon under wrk.
