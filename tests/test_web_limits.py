@@ -8,6 +8,7 @@ import contextlib
 import re
 import selectors
 import socket
+import ssl
 import subprocess
 import time
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from sentinel.metrics import Metrics
 from sentinel.web import WebServer
 from tests.conftest import require_tools
 from tests.helpers import Daemon, free_port, get, running, sample
-from tests.test_web import make_cert, write_web_config
+from tests.test_web import Cert, make_cert, write_web_config
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -276,6 +277,75 @@ async def test_stalled_reader_is_dropped(
         assert received < len(page)
     finally:
         writer.close()
+
+
+async def tls_server(metrics: Metrics, tmp_path: Path, extra: str) -> WebServer:
+    """A started TLS endpoint on loopback with the server certificate in ``tmp_path/server``
+    and ``extra`` lines added to its tls_server_config."""
+    (tmp_path / "server").mkdir()
+    make_cert(tmp_path / "server")
+    tls = write_web_config(
+        tmp_path,
+        "tls_server_config:\n  cert_file: server/cert.pem\n  key_file: server/key.pem\n" + extra,
+    )
+    server = WebServer(metrics, ready=lambda: True)
+    await server.start(LOOPBACK, tls)
+    return server
+
+
+async def healthy_over_tls(port: int, context: ssl.SSLContext) -> bool:
+    """Whether /-/healthy answers 200 over TLS with ``context``."""
+    url = f"https://127.0.0.1:{port}/-/healthy"
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url, ssl=context) as resp:
+            return resp.status == 200 and await resp.text() == "Healthy\n"
+    except aiohttp.ClientError:
+        return False
+
+
+async def test_client_certificate_required_when_configured(
+    metrics: Metrics, tmp_path: Path
+) -> None:
+    """With client_auth_type RequireAndVerifyClientCert, a client without a certificate or
+    with one from another CA is refused; one with a certificate from client_ca_file is served."""
+    for name in ("client", "stranger"):
+        (tmp_path / name).mkdir()
+    client = make_cert(tmp_path / "client")
+    stranger = make_cert(tmp_path / "stranger")
+    server = await tls_server(
+        metrics,
+        tmp_path,
+        "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client/cert.pem\n",
+    )
+    try:
+        tls_port = server.addresses[0][1]
+        trust = (tmp_path / "server" / "cert.pem").read_text()
+
+        def context(cert: Cert | None) -> ssl.SSLContext:
+            ctx = ssl.create_default_context(cadata=trust)
+            if cert is not None:
+                ctx.load_cert_chain(cert.cert_file, cert.key_file)
+            return ctx
+
+        assert not await healthy_over_tls(tls_port, context(None))
+        assert not await healthy_over_tls(tls_port, context(stranger))
+        assert await healthy_over_tls(tls_port, context(client))
+    finally:
+        await server.stop()
+
+
+async def test_tls_min_version_enforced(metrics: Metrics, tmp_path: Path) -> None:
+    """With min_version TLS13, a client that speaks at most TLS 1.2 is refused."""
+    server = await tls_server(metrics, tmp_path, "  min_version: TLS13\n")
+    try:
+        tls_port = server.addresses[0][1]
+        trust = (tmp_path / "server" / "cert.pem").read_text()
+        old = ssl.create_default_context(cadata=trust)
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        assert not await healthy_over_tls(tls_port, old)
+        assert await healthy_over_tls(tls_port, ssl.create_default_context(cadata=trust))
+    finally:
+        await server.stop()
 
 
 # A real daemon under wrk.
