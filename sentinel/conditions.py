@@ -56,6 +56,24 @@ class Conditions:
                 )
             )
 
+    def cleared(self, name: str, severity: Severity) -> None:
+        """Condition ``name`` does not hold, whatever an earlier run left active in the
+        outbox (the router ignores the resolution of an alert that is not active)."""
+        now = time.time()
+        start = self._since.pop(name, now)
+        self._submit(
+            Alert(
+                f"sentinel_{name}",
+                severity,
+                "self",
+                f"{name} ended",
+                start,
+                now,
+                target=self._site(),
+                resolved=now,
+            )
+        )
+
     def task_changed(self, task: str, error: BaseException | None) -> None:
         """A supervised task failed (``error``) or recovered (None)."""
         if task == "capture":

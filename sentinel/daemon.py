@@ -157,6 +157,13 @@ class Daemon:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self._start_router(cfg)
+                # The config just loaded: a failed reload before a restart is over.
+                assert self.router is not None
+                if any(
+                    a.detector == "sentinel_config_reload_failed"
+                    for a in self.router.outbox.active()
+                ):
+                    self.conditions.cleared("config_reload_failed", Severity.WARNING)
                 self._start_sources(cfg)
                 self._spawn("state", STAGE_SERVICE, None, self._save_loop)
                 self._spawn("reload", STAGE_SERVICE, None, self._reload_loop)

@@ -189,6 +189,10 @@ def test_sigkill_keeps_outbox_and_counter_state_and_sends_nothing_twice(tmp_path
         assert len(ids) == len(set(ids)), f"delivered twice: {sink.events}"
         assert sink.ids("firing") == firing
         assert len(firing) == 1
+        # Its cause is gone (the restart loaded a good config): resolved at start, once.
+        resolved = [e for e in sink.events if e["status"] == "resolved"]
+        assert len(resolved) == 1, sink.events
+        assert resolved[0]["alert"]["detector"] == "sentinel_config_reload_failed"
     finally:
         sink.close()
         proxy.close()
