@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from scapy.utils import rdpcap
 
-from tests.capture.test_live import config, run_daemon, scrape, wait_metric
+from tests.capture.test_live import config, run_daemon, scrape, sh, wait_metric
 from tests.capture.test_live import lan as lan  # the namespaces fixture
 from tests.capture.test_live import tmp_path as tmp_path  # readable by the worker
-from tests.conftest import needs_netns
+from tests.conftest import needs_netns, require_tools
 from tests.helpers import free_port, get, running, sample, samples
 from tests.snmp import agents, faults
 from tests.snmp.conftest import missing_tools
@@ -84,6 +85,64 @@ def test_killed_capture_worker_is_back_within_5_s_and_counted(
     failed = [ln for ln in out.splitlines() if "task failed" in ln and "task=capture" in ln]
     assert len(failed) == 1, out[-3000:]
     assert "exit code -9" in failed[0]
+
+
+LAB = Path(__file__).resolve().parent / "data" / "lab"
+
+
+@needs_netns
+def test_sigkill_keeps_evidence_and_sends_no_alert_twice(
+    lan: tuple[str, str], tmp_path: Path
+) -> None:
+    """arpspoof replayed on the LAN: the alert goes to the journal with an evidence pcap;
+    kill -9; the worker goes too; after restart the pcap reads whole and the alert is
+    not sent again."""
+    require_tools("tcpreplay", package="tcpreplay")
+    a, b = lan
+    port = free_port()
+    state = tmp_path / "state"
+    state.mkdir()
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(
+        f"listen: 127.0.0.1:{port}\nstate_dir: {state}\nlocal: {{enabled: false}}\n"
+        "capture: {interface: lan0, networks: [10.77.0.0/24], ring_size_mb: 8}\n"
+    )
+    pcap = tmp_path / "arp_spoof.pcap"
+    pcap.write_bytes((LAB / "arp_spoof.pcap").read_bytes())
+    d = run_daemon(a, cfg, [])
+    try:
+        wait_metric(a, port, "sentinel_task_up", 1.0, task="capture")
+        wait_metric(a, port, "sentinel_lan_kernel_drops_total", 0.0)
+        sh("ip", "netns", "exec", b, "tcpreplay", "-q", "-i", "peer0", "--pps=500", str(pcap))
+        assert _until(lambda: list((state / "evidence").glob("arp_spoof-*.pcap")), 20)
+        worker = _worker(d.pid)
+        assert worker is not None
+        time.sleep(1.5)  # the alert has gone to the journal
+        d.kill()
+        first, _ = d.communicate(timeout=10)
+        # The worker follows its parent instead of holding the capture socket.
+        assert _until(lambda: not Path(f"/proc/{worker}").exists(), 10), "worker outlived main"
+    finally:
+        if d.poll() is None:
+            d.kill()
+            d.communicate(timeout=10)
+    fired = [ln for ln in first.splitlines() if "msg=alert" in ln and "detector=arp_spoof" in ln]
+    assert len(fired) == 1, first[-3000:]
+    evidence = list((state / "evidence").glob("arp_spoof-*.pcap"))
+    assert len(evidence) == 1
+    assert len(rdpcap(str(evidence[0]))) > 0
+    d = run_daemon(a, cfg, [])
+    try:
+        wait_metric(a, port, "sentinel_task_up", 1.0, task="capture")
+        time.sleep(3)  # anything still queued in the outbox goes out now
+    finally:
+        d.terminate()
+        second, _ = d.communicate(timeout=20)
+    assert d.returncode == 0, second[-3000:]
+    again = [ln for ln in second.splitlines() if "msg=alert" in ln and "detector=arp_spoof" in ln]
+    assert again == [], second[-3000:]
+    assert list((state / "evidence").glob("arp_spoof-*.pcap")) == evidence
+    assert len(rdpcap(str(evidence[0]))) > 0
 
 
 class Sink:
