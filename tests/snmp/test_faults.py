@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(120)
 KEYS_BEFORE = faults.User("fault", "fault-auth-one", "fault-priv-one")
 KEYS_AFTER = faults.User("fault", "fault-auth-two", "fault-priv-two")
 GOOD = ("good-a", "good-b")
-FAULTY = ("silent", "slow", "garbage", "reboot", "renumber", "creds")
+FAULTY = ("silent", "slow", "garbage", "reboot", "renumber", "creds", "community")
 
 
 def _config(tmp: Path, port: int, targets: dict[str, tuple[str, str]]) -> Path:
@@ -99,6 +99,7 @@ def test_one_faulty_agent_never_disturbs_the_others(tmp_path: Path) -> None:
         "garbage": "switch",
         "reboot": "switch",
         "renumber": "switch",
+        "community": "switch",
         "hostile": "hostile",
         "self": "switch",
     }
@@ -107,7 +108,8 @@ def test_one_faulty_agent_never_disturbs_the_others(tmp_path: Path) -> None:
     two = faults.start_sim(tmp_path / "sim2", after, KEYS_AFTER)
     silent = faults.Silent()
     proxies = {
-        n: faults.Proxy(one.port) for n in ("slow", "garbage", "reboot", "renumber", "creds")
+        n: faults.Proxy(one.port)
+        for n in ("slow", "garbage", "reboot", "renumber", "creds", "community")
     }
     try:
         targets = {
@@ -144,6 +146,7 @@ def test_one_faulty_agent_never_disturbs_the_others(tmp_path: Path) -> None:
             proxies["reboot"].switch_to(two.port, after=1)
             proxies["renumber"].switch_to(two.port)
             proxies["creds"].switch_to(two.port)
+            proxies["community"].switch_to(two.port)  # serves no community "community"
             good_seen = {
                 n: sample(text, "sentinel_snmp_last_success_timestamp_seconds", switch=n)
                 for n in GOOD
@@ -171,6 +174,7 @@ def test_one_faulty_agent_never_disturbs_the_others(tmp_path: Path) -> None:
                 assert len(_bytes(text, n)) == 3
             for n, kind in (
                 ("silent", "timeout"),
+                ("community", "timeout"),
                 ("slow", "timeout"),
                 ("garbage", "timeout"),
                 ("creds", "auth"),
@@ -187,6 +191,7 @@ def test_one_faulty_agent_never_disturbs_the_others(tmp_path: Path) -> None:
                 down = faults.log_lines(d.lines, "switch down", n)
                 assert len(down) == 1, (n, down)
                 assert f"kind={kind}" in down[0]
+            assert "wrong community" in faults.log_lines(d.lines, "switch down", "community")[0]
             # Reboot mid-poll: no spike, no drop; what the agent counted since boot is added.
             assert sample(text, "sentinel_switch_up", switch="reboot") == 1
             for a, b in itertools.pairwise(reboot_totals):
