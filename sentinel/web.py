@@ -59,9 +59,7 @@ _PROBE_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # connections and sends its request head at once; the numbers leave wide room for that.
 MAX_CONNECTIONS = 256  # open at once; a new one beyond gets a 503 and is closed at once
 HEAD_TIMEOUT = 5.0  # seconds from accept to a complete request head, TLS handshake included
-STALL_TIMEOUT = (
-    30.0  # seconds a client may leave a response unread (its bytes held) before it is dropped
-)
+STALL_TIMEOUT = 30.0  # seconds a client may leave a response unread before it is dropped
 KEEPALIVE_TIMEOUT = 30.0  # seconds an idle kept-alive connection waits for its next request
 MAX_BODY = 64 * 1024  # bytes of a request body (every route is a GET): 413 beyond
 MAX_LINE = 8190  # bytes of the request line or of one header line: 400 beyond
