@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 GET_BATCH = 40  # OIDs per GET request for the full-tier counters
 TEXT_MAX = 128  # characters kept of an agent's string (ifDescr, ifName, ifAlias)
 ELLIPSIS = "…"
-# Control, format (U+202E and friends), surrogate, private and unassigned characters.
-_DROP = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))
+# Control, format (U+202E and friends), surrogate, private and unassigned characters,
+# and the line and paragraph separators (U+2028, U+2029) that split a line elsewhere.
+_DROP = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 UNSET = (1 << 64) - 1  # marks a counter slot the agent has not reported
 
 
@@ -60,14 +61,15 @@ def clean_text(raw: bytes, limit: int = TEXT_MAX) -> str:
     """An agent's string fit for a label value and a log line: whoever can set an ifAlias
     (or plug in a device that names itself) chooses these bytes.
 
-    UTF-8 (invalid bytes replaced), no control or format characters (a newline would
-    forge a log line, U+202E make a name read backwards), runs of whitespace as one
-    space, at most ``limit`` characters (longer ones end in an ellipsis).
+    UTF-8 (invalid bytes replaced), each control or format character a space (a newline
+    would forge a log line, U+202E make a name read backwards), no blanks or NULs at the
+    ends (padding some agents add), at most ``limit`` characters (longer ones end in an
+    ellipsis). Spaces inside are kept as the agent has them ("RMON Port  1").
     """
     text = raw[: limit * 4].decode("utf-8", "replace")  # bound the work first
     if not text.isprintable():
         text = "".join(" " if unicodedata.category(c) in _DROP else c for c in text)
-    text = " ".join(text.split())
+    text = text.strip()
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 

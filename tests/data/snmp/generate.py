@@ -82,7 +82,7 @@ def recording(uptime: int, sysname: bytes, rows: list[Port]) -> str:
 
 HOSTILE_ALIAS = (
     b'lab"}\nlevel=error msg="FORGED admin logged in" x="\r\x1b[31mred\x1b[0m\x00\xff\xfe'
-    + "\u202etxt.exe".encode()
+    + "\u2028level=error\u202etxt.exe".encode()
 )
 HOSTILE: list[Port] = [
     (1, b"Gi1/0/1\nlevel=error msg=FORGED", b"Gi1/0/1\t\x07", HOSTILE_ALIAS, GBIT, 10, 10),
