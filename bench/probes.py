@@ -33,11 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import http.server
-import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -48,13 +45,14 @@ import tempfile
 import threading
 import time
 import urllib.request
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from benchlib import machine, proc_cpu, pss, stop, write_results  # noqa: E402
+
 ROOT = HERE.parent
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
 PINGS = 20  # echo requests per target per minute, sentinel's and smokeping's default
 ROUND = 60.0  # seconds
@@ -66,33 +64,6 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def proc_cpu(pid: int) -> float:
-    """utime + stime of a whole process (every thread), seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def pss(pid: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("Pss", "Pss_Anon", "Pss_Shmem", "Pss_File", "Rss"):
-                out[key] = int(rest.split()[0]) * 1024
-    return out
-
-
-def stop(p: subprocess.Popen[Any]) -> None:
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(10)
 
 
 def wait_http(url: str, proc: subprocess.Popen[Any], timeout: float = 30) -> None:
@@ -475,19 +446,11 @@ def main() -> None:
             raise SystemExit(f"bench/probes.py needs {tool} (apt-get install it)")
     if os.geteuid() != 0:
         raise SystemExit("bench/probes.py needs root (ICMP raw sockets for the anchors)")
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
-    date = dt.date.today().isoformat()
+    meta = machine("probes.py")
+    date = meta["date"]
     res: dict[str, Any] = {
         "meta": {
-            "date": date,
-            "command": "bench/probes.py " + " ".join(sys.argv[1:]),
-            "nproc": len(os.sched_getaffinity(0)),
-            "cpu": cpu,
-            "kernel": platform.release(),
-            "python": platform.python_version(),
-            "sentinel": metadata.version("sentinel-school"),
+            **meta,
             "blackbox": version([BLACKBOX, "--version"]),
             "fping": version(["fping", "-v"]).removeprefix("fping: Version "),
         },
@@ -497,12 +460,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-probes-") as d:
         for row in args.rows.split(","):
             res["rows"].append(measure_row(Path(d), row, args.minutes * 60, args.warmup))
-    text = markdown(res)
-    print(text)
     stem = HERE / "results" / f"probes-{date}{'-quick' if args.quick else ''}"
-    stem.with_suffix(".md").write_text(text)
-    stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
-    print(f"written {stem}.md and .json")
+    write_results(stem, markdown(res), res)
 
 
 if __name__ == "__main__":

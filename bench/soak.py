@@ -29,12 +29,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import http.server
 import importlib.util
-import json
 import os
-import platform
 import secrets
 import shutil
 import signal
@@ -45,11 +42,13 @@ import tempfile
 import threading
 import time
 import urllib.request
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from benchlib import machine, pss, stop, write_results  # noqa: E402
+
 MIB = 1024 * 1024
 SAMPLE_EVERY = 30.0
 
@@ -67,16 +66,6 @@ def _snmp_bench() -> Any:
 
 def sh(*args: str, check: bool = True) -> str:
     return subprocess.run(args, check=check, capture_output=True, text=True).stdout
-
-
-def pss(pid: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("Rss", "Pss", "Pss_Anon", "Pss_Shmem", "Pss_File"):
-                out[key] = int(rest.split()[0]) * 1024
-    return out
 
 
 def children(pid: int) -> list[int]:
@@ -489,12 +478,7 @@ def main() -> None:
                 flood = run_flood(tmp, ns, peer, host, args.flood, take)
         finally:
             for p in reversed(procs):
-                if p.poll() is None:
-                    p.terminate()
-                    try:
-                        p.wait(15)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
+                stop(p, 15)
             web.shutdown()
             sh("ip", "link", "del", host, check=False)
             sh("ip", "netns", "del", ns, check=False)
@@ -504,18 +488,9 @@ def main() -> None:
     def growth(key: str) -> float:
         return 100.0 * (last[key] - first[key]) / first[key] if first[key] else 0.0
 
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
     res = {
         "meta": {
-            "date": dt.date.today().isoformat(),
-            "command": "bench/soak.py " + " ".join(sys.argv[1:]),
-            "nproc": len(os.sched_getaffinity(0)),
-            "cpu": cpu,
-            "kernel": platform.release(),
-            "python": platform.python_version(),
-            "sentinel": metadata.version("sentinel-school"),
+            **machine("soak.py"),
             "switches": args.switches,
             "devices": args.devices,
             "pps": args.pps,
@@ -549,12 +524,7 @@ def main() -> None:
         "samples": samples,
         "flood": flood,
     }
-    text = markdown(res)
-    print(text)
-    stem = HERE / "results" / f"soak-{res['meta']['date']}{args.out}"
-    stem.with_suffix(".md").write_text(text)
-    stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
-    print(f"written {stem}.md and .json")
+    write_results(HERE / "results" / f"soak-{res['meta']['date']}{args.out}", markdown(res), res)
 
 
 if __name__ == "__main__":
