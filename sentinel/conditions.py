@@ -42,19 +42,7 @@ class Conditions:
                 )
             )
         elif start is not None:
-            del self._since[name]
-            self._submit(
-                Alert(
-                    f"sentinel_{name}",
-                    severity,
-                    "self",
-                    f"{name} ended",
-                    start,
-                    now,
-                    target=self._site(),
-                    resolved=now,
-                )
-            )
+            self.cleared(name, severity)
 
     def cleared(self, name: str, severity: Severity) -> None:
         """Condition ``name`` does not hold, whatever an earlier run left active in the

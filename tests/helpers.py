@@ -58,11 +58,14 @@ class NotifySocket:
 class Daemon:
     """``sentinel run`` as a subprocess with its log collected line by line."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], env: dict[str, str] | None = None, prefix: Sequence[str] = ()
+    ) -> None:
+        """``prefix``: what the command runs under, e.g. ``ip netns exec NS``."""
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         full_env.pop("JOURNAL_STREAM", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sentinel", "run", *args],
+            [*prefix, sys.executable, "-m", "sentinel", "run", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

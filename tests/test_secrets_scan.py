@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
-import ipaddress
 import json
 import os
 import shutil
@@ -32,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.alerting.conftest import self_signed
 from tests.conftest import DATA, needs_netns, needs_tools
 from tests.helpers import free_port
 
@@ -162,42 +161,6 @@ def lan() -> Iterator[tuple[str, str]]:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
-def certificate(d: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = d / "cert.pem", d / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 def write_config(work: Path, port: int, http_port: int, smtp_port: int, ca: Path) -> Path:
     secrets_dir = work / "secrets"
     secrets_dir.mkdir(mode=0o700)
@@ -280,7 +243,7 @@ def test_no_secret_in_anything_a_run_writes(lan: tuple[str, str], work: Path) ->
     port, http_port, smtp_port = free_port(), free_port(), free_port()
     out = work / "received"
     out.mkdir()
-    cert, key = certificate(work)
+    cert, key = self_signed(work)
     cfg = write_config(work, port, http_port, smtp_port, cert)
     receivers = subprocess.Popen(
         ["ip", "netns", "exec", a, sys.executable, "-c",

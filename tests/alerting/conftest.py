@@ -192,6 +192,11 @@ def alertmanager(tmp_path: Path, am_hook: Recorder) -> Iterator[AlertmanagerProc
 @pytest.fixture(scope="session")
 def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (and localhost) and its key, as PEM files."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+def self_signed(d: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost and its key, PEM files in d."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -217,7 +222,6 @@ def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    d = tmp_path_factory.mktemp("tls")
     cert_file, key_file = d / "cert.pem", d / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(

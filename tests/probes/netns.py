@@ -173,19 +173,9 @@ class NsDaemon(Daemon):
     """``sentinel run ARGS`` inside ``ns``, its log collected line by line."""
 
     def __init__(self, ns: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})}
-        full_env.pop("JOURNAL_STREAM", None)
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-m", "sentinel", "run", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=full_env,
+        super().__init__(
+            args, {"PYTHONPATH": str(ROOT), **(env or {})}, prefix=("ip", "netns", "exec", ns)
         )
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
 
 
 @contextlib.contextmanager
