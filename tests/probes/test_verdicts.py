@@ -174,16 +174,32 @@ def report(
     )
 
 
+RTT_MEDIAN = ("sentinel_probe_icmp_round_rtt_seconds", (("stat", "median"), ("target", "isp")))
+UTILISATION = ("sentinel_connection_uplink_utilisation_ratio", ())
+
+
+def wait_sample(
+    ns: str,
+    m: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    key: tuple[str, tuple[tuple[str, str], ...]],
+    timeout: float = 10,
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Scrape until the sample ``key`` is there; the metrics then."""
+    end = time.monotonic() + timeout
+    while key not in m:
+        assert time.monotonic() < end, f"no {key}"
+        time.sleep(0.3)
+        m = scrape(ns)
+    return m
+
+
 @scenario
 def test_good(tmp_path: FsPath) -> None:
     """A clean path with every service up: good, and a low utilisation."""
     with school(tmp_path, Impairment(delay=0.005), Impairment(delay=0.005)) as path:
         m, seen = wait_verdict(path.client, "good")
-        end = time.monotonic() + 10  # the uplink's share needs two samples of its counters
-        while ("sentinel_connection_uplink_utilisation_ratio", ()) not in m:
-            assert time.monotonic() < end, "no utilisation"
-            time.sleep(0.3)
-            m = scrape(path.client)
+        # the uplink's share needs two samples of its counters
+        m = wait_sample(path.client, m, UTILISATION)
     report("good", m, seen)
     assert verdict_of(m) == "good"
     assert seen == ["good"]
@@ -202,6 +218,7 @@ def test_provider_degraded(tmp_path: FsPath, kind: str) -> None:
         forward = back = Impairment(delay=0.065)
     with school(tmp_path, forward, back) as path:
         m, seen = wait_verdict(path.client, "provider_degraded")
+        m = wait_sample(path.client, m, UTILISATION)
         counts = path.stop()
     report(f"provider_degraded ({kind})", m, seen)
     assert value(m, "sentinel_connection_uplink_utilisation_ratio") < 0.1
@@ -218,6 +235,9 @@ def test_dns_slow(tmp_path: FsPath) -> None:
     slow = Impairment(delay=0.3, only="dns")
     with school(tmp_path, slow, slow) as path:
         m, seen = wait_verdict(path.client, "dns_slow")
+        # the verdict can come before the first ICMP round (every 2 s, jittered) ends
+        m = wait_sample(path.client, m, RTT_MEDIAN)
+        assert verdict_of(m) == "dns_slow"
     report("dns_slow", m, seen)
     took = value(m, "sentinel_probe_last_duration_seconds", probe="dns", target="resolver")
     assert 0.6 <= took < 0.7
