@@ -1,13 +1,20 @@
 """Evidence: a small pcap of the packets behind an alert, in a bounded, rotated folder.
 
 The file keeps the link type of the frames it holds; frames of several link types (an
-analysis of files from different interfaces) go into a pcapng file, an interface each."""
+analysis of files from different interfaces) go into a pcapng file, an interface each.
+
+A file appears whole or not at all: it is written to a hidden temporary in the same
+folder, fsynced, renamed into place and the folder fsynced, so a writer killed in the
+middle leaves only the temporary. Temporaries older than ``STALE_TEMP`` (a killed
+writer's) are deleted when the folder is opened; they never count as evidence."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
+import tempfile
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -17,6 +24,8 @@ if TYPE_CHECKING:
 
 _REC = struct.Struct("<IIII")
 LINK_ETHERNET = 1
+TEMP_SUFFIX = ".part"  # hidden temporaries: ".<final name>.<random>.part"
+STALE_TEMP = 60.0  # seconds: a live writer renames its temporary within milliseconds
 
 
 def pcap_header(linktype: int) -> bytes:
@@ -61,6 +70,8 @@ class Evidence:
         self.max_total = max_total_bytes
         self.written = 0
         self.deleted = 0
+        if directory is not None:
+            remove_stale_temporaries(directory)
 
     def add(
         self, ts: float, src_ip: str, src_mac: str, frame: bytes, linktype: int = LINK_ETHERNET
@@ -82,17 +93,17 @@ class Evidence:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64]
         kinds = {lt for _t, lt, _f in frames}
         filename = f"{detector}-{stamp}-{safe}." + ("pcap" if len(kinds) == 1 else "pcapng")
+        if len(kinds) > 1:
+            data = pcapng(frames)
+        else:
+            parts = [pcap_header(frames[0][1])]
+            for t, _lt, f in frames:
+                sec = int(t)
+                parts += (_REC.pack(sec, int((t - sec) * 1e6), len(f), len(f)), f)
+            data = b"".join(parts)
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(self.directory / filename, "wb") as fh:
-                if len(kinds) > 1:
-                    fh.write(pcapng(frames))
-                else:
-                    fh.write(pcap_header(frames[0][1]))
-                for t, _lt, f in frames if len(kinds) == 1 else ():
-                    sec = int(t)
-                    fh.write(_REC.pack(sec, int((t - sec) * 1e6), len(f), len(f)))
-                    fh.write(f)
+            write_atomically(self.directory / filename, data)
         except OSError:
             return ""
         self.written += 1
@@ -120,3 +131,43 @@ class Evidence:
                 continue
             total -= size
             self.deleted += 1
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is never seen cut short."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def remove_stale_temporaries(directory: Path, now: float | None = None) -> int:
+    """Delete temporaries a killed writer left (older than ``STALE_TEMP``); how many."""
+    limit = (time.time() if now is None else now) - STALE_TEMP
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for e in entries:
+        if not (e.name.startswith(".") and e.name.endswith(TEMP_SUFFIX)):
+            continue
+        try:
+            if e.stat(follow_symlinks=False).st_mtime < limit:
+                os.unlink(e.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
