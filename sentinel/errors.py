@@ -10,6 +10,7 @@
     ├── CaptureError       the capture source cannot be opened or read
     └── SnmpError          one SNMP request failed (kind: protocol)
         ├── SnmpTimeout    no answer (kind: timeout)
+        │   └── SnmpMalformed  no valid answer, but undecodable ones (kind: malformed)
         ├── SnmpAuthError  SNMPv3 user, keys, time window (kind: auth)
         └── SnmpTooBig     the response does not fit one message
 """
@@ -58,7 +59,7 @@ class NotifyError(SentinelError):
 
 
 class SnmpError(SentinelError):
-    """An SNMP request failed; ``kind`` is the metric label (timeout, auth, protocol).
+    """An SNMP request failed; ``kind`` is the metric label (see ``SNMP_ERROR_KINDS``).
 
     ``status`` is the PDU error status name (``genErr``, ``noAccess``...) when the agent
     answered with one.
@@ -77,10 +78,22 @@ class SnmpTimeout(SnmpError):
     kind = "timeout"
 
 
+class SnmpMalformed(SnmpTimeout):
+    """No valid answer in time, but the agent sent datagrams that do not decode as SNMP
+    (random bytes, BER cut short, lengths that lie): a broken agent or something else
+    answering on its port, not a silent one."""
+
+    kind = "malformed"
+
+
 class SnmpAuthError(SnmpError):
     """SNMPv3 security failed: unknown user, wrong keys, time window, security level."""
 
     kind = "auth"
+
+
+# Every value of the ``kind`` label of sentinel_snmp_errors_total, a fixed set.
+SNMP_ERROR_KINDS = ("timeout", "malformed", "auth", "protocol")
 
 
 class SnmpTooBig(SnmpError):

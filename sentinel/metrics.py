@@ -22,6 +22,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from sentinel import __version__
+from sentinel.errors import SNMP_ERROR_KINDS
 from sentinel.model import (
     AlertingStats,
     CensusCounts,
@@ -166,7 +167,7 @@ class SwitchCollector(Collector):
         )
         errors = CounterMetricFamily(
             "sentinel_snmp_errors",
-            "Failed SNMP polls by kind: timeout, auth, protocol.",
+            "Failed SNMP polls by kind: timeout, malformed, auth, protocol.",
             labels=["switch", "kind"],
         )
         requests = CounterMetricFamily(
@@ -189,7 +190,7 @@ class SwitchCollector(Collector):
             if h.boot_time is not None:
                 boot.add_metric([h.switch], h.boot_time)
             counts = dict(h.errors)
-            for kind in ("timeout", "auth", "protocol"):
+            for kind in SNMP_ERROR_KINDS:
                 errors.add_metric([h.switch, kind], counts.get(kind, 0))
             requests.add_metric([h.switch], h.requests)
             varbinds.add_metric([h.switch], h.varbinds)

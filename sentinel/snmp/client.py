@@ -28,12 +28,13 @@ from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
 from pysnmp.proto import errind, rfc1905
 from pysnmp.proto.rfc1902 import ObjectName
 
-from sentinel.errors import SnmpAuthError, SnmpError, SnmpTimeout, SnmpTooBig
+from sentinel.errors import SnmpAuthError, SnmpError, SnmpMalformed, SnmpTimeout, SnmpTooBig
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 OID = tuple[int, ...]
+Address = tuple[str, int]
 
 
 class Special(Enum):
@@ -143,6 +144,19 @@ def _error(indication: Any, creds: Credentials) -> SnmpError:
     return SnmpError(str(indication))
 
 
+def malformed(count: int) -> SnmpMalformed:
+    """The error of a request that timed out after ``count`` undecodable answers."""
+    return SnmpMalformed(
+        f"timeout: {count} answers that are not SNMP (random bytes, BER cut short or "
+        "lengths that lie) and no valid one"
+    )
+
+
+def address(addr: Any) -> Address:
+    """A UDP peer as ``(host, port)``, whatever the transport added (IPv6 flow, scope)."""
+    return str(addr[0]), int(addr[1])
+
+
 def _value(v: Any) -> Value:
     if isinstance(v, univ.Integer):  # Counter32/64, Gauge32, TimeTicks, Integer32, Unsigned32
         return int(v)
@@ -169,11 +183,43 @@ class SnmpClient:
     def __init__(self) -> None:
         self._engine = SnmpEngine()
         self._lcd = CommandGeneratorLcdConfigurator()
-        self._targets: dict[tuple[Endpoint, Credentials], tuple[str, str]] = {}
+        self._targets: dict[tuple[Endpoint, Credentials], tuple[str, Address]] = {}
         self._get = cmdgen.GetCommandGenerator()
         self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
+        # Undecodable datagrams per agent address (only agents we poll: bounded).
+        self.undecodable: dict[Address, int] = {}
+        self._watch_decoding()
 
-    async def _target(self, ep: Endpoint, creds: Credentials) -> tuple[str, str]:
+    def _watch_decoding(self) -> None:
+        """Count, per sender, the datagrams pysnmp drops as undecodable.
+
+        pysnmp drops a datagram it cannot decode after adding one to the engine's own
+        SNMPv2-MIB ``snmpInASNParseErrs`` (BER that does not parse) or
+        ``snmpInBadVersions``; the request then just times out. Those counters are the
+        engine's, for all agents, so the dispatcher's receive step is wrapped to see
+        which sender's datagram moved them.
+        """
+        mib = self._engine.get_mib_builder()
+        parse_errs, bad_versions = mib.import_symbols(
+            "__SNMPv2-MIB", "snmpInASNParseErrs", "snmpInBadVersions"
+        )
+        dispatcher = self._engine.message_dispatcher
+        receive = dispatcher.receive_message
+        counts = self.undecodable
+
+        def watched(engine: Any, domain: Any, addr: Any, message: Any) -> Any:
+            before = int(parse_errs.syntax) + int(bad_versions.syntax)
+            try:
+                return receive(engine, domain, addr, message)
+            finally:
+                if int(parse_errs.syntax) + int(bad_versions.syntax) != before:
+                    key = address(addr)
+                    if key in counts:
+                        counts[key] += 1
+
+        dispatcher.receive_message = watched
+
+    async def _target(self, ep: Endpoint, creds: Credentials) -> tuple[str, Address]:
         key = (ep, creds)
         found = self._targets.get(key)
         if found is not None:
@@ -206,8 +252,11 @@ class SnmpClient:
         names: tuple[str, str] = self._lcd.configure(self._engine, auth, transport, creds.context)
         if len(self._targets) > 4096:  # bounded: reconfigured switches leave old entries
             self._targets.clear()
-        self._targets[key] = names
-        return names
+            self.undecodable.clear()
+        peer = address(transport.transport_address)
+        self.undecodable.setdefault(peer, 0)
+        self._targets[key] = found = (names[0], peer)
+        return found
 
     async def get(self, ep: Endpoint, creds: Credentials, oids: Sequence[OID]) -> list[VarBind]:
         """GET ``oids``; missing ones come back as ``Special`` values."""
@@ -222,7 +271,8 @@ class SnmpClient:
     async def _request(
         self, ep: Endpoint, creds: Credentials, oids: Sequence[OID], bulk: int | None
     ) -> list[VarBind]:
-        addr_name, _ = await self._target(ep, creds)
+        addr_name, peer = await self._target(ep, creds)
+        undecodable = self.undecodable.get(peer, 0)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, int, int, Any]] = loop.create_future()
 
@@ -242,11 +292,18 @@ class SnmpClient:
             )
         # pysnmp times out on its own; this deadline is the backstop if it never calls back.
         deadline = ep.timeout * (ep.retries + 1) + 5
+        stuck = False
         try:
             async with asyncio.timeout(deadline):
                 indication, status, index, vbs = await future
         except TimeoutError:
-            raise SnmpTimeout("timeout: no callback from the SNMP engine") from None
+            stuck = True
+        if stuck or isinstance(indication, errind.RequestTimedOut):
+            bad = self.undecodable.get(peer, 0) - undecodable
+            if bad > 0:
+                raise malformed(bad)
+        if stuck:
+            raise SnmpTimeout("timeout: no callback from the SNMP engine")
         if indication:
             raise _error(indication, creds)
         if status:

@@ -20,7 +20,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from sentinel.errors import SnmpError, SnmpTimeout, SnmpTooBig
-from sentinel.snmp.client import OID, Special, timeout_hint
+from sentinel.snmp.client import OID, Special, address, malformed, timeout_hint
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -205,6 +205,7 @@ class RawClient:
         self._ids = itertools.count(random.randrange(1 << 20, 1 << 30))  # noqa: S311
         self._addresses: dict[tuple[str, int], tuple[int, tuple[str, int]]] = {}
         self.stray = 0  # datagrams that answered no request of ours
+        self.undecodable: dict[tuple[str, int], int] = {}  # per agent we poll: bounded
 
     async def get(self, ep: Endpoint, creds: Credentials, oids: Sequence[OID]) -> list[VarBind]:
         if creds.version != "2c":
@@ -233,7 +234,9 @@ class RawClient:
             new = (int(family), (str(sockaddr[0]), int(sockaddr[1])))
             if len(self._addresses) > 4096:
                 self._addresses.clear()
+                self.undecodable.clear()
             self._addresses[key] = new
+            self.undecodable.setdefault(new[1], 0)
             return new
         return found
 
@@ -245,6 +248,10 @@ class RawClient:
             t, _ = await loop.create_datagram_endpoint(
                 lambda: _Protocol(self), local_addr=local, family=family
             )
+            other = self._transports.get(family)
+            if other is not None and not other.is_closing():
+                t.close()  # concurrent first requests: one socket, not one each
+                return other
             self._transports[family] = t
         return t
 
@@ -253,6 +260,9 @@ class RawClient:
             request_id = decode_response(data)[0]
         except SnmpError:
             self.stray += 1
+            peer = address(addr)
+            if peer in self.undecodable:
+                self.undecodable[peer] += 1
             return
         waiting = self._pending.get(request_id)
         if waiting is None or (addr[0], addr[1]) != waiting[1] or waiting[0].done():
@@ -270,6 +280,7 @@ class RawClient:
         message = encode_request(community, request_id, oids, bulk)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, addr)
+        undecodable = self.undecodable.get(addr, 0)
         try:
             for _ in range(ep.retries + 1):
                 transport.sendto(message, addr)
@@ -279,6 +290,9 @@ class RawClient:
                 except TimeoutError:
                     continue
             else:
+                bad = self.undecodable.get(addr, 0) - undecodable
+                if bad > 0:
+                    raise malformed(bad)
                 raise SnmpTimeout("timeout: no response" + timeout_hint("2c"))
         finally:
             self._pending.pop(request_id, None)

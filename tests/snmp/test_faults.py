@@ -176,7 +176,7 @@ def test_one_faulty_agent_never_disturbs_the_others(tmp_path: Path) -> None:
                 ("silent", "timeout"),
                 ("community", "timeout"),
                 ("slow", "timeout"),
-                ("garbage", "timeout"),
+                ("garbage", "malformed"),
                 ("creds", "auth"),
             ):
                 assert sample(text, "sentinel_switch_up", switch=n) == 0, n
@@ -192,6 +192,22 @@ def test_one_faulty_agent_never_disturbs_the_others(tmp_path: Path) -> None:
                 assert len(down) == 1, (n, down)
                 assert f"kind={kind}" in down[0]
             assert "wrong community" in faults.log_lines(d.lines, "switch down", "community")[0]
+            # Garbage is its own kind, never a timeout; the agents that send nothing (or
+            # valid answers too late) and the healthy ones polled meanwhile have none of it.
+            assert sample(text, "sentinel_snmp_errors_total", switch="garbage", kind="timeout") == 0
+            assert "not SNMP" in faults.log_lines(d.lines, "switch down", "garbage")[0]
+            for n in ("silent", "slow", "community", "creds", "hostile", *GOOD):
+                assert (
+                    sample(text, "sentinel_snmp_errors_total", switch=n, kind="malformed") == 0
+                ), (n, samples(text, "sentinel_snmp_errors_total", switch=n))
+            for n in (*GOOD, "hostile"):  # the fixed set of kinds, each exported
+                errors = samples(text, "sentinel_snmp_errors_total", switch=n)
+                assert {lab["kind"] for lab, _ in errors} == {
+                    "timeout",
+                    "malformed",
+                    "auth",
+                    "protocol",
+                }
             # Reboot mid-poll: no spike, no drop; what the agent counted since boot is added.
             assert sample(text, "sentinel_switch_up", switch="reboot") == 1
             for a, b in itertools.pairwise(reboot_totals):

@@ -60,6 +60,7 @@ class Behaviour:
     repeat_oid: OID | None = None  # GETBULK past this OID answers with this OID again
     runaway_column: OID | None = None  # this column never ends (rows generated forever)
     silent: bool = False
+    garble: bool = False  # every answer cut in half (BER that does not decode)
     requests: list[tuple[str, int, int]] = field(default_factory=list)  # (kind, n, max-rep)
 
 
@@ -125,7 +126,8 @@ class Agent(asyncio.DatagramProtocol):
 
     def _send(self, rsp: object, addr: tuple[str, int]) -> None:
         assert self.transport is not None
-        self.transport.sendto(encoder.encode(rsp), addr)
+        data = encoder.encode(rsp)
+        self.transport.sendto(data[: len(data) // 2] if self.b.garble else data, addr)
 
 
 @contextlib.asynccontextmanager
