@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
+    from sentinel.alerting.outbox import Outbox
     from sentinel.model import ProbeResult
 
 log = logsetup.get(__name__)
@@ -332,8 +333,8 @@ class Daemon:
             if name not in self._tasks:
                 self._start_source(name, key, cfg)
 
-    def _start_router(self, cfg: Config) -> None:
-        self.router = Router(cfg.alerting, cfg.site, self.state_dir)
+    def _start_router(self, cfg: Config, outbox: Outbox | None = None) -> None:
+        self.router = Router(cfg.alerting, cfg.site, self.state_dir, outbox=outbox)
         self.metrics.alerting.source = self.router.stats
         self._spawn("alerting", STAGE_SINKS, cfg.alerting, self.router.run)
 
@@ -342,9 +343,11 @@ class Daemon:
         if cfg.alerting == self.config.alerting and cfg.site == self.config.site:
             return
         await self._cancel("alerting")
-        if self.router is not None:
-            await self.router.close()
-        self._start_router(cfg)
+        outbox = None
+        if self.router is not None:  # the outbox goes on: it may be held in memory
+            await self.router.close(keep_outbox=True)
+            outbox = self.router.outbox
+        self._start_router(cfg, outbox)
 
     def _detected(self, alert: Alert) -> None:
         if alert.resolved is None:

@@ -344,8 +344,15 @@ class AlertingCollector(Collector):
         )
         for sink, ok in sorted(st.sink_up.items()):
             up.add_metric([sink], 1.0 if ok else 0.0)
+        on_disk = GaugeMetricFamily(
+            "sentinel_alert_outbox_on_disk",
+            "1 if the alert outbox is written to the state directory, 0 if it is held in "
+            "memory (the directory is full or read-only).",
+        )
+        on_disk.add_metric([], 1.0 if st.on_disk else 0.0)
         yield dropped
         yield up
+        yield on_disk
 
 
 class L2Collector(Collector):

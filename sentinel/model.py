@@ -143,8 +143,9 @@ class AlertingStats:
     queued: Mapping[str, int]  # events waiting, per sink
     delivered: Mapping[str, int]  # per sink
     failures: Mapping[str, int]  # failed delivery attempts, per sink
-    dropped: Mapping[str, int]  # per reason: overflow, expired, rate_limited, sink_removed, error
+    dropped: Mapping[str, int]  # per reason: overflow, memory_full, expired, rate_limited, ...
     sink_up: Mapping[str, bool]  # last attempt of each sink succeeded
+    on_disk: bool = True  # the outbox is written to the state directory (false: in memory)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -285,11 +286,21 @@ def _hup(d: Any, cfg: Path, text: str, expect: str) -> None:
     d.wait_log(expect, start=mark)
 
 
+def _stored_active(state: Path) -> list[str]:
+    """The detectors of the alerts the outbox file holds as active (read by a second
+    connection, as the next start would)."""
+    db = sqlite3.connect(state / "alerts.sqlite3")
+    try:
+        return [d for (d,) in db.execute("SELECT detector FROM active ORDER BY rowid")]
+    finally:
+        db.close()
+
+
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_state_directory_full_or_read_only(tmp_path: Path, fault: str) -> None:
     """A 256 KiB tmpfs as state directory, full (or read-only) before start and again while
-    running: one clear error line each, the daemon runs on and delivers alerts, and state
-    is written again once space returns."""
+    running: one clear error line each, the daemon runs on and delivers alerts (the one
+    raised while full too), and the outbox is written again once space returns."""
     sink = Sink()
     port = free_port()
     cfg = tmp_path / "s.yaml"
@@ -345,24 +356,47 @@ def test_state_directory_full_or_read_only(tmp_path: Path, fault: str) -> None:
             mend(filler)
             if fault == "read-only":
                 return  # a busy tmpfs cannot be remounted read-only under the daemon
-            # 2. Fine at start, full while running, then space returns.
+            # 2. Fine at start, full while running: the alert raised then is kept in
+            # memory and delivered anyway, and written to the outbox once space returns,
+            # so a restart after that (here after kill -9) still knows it.
             sink.events.clear()
+            url = f"http://127.0.0.1:{port}/metrics"
             with running(["--config", str(cfg)]) as d:
                 d.wait_log("sentinel started")
                 assert (state / "alerts.sqlite3").exists()
                 filler = break_it()
                 mark = len(d.lines)
                 _hup(d, cfg, bad, failed)
-                d.wait_log("alert could not be queued", start=mark)
-                time.sleep(1)
+                d.wait_log("cannot write the alert outbox, keeping it in memory", start=mark)
+                assert _until(lambda: sink.ids("firing"), 10), d.lines
                 assert d.proc.poll() is None
-                status, _, _ = get(f"http://127.0.0.1:{port}/metrics")
+                status, _, text = get(url)
                 assert status == 200
+                assert sample(text, "sentinel_alert_outbox_on_disk") == 0
+                assert _stored_active(state) == []  # not on disk yet: the disk is full
                 mend(filler)
-                _hup(d, cfg, good, reloaded)
+                d.wait_log("alert outbox written to the state directory again", start=mark)
+                assert _stored_active(state) == ["sentinel_config_reload_failed"]
+                _, _, text = get(url)
+                assert sample(text, "sentinel_alert_outbox_on_disk") == 1
+                assert not [ln for ln in d.lines if "could not be queued" in ln], d.lines
+                assert not [ln for ln in d.lines if "Traceback" in ln], d.lines
+                d.proc.send_signal(signal.SIGKILL)
+                assert d.wait() == -signal.SIGKILL
+            # 3. The restart finds the alert in the outbox and resolves it (its cause, the
+            # broken config, is gone), once; nothing was delivered twice.
+            cfg.write_text(good)
+            with running(["--config", str(cfg)]) as d:
+                d.wait_log("sentinel started")
                 assert _until(lambda: sink.ids("resolved"), 10), d.lines
+                time.sleep(1)  # anything else queued would go out now
                 d.signal(signal.SIGTERM)
                 assert d.wait() == 0
-                assert not [ln for ln in d.lines if "Traceback" in ln], d.lines
+            ids = sink.ids()
+            assert len(ids) == len(set(ids)), sink.events
+            assert len(sink.ids("firing")) == 1, sink.events
+            assert len(sink.ids("resolved")) == 1, sink.events
+            [end] = [e for e in sink.events if e["status"] == "resolved"]
+            assert end["alert"]["detector"] == "sentinel_config_reload_failed"
         finally:
             sink.close()

@@ -11,6 +11,15 @@ power cut can lose the last commits since the last checkpoint, never corrupt the
 
 Tables: ``outbox`` (one row per event per sink) and ``active`` (firing alerts by key, so
 re-sends and dedupe survive a restart). Access is from the event loop thread only.
+
+A write the state directory refuses (full, read-only, I/O error) does not lose the event:
+the outbox is copied into memory (SQLite's backup API, ids and retry state included) and
+carries on there, for at most ``MEMORY_EXTRA`` events beyond what it held (then lowest
+severity first, counted by the router as ``memory_full``). ``restore`` copies it back in
+one transaction once the directory takes writes again, so a restart after that keeps
+every event; event ids (and so webhook ids and mail Message-IDs) are the same throughout.
+A SIGKILL while the outbox is in memory loses what happened since: the events raised
+meanwhile, and the delivery of older ones (sent again after the restart).
 """
 
 from __future__ import annotations
@@ -18,18 +27,23 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from sentinel import logsetup
 from sentinel.alerting import codec
 from sentinel.alerting.sink import Event
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
     from sentinel.model import Alert
 
+log = logsetup.get(__name__)
+T = TypeVar("T")
+
 FILE = "alerts.sqlite3"
+MEMORY_EXTRA = 1000  # events an outbox held in memory takes beyond what it held on disk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -65,33 +79,76 @@ class Outbox:
 
     def __init__(self, path: Path | None, max_entries: int) -> None:
         """Open (or create) the outbox at ``path``; ``None`` keeps it in memory (tests)."""
+        self.path = path
         self.max_entries = max_entries
         self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._disk = self._db if path is not None else None
+        self._memory_limit: int | None = None  # events allowed while held in memory
+
+    def resize(self, max_entries: int) -> None:
+        """A new bound (a reload); applies from the next event on."""
+        self.max_entries = max_entries
+
+    @property
+    def _limit(self) -> int:
+        if self._memory_limit is None:
+            return self.max_entries
+        return min(self.max_entries, self._memory_limit)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether writes go to the file (false: held in memory, or opened without one)."""
+        return self._disk is not None and self._db is self._disk
 
     def close(self) -> None:
+        if self._disk is not None and self._db is not self._disk:
+            self._disk.close()
         self._db.close()
+
+    def restore(self) -> int | None:
+        """Write an outbox held in memory back to its file, in one transaction.
+
+        Returns the events now on disk, or ``None`` if the outbox is not in memory or the
+        file still refuses the write (nothing changes then).
+        """
+        if self._disk is None or self._db is self._disk:
+            return None
+        try:
+            self._db.backup(self._disk)
+        except sqlite3.Error as exc:
+            log.debug("alert outbox still not writable", file=self.path, error=exc)
+            return None
+        self._db.close()
+        self._db = self._disk
+        self._memory_limit = None
+        (count,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()
+        log.info("alert outbox written to the state directory again", file=self.path, events=count)
+        return int(count)
 
     def put(self, alert: Alert, sinks: Iterable[str], now: float) -> int:
         """Queue ``alert`` for each of ``sinks``; returns how many entries were evicted."""
         data = codec.dumps(alert)
         rows = [(sink, alert.severity.rank, now, now, data) for sink in sinks]
-        with self._tx():
-            self._db.executemany(
+
+        def insert(db: sqlite3.Connection) -> int:
+            db.executemany(
                 "INSERT INTO outbox (sink, rank, created, next_at, alert) VALUES (?,?,?,?,?)", rows
             )
-            (count,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()
-            excess = int(count) - self.max_entries
+            (count,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+            excess = int(count) - self._limit
             if excess > 0:
                 # Lowest severity first, oldest first within a severity.
-                self._db.execute(
+                db.execute(
                     "DELETE FROM outbox WHERE id IN "
                     "(SELECT id FROM outbox ORDER BY rank, id LIMIT ?)",
                     (excess,),
                 )
-        return max(0, excess)
+            return max(0, excess)
+
+        return self._write(insert)
 
     def due(self, sink: str, now: float, limit: int) -> list[Pending]:
         """Up to ``limit`` events for ``sink`` whose retry time has come, oldest first."""
@@ -111,31 +168,31 @@ class Outbox:
 
     def done(self, ids: Sequence[int]) -> None:
         """The events ``ids`` were delivered."""
-        with self._tx():
-            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+        self._write(
+            lambda db: db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+        )
 
     def retry(self, ids: Sequence[int], next_at: float) -> None:
         """Delivery of ``ids`` failed: try again at ``next_at``."""
-        with self._tx():
-            self._db.executemany(
+        self._write(
+            lambda db: db.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, next_at = ? WHERE id = ?",
                 [(next_at, i) for i in ids],
             )
+        )
 
     def expire(self, before: float) -> int:
         """Drop events created before ``before``; returns how many."""
-        with self._tx():
-            cur = self._db.execute("DELETE FROM outbox WHERE created < ?", (before,))
-        return int(cur.rowcount)
+        return self._write(
+            lambda db: db.execute("DELETE FROM outbox WHERE created < ?", (before,)).rowcount
+        )
 
     def forget_sinks(self, keep: Iterable[str]) -> int:
         """Drop events for sinks no longer configured; returns how many."""
         names = list(keep)
         marks = ",".join("?" * len(names))
-        with self._tx():
-            sql = f"DELETE FROM outbox WHERE sink NOT IN ({marks})"  # noqa: S608 (only '?' marks)
-            cur = self._db.execute(sql, names)
-        return int(cur.rowcount)
+        sql = f"DELETE FROM outbox WHERE sink NOT IN ({marks})"  # noqa: S608 (only '?' marks)
+        return self._write(lambda db: db.execute(sql, names).rowcount)
 
     def counts(self) -> dict[str, int]:
         """Events waiting, per sink."""
@@ -143,28 +200,60 @@ class Outbox:
 
     def activate(self, alert: Alert) -> None:
         """Record ``alert`` as active (or refresh its stored copy)."""
-        with self._tx():
-            self._db.execute(
-                "INSERT OR REPLACE INTO active (detector, identifier, alert) VALUES (?,?,?)",
-                (alert.detector, alert.identifier, codec.dumps(alert)),
+        row = (alert.detector, alert.identifier, codec.dumps(alert))
+        self._write(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO active (detector, identifier, alert) VALUES (?,?,?)", row
             )
+        )
 
     def deactivate(self, key: tuple[str, str]) -> None:
-        with self._tx():
-            self._db.execute("DELETE FROM active WHERE detector = ? AND identifier = ?", key)
+        self._write(
+            lambda db: db.execute("DELETE FROM active WHERE detector = ? AND identifier = ?", key)
+        )
 
     def active(self) -> list[Alert]:
         """Every active alert, as last stored."""
         rows = self._db.execute("SELECT alert FROM active ORDER BY rowid").fetchall()
         return [codec.loads(a) for (a,) in rows]
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[None]:
-        # Autocommit mode (isolation_level=None): transactions are explicit and short.
-        self._db.execute("BEGIN IMMEDIATE")
+    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in one transaction; if the file refuses it, in memory instead."""
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            return _transaction(self._db, body)
+        except sqlite3.OperationalError as exc:
+            if self._disk is None or self._db is not self._disk:
+                raise
+            self._to_memory(exc)
+        return _transaction(self._db, body)
+
+    def _to_memory(self, error: Exception) -> None:
+        disk = self._db
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        disk.backup(memory)  # a read of the file: works on a full or read-only disk
+        self._db = memory
+        (count,) = memory.execute("SELECT count(*) FROM outbox").fetchone()
+        self._memory_limit = int(count) + MEMORY_EXTRA
+        log.error(
+            "cannot write the alert outbox, keeping it in memory until the state directory "
+            "takes writes again",
+            file=self.path,
+            error=error,
+            events=count,
+            limit=self._limit,
+        )
+
+
+def _transaction(db: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
+    # Autocommit mode (isolation_level=None): transactions are explicit and short. A
+    # COMMIT that fails (the disk filled up) leaves the transaction open: roll it back.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(db)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
+    return result

@@ -20,9 +20,9 @@ from collections import Counter
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sentinel import logsetup
-from sentinel.alerting import build, outbox
+from sentinel.alerting import build
 from sentinel.alerting.clean import clean
-from sentinel.alerting.outbox import Outbox
+from sentinel.alerting.outbox import FILE, Outbox
 from sentinel.alerting.ratelimit import RateLimiter
 from sentinel.alerting.sink import SinkError
 from sentinel.model import AlertingStats
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logsetup.get(__name__)
 
 IDLE_MAX = 5.0  # seconds a delivery loop sleeps at most before looking at the outbox again
+RESTORE_EVERY = 5.0  # seconds between attempts to write an outbox held in memory back
 HOUSEKEEPING = 30.0  # seconds between expiry / auto-resolve passes
 SEND_GUARD = 600.0  # outer deadline on one send, beyond each sink's own timeouts
 
@@ -65,24 +66,23 @@ class Router:
         sinks: Sequence[Sink] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
-        """Open the outbox in ``state_dir`` (``None``: in memory, lost at exit)."""
+        """Open the outbox in ``state_dir`` (``None``: in memory, lost at exit), or go on
+        with ``outbox``, a previous router's (a reload)."""
         self.config = config
         self.site = site
         self.sinks = list(sinks) if sinks is not None else build.sinks(config, site)
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._backoff = Backoff(config.outbox.retry_initial, config.outbox.retry_max)
-        path = state_dir / outbox.FILE if state_dir is not None else None
-        try:
-            self.outbox = Outbox(path, config.outbox.max_entries)
-        except sqlite3.Error as exc:
-            # A full or read-only state directory must not stop the monitoring: alerts
-            # still go out, from memory, until a restart finds the directory writable.
-            log.error(
-                "cannot open the alert outbox, queueing alerts in memory", file=path, error=exc
-            )
-            self.outbox = Outbox(None, config.outbox.max_entries)
+        path = state_dir / FILE if state_dir is not None else None
+        if outbox is not None:
+            self.outbox = outbox
+            outbox.resize(config.outbox.max_entries)
+        else:
+            self.outbox = self._open(path, config.outbox.max_entries)
+        self._next_restore = 0.0  # monotonic
         self._limiter = RateLimiter(
             config.rate_limit.per_detector, config.rate_limit.per_site, config.rate_limit.window
         )
@@ -102,6 +102,29 @@ class Router:
         self._seen = dict.fromkeys(self._active, now)  # wall time of the last repeat
         self._queued = self.outbox.counts()
 
+    @staticmethod
+    def _open(path: Path | None, max_entries: int) -> Outbox:
+        try:
+            return Outbox(path, max_entries)
+        except sqlite3.Error as exc:
+            # A full or read-only state directory must not stop the monitoring: alerts
+            # still go out, from memory, until a restart finds the directory writable.
+            log.error(
+                "cannot open the alert outbox, queueing alerts in memory", file=path, error=exc
+            )
+            return Outbox(None, max_entries)
+
+    def _restore(self, *, now: bool = False) -> None:
+        """An outbox held in memory (the disk refused a write): try to write it back, at
+        most every ``RESTORE_EVERY`` seconds (or ``now``)."""
+        if self.outbox.on_disk or self.outbox.path is None:
+            return
+        t = time.monotonic()
+        if not now and t < self._next_restore:
+            return
+        self._next_restore = t + RESTORE_EVERY
+        self.outbox.restore()
+
     # -- the producer side -------------------------------------------------------------
 
     def submit(self, alert: Alert) -> None:
@@ -113,6 +136,7 @@ class Router:
             log.error("alert could not be queued", detector=alert.detector, error=exc)
 
     def _submit(self, alert: Alert) -> None:
+        self._restore()
         now = self._clock()
         alert = clean(alert)
         self._received += 1
@@ -150,7 +174,13 @@ class Router:
 
     def _enqueue(self, alert: Alert, now: float) -> None:
         evicted = self.outbox.put(alert, self._wake, now)
-        if evicted:
+        if evicted and not self.outbox.on_disk and self.outbox.path is not None:
+            self._dropped["memory_full"] += evicted
+            log.warning(
+                "alert outbox held in memory is full, dropped lowest severity first",
+                dropped=evicted,
+            )
+        elif evicted:
             self._dropped["overflow"] += evicted
             log.warning("alert outbox full, dropped lowest severity first", dropped=evicted)
         for name in self._wake:
@@ -177,6 +207,7 @@ class Router:
         wake = self._wake[sink.name]
         while True:
             wake.clear()
+            self._restore()
             if await self.deliver_once(sink):
                 continue
             at = self.outbox.next_due(sink.name)
@@ -281,12 +312,20 @@ class Router:
                     for sink in self.sinks:
                         tg.create_task(drain(sink))
 
-    async def close(self) -> None:
-        """Close the sinks' connections and the outbox."""
+    async def close(self, *, keep_outbox: bool = False) -> None:
+        """Close the sinks' connections and the outbox (unless ``keep_outbox``: the next
+        router takes it over). An outbox held in memory is written back first if it can."""
         for sink in self.sinks:
             with contextlib.suppress(Exception):
                 await sink.close()
-        self.outbox.close()
+        if not keep_outbox:
+            self._restore(now=True)
+            if not self.outbox.on_disk and self.outbox.path is not None:
+                log.error(
+                    "alert outbox still held in memory at exit, its events are lost",
+                    events=sum(self.outbox.counts().values()),
+                )
+            self.outbox.close()
 
     def stats(self) -> AlertingStats:
         return AlertingStats(
@@ -298,4 +337,5 @@ class Router:
             failures={s.name: self._failures[s.name] for s in self.sinks},
             dropped=dict(self._dropped),
             sink_up=dict(self._up),
+            on_disk=self.outbox.on_disk,
         )
