@@ -11,7 +11,8 @@ import pytest
 
 from sentinel.alerting import outbox as outbox_mod
 from sentinel.alerting.outbox import FILE, Outbox
-from sentinel.config.alerting import RateLimitConfig
+from sentinel.alerting.router import Router
+from sentinel.config.alerting import AlertingConfig, OutboxConfig, RateLimitConfig
 from sentinel.model import Severity
 from tests.alerting.conftest import make_alert
 from tests.alerting.test_units import Clock, FakeSink, router
@@ -130,3 +131,35 @@ async def test_router_delivers_from_memory_counts_the_overflow_and_writes_back(
     assert (left.event.alert.identifier, left.event.id > max(sent)) == ("d", True)
     assert len(again.active()) == n + 4
     again.close()
+
+
+async def test_reload_hands_an_outbox_held_in_memory_to_the_new_router(tmp_path: Path) -> None:
+    """A changed alerting section builds a new router on the old one's outbox: what it
+    held in memory (the file full) is still there, under the same ids, and still not on
+    disk; the new bound applies."""
+    sink = FakeSink()
+    old = router(
+        tmp_path, Clock(), sink, rate_limit=RateLimitConfig(per_detector=100, per_site=100)
+    )
+    fill(old.outbox)
+    n = 0
+    while old.outbox.on_disk:
+        n += 1
+        assert n < 100
+        old.submit(big(f"a{n}"))
+    before = [(p.event.id, p.event.alert.identifier) for p in old.outbox.due("fake", 1e12, 999)]
+    await old.close(keep_outbox=True)
+    new = Router(
+        AlertingConfig(outbox=OutboxConfig(max_entries=500)),
+        "site-a",
+        tmp_path,
+        sinks=[sink],
+        outbox=old.outbox,
+    )
+    assert not new.stats().on_disk
+    assert new.stats().active == n
+    assert [(p.event.id, p.event.alert.identifier) for p in new.outbox.due("fake", 1e12, 999)] == (
+        before
+    )
+    assert new.outbox.max_entries == 500
+    await new.close()
