@@ -25,7 +25,10 @@
      as in steady state); vmagent's CPU is reported apart (it runs at each school).
 3. **Rules.** A real vmalert replays deploy/rules over the hour (-replay.timeFrom/To), so
    the recorded series have a history; then every rule's expression runs as the instant
-   query vmalert sends each interval (median of 3): the evaluation time per interval.
+   query vmalert sends each interval (median of 3): the evaluation time per interval,
+   and victoria-metrics' CPU per evaluation. With `--rule-cpus 1 2` the same data is
+   opened again by a victoria-metrics pinned (taskset) to 1 CPU, then 2, and the rules
+   timed again: how evaluation scales with cores.
 4. **Dashboards.** Every panel target of the Fleet, Security, School, School bandwidth
    and Switch dashboards runs as Grafana sends it (range over the hour, step 60 s,
    $__rate_interval 4m, $__range 1h, or instant where the panel is instant; Fleet and
@@ -332,6 +335,64 @@ def rules() -> list[tuple[str, str, str]]:
     ]
 
 
+def _seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smh])", duration))
+
+
+def group_intervals() -> dict[str, int]:
+    """Each rule group's evaluation interval in seconds (vmalert's default: 1m)."""
+    return {
+        group["name"]: _seconds(group.get("interval", "1m"))
+        for path in RULES
+        for group in yaml.safe_load(path.read_text())["groups"]
+    }
+
+
+def time_rules(vm_url: str, pid: int, at: int) -> dict[str, Any]:
+    """Every rule's query at ``at``: median wall ms of 3, victoria-metrics CPU ms per run,
+    and per group the sum per evaluation and the share of its interval."""
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    load0 = os.getloadavg()[0]
+    for group, name, expr in rules():
+        times = []
+        c0, _, _ = proc_stats(pid)
+        for _ in range(3):
+            params = urllib.parse.urlencode({"query": expr, "time": at}).encode()
+            t = time.monotonic()
+            answer = json.loads(post(vm_url + "/api/v1/query", params))
+            times.append(time.monotonic() - t)
+            if answer.get("status") != "success":
+                raise RuntimeError(f"rule {name}: {answer}")
+        c1, _, _ = proc_stats(pid)
+        wall[f"{group}/{name}"] = round(statistics.median(times) * 1000, 1)
+        cpu[f"{group}/{name}"] = round((c1 - c0) / 3 * 1000, 1)
+    intervals = group_intervals()
+
+    def per_group(ms: dict[str, float]) -> dict[str, float]:
+        return {
+            g: round(sum(v for k, v in ms.items() if k.startswith(g + "/")), 1)
+            for g in dict.fromkeys(k.split("/")[0] for k in ms)
+        }
+
+    per_eval = per_group(wall)
+    cpu_eval = per_group(cpu)
+    return {
+        "rule_query_ms": wall,
+        "rule_query_cpu_ms": cpu,
+        "rules_per_interval_ms": per_eval,
+        "rules_cpu_per_interval_ms": cpu_eval,
+        "rule_group_interval_s": {g: intervals[g] for g in per_eval},
+        # Wall time of a group's evaluation over its interval (vmalert runs a group's
+        # rules one after the other): must stay well under 1.
+        "rules_interval_share": {g: round(v / 1000 / intervals[g], 4) for g, v in per_eval.items()},
+        # victoria-metrics CPU seconds per second for all groups: cores the rules keep busy.
+        "rules_cpu_cores": round(sum(v / 1000 / intervals[g] for g, v in cpu_eval.items()), 4),
+        "load_average_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
+    }
+
+
 # -- 4. dashboards --------------------------------------------------------------------
 LABEL_VALUES = re.compile(r"\s*label_values\((.*),\s*(\w+)\s*\)\s*", re.DOTALL)
 _VAR = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)\]\]")
@@ -375,7 +436,9 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 # -- one N ----------------------------------------------------------------------------
-def run_n(series: list[tuple[dict[str, str], float]], n: int, refreshes: int) -> dict[str, Any]:
+def run_n(
+    series: list[tuple[dict[str, str], float]], n: int, refreshes: int, rule_cpus: list[int]
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     end = int(time.time()) // STEP * STEP - STEP
     start = end - MINUTES * STEP
@@ -385,15 +448,13 @@ def run_n(series: list[tuple[dict[str, str], float]], n: int, refreshes: int) ->
     vm_port, agent_port = free_port(), free_port()
     vm_url = f"http://127.0.0.1:{vm_port}"
     data = tmp / "vm"
-    vm = subprocess.Popen(
-        [
-            "victoria-metrics", f"-storageDataPath={data}", f"-httpListenAddr=127.0.0.1:{vm_port}",
-            "-retentionPeriod=30d", "-search.disableCache", "-search.latencyOffset=0s",
-            "-search.maxUniqueTimeseries=100000000", "-search.maxQueryDuration=600s",
-            "-search.maxSamplesPerQuery=10000000000", "-loggerLevel=ERROR",
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    vm_args = [
+        "victoria-metrics", f"-storageDataPath={data}", f"-httpListenAddr=127.0.0.1:{vm_port}",
+        "-retentionPeriod=30d", "-search.disableCache", "-search.latencyOffset=0s",
+        "-search.maxUniqueTimeseries=100000000", "-search.maxQueryDuration=600s",
+        "-search.maxSamplesPerQuery=10000000000", "-loggerLevel=ERROR",
+    ]  # fmt: skip
+    vm = subprocess.Popen(vm_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs = [vm]
     result: dict[str, Any] = {"sites": n, "series": n * len(series)}
     try:
@@ -504,22 +565,7 @@ def run_n(series: list[tuple[dict[str, str], float]], n: int, refreshes: int) ->
             "vm_cpu_s": round(vm_cpu1 - vm_cpu0, 1),
             "evaluations": MINUTES - 10,
         }
-        rule_ms: dict[str, float] = {}
-        for group, name, expr in rules():
-            times = []
-            for _ in range(3):
-                params = urllib.parse.urlencode({"query": expr, "time": end}).encode()
-                t = time.monotonic()
-                answer = json.loads(post(vm_url + "/api/v1/query", params))
-                times.append(time.monotonic() - t)
-                if answer.get("status") != "success":
-                    raise RuntimeError(f"rule {name}: {answer}")
-            rule_ms[f"{group}/{name}"] = round(statistics.median(times) * 1000, 1)
-        result["rule_query_ms"] = rule_ms
-        result["rules_per_interval_ms"] = {
-            g: round(sum(v for k, v in rule_ms.items() if k.startswith(g + "/")), 1)
-            for g in dict.fromkeys(k.split("/")[0] for k in rule_ms)
-        }
+        result.update(time_rules(vm_url, vm.pid, end))
         print(f"N={n}: rules {result['rules_per_interval_ms']}", flush=True)
         # Dashboards.
         site, _ = site_name(0)
@@ -578,6 +624,21 @@ def run_n(series: list[tuple[dict[str, str], float]], n: int, refreshes: int) ->
             "peak_rss_mib_per_million_series": round(peak / 2**20 / million),
             "disk_mib_per_million_series_hour": round(disk / 2**20 / million),
         }
+        # The same data opened by a victoria-metrics pinned to 1, 2, ... CPUs: the rules again.
+        by_cpus: dict[str, Any] = {}
+        for cpus in rule_cpus:
+            stop(vm)
+            procs.remove(vm)
+            vm = subprocess.Popen(
+                ["taskset", "-c", f"0-{cpus - 1}", *vm_args],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            procs.append(vm)
+            wait_http(vm_url + "/health", vm, "victoria-metrics")
+            by_cpus[str(cpus)] = time_rules(vm_url, vm.pid, end)
+            print(f"N={n}, {cpus} CPU: rules {by_cpus[str(cpus)]['rules_per_interval_ms']}")
+        if by_cpus:
+            result["rules_by_cpus"] = by_cpus
         return result
     finally:
         for p in procs[::-1]:
@@ -607,6 +668,18 @@ def fit(runs: list[dict[str, Any]]) -> dict[str, Any]:
             for g in runs[0]["rules_per_interval_ms"]
         },
     }
+    if all("rules_cpu_cores" in r for r in runs):
+        figures["rules: victoria-metrics cores busy"] = [r["rules_cpu_cores"] for r in runs]
+        for g in runs[0]["rules_cpu_per_interval_ms"]:
+            figures[f"rules {g} CPU ms per interval"] = [
+                r["rules_cpu_per_interval_ms"][g] for r in runs
+            ]
+    for cpus in runs[0].get("rules_by_cpus", {}):
+        if all(cpus in r.get("rules_by_cpus", {}) for r in runs):
+            for g in runs[0]["rules_by_cpus"][cpus]["rules_per_interval_ms"]:
+                figures[f"rules {g} ms per interval, {cpus} CPU"] = [
+                    r["rules_by_cpus"][cpus]["rules_per_interval_ms"][g] for r in runs
+                ]
     for title in runs[0]["dashboards"]:
         figures[f"{title}: total p95 ms"] = [r["dashboards"][title]["total_p95_ms"] for r in runs]
         figures[f"{title}: slowest query p95 ms"] = [
@@ -663,6 +736,28 @@ def markdown(result: dict[str, Any]) -> str:
             + " | ".join(f"{v:,} ms" for v in r["rules_per_interval_ms"].values())
             + f" | {r['replay']['wall_s']} |"
         )
+    if "rules_cpu_cores" in result["runs"][0]:
+        lines += [
+            "",
+            "Per group: wall ms per evaluation / interval (share of the interval), "
+            "victoria-metrics CPU ms per evaluation; cores = CPU s per s over all groups.",
+            "",
+            "| sites | CPUs | group | interval s | wall ms | share | CPU ms |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in result["runs"]:
+            timed = [("all", r), *((c, t) for c, t in r.get("rules_by_cpus", {}).items())]
+            for cpus, t in timed:
+                for g, v in t["rules_per_interval_ms"].items():
+                    lines.append(
+                        f"| {r['sites']:,} | {cpus} | {g} | {t['rule_group_interval_s'][g]} | "
+                        f"{v:,} | {t['rules_interval_share'][g]} | "
+                        f"{t['rules_cpu_per_interval_ms'][g]:,} |"
+                    )
+                lines.append(
+                    f"| {r['sites']:,} | {cpus} | cores busy | | | | {t['rules_cpu_cores']} "
+                    f"(load {t['load_average_1m'][0]}-{t['load_average_1m'][1]}) |"
+                )
     lines += ["", "## Dashboards (20 refreshes; total = sum of the dashboard's queries)", ""]
     lines += ["| dashboard | sites | total median ms | total p95 ms | slowest query p95 ms |"]
     lines += ["|---|---|---|---|---|"]
@@ -701,7 +796,16 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "## Rule queries (ms at each N)", ""]
     for name in result["runs"][0]["rule_query_ms"]:
         lines.append(
-            f"- {name}: " + ", ".join(str(r["rule_query_ms"][name]) for r in result["runs"])
+            f"- {name}: "
+            + ", ".join(
+                f"{r['rule_query_ms'][name]}"
+                + (f" (CPU {r['rule_query_cpu_ms'][name]})" if "rule_query_cpu_ms" in r else "")
+                + "".join(
+                    f"; {c} CPU {t['rule_query_ms'][name]}"
+                    for c, t in r.get("rules_by_cpus", {}).items()
+                )
+                for r in result["runs"]
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -713,6 +817,10 @@ def main() -> None:
     ap.add_argument("--site-shape", type=Path, help="reuse a site shape saved by an earlier run")
     ap.add_argument("--merge", type=Path, nargs="*", default=[], help="earlier results to fit with")
     ap.add_argument("--out", default="", help="suffix of the result files")
+    ap.add_argument(
+        "--rule-cpus", type=int, nargs="*", default=[],
+        help="time the rules again with victoria-metrics pinned to this many CPUs (taskset)",
+    )  # fmt: skip
     args = ap.parse_args()
     for tool in ("victoria-metrics", "vmagent", "vmalert"):
         if shutil.which(tool) is None:
@@ -736,7 +844,7 @@ def main() -> None:
     runs = []
     for path in args.merge:
         runs.extend(json.loads(path.read_text())["runs"])
-    runs.extend(run_n(series, n, args.refreshes) for n in args.sites)
+    runs.extend(run_n(series, n, args.refreshes, args.rule_cpus) for n in args.sites)
     runs.sort(key=lambda r: r["sites"])
     result: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
