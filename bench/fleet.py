@@ -325,11 +325,11 @@ def du(path: Path) -> int:
 
 
 # -- 3. rules -------------------------------------------------------------------------
-def rules() -> list[tuple[str, str, str]]:
+def rules(files: list[Path] = RULES) -> list[tuple[str, str, str]]:
     """(group, name, expr) of every rule."""
     return [
         (group["name"], rule.get("record") or rule["alert"], rule["expr"])
-        for path in RULES
+        for path in files
         for group in yaml.safe_load(path.read_text())["groups"]
         for rule in group["rules"]
     ]
@@ -340,22 +340,22 @@ def _seconds(duration: str) -> int:
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smh])", duration))
 
 
-def group_intervals() -> dict[str, int]:
+def group_intervals(files: list[Path] = RULES) -> dict[str, int]:
     """Each rule group's evaluation interval in seconds (vmalert's default: 1m)."""
     return {
         group["name"]: _seconds(group.get("interval", "1m"))
-        for path in RULES
+        for path in files
         for group in yaml.safe_load(path.read_text())["groups"]
     }
 
 
-def time_rules(vm_url: str, pid: int, at: int) -> dict[str, Any]:
+def time_rules(vm_url: str, pid: int, at: int, files: list[Path] = RULES) -> dict[str, Any]:
     """Every rule's query at ``at``: median wall ms of 3, victoria-metrics CPU ms per run,
     and per group the sum per evaluation and the share of its interval."""
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     load0 = os.getloadavg()[0]
-    for group, name, expr in rules():
+    for group, name, expr in rules(files):
         times = []
         c0, _, _ = proc_stats(pid)
         for _ in range(3):
@@ -368,7 +368,7 @@ def time_rules(vm_url: str, pid: int, at: int) -> dict[str, Any]:
         c1, _, _ = proc_stats(pid)
         wall[f"{group}/{name}"] = round(statistics.median(times) * 1000, 1)
         cpu[f"{group}/{name}"] = round((c1 - c0) / 3 * 1000, 1)
-    intervals = group_intervals()
+    intervals = group_intervals(files)
 
     def per_group(ms: dict[str, float]) -> dict[str, float]:
         return {
@@ -437,7 +437,11 @@ def percentile(xs: list[float], q: float) -> float:
 
 # -- one N ----------------------------------------------------------------------------
 def run_n(
-    series: list[tuple[dict[str, str], float]], n: int, refreshes: int, rule_cpus: list[int]
+    series: list[tuple[dict[str, str], float]],
+    n: int,
+    refreshes: int,
+    rule_cpus: list[int],
+    baseline: list[Path],
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     end = int(time.time()) // STEP * STEP - STEP
@@ -567,6 +571,12 @@ def run_n(
         }
         result.update(time_rules(vm_url, vm.pid, end))
         print(f"N={n}: rules {result['rules_per_interval_ms']}", flush=True)
+        if baseline:  # other rule files' expressions on the same data, for comparison
+            result["baseline_rules"] = {
+                "files": [str(f) for f in baseline],
+                **time_rules(vm_url, vm.pid, end, baseline),
+            }
+            print(f"N={n}: baseline {result['baseline_rules']['rules_per_interval_ms']}")
         # Dashboards.
         site, _ = site_name(0)
         dashboards: dict[str, Any] = {}
@@ -793,6 +803,24 @@ def markdown(result: dict[str, Any]) -> str:
                 else ""
             )
             lines.append(f"  - {q['panel']}: {p95}{empty}")
+    if "baseline_rules" in result["runs"][0]:
+        lines += ["", "## Baseline rule files on the same data (ms at each N)", ""]
+        lines += ["Files: " + ", ".join(result["runs"][0]["baseline_rules"]["files"]), ""]
+        for name in result["runs"][0]["baseline_rules"]["rule_query_ms"]:
+            lines.append(
+                f"- {name}: "
+                + ", ".join(
+                    f"{r['baseline_rules']['rule_query_ms'][name]}"
+                    f" (CPU {r['baseline_rules']['rule_query_cpu_ms'][name]})"
+                    for r in result["runs"]
+                )
+            )
+        for r in result["runs"]:
+            b = r["baseline_rules"]
+            lines.append(
+                f"- {r['sites']:,} sites, per group: {b['rules_per_interval_ms']}; "
+                f"cores busy {b['rules_cpu_cores']}"
+            )
     lines += ["", "## Rule queries (ms at each N)", ""]
     for name in result["runs"][0]["rule_query_ms"]:
         lines.append(
@@ -821,6 +849,10 @@ def main() -> None:
         "--rule-cpus", type=int, nargs="*", default=[],
         help="time the rules again with victoria-metrics pinned to this many CPUs (taskset)",
     )  # fmt: skip
+    ap.add_argument(
+        "--baseline-rules", type=Path, nargs="*", default=[],
+        help="rule files (e.g. an earlier revision's) whose expressions are timed as well",
+    )  # fmt: skip
     args = ap.parse_args()
     for tool in ("victoria-metrics", "vmagent", "vmalert"):
         if shutil.which(tool) is None:
@@ -844,7 +876,9 @@ def main() -> None:
     runs = []
     for path in args.merge:
         runs.extend(json.loads(path.read_text())["runs"])
-    runs.extend(run_n(series, n, args.refreshes, args.rule_cpus) for n in args.sites)
+    runs.extend(
+        run_n(series, n, args.refreshes, args.rule_cpus, args.baseline_rules) for n in args.sites
+    )
     runs.sort(key=lambda r: r["sites"])
     result: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
