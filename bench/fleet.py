@@ -354,6 +354,7 @@ def time_rules(vm_url: str, pid: int, at: int, files: list[Path] = RULES) -> dic
     and per group the sum per evaluation and the share of its interval."""
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
+    found: dict[str, int] = {}
     load0 = os.getloadavg()[0]
     for group, name, expr in rules(files):
         times = []
@@ -367,6 +368,7 @@ def time_rules(vm_url: str, pid: int, at: int, files: list[Path] = RULES) -> dic
                 raise RuntimeError(f"rule {name}: {answer}")
         c1, _, _ = proc_stats(pid)
         wall[f"{group}/{name}"] = round(statistics.median(times) * 1000, 1)
+        found[f"{group}/{name}"] = len(answer["data"]["result"])
         cpu[f"{group}/{name}"] = round((c1 - c0) / 3 * 1000, 1)
     intervals = group_intervals(files)
 
@@ -381,6 +383,7 @@ def time_rules(vm_url: str, pid: int, at: int, files: list[Path] = RULES) -> dic
     return {
         "rule_query_ms": wall,
         "rule_query_cpu_ms": cpu,
+        "rule_result_series": found,
         "rules_per_interval_ms": per_eval,
         "rules_cpu_per_interval_ms": cpu_eval,
         "rule_group_interval_s": {g: intervals[g] for g in per_eval},
@@ -828,6 +831,7 @@ def markdown(result: dict[str, Any]) -> str:
             + ", ".join(
                 f"{r['rule_query_ms'][name]}"
                 + (f" (CPU {r['rule_query_cpu_ms'][name]})" if "rule_query_cpu_ms" in r else "")
+                + (f" [{r['rule_result_series'][name]:,}]" if "rule_result_series" in r else "")
                 + "".join(
                     f"; {c} CPU {t['rule_query_ms'][name]}"
                     for c, t in r.get("rules_by_cpus", {}).items()
