@@ -370,6 +370,17 @@ def time_rules(vm_url: str, pid: int, at: int, files: list[Path] = RULES) -> dic
         wall[f"{group}/{name}"] = round(statistics.median(times) * 1000, 1)
         found[f"{group}/{name}"] = len(answer["data"]["result"])
         cpu[f"{group}/{name}"] = round((c1 - c0) / 3 * 1000, 1)
+    return summarise(wall, cpu, found, [round(load0, 2), round(os.getloadavg()[0], 2)], files)
+
+
+def summarise(
+    wall: dict[str, float],
+    cpu: dict[str, float],
+    found: dict[str, int],
+    load: list[float],
+    files: list[Path] = RULES,
+) -> dict[str, Any]:
+    """Per-rule figures (keys ``group/name``) with their sums per group."""
     intervals = group_intervals(files)
 
     def per_group(ms: dict[str, float]) -> dict[str, float]:
@@ -392,8 +403,31 @@ def time_rules(vm_url: str, pid: int, at: int, files: list[Path] = RULES) -> dic
         "rules_interval_share": {g: round(v / 1000 / intervals[g], 4) for g, v in per_eval.items()},
         # victoria-metrics CPU seconds per second for all groups: cores the rules keep busy.
         "rules_cpu_cores": round(sum(v / 1000 / intervals[g] for g, v in cpu_eval.items()), 4),
-        "load_average_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "load_average_1m": load,
     }
+
+
+def regroup(timed: dict[str, Any]) -> dict[str, Any]:
+    """Figures timed under an earlier grouping, summed by the groups of RULES now (each
+    rule's query is the same whichever group holds it)."""
+    group_of = {name: group for group, name, _ in rules()}
+
+    def key(k: str) -> str:
+        name = k.split("/", 1)[1]
+        return f"{group_of[name]}/{name}"
+
+    order = [f"{g}/{n}" for g, n, _ in rules()]
+
+    def remap(d: dict[str, Any]) -> dict[str, Any]:
+        m = {key(k): v for k, v in d.items()}
+        return {k: m[k] for k in order if k in m}
+
+    return summarise(
+        remap(timed["rule_query_ms"]),
+        remap(timed["rule_query_cpu_ms"]),
+        remap(timed["rule_result_series"]),
+        timed["load_average_1m"],
+    )
 
 
 # -- 4. dashboards --------------------------------------------------------------------
@@ -879,7 +913,12 @@ def main() -> None:
     )  # fmt: skip
     runs = []
     for path in args.merge:
-        runs.extend(json.loads(path.read_text())["runs"])
+        for run in json.loads(path.read_text())["runs"]:
+            if "rule_result_series" in run:  # timed with this bench: sum by today's groups
+                run.update(regroup(run))
+                for t in run.get("rules_by_cpus", {}).values():
+                    t.update(regroup(t))
+            runs.append(run)
     runs.extend(
         run_n(series, n, args.refreshes, args.rule_cpus, args.baseline_rules) for n in args.sites
     )
