@@ -467,7 +467,7 @@ def run(config_path: Path | None, listen: HostPort | None) -> int:
             cfg = load_config(config_path)
         else:
             from sentinel.builtin import builtin_config
-            from sentinel.daemon import cap_net_raw
+            from sentinel.privileges import cap_net_raw
 
             cfg = builtin_config(capture=cap_net_raw())
     except ConfigError as exc:

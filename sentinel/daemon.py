@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sentinel import __version__, local, logsetup
+from sentinel import __version__, local, logsetup, privileges
 from sentinel.alerting import Router
 from sentinel.capture import supervisor as capture
 from sentinel.capture.pipeline import Settings as CaptureSettings
@@ -23,6 +23,7 @@ from sentinel.l2.service import L2Service
 from sentinel.metrics import Metrics
 from sentinel.model import Alert, Severity
 from sentinel.privacy import Pseudonymiser, default_state_dir, site_key
+from sentinel.privileges import cap_net_raw
 from sentinel.probes.service import ProbeService
 from sentinel.sdnotify import Notifier, watchdog_loop
 from sentinel.snmp import state as snmp_state
@@ -54,18 +55,6 @@ class _Task:
     stage: int
     task: asyncio.Task[None]
     key: object  # the config slice the task was built from; a change restarts it
-
-
-def cap_net_raw() -> bool:
-    """Whether this process holds CAP_NET_RAW (bit 13 of the effective set)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) & (1 << 13))
-    except OSError:
-        pass
-    return False
 
 
 class Daemon:
@@ -102,6 +91,7 @@ class Daemon:
         self._saved_counters: dict[str, dict[str, Any]] = {}
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
+        self.privileges = privileges.Outcome(None, False, "not started")
         self.reloads = 0  # completed reload attempts, good or bad (for tests and logs)
 
     # -- signals -----------------------------------------------------------------------
@@ -145,6 +135,14 @@ class Daemon:
         except (ConfigError, OSError, ValueError) as exc:
             log.error("cannot start", error=exc)
             return 1
+        # Before any thread exists (capabilities are per thread): see sentinel.privileges.
+        self.privileges = privileges.settle(cfg.probes.icmp.socket)
+        log.info(
+            "CAP_NET_RAW",
+            state="dropped" if self.privileges.dropped else "kept",
+            why=self.privileges.why,
+            capture_socket="made" if self.privileges.capture_socket is not None else "none",
+        )
         listen = self.listen_override or cfg.listen
         self._wire_probe_endpoint(cfg)
         try:
@@ -180,6 +178,8 @@ class Daemon:
             if self._snmp is not None:
                 self._snmp.close()
             self.probes.close()
+            if self.privileges.capture_socket is not None:
+                self.privileges.capture_socket.close()
             if self.router is not None:
                 await self.router.close()
             await self.web.stop()
@@ -291,6 +291,7 @@ class Daemon:
                     self._lan_totals,
                     on_alert=self._detected,
                     on_census=self.l2.capture_seen if self.l2 else None,
+                    capture=self.privileges.capture_socket,
                 ),
             )
             return
@@ -510,9 +511,9 @@ class Daemon:
                 "not capturing LAN traffic",
                 reason="no capture interface configured (capture.interface)",
                 needs="an interface and CAP_NET_RAW",
-                cap_net_raw="yes" if cap_net_raw() else "no",
+                cap_net_raw="yes" if self.privileges.capture_socket is not None else "no",
             )
-        elif not cap_net_raw():
+        elif self.privileges.capture_socket is None and not cap_net_raw():
             log.warning(
                 "capture needs CAP_NET_RAW, which this process lacks",
                 interface=cfg.capture.interface,

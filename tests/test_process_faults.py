@@ -40,11 +40,11 @@ def _children(pid: int) -> list[int]:
 
 
 def _worker(daemon: int) -> int | None:
-    """The capture worker among the daemon's children (not multiprocessing's tracker)."""
+    """The capture worker among the daemon's children."""
     for child in _children(daemon):
         with contextlib.suppress(OSError):
             cmd = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+            if b"sentinel.capture.worker" in cmd:
                 return child
     return None
 

@@ -12,6 +12,7 @@ only, unless detectors read the payload.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import mmap
@@ -83,16 +84,23 @@ class Ring:
         header_snaplen: int = 0,
         block_timeout_ms: int = 50,
         promiscuous: bool = True,
+        sock: socket.socket | None = None,
     ) -> None:
         self.interface = interface
+        reused = sock is not None
+        if sock is not None:
+            self.sock = sock
+        else:
+            try:
+                self.sock = new_socket()
+            except PermissionError:
+                raise CaptureError(
+                    "capture needs CAP_NET_RAW (run by the systemd unit, or "
+                    "setcap/AmbientCapabilities for a non-root user)"
+                ) from None
         try:
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        except PermissionError:
-            raise CaptureError(
-                "capture needs CAP_NET_RAW (run by the systemd unit, or "
-                "setcap/AmbientCapabilities for a non-root user)"
-            ) from None
-        try:
+            if reused:
+                self._reset()
             self._setup(
                 block_size,
                 block_count,
@@ -106,6 +114,20 @@ class Ring:
         self.block_size = block_size
         self.block_count = block_count
         self.next_block = 0
+
+    def _reset(self) -> None:
+        """Make a socket an earlier ring used ready for a new one: stop its delivery,
+        drop what queued meanwhile, release the old ring (unmapped: its process is gone)."""
+        s = self.sock
+        with contextlib.suppress(OSError):  # the interface is gone: _setup says so
+            s.bind((self.interface, 0))  # protocol 0: the kernel stops delivering
+        s.setblocking(False)
+        with contextlib.suppress(OSError):
+            while True:
+                s.recv(65536)
+        s.setblocking(True)
+        with contextlib.suppress(OSError):  # no ring yet: nothing to release
+            s.setsockopt(SOL_PACKET, PACKET_RX_RING, bytes(28))
 
     def _setup(
         self,
@@ -189,6 +211,16 @@ class Ring:
         except (AttributeError, BufferError):
             pass
         self.sock.close()
+
+
+def new_socket() -> socket.socket:
+    """A packet socket that receives nothing until a ``Ring`` binds it.
+
+    Creating it needs CAP_NET_RAW; binding, the ring, the filter and promiscuous mode do
+    not. The daemon makes one while it holds the capability and hands it to every capture
+    worker, so that neither needs the capability afterwards.
+    """
+    return socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
 
 
 def open_ring(interface: str, **kwargs: int | bool) -> Ring:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
+import pickle
 import socket
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 from sentinel import logsetup
-from sentinel.capture import wire, worker
+from sentinel.capture import wire
 from sentinel.capture.accounting import DIRECTIONS, FAMILIES, PROTOCOLS, Snapshot
 from sentinel.errors import CaptureError
 from sentinel.model import Alert, LanCounters
@@ -109,27 +111,29 @@ async def run(
     totals: Totals,
     on_alert: Callable[[Alert], None] | None = None,
     on_census: Callable[[list[tuple[int, bool]]], None] | None = None,
+    capture: socket.socket | None = None,
 ) -> None:
     """Run one worker until it fails; the caller (supervise) restarts it.
+
+    ``capture`` is the daemon's packet socket (``ring.new_socket``), handed to every worker
+    so that neither process needs CAP_NET_RAW once it is made.
 
     ``on_census`` gets the keyed hashes of devices the LAN showed (ARP, DHCP, IPv6 ND).
     """
     totals.new_worker()
     ours, theirs = socket.socketpair()
-    ctx = multiprocessing.get_context("spawn")
-    proc = ctx.Process(
-        target=worker.run, args=(theirs, settings), name="sentinel-capture", daemon=True
-    )
+    fds = [theirs.fileno()] + ([capture.fileno()] if capture is not None else [])
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        await asyncio.to_thread(proc.start)
+        proc = await asyncio.to_thread(_start, fds, settings)
         theirs.close()
         ours.setblocking(False)
         reader, writer = await asyncio.open_connection(sock=ours)
         try:
             await receive(reader, health, settings, metrics, totals, on_alert, on_census)
         except asyncio.IncompleteReadError:
-            await asyncio.to_thread(proc.join, 2)
-            raise CaptureError(f"capture worker exited (exit code {proc.exitcode})") from None
+            code = await asyncio.to_thread(_wait, proc, 2)
+            raise CaptureError(f"capture worker exited (exit code {code})") from None
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
@@ -137,7 +141,8 @@ async def run(
     finally:
         theirs.close()
         ours.close()
-        await asyncio.to_thread(_stop, proc)
+        if proc is not None:
+            await asyncio.to_thread(_stop, proc)
 
 
 async def receive(
@@ -175,12 +180,31 @@ async def receive(
                 on_census(items)
 
 
-def _stop(proc: multiprocessing.process.BaseProcess) -> None:
-    if proc.pid is None:
-        return
-    if proc.is_alive():
+def _start(fds: list[int], settings: Settings) -> subprocess.Popen[bytes]:
+    """A fresh interpreter that imports only the capture path (not the SNMP, HTTP and
+    alerting stacks of the main process), its settings written to its standard input."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sentinel.capture.worker", *map(str, fds)],
+        stdin=subprocess.PIPE,
+        pass_fds=fds,
+    )
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # died at start: the socket says so
+        proc.stdin.write(pickle.dumps(settings))
+        proc.stdin.close()
+    return proc
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
         proc.terminate()
-        proc.join(3)
-    if proc.is_alive():
-        proc.kill()
-        proc.join(3)
+        if _wait(proc, 3) is None:
+            proc.kill()
+            proc.wait(3)

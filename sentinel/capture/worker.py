@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -55,8 +56,12 @@ class Outbox:
             del self.pending[:n]
 
 
-def run(sock: socket.socket, settings: Settings) -> None:
-    """Process entry point: capture until the main process goes away or SIGTERM."""
+def run(sock: socket.socket, settings: Settings, capture: socket.socket | None = None) -> None:
+    """Capture until the main process goes away or SIGTERM.
+
+    ``capture`` is the packet socket the main process made (``ring.new_socket``); without
+    it the worker makes its own, which needs CAP_NET_RAW.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the main process
     stop = False
 
@@ -76,6 +81,7 @@ def run(sock: socket.socket, settings: Settings) -> None:
             snaplen=settings.snaplen,
             header_snaplen=settings.header_snaplen,
             promiscuous=settings.promiscuous,
+            sock=capture,
         )
     except CaptureError as exc:
         out.sock.setblocking(True)
@@ -125,3 +131,23 @@ def run(sock: socket.socket, settings: Settings) -> None:
                 return
     finally:
         ring.close()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m sentinel.capture.worker MESSAGES [CAPTURE]``: the file descriptors of
+    the socket to the main process and of the packet socket; the settings, pickled by
+    the main process (the trusted side), on standard input."""
+    import pickle
+    import socket
+
+    settings = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 (written by our parent)
+    if not isinstance(settings, Settings):
+        return 2
+    messages = socket.socket(fileno=int(argv[0]))
+    capture = socket.socket(fileno=int(argv[1])) if len(argv) > 1 else None
+    run(messages, settings, capture)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -234,6 +235,90 @@ def test_live_capture_counts_what_was_sent(
         d.terminate()
         out, _ = d.communicate(timeout=20)
     assert d.returncode == 0, out
+
+
+NET_RAW = 1 << 13
+AS_NOBODY_WITH_NET_RAW = [
+    "setpriv",
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+    "--inh-caps=-all,+net_raw",
+    "--ambient-caps=-all,+net_raw",
+    "--bounding-set=-all,+net_raw",
+]
+
+
+def caps(pid: int) -> dict[str, int]:
+    """Capability sets of every thread of ``pid`` ORed together: CapEff, CapPrm, ..."""
+    out: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("Cap"):
+                name, value = line.split(":", 1)
+                out[name] = out.get(name, 0) | int(value, 16)
+    return out
+
+
+def worker_of(pid: int) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+                if b"sentinel.capture.worker" in cmd:
+                    return int(child)
+        time.sleep(0.2)
+    raise AssertionError("no capture worker")
+
+
+@pytest.mark.parametrize("ping_group", ["0 2147483647", "1 0"], ids=["ping-allowed", "no-ping"])
+def test_cap_net_raw_is_given_up_once_the_capture_socket_is_made(
+    lan: tuple[str, str], tmp_path: Path, ping_group: str
+) -> None:
+    """As nobody with only CAP_NET_RAW (the unit's setup): the daemon makes the packet
+    socket, then no thread of it nor its worker holds the capability, and a worker
+    started after the first is killed captures everything on the same socket. Where the
+    kernel refuses unprivileged ICMP sockets the capability is kept for ICMP probes, and
+    the log says so."""
+    require_tools("setpriv", package="util-linux")
+    a, b = lan
+    sh("ip", "netns", "exec", a, "sysctl", "-qw", f"net.ipv4.ping_group_range={ping_group}")
+    port = free_port()
+    pcap = tmp_path / "mix.pcap"
+    n, size = traffic(pcap)
+    pcap.chmod(0o644)
+    d = run_daemon(a, config(tmp_path, port), AS_NOBODY_WITH_NET_RAW)
+    try:
+        wait_metric(a, port, "sentinel_lan_kernel_drops_total", 0.0)
+        main, first = caps(d.pid), caps(worker_of(d.pid))
+        if ping_group == "1 0":
+            assert main["CapEff"] & NET_RAW and main["CapPrm"] & NET_RAW
+            return
+        for sets in (main, first):
+            for name in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+                assert not sets[name] & NET_RAW, (name, sets)
+        sh("ip", "netns", "exec", b, "tcpreplay", "-q", "-i", "peer0", "--pps=5000", str(pcap))
+        wait_metric(a, port, "sentinel_lan_kernel_packets_total", float(n))
+        os.kill(worker_of(d.pid), signal.SIGKILL)
+        wait_metric(a, port, "sentinel_task_restarts_total", 1.0, task="capture")
+        body = wait_metric(a, port, "sentinel_task_up", 1.0, task="capture")
+        again = worker_of(d.pid)
+        assert not caps(again)["CapEff"] & NET_RAW
+        time.sleep(1.2)  # the new worker's ring is bound
+        sh("ip", "netns", "exec", b, "tcpreplay", "-q", "-i", "peer0", "--pps=5000", str(pcap))
+        body = wait_metric(a, port, "sentinel_lan_kernel_packets_total", float(2 * n))
+        time.sleep(1.2)
+        body = scrape(a, port)
+        assert totals(body) == (2 * n, 2 * size)
+    finally:
+        d.terminate()
+        out, _ = d.communicate(timeout=20)
+    assert d.returncode == 0, out
+    if ping_group == "1 0":
+        assert "CAP_NET_RAW" in out and "ping_group_range excludes this group" in out, out
+    else:
+        assert "state=dropped" in out, out
 
 
 def test_without_cap_net_raw_capture_is_down_and_polling_goes_on(
