@@ -173,15 +173,36 @@ class Run:
         return flood, quiet
 
 
+# Every detector keys its tables by these texts: one shared string per address instead of
+# one per detector and packet. Bounded: emptied when full (a spoofed flood only refills it).
+_TEXTS: dict[bytes, str] = {}
+_TEXTS_CAP = 65536
+
+
 def ip_text(raw: bytes) -> str:
     """4 or 16 bytes to the usual text form."""
-    if len(raw) == 4:
-        return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
-    return str(ipaddress.IPv6Address(raw))
+    text = _TEXTS.get(raw)
+    if text is None:
+        if len(raw) == 4:
+            text = f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
+        else:
+            text = str(ipaddress.IPv6Address(raw))
+        _remember(raw, text)
+    return text
 
 
 def mac_text(raw: bytes) -> str:
-    return raw.hex(":")
+    text = _TEXTS.get(raw)
+    if text is None:
+        text = raw.hex(":")
+        _remember(raw, text)
+    return text
+
+
+def _remember(raw: bytes, text: str) -> None:
+    if len(_TEXTS) >= _TEXTS_CAP:
+        _TEXTS.clear()
+    _TEXTS[raw] = text
 
 
 class Allowed:

@@ -49,9 +49,10 @@ ODD_TYPES = frozenset({NULL, TXT})
 class _Pair:
     __slots__ = ("last_report", "last_seen", "long", "mac", "names", "odd")
 
-    def __init__(self, s: Settings) -> None:
-        self.long: deque[float] = deque(maxlen=max(1, s.long_names_threshold))
-        self.odd: deque[float] = deque(maxlen=max(1, s.odd_types_threshold))
+    def __init__(self) -> None:
+        # Made on the first long name or odd type: most clients never ask one.
+        self.long: deque[float] | None = None
+        self.odd: deque[float] | None = None
         self.names: OrderedDict[int, float] = OrderedDict()  # name hash -> last asked
         self.last_seen = 0.0
         self.last_report = float("-inf")
@@ -126,12 +127,16 @@ class DnsTunnel:
         domain = registered_domain(name)
         pair = self.pairs.get((client, domain))
         if pair is None:
-            pair = self.pairs.setdefault((client, domain), value=_Pair(self.s))
+            pair = self.pairs.setdefault((client, domain), value=_Pair())
         pair.last_seen, pair.mac = ts, mac
         first = name.split(".", 1)[0]
         if len(first) > self.s.label_length or len(name) > self.s.name_length:
+            if pair.long is None:
+                pair.long = deque(maxlen=max(1, self.s.long_names_threshold))
             pair.long.append(ts)
         if qtype in ODD_TYPES or qtype in PRIVATE_TYPES:
+            if pair.odd is None:
+                pair.odd = deque(maxlen=max(1, self.s.odd_types_threshold))
             pair.odd.append(ts)
         key = hash(name)
         if key in pair.names:
@@ -145,8 +150,8 @@ class DnsTunnel:
         if ts - pair.last_report < REPORT_EVERY:
             return None
         since = ts - self.s.window
-        long = _within(pair.long, since)
-        odd = _within(pair.odd, since)
+        long = _within(pair.long or (), since)
+        odd = _within(pair.odd or (), since)
         unique = _within(pair.names.values(), since)
         kinds = []
         if long >= self.s.long_names_threshold:
