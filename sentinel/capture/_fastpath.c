@@ -25,6 +25,8 @@ enum { P_TCP, P_UDP, P_ICMP, P_OTHER };
 
 /* -- a bounded set of 128-bit keys (MACs, IPv4 and IPv6 addresses) ------------------- */
 
+#define DETECTOR_SLICES 100
+
 typedef struct {
     uint64_t *hi, *lo;
     uint8_t *used;
@@ -291,10 +293,13 @@ static void talker(Core *self, uint64_t hi, uint64_t lo, long long amount) {
 static void want(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirelen, double ts) {
     if (!self->detector_cap) return; /* no detectors: nothing wanted, nothing dropped */
     self->detector_frames++;
-    long long second = (long long)ts;
-    if (second != self->detector_second) {
-        self->detector_second = second;
-        self->detector_budget = self->detector_rate;
+    /* The second's budget is given out per 10 ms slice (accounting.SLICES): a scan inside
+       a flood is sampled all along, not lost after the first frames of each second. */
+    long long tick = (long long)(ts * DETECTOR_SLICES);
+    if (tick != self->detector_second) {
+        long long i = tick % DETECTOR_SLICES, r = self->detector_rate;
+        self->detector_second = tick;
+        self->detector_budget = r * (i + 1) / DETECTOR_SLICES - r * i / DETECTOR_SLICES;
     }
     if (self->detector_budget > 0 && PyList_GET_SIZE(self->wanted) < self->detector_cap) {
         self->detector_budget--;

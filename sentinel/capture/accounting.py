@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from sentinel.capture import pcapfile, ring
 
+SLICES = 100  # detector budget slices a second (C: DETECTOR_SLICES)
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -330,10 +332,16 @@ class Accounting(_Reports):
         if not self.detector_cap:
             return  # no detectors: nothing wanted, nothing dropped
         self.detector_frames += 1
-        second = int(ts)
-        if second != self.detector_second:
-            self.detector_second = second
-            self.detector_budget = self.detector_rate
+        # The budget is given out per 10 ms slice (the second's rate spread over its 100
+        # slices), so that under a flood every moment gets its share: a scan inside it is
+        # sampled all along instead of lost after the first frames of each second.
+        tick = int(ts * SLICES)
+        if tick != self.detector_second:
+            self.detector_second = tick
+            i = tick % SLICES
+            self.detector_budget = (
+                self.detector_rate * (i + 1) // SLICES - self.detector_rate * i // SLICES
+            )
         if self.detector_budget > 0 and len(self.wanted) < self.detector_cap:
             self.detector_budget -= 1
             self.wanted.append((ts, wirelen, bytes(f)))

@@ -176,7 +176,7 @@ class Run:
 # Every detector keys its tables by these texts: one shared string per address instead of
 # one per detector and packet. Bounded: emptied when full (a spoofed flood only refills it).
 _TEXTS: dict[bytes, str] = {}
-_TEXTS_CAP = 65536
+_TEXTS_CAP = 16384
 
 
 def ip_text(raw: bytes) -> str:

@@ -84,7 +84,7 @@ class _Source:
         self.dirty = False
         self.mac = ""
         self.probes: dict[str, int] = {}  # probe type -> failures
-        self.decoys: set[str] = set()
+        self.decoys: set[str] | None = None  # made for the first decoy: most have none
 
 
 class PortScan:
@@ -97,7 +97,7 @@ class PortScan:
         self.s = s
         self.allowed = common.allowed(s)
         self.pending: Bounded[tuple[str, str, int, int], tuple[float, str]] = Bounded(
-            common.max_tracked * 4
+            common.max_tracked * 2  # SYNs awaiting an answer: a scan of a filtered host
         )
         self.sources: Bounded[str, _Source] = Bounded(common.max_tracked)
         # SYN-ACKs seen: a bare RST back is a client refusing it, not an ACK-scan answer
@@ -209,8 +209,11 @@ class PortScan:
                 decoy, src = src, owner  # a forged source of the MAC's own scan
         s = self.sources.setdefault(src, _Source)
         s.mac = mac or s.mac
-        if decoy and len(s.decoys) < MAX_DECOYS:
-            s.decoys.add(decoy)
+        if decoy:
+            if s.decoys is None:
+                s.decoys = set()
+            if len(s.decoys) < MAX_DECOYS:
+                s.decoys.add(decoy)
         if len(s.failures) < MAX_FAILURES_PER_SOURCE or (dst, port) in s.failures:
             if (dst, port) not in s.failures:
                 s.probes[probe] = s.probes.get(probe, 0) + 1

@@ -297,3 +297,33 @@ def test_scan_probes_wanted_alike(tmp_path: Path) -> None:
     c = c_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
     same(py, c)
     assert len(py["wanted"]) == 1 + n  # the warm-up frame: a new MAC
+
+
+@needs_c
+def test_detector_budget_samples_the_whole_second(tmp_path: Path) -> None:
+    """A SYN flood from spoofed sources ten times the detectors' rate, with a scanner's
+    SYN every 20th frame: the budget is given out per 10 ms, so the scanner's probes
+    reach the detectors all through the second (not only in its first tenth, as when
+    the second's whole budget went to its first frames), the same in both engines."""
+    from scapy.utils import PcapWriter
+
+    scanner = "10.30.0.66"
+    path = tmp_path / "flood.pcap"
+    n, rate = 20000, 2000
+    with PcapWriter(str(path), linktype=1, sync=False) as w:
+        for i in range(n):
+            src = scanner if i % 20 == 0 else f"10.{100 + i // 65536}.{i // 256 % 256}.{i % 256}"
+            f = (
+                Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0b:02")
+                / IP(src=src, dst="10.30.0.1")
+                / TCP(sport=40000, dport=1 + i // 20, flags="S")
+            )
+            f.time = 1_800_000_000 + i / n
+            w.write(f)
+    py = python_file(path, (NET4,), detector_rate=rate, detector_cap=n)
+    c = c_file(path, (NET4,), detector_rate=rate, detector_cap=n)
+    same(py, c)
+    assert len(py["wanted"]) == rate
+    probes = [ts for ts, _wire, frame in py["wanted"] if frame[26:30] == bytes([10, 30, 0, 66])]
+    assert len(probes) >= 90
+    assert max(probes) - min(probes) > 0.9

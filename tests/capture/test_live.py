@@ -293,7 +293,8 @@ def test_cap_net_raw_is_given_up_once_the_capture_socket_is_made(
         wait_metric(a, port, "sentinel_lan_kernel_drops_total", 0.0)
         main, first = caps(d.pid), caps(worker_of(d.pid))
         if ping_group == "1 0":
-            assert main["CapEff"] & NET_RAW and main["CapPrm"] & NET_RAW
+            assert main["CapEff"] & NET_RAW
+            assert main["CapPrm"] & NET_RAW
             return
         for sets in (main, first):
             for name in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
@@ -316,7 +317,7 @@ def test_cap_net_raw_is_given_up_once_the_capture_socket_is_made(
         out, _ = d.communicate(timeout=20)
     assert d.returncode == 0, out
     if ping_group == "1 0":
-        assert "CAP_NET_RAW" in out and "ping_group_range excludes this group" in out, out
+        assert "ping_group_range excludes this group" in out, out
     else:
         assert "state=dropped" in out, out
 
