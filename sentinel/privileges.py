@@ -24,6 +24,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from sentinel.capture.ring import new_socket
+
 CAP_NET_RAW = 13
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _PR_CAP_AMBIENT = 47
@@ -102,13 +104,10 @@ class Outcome:
 def settle(icmp_socket_mode: str) -> Outcome:
     """At start: make the capture socket while CAP_NET_RAW is held, then give it up when
     nothing else needs it. Never raises: what it could not do is in ``why``."""
-    from sentinel.capture.ring import new_socket
-
     sock: socket.socket | None = None
     try:
         sock = new_socket()
     except OSError as exc:
-        sock = None
         reason = f"no packet socket: {exc.strerror}"
     else:
         reason = ""
