@@ -166,8 +166,49 @@ def test_dns_truncated_at_every_length_and_random() -> None:
         ("user.github.io", "user.github.io"),
         ("Example.COM.", "example.com"),
         ("localhost", "localhost"),
+        ("www.gov.uk", "www.gov.uk"),
+        ("shop.example.gov.au", "example.gov.au"),
+        ("a.b.example.com.au", "example.com.au"),
+        ("a.b.tunnel.test", "tunnel.test"),  # an unknown top-level label is a suffix
+        ("kent.sch.uk", "kent.sch.uk"),  # a suffix itself: its own domain
+        ("duckdns.org", "duckdns.org"),
+        ("42.10.77.10.in-addr.arpa", "10.in-addr.arpa"),
+        ("", ""),
     ],
 )
 def test_registered_domain(name: str, expected: str) -> None:
-    """The registrable domain, with multi-label suffixes for UK/BE/NL traffic."""
+    """The registrable domain under the Public Suffix List's ICANN section."""
     assert dns.registered_domain(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.duckdns.org", "a.duckdns.org"),
+        ("x1f3.b.duckdns.org", "b.duckdns.org"),
+        ("abcd.ngrok.io", "abcd.ngrok.io"),
+        ("deep.abcd-12.ngrok-free.app", "abcd-12.ngrok-free.app"),
+        ("words-in-a-row.trycloudflare.com", "words-in-a-row.trycloudflare.com"),
+        ("home.no-ip.org", "home.no-ip.org"),
+        ("cam.myhome.ddns.net", "myhome.ddns.net"),
+        ("vpn.me.dyndns.org", "me.dyndns.org"),
+        ("x.mybucket.s3.amazonaws.com", "mybucket.s3.amazonaws.com"),
+    ],
+)
+def test_registered_domain_private_section(name: str, expected: str) -> None:
+    """Dynamic-DNS and tunnel providers: each customer is a registrable domain of its own."""
+    assert dns.registered_domain(name) == expected
+
+
+def test_customers_of_one_provider_are_different_domains() -> None:
+    """a.duckdns.org and b.duckdns.org are two parties, not one busy domain."""
+    assert dns.registered_domain("q1.a.duckdns.org") != dns.registered_domain("q1.b.duckdns.org")
+    assert dns.registered_domain("x.a.ngrok.io") != dns.registered_domain("x.b.ngrok.io")
+
+
+def test_registered_domain_of_hostile_names() -> None:
+    """Escaped bytes, empty labels and very long names give a domain, never an error."""
+    assert dns.registered_domain("a\\x00b.example.com") == "example.com"
+    assert dns.registered_domain("a..b.example.com") == "example.com"
+    assert dns.registered_domain("..") == ""
+    assert dns.registered_domain(".".join(["x" * 63] * 4) + ".evil.test") == "evil.test"

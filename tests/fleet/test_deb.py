@@ -56,6 +56,8 @@ def test_package_contents(debs: Debs) -> None:
     ):
         assert path in files, path
     assert any("/sentinel/capture/_fastpath" in p and p.endswith(".so") for p in files)
+    # the Public Suffix List behind dns_tunnel's registered domains is bundled, data and all
+    assert any(p.endswith("/publicsuffixlist/public_suffix_list.dat") for p in files)
     assert files["/etc/sentinel/credentials"].startswith("drwx------")
     assert files["/etc/sentinel/vmagent/credentials"].startswith("drwx------")
     assert not [p for p in files if "__pycache__" in p or p.endswith(".pyc")]
@@ -134,6 +136,11 @@ def test_install_upgrade_downgrade_remove_purge(box: Box, debs: Debs) -> None:
         "'from sentinel.capture.accounting import engine; print(engine())'"
     )
     assert engine.stdout.strip() == "c"
+    psl = box.run(
+        "/opt/sentinel/bin/python -c 'from sentinel.detect.dns import registered_domain as r;"
+        ' print(r("a.b.duckdns.org"))\''
+    )
+    assert psl.stdout.strip() == "b.duckdns.org"
     assert box.run("man -w sentinel-check-config || ls /usr/share/man/man1/").returncode == 0
 
     box.apt("install", "--allow-downgrades", f"sentinel={debs.previous_version}")  # rollback
