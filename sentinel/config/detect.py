@@ -50,6 +50,9 @@ class Gateway:
 
     ip: Ip | None = None
     mac: Mac | None = None
+    # Its IPv6 link-local address (the source of its router advertisements): rogue_ra
+    # uses it when no router MAC is pinned, nd_spoof guards it with ``mac``.
+    ip6: Ip | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,34 @@ class RogueDhcp:
     # OFFER/ACK is flagged even from an allowed server. Empty: not checked.
     routers: tuple[Ip, ...] = ()
     dns_servers: tuple[Ip, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RogueRa:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # The LAN's IPv6 routers. With a MAC pinned here or in detect.gateway.mac, a router
+    # advertisement from any other MAC is critical; addresses count only when no MAC is
+    # pinned (a forged source address is how the "kill router" attack works). Empty
+    # (and no gateway): the routers that announce during learn_period, counted from the
+    # first advertisement, are learned and a later newcomer is a warning. A longer period
+    # lets an early rogue be learned; a shorter one flags a quiet second router.
+    router_macs: tuple[Mac, ...] = ()
+    router_addresses: tuple[Ip, ...] = ()
+    learn_period: Seconds = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class NdSpoof:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # An IPv6 address whose MAC changes this often within flip_window (neighbour
+    # advertisements with the override flag, solicitations naming their sender) is a man
+    # in the middle; a device that takes over an address changes it once. The router's
+    # address (detect.gateway.ip6 with its MAC, or the source of a learned router's
+    # advertisements) claimed by another MAC is flagged at once.
+    flip_threshold: Count = 3
+    flip_window: Seconds = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +322,8 @@ class DetectConfig:
     dhcp_starvation: DhcpStarvation = field(default_factory=DhcpStarvation)
     arp_spoof: ArpSpoof = field(default_factory=ArpSpoof)
     rogue_dhcp: RogueDhcp = field(default_factory=RogueDhcp)
+    rogue_ra: RogueRa = field(default_factory=RogueRa)
+    nd_spoof: NdSpoof = field(default_factory=NdSpoof)
     dns_tunnel: DnsTunnel = field(default_factory=DnsTunnel)
     brute_force: BruteForce = field(default_factory=BruteForce)
     mac_flood: MacFlood = field(default_factory=MacFlood)

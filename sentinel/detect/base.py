@@ -26,6 +26,7 @@ TCP_CONTROL = "tcp_control"  # SYN, FIN, RST, or no ACK (NULL, Xmas probes)
 ICMP = "icmp"
 DNS = "dns"
 DHCP = "dhcp"
+ND = "nd"  # IPv6 neighbour discovery: router and neighbour solicitations, advertisements
 UDP_PROBE = "udp_probe"  # an empty UDP datagram (UDP scans)
 IP_OTHER = "ip_other"  # an IP protocol other than TCP, UDP, ICMP (IP-protocol scans)
 ANY_IP = "ip"  # every decoded IP packet (blocklist)

@@ -59,6 +59,8 @@ def kinds(p: Packet) -> tuple[str, ...]:
         if p.payload_length == 0 and not p.fragment:
             return (base.ETHERNET, base.ANY_IP, base.UDP_PROBE)
     elif p.proto in (1, 58):
+        if p.proto == 58 and 133 <= p.icmp_type <= 137:
+            return (base.ETHERNET, base.ANY_IP, base.ICMP, base.ND)
         return (base.ETHERNET, base.ANY_IP, base.ICMP)
     elif not p.fragment:
         return (base.ETHERNET, base.ANY_IP, base.IP_OTHER)

@@ -14,9 +14,11 @@ from sentinel.detect import (
     flood,
     host_sweep,
     mac_flood,
+    nd_spoof,
     new_device,
     port_scan,
     rogue_dhcp,
+    rogue_ra,
     syn_flood,
 )
 from sentinel.detect.base import Common
@@ -35,6 +37,8 @@ def detector_classes() -> dict[str, type[Any]]:
         "dhcp_starvation": dhcp_starvation.DhcpStarvation,
         "arp_spoof": arp_spoof.ArpSpoof,
         "rogue_dhcp": rogue_dhcp.RogueDhcp,
+        "rogue_ra": rogue_ra.RogueRa,
+        "nd_spoof": nd_spoof.NdSpoof,
         "dns_tunnel": dns_tunnel.DnsTunnel,
         "brute_force": brute_force.BruteForce,
         "mac_flood": mac_flood.MacFlood,

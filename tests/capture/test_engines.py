@@ -20,6 +20,14 @@ from typing import Any
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import (
+    ICMPv6ND_NA,
+    ICMPv6ND_RA,
+    ICMPv6NDOptDstLLAddr,
+    ICMPv6NDOptSrcLLAddr,
+    IPv6,
+    IPv6ExtHdrHopByHop,
+)
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
@@ -114,6 +122,28 @@ def test_crafted_mix(tmp_path: Path, networks: tuple[str, ...]) -> None:
     c = c_file(path, networks, limit=7)  # small batches: a walk resumes where it stopped
     assert c["calls"] > 10
     same(py, c)
+
+
+@needs_c
+def test_neighbour_discovery_reaches_detectors(tmp_path: Path) -> None:
+    """Router and neighbour advertisements (one behind a hop-by-hop header) are handed
+    to the detectors whole by both engines (rogue_ra and nd_spoof read their bodies)."""
+    frames = [
+        Ether(src="02:77:00:00:66:66", dst="33:33:00:00:00:01")
+        / IPv6(src="fe80::66", dst="ff02::1", hlim=255)
+        / ICMPv6ND_RA(routerlifetime=1800)
+        / ICMPv6NDOptSrcLLAddr(lladdr="02:77:00:00:66:66"),
+        Ether(src="02:77:00:00:66:66", dst="33:33:00:00:00:01")
+        / IPv6(src="fe80::66", dst="ff02::1", hlim=255)
+        / IPv6ExtHdrHopByHop()
+        / ICMPv6ND_NA(tgt="fe80::1", O=1)
+        / ICMPv6NDOptDstLLAddr(lladdr="02:77:00:00:66:66"),
+    ]
+    path = tmp_path / "nd.pcap"
+    wrpcap(str(path), frames)
+    py = python_file(path, (NET4, NET6))
+    assert [f for _ts, _n, f in py["wanted"]] == [bytes(f) for f in frames]
+    same(py, c_file(path, (NET4, NET6)))
 
 
 @needs_c
