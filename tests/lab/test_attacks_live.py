@@ -116,3 +116,11 @@ def test_nmap_icmp_sweep(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> 
 
 def test_gratuitous_arp_for_the_gateway(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
     attack("gratuitous_arp", lab, sentinel, attacker)
+
+
+def test_fake_router6_rogue_ra(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
+    attack("rogue_ra", lab, sentinel, attacker)
+
+
+def test_parasite6_nd_spoof(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
+    attack("nd_spoof", lab, sentinel, attacker)
