@@ -31,7 +31,14 @@ def _domain(text: str) -> str:
     return t
 
 
+def _percent(value: int) -> int:
+    if not 0 < value <= 100:
+        raise ValueError(f"{value} is not a percentage between 1 and 100")
+    return value
+
+
 Mac = Annotated[str, Check(_mac)]
+Percent = Annotated[int, Check(_percent)]
 Domain = Annotated[str, Check(_domain)]
 
 
@@ -223,6 +230,32 @@ class DnsTunnel:
     long_names_threshold: Count = 20
     # Query types used for tunnels (NULL, TXT, PRIVATE): counts within the window.
     odd_types_threshold: Count = 50
+    # Per client, over all its queries whatever their domain (dnscat2 sent straight to
+    # its server spreads the tunnel over names that share no domain), within
+    # client_window. Shorter forgets slow tunnels sooner; longer holds more per client.
+    client_window: Seconds = 600.0
+    # A name is random-looking when the labels left of its registered domain (the whole
+    # name under an unknown top-level label) have at least data_length characters at
+    # entropy_threshold bits a character or more: hex and base32 data do, host names
+    # rarely. Different random-looking names within client_window before an alert:
+    # lower catches smaller transfers, and flags telemetry that puts GUIDs in names.
+    data_length: Count = 24
+    entropy_threshold: Rate = 3.3
+    encoded_names_threshold: Count = 100
+    # TXT, NULL, CNAME, MX and private-type queries within client_window, when they are
+    # at least carrier_share percent of the client's queries. Laptops ask A, AAAA and
+    # HTTPS; dnscat2 asks TXT, CNAME and MX. A mail server asks MX and TXT all day:
+    # allow it (or raise these) where one sits on the monitored LAN.
+    carrier_types_threshold: Count = 40
+    carrier_share: Percent = 30
+    # Different names a minute, summed over client_window (a program retrying one name
+    # counts once a minute): a busy laptop's browsing reaches a few hundred.
+    distinct_names_threshold: Count = 1500
+    # A client asking for this many different registered domains (under known suffixes)
+    # within client_window relays for others (a resolver, a proxy) and is not judged as
+    # a client; the per-domain tests still apply. Lower spares busier single users, and
+    # lets a tunnel hidden among that many ordinary lookups go unseen by the client test.
+    relay_domains_threshold: Count = 150
 
 
 @dataclass(frozen=True, slots=True)

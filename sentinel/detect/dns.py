@@ -14,8 +14,10 @@ section: under a dynamic-DNS or tunnel-provider suffix (``duckdns.org``, ``ngrok
 domain of its own, so ``a.duckdns.org`` and ``b.duckdns.org`` are judged apart, as are
 ``user.github.io`` and ``other.github.io``. A name that is itself a public suffix
 (``duckdns.org``, ``kent.sch.uk``) is its own domain; an unknown top-level label
-counts as a suffix (``a.b.tunnel.test`` -> ``tunnel.test``). The list is read once, on
-the first call (about 0.15 s, 1 MiB); the answers for recently seen names are cached.
+counts as a suffix (``a.b.tunnel.test`` -> ``tunnel.test``). ``split_name()`` also
+gives the labels left of the domain (where a tunnel puts its data) and whether the
+suffix is a known one. The list is read once, on the first call (about 0.15 s,
+1 MiB); the answers for recently seen names are cached.
 """
 
 from __future__ import annotations
@@ -149,15 +151,33 @@ def parse(data: bytes, tcp: bool = False) -> Dns:
 
 @cache
 def _psl() -> PublicSuffixList:
-    return PublicSuffixList()  # the list shipped in the package, ICANN and PRIVATE
+    # the list shipped in the package, ICANN and PRIVATE; an unknown top-level label
+    # gives None (told apart from a known one by split_name)
+    return PublicSuffixList(accept_unknown=False)
 
 
 @lru_cache(maxsize=8192)
-def registered_domain(name: str) -> str:
-    """The registrable domain (eTLD+1) of ``name``: ``www.bbc.co.uk`` -> ``bbc.co.uk``."""
+def split_name(name: str) -> tuple[str, str, bool]:
+    """(labels left of the registered domain, the registered domain, known suffix).
+
+    ``x.y.bbc.co.uk`` -> ``("x.y", "bbc.co.uk", True)``; under an unknown top-level
+    label the last two labels are the domain: ``a.b.c.tunnel.test`` ->
+    ``("a.b", "tunnel.test", False)``. A name that is a suffix itself is its own domain.
+    """
     name = name.lower().rstrip(".")
     if ".." in name or name.startswith("."):  # a label with a dot in it (legal on the wire)
         name = ".".join(label for label in name.split(".") if label)
     if not name:
-        return name
-    return _psl().privatesuffix(name) or name  # None: the name is a suffix itself
+        return "", "", False
+    psl = _psl()
+    suffix = psl.publicsuffix(name)
+    if suffix is None:  # unknown top-level label: it counts as the suffix
+        labels = name.split(".")
+        return ".".join(labels[:-2]), ".".join(labels[-2:]), False
+    domain = psl.privatesuffix(name) or name
+    return name[: -len(domain) - 1] if len(name) > len(domain) else "", domain, True
+
+
+def registered_domain(name: str) -> str:
+    """The registrable domain (eTLD+1) of ``name``: ``www.bbc.co.uk`` -> ``bbc.co.uk``."""
+    return split_name(name)[1]

@@ -20,8 +20,16 @@ flag more telemetry-heavy software; higher ones need a bigger transfer. Bytes pe
 domain are not measured (one query of 250 bytes carries ~150 bytes of data, so the
 long-name count is the same signal).
 
+Each client is also judged over all its queries, whatever their domain
+(``dns_clients``: random-looking names, TXT/NULL/CNAME/MX carriers, new names a minute,
+within ``client_window``): a finding of kind ``client``. Resolvers are never judged as
+the source: those configured in ``dns_bypass.resolvers``, hosts seen answering three
+clients (for the per-domain tests) or any other host (for the per-client test), and
+queries sent from port 53 (a forwarder's fixed source port).
+
 Memory: one entry per (client, domain) seen within the window, capped by
-``max_tracked``; per entry at most the thresholds' worth of timestamps and name hashes.
+``max_tracked``; per entry at most the thresholds' worth of timestamps and name hashes;
+per client, see ``dns_clients``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from typing import TYPE_CHECKING, ClassVar
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
 from sentinel.detect.dns import NULL, PRIVATE_TYPES, TXT, parse, registered_domain
+from sentinel.detect.dns_clients import Clients
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
@@ -77,6 +86,9 @@ class DnsTunnel:
         # are not the source. Configured ones, and hosts seen answering several clients.
         self.resolvers = set(common.cfg.dns_bypass.resolvers)
         self.answered: Bounded[str, set[str]] = Bounded(1024)
+        # Any host that answered another's query serves DNS: not judged as a client.
+        self.answerers: Bounded[str, float] = Bounded(1024)
+        self.clients = Clients(s, self.name, common.max_tracked)
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         if p.proto not in (6, 17):
@@ -99,10 +111,20 @@ class DnsTunnel:
             self.malformed += 1
             return ()
         out = []
+        judged = client not in self.answerers
+        server = ip_text(p.dst)
         for q in m.questions:
-            f = self._question(client, mac, q.name, q.qtype, p.ts)
-            if f is not None:
-                out.append(f)
+            if not q.name or q.name.endswith((".arpa", ".local")) or self.allowed.domain(q.name):
+                continue
+            found = self._question(client, mac, q.name, q.qtype, p.ts)
+            if judged:
+                f = self.clients.add(client, mac, server, q.name, q.qtype, p.ts)
+                if found is not None:
+                    self.clients.reported(client, p.ts)  # one finding says it
+                elif f is not None:
+                    found = f
+            if found is not None:
+                out.append(found)
         return out
 
     def _answer(self, p: Packet) -> None:
@@ -114,6 +136,8 @@ class DnsTunnel:
         server = ip_text(p.src)
         if server in self.resolvers:
             return
+        if p.dst != p.src:
+            self.answerers.put(server, p.ts)
         clients = self.answered.setdefault(server, set)
         if len(clients) < 3:
             clients.add(ip_text(p.dst))
@@ -122,8 +146,6 @@ class DnsTunnel:
             self.answered.pop(server)
 
     def _question(self, client: str, mac: str, name: str, qtype: int, ts: float) -> Finding | None:
-        if not name or name.endswith((".arpa", ".local")) or self.allowed.domain(name):
-            return None
         domain = registered_domain(name)
         pair = self.pairs.get((client, domain))
         if pair is None:
@@ -187,11 +209,13 @@ class DnsTunnel:
             for key, pair in self.pairs.items():
                 if pair.last_seen < horizon:
                     self.pairs.pop(key)
+            self.clients.sweep(now)
         return ()
 
     def stats(self) -> dict[str, int]:
         return {
             "pairs": len(self.pairs),
-            "evictions": self.pairs.evictions,
+            "clients": len(self.clients.table),
+            "evictions": self.pairs.evictions + self.clients.table.evictions,
             "malformed": self.malformed,
         }

@@ -1,0 +1,183 @@
+"""dns_tunnel's per-client test: all of one client's queries, whatever their domain.
+
+dnscat2 sent straight to its server (``--dns server=IP``, no domain) asks for names
+like ``dnscat.5e1f...`` whose every query is a "domain" of its own, and a tunnel can
+rotate over several domains it owns: the per-domain tests never fill. So each client
+is also judged over ``client_window`` (10 min) across all its queries:
+
+- random-looking names: different names whose data part (the labels left of the
+  registered domain; the whole name under an unknown top-level label) is at least
+  ``data_length`` characters at ``entropy_threshold`` bits a character or more, at least
+  ``encoded_names_threshold`` times;
+- carrier types: TXT, NULL, CNAME, MX and private-type queries, at least
+  ``carrier_types_threshold`` of them and ``carrier_share`` percent of all its queries;
+- new names a minute: different names per minute, summed over the window, at least
+  ``distinct_names_threshold``.
+
+A client that asks for ``relay_domains_threshold`` different registered domains
+under known suffixes within the window, or for as many such domains as half its
+different names, relays for others (a resolver forwarding the school's queries, a
+proxy) and is not judged here. A tunnel that hides among as many ordinary lookups is
+left to the per-domain tests; nor are configured resolvers and
+hosts seen answering DNS (the caller checks those). Memory per client: at most
+``client_window / 60`` minute buckets of at most ``DISTINCT_CAP`` name hashes, plus
+``encoded_names_threshold`` and ``relay_domains_threshold`` hashes; the table of
+clients is a ``Bounded`` of ``max_tracked``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict, deque
+from typing import TYPE_CHECKING
+
+from sentinel.detect.base import Bounded, Finding
+from sentinel.detect.dns import CNAME, MX, NULL, PRIVATE_TYPES, TXT, split_name
+from sentinel.model import Severity
+
+if TYPE_CHECKING:
+    from sentinel.config.detect import DnsTunnel as Settings
+
+MINUTE = 60.0
+DISTINCT_CAP = 256  # different names remembered per client and minute
+REPORT_EVERY = 60.0  # seconds between findings for one ongoing tunnel
+CARRIERS = frozenset({NULL, TXT, CNAME, MX})
+# A client whose different names fall under different ordinary domains this often (one
+# in two) looks up the world for others: a resolver before it is seen answering.
+RELAY_SHARE = 2
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy of the characters of ``text``, in bits a character."""
+    n = len(text)
+    if n < 2:
+        return 0.0
+    return -sum(c / n * math.log2(c / n) for c in Counter(text).values())
+
+
+def _limit(table: OrderedDict[int, float], key: int, ts: float, cap: int) -> None:
+    """Remember ``key`` as seen at ``ts``; at most ``cap`` keys, the oldest go first."""
+    if key in table:
+        table.move_to_end(key)
+    elif len(table) >= cap:
+        table.popitem(last=False)
+    table[key] = ts
+
+
+class _Minute:
+    __slots__ = ("carriers", "minute", "names", "queries")
+
+    def __init__(self, minute: int) -> None:
+        self.minute = minute
+        self.queries = 0
+        self.carriers = 0
+        self.names: set[int] = set()
+
+
+class _Client:
+    __slots__ = ("domains", "encoded", "last_report", "last_seen", "mac", "minutes", "server")
+
+    def __init__(self) -> None:
+        self.minutes: deque[_Minute] = deque()
+        self.encoded: OrderedDict[int, float] = OrderedDict()  # name hash -> last asked
+        self.domains: OrderedDict[int, float] = OrderedDict()  # known-suffix domains
+        self.last_seen = 0.0
+        self.last_report = float("-inf")
+        self.mac = ""
+        self.server = ""
+
+
+class Clients:
+    """Per-client windows; ``add()`` one question, get a finding when one is due."""
+
+    def __init__(self, s: Settings, detector: str, cap: int) -> None:
+        self.s = s
+        self.detector = detector
+        self.table: Bounded[str, _Client] = Bounded(cap)
+        self.relays_seen = 0  # judgements withheld: the client relays for others
+
+    def add(
+        self, client: str, mac: str, server: str, name: str, qtype: int, ts: float
+    ) -> Finding | None:
+        s = self.s
+        c = self.table.get(client)
+        if c is None:
+            c = self.table.setdefault(client, value=_Client())
+        c.last_seen, c.mac, c.server = ts, mac, server
+        minute = int(ts // MINUTE)
+        if not c.minutes or c.minutes[-1].minute != minute:
+            c.minutes.append(_Minute(minute))
+            oldest = minute - max(1, math.ceil(s.client_window / MINUTE))
+            while c.minutes and c.minutes[0].minute <= oldest:
+                c.minutes.popleft()
+        bucket = c.minutes[-1]
+        bucket.queries += 1
+        if qtype in CARRIERS or qtype in PRIVATE_TYPES:
+            bucket.carriers += 1
+        key = hash(name)
+        if len(bucket.names) < DISTINCT_CAP:
+            bucket.names.add(key)
+        sub, domain, known = split_name(name)
+        if known:
+            _limit(c.domains, hash(domain), ts, s.relay_domains_threshold)
+        data = sub.replace(".", "") if known else name.replace(".", "")
+        if len(data) >= s.data_length and entropy(data) >= s.entropy_threshold:
+            _limit(c.encoded, key, ts, s.encoded_names_threshold)
+        if ts - c.last_report < REPORT_EVERY:
+            return None
+        return self._judge(client, c, ts)
+
+    def _judge(self, client: str, c: _Client, ts: float) -> Finding | None:
+        s = self.s
+        since = ts - s.client_window
+        queries = sum(m.queries for m in c.minutes)
+        carriers = sum(m.carriers for m in c.minutes)
+        distinct = sum(len(m.names) for m in c.minutes)
+        encoded = sum(1 for t in c.encoded.values() if t >= since)
+        kinds = []
+        if encoded >= s.encoded_names_threshold:
+            kinds.append(f"{encoded} random-looking names")
+        if carriers >= s.carrier_types_threshold and carriers * 100 >= s.carrier_share * queries:
+            kinds.append(f"{carriers} TXT/NULL/CNAME/MX queries of {queries}")
+        if distinct >= s.distinct_names_threshold:
+            kinds.append(f"{distinct} different names (counted a minute at a time)")
+        if not kinds:
+            return None
+        domains = sum(1 for t in c.domains.values() if t >= since)
+        if domains >= s.relay_domains_threshold or domains * RELAY_SHARE >= distinct:
+            self.relays_seen += 1
+            c.last_report = ts  # judged again a minute later, not on every query
+            return None
+        c.last_report = ts
+        return Finding(
+            detector=self.detector,
+            severity=Severity.WARNING,
+            identifier=client,
+            summary="{source} looks like it tunnels data over DNS to {target}: "
+            + ", ".join(kinds)
+            + f" within {s.client_window:g}s, whatever their domain",
+            ts=ts,
+            src_ip=client,
+            src_mac=c.mac,
+            target_name=c.server,
+            kind="client",
+            counts={
+                "queries": queries,
+                "encoded_names": encoded,
+                "carrier_types": carriers,
+                "distinct_names": distinct,
+                "known_domains": domains,
+            },
+        )
+
+    def reported(self, client: str, ts: float) -> None:
+        """A per-domain finding named ``client`` at ``ts``: none from here for a minute."""
+        c = self.table.get(client)
+        if c is not None:
+            c.last_report = ts
+
+    def sweep(self, now: float) -> None:
+        horizon = now - self.s.client_window
+        for key, c in self.table.items():
+            if c.last_seen < horizon:
+                self.table.pop(key)
