@@ -621,7 +621,10 @@ def analyze(args: argparse.Namespace) -> int:
                 print(json.dumps(alert_json(alert), sort_keys=True))
             else:
                 when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(alert.first_seen))
-                print(f"{when} {alert.severity.value:8} {alert.detector:12} {alert.summary}")
+                joined = f" (incident {alert.incident})" if alert.lead != alert.key else ""
+                print(
+                    f"{when} {alert.severity.value:8} {alert.detector:12} {alert.summary}{joined}"
+                )
     except OSError as exc:
         warn(str(exc))
         return EXIT_FAILURE
@@ -668,6 +671,7 @@ def alert_json(alert: object) -> dict[str, object]:
         "description": alert.description,
         "counts": dict(alert.counts),
         "evidence": alert.evidence,
+        "incident": alert.incident,
     }
 
 

@@ -311,6 +311,11 @@ class AlertingCollector(Collector):
                 "Repeats of an active alert not sent again.",
                 st.suppressed,
             ),
+            (
+                "sentinel_alerts_correlated",
+                "Alerts folded into an active incident of the same source, not sent alone.",
+                st.correlated,
+            ),
         ):
             total = CounterMetricFamily(name, doc)
             total.add_metric([], value)

@@ -108,10 +108,25 @@ class Alert:
     evidence: str = ""  # file name of the evidence pcap in the state directory, if any
     resolved: float | None = None  # unix time the condition ended
     kind: str = ""  # the detector's variant: vertical, horizontal, arp, icmp, ...
+    # "detector:identifier" of the incident's first alert (this one's own key when it
+    # opened the incident); "" when incidents are off or for the daemon's own alerts.
+    incident: str = ""
+    # An incident's alert as delivered: every finding folded into it, "detector/kind".
+    findings: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.detector, self.identifier)
+
+    @property
+    def lead(self) -> tuple[str, str]:
+        """The key of the incident's first alert (its own key when there is none)."""
+        detector, sep, identifier = self.incident.partition(":")
+        return (detector, identifier) if sep else self.key
+
+    @property
+    def finding(self) -> str:
+        return f"{self.detector}/{self.kind}" if self.kind else self.detector
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +161,7 @@ class AlertingStats:
     dropped: Mapping[str, int]  # per reason: overflow, memory_full, expired, rate_limited, ...
     sink_up: Mapping[str, bool]  # last attempt of each sink succeeded
     on_disk: bool = True  # the outbox is written to the state directory (false: in memory)
+    correlated: int = 0  # alerts folded into an active incident, not sent on their own
 
 
 @dataclass(frozen=True, slots=True)

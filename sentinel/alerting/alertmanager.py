@@ -73,6 +73,8 @@ def payload(
         "startsAt": rfc3339(alert.first_seen),
         "endsAt": rfc3339(ends),
     }
+    if len(alert.findings) > 1:  # an incident: every finding of its source, in order
+        item["annotations"]["findings"] = ", ".join(alert.findings)
     if generator_url:
         item["generatorURL"] = (
             f"{generator_url}{'&' if '?' in generator_url else '?'}"

@@ -23,6 +23,9 @@ def to_dict(alert: Alert) -> dict[str, Any]:
         "counts": dict(alert.counts),
         "evidence": alert.evidence,
         "resolved": alert.resolved,
+        "kind": alert.kind,
+        "incident": alert.incident,
+        "findings": list(alert.findings),
     }
 
 
@@ -48,4 +51,7 @@ def loads(data: str) -> Alert:
         description=str(d.get("description", "")),
         evidence=str(d.get("evidence", "")),
         resolved=None if resolved is None else float(resolved),
+        kind=str(d.get("kind", "")),
+        incident=str(d.get("incident", "")),
+        findings=tuple(str(f) for f in d.get("findings") or ()),
     )

@@ -45,6 +45,7 @@ class EventLogSink:
                 target=a.target,
                 counts=",".join(f"{k}={v}" for k, v in a.counts),
                 evidence=a.evidence,
+                findings=",".join(a.findings),
                 first_seen=a.first_seen,
                 last_seen=a.last_seen,
                 resolved=a.resolved if a.resolved is not None else "",

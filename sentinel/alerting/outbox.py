@@ -128,10 +128,12 @@ class Outbox:
         log.info("alert outbox written to the state directory again", file=self.path, events=count)
         return int(count)
 
-    def put(self, alert: Alert, sinks: Iterable[str], now: float) -> int:
-        """Queue ``alert`` for each of ``sinks``; returns how many entries were evicted."""
+    def put(self, alert: Alert, sinks: Iterable[str], now: float, at: float | None = None) -> int:
+        """Queue ``alert`` for each of ``sinks``, due at ``at`` (default ``now``); returns
+        how many entries were evicted."""
         data = codec.dumps(alert)
-        rows = [(sink, alert.severity.rank, now, now, data) for sink in sinks]
+        due = now if at is None else at
+        rows = [(sink, alert.severity.rank, now, due, data) for sink in sinks]
 
         def insert(db: sqlite3.Connection) -> int:
             db.executemany(

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
-    from sentinel.alerting.sink import Sink
+    from sentinel.alerting.sink import Event, Sink
     from sentinel.config.alerting import AlertingConfig
     from sentinel.model import Alert
     from sentinel.supervise import Health
@@ -43,6 +43,7 @@ IDLE_MAX = 5.0  # seconds a delivery loop sleeps at most before looking at the o
 RESTORE_EVERY = 5.0  # seconds between attempts to write an outbox held in memory back
 HOUSEKEEPING = 30.0  # seconds between expiry / auto-resolve passes
 SEND_GUARD = 600.0  # outer deadline on one send, beyond each sink's own timeouts
+MAX_MEMBERS = 10000  # findings folded into incidents; beyond, each is notified on its own
 
 
 @runtime_checkable
@@ -99,6 +100,12 @@ class Router:
             log.warning("dropped alerts queued for sinks no longer configured", count=removed)
         now = clock()
         self._active = {a.key: a for a in self.outbox.active()}
+        # Findings folded into another alert's incident -> that alert's key; incidents
+        # whose own finding ended while others go on. In memory: after a restart a
+        # folded finding that repeats is notified on its own.
+        self._members: dict[tuple[str, str], tuple[str, str]] = {}
+        self._ending: dict[tuple[str, str], float] = {}
+        self._correlated = 0
         self._seen = dict.fromkeys(self._active, now)  # wall time of the last repeat
         self._queued = self.outbox.counts()
 
@@ -142,38 +149,97 @@ class Router:
         self._received += 1
         key = alert.key
         if alert.resolved is not None:
-            active = self._active.pop(key, None)
-            if active is None:
-                log.debug("resolution of an alert that is not active", detector=alert.detector)
-                return
-            self._seen.pop(key, None)
-            self.outbox.deactivate(key)
-            # The end of what was sent: same severity and fields (Alertmanager identifies
-            # an alert by its labels), with the resolution's times.
-            end = dataclasses.replace(
-                active,
-                resolved=alert.resolved,
-                last_seen=max(active.last_seen, alert.last_seen),
-            )
-            self._enqueue(end, now)
+            self._end(alert, now)
+            return
+        lead = self._members.get(key)
+        if lead is not None:  # a finding folded into its incident: not sent on its own
+            self._suppressed += 1
+            self._seen[key] = now
+            self._fold(lead, alert)
             return
         if key in self._active:
             self._suppressed += 1
             self._seen[key] = now
+            self._ending.pop(key, None)
             first = self._active[key].first_seen
-            self._active[key] = dataclasses.replace(alert, first_seen=min(first, alert.first_seen))
+            findings = self._active[key].findings
+            self._active[key] = dataclasses.replace(
+                alert, first_seen=min(first, alert.first_seen), findings=findings
+            )
+            return
+        lead = alert.lead
+        leader = self._active.get(lead) if lead != key else None
+        if (
+            leader is not None
+            and alert.severity.rank <= leader.severity.rank
+            and len(self._members) < MAX_MEMBERS
+        ):
+            # The incident was notified: this finding is part of it. A more severe one
+            # is notified on its own (it still names its incident).
+            self._members[key] = lead
+            self._seen[key] = now
+            self._correlated += 1
+            self._fold(lead, alert)
             return
         if not self._limiter.allow(alert.detector, now):
             self._dropped["rate_limited"] += 1
             log.debug("alert over the rate limit", detector=alert.detector)
             return
+        alert = dataclasses.replace(alert, findings=(alert.finding,))
         self._active[key] = alert
         self._seen[key] = now
         self.outbox.activate(alert)
-        self._enqueue(alert, now)
+        # A detector's alert opens an incident: wait a moment for the source's next
+        # findings, so that the one notification names them (delivery sends the active
+        # form, see ``deliver_once``).
+        hold = self.config.incident_hold if alert.incident else 0.0
+        self._enqueue(alert, now, now + hold)
 
-    def _enqueue(self, alert: Alert, now: float) -> None:
-        evicted = self.outbox.put(alert, self._wake, now)
+    def _fold(self, lead: tuple[str, str], member: Alert) -> None:
+        """Name ``member``'s finding in its incident's alert, which stays active with it."""
+        leader = self._active[lead]
+        findings = leader.findings or (leader.finding,)
+        new = member.finding not in findings
+        if new:
+            findings = (*findings, member.finding)
+        self._active[lead] = dataclasses.replace(
+            leader, findings=findings, last_seen=max(leader.last_seen, member.last_seen)
+        )
+        self._seen[lead] = max(self._seen.get(lead, 0.0), self._seen[member.key])
+        if new:  # kept across a restart, and in the incident's end
+            self.outbox.activate(self._active[lead])
+
+    def _end(self, alert: Alert, now: float) -> None:
+        """A resolution. An incident ends when its last finding does: one end is sent."""
+        key = alert.key
+        lead = self._members.pop(key, None)
+        self._seen.pop(key, None)
+        if lead is not None:
+            ended = self._ending.get(lead)
+            if ended is not None and lead not in self._members.values():
+                self._finish(lead, max(ended, alert.resolved or ended), alert.last_seen, now)
+            return
+        if key not in self._active:
+            log.debug("resolution of an alert that is not active", detector=alert.detector)
+            return
+        if key in self._members.values():  # its findings go on: the incident is not over
+            self._ending[key] = alert.resolved or now
+            self._seen[key] = now
+            return
+        self._finish(key, alert.resolved or now, alert.last_seen, now)
+
+    def _finish(self, key: tuple[str, str], resolved: float, last: float, now: float) -> None:
+        active = self._active.pop(key)
+        self._ending.pop(key, None)
+        self._seen.pop(key, None)
+        self.outbox.deactivate(key)
+        # The end of what was sent: same severity and fields (Alertmanager identifies an
+        # alert by its labels), with the resolution's times.
+        end = dataclasses.replace(active, resolved=resolved, last_seen=max(active.last_seen, last))
+        self._enqueue(end, now)
+
+    def _enqueue(self, alert: Alert, now: float, at: float | None = None) -> None:
+        evicted = self.outbox.put(alert, self._wake, now, at)
         if evicted and not self.outbox.on_disk and self.outbox.path is not None:
             self._dropped["memory_full"] += evicted
             log.warning(
@@ -223,9 +289,10 @@ class Router:
         if not pending:
             return False
         ids = [p.event.id for p in pending]
+        events = [self._current(p.event) for p in pending]
         try:
             async with asyncio.timeout(SEND_GUARD):
-                await sink.send([p.event for p in pending])
+                await sink.send(events)
         except Exception as exc:
             self._failures[sink.name] += 1
             got = set(exc.delivered if isinstance(exc, SinkError) else ()) & set(ids)
@@ -243,6 +310,15 @@ class Router:
         self._done(sink.name, ids)
         self._set_up(sink.name, True)
         return True
+
+    def _current(self, event: Event) -> Event:
+        """A firing alert as it is now: with every finding folded into its incident since
+        it was queued (an end carries its final form already)."""
+        a = event.alert
+        now = self._active.get(a.key) if a.resolved is None else None
+        if now is None or now.findings == a.findings:
+            return event
+        return dataclasses.replace(event, alert=dataclasses.replace(a, findings=now.findings))
 
     def _done(self, name: str, ids: Sequence[int]) -> None:
         self.outbox.done(ids)
@@ -280,6 +356,11 @@ class Router:
         stale = [k for k, t in self._seen.items() if t < now - self.config.resolve_after]
         for key in stale:
             alert = self._active.get(key)
+            lead = self._members.get(key)
+            if alert is None and lead is not None and lead in self._active:
+                alert = dataclasses.replace(
+                    self._active[lead], detector=key[0], identifier=key[1], incident=""
+                )
             if alert is not None:
                 self.submit(dataclasses.replace(alert, resolved=now))
         self._queued = self.outbox.counts()
@@ -338,4 +419,5 @@ class Router:
             dropped=dict(self._dropped),
             sink_up=dict(self._up),
             on_disk=self.outbox.on_disk,
+            correlated=self._correlated,
         )

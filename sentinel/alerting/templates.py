@@ -47,6 +47,7 @@ TEXTS: dict[Language, Texts] = {
             "last_seen": "Last seen",
             "resolved": "Resolved",
             "counts": "Counts",
+            "findings": "Incident",
             "evidence": "Evidence",
             "description": "Details",
         },
@@ -71,6 +72,7 @@ TEXTS: dict[Language, Texts] = {
             "last_seen": "Laatst gezien",
             "resolved": "Opgelost",
             "counts": "Aantallen",
+            "findings": "Incident",
             "evidence": "Bewijs",
             "description": "Details",
         },
@@ -116,6 +118,7 @@ def rows(alert: Alert, site: str, lang: Language) -> list[tuple[str, str]]:
         (f["last_seen"], _time(alert.last_seen)),
         (f["resolved"], _time(alert.resolved) if alert.resolved is not None else ""),
         (f["counts"], ", ".join(f"{k}={v}" for k, v in alert.counts)),
+        (f["findings"], ", ".join(alert.findings) if len(alert.findings) > 1 else ""),
         (f["evidence"], alert.evidence),
         (f["description"], alert.description),
     ]

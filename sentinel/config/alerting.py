@@ -246,6 +246,10 @@ class AlertingConfig:
     ``resolve_after`` (default 2h): an alert its detector has not repeated for this long is
     resolved by the router (detectors suppress repeats for 1h, so keep it longer than that).
     ``generator_url``: link put in each alert (e.g. the site's Grafana dashboard); empty: none.
+    ``incident_hold`` (default 5s): a new incident's first notification waits this long,
+    so that the source's findings that follow at once (a sweep, then its port scan) are
+    named in it; later ones are folded into the incident without a notification of their
+    own (``detect.incidents``).
     """
 
     alertmanager: AlertmanagerConfig | None = None
@@ -255,4 +259,5 @@ class AlertingConfig:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     resolve_after: Annotated[float, Duration(min=60)] = 7200.0
+    incident_hold: Annotated[float, Duration(min=0, max=300)] = 5.0
     generator_url: Annotated[str, Check(lambda s: _url(s) if s else s)] = ""

@@ -63,6 +63,15 @@ class Gateway:
 
 
 @dataclass(frozen=True, slots=True)
+class Incidents:
+    """Findings of one source within ``window`` of each other are one incident: one
+    notification that names every finding (a sweep and the scan that follows it)."""
+
+    enabled: bool = True
+    window: Seconds = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class PortScan:
     enabled: bool = True
     allow: Allow = field(default_factory=Allow)
@@ -346,6 +355,7 @@ class DetectConfig:
     # Informational findings (a new device) become alerts only when this is true.
     info_alerts: bool = False
     evidence: Evidence = field(default_factory=Evidence)
+    incidents: Incidents = field(default_factory=Incidents)
     # Bound on tracked sources per detector: a spoofed-source flood evicts, never grows.
     max_tracked: Count = 20000
     port_scan: PortScan = field(default_factory=PortScan)

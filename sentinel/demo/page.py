@@ -158,6 +158,7 @@ class Page:
             severity=alert.get("severity", ""),
             source=(alert.get("source") or {}).get("ip", ""),
             summary=alert["summary"],
+            findings=",".join(alert.get("findings") or ()),
         )
         _reply(req, 200, b"ok\n", "text/plain")
 
@@ -255,7 +256,7 @@ class Page:
         ]
         alerts = [
             f"<tr><td>{time.strftime('%H:%M:%S', time.localtime(a['received']))}</td>"
-            f"<td>{_e(a['status'])}</td><td>{_e(a['alert'].get('detector', ''))}</td>"
+            f"<td>{_e(a['status'])}</td><td>{_e(_detectors(a['alert']))}</td>"
             f"<td>{_e(a['alert'].get('severity', ''))}</td>"
             f"<td>{_e(a['alert'].get('summary', ''))}</td></tr>"
             for a in list(self.alerts)[:50]
@@ -283,6 +284,12 @@ class Page:
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def _detectors(alert: dict[str, Any]) -> str:
+    """The detector, or every finding of the alert's incident."""
+    findings = alert.get("findings") or ()
+    return ", ".join(map(str, findings)) if len(findings) > 1 else str(alert.get("detector", ""))
 
 
 def _reply(req: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sentinel.detect import base
 from sentinel.detect.base import Finding, ip_text, mac_text
 from sentinel.detect.evidence import Evidence
+from sentinel.detect.incidents import Incidents
 from sentinel.detect.registry import build
 from sentinel.model import Alert, Endpoint, Severity
 
@@ -92,6 +93,11 @@ class Engine:
             max_total_bytes=cfg.evidence.max_total_mb << 20,
         )
         self.active: dict[tuple[str, str], _Active] = {}
+        self.incidents = (
+            Incidents(cfg.incidents.window, gateway_mac=cfg.gateway.mac or "")
+            if cfg.incidents.enabled
+            else None
+        )
         self.next_tick: float | None = None
         self.now = 0.0
         self.detections: dict[tuple[str, str], int] = {}  # (detector, severity) -> count
@@ -173,6 +179,8 @@ class Engine:
                 prev.alert = dataclasses.replace(
                     prev.alert, last_seen=f.ts, counts=tuple(sorted(prev.counts.items()))
                 )
+                if self.incidents is not None:
+                    self.incidents.seen(f.ts, f.src_ip, f.src_mac)
                 if f.ts - prev.sent_at < self.cfg.suppress_for:
                     continue
                 prev.sent_at = f.ts
@@ -182,6 +190,9 @@ class Engine:
                 oldest = min(self.active, key=lambda k: self.active[k].alert.last_seen)
                 del self.active[oldest]
             alert = self._alert(f)
+            if self.incidents is not None:
+                lead = self.incidents.place(alert.key, f.ts, f.src_ip, f.src_mac)
+                alert = dataclasses.replace(alert, incident=f"{lead[0]}:{lead[1]}")
             self.active[key] = _Active(alert, f.ts, dict(f.counts))
             sev = (f.detector, f.severity.value)
             self.detections[sev] = self.detections.get(sev, 0) + 1

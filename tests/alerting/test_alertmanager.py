@@ -93,6 +93,31 @@ async def test_alert_arrives_once_with_labels_then_resolved(
     assert r.stats().delivered == {"alertmanager": 2}
 
 
+async def test_an_incident_is_one_alertmanager_alert_naming_its_findings(
+    tmp_path: Path, alertmanager: AlertmanagerProc, am_hook: Recorder
+) -> None:
+    """A sweep and the scan that follows it from one source: one alert, one notification,
+    the findings annotation naming both; the scan's own alert never reaches Alertmanager."""
+    lead = "host_sweep:pseudo-5"
+    r = Router(config(alertmanager.url), "site-a", tmp_path)
+    async with running(r):
+        r.submit(make_alert("pseudo-5", detector="host_sweep", kind="icmp", incident=lead))
+        r.submit(make_alert("pseudo-5", detector="port_scan", kind="vertical", incident=lead))
+        await wait_for(lambda: len(alertmanager.alerts()) == 1)
+        [got] = alertmanager.alerts()
+        assert got["labels"]["detector"] == "host_sweep"
+        assert got["annotations"]["findings"] == "host_sweep/icmp, port_scan/vertical"
+        await wait_for(lambda: any(n["status"] == "firing" for n in am_hook.json()))
+        now = time.time()
+        r.submit(make_alert("pseudo-5", detector="port_scan", resolved=now, incident=lead))
+        r.submit(make_alert("pseudo-5", detector="host_sweep", resolved=now, incident=lead))
+        await wait_for(lambda: any(n["status"] == "resolved" for n in am_hook.json()))
+    notes = am_hook.json()
+    assert [n["status"] for n in notes] == ["firing", "resolved"]
+    assert all(len(n["alerts"]) == 1 for n in notes)
+    assert r.stats().correlated == 1
+
+
 async def test_active_alert_is_resent(tmp_path: Path, alertmanager: AlertmanagerProc) -> None:
     """While active, the alert is posted again every resend, pushing endsAt ahead."""
     r = Router(config(alertmanager.url, resend=5.0), "site-a", tmp_path)

@@ -372,6 +372,24 @@ def icmp_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def sweep_and_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    """nmap's default run over the LAN: host discovery, then the common ports of every host
+    that answered. Two detectors, one source: one incident."""
+    a = lan.attacker
+    args = ["-sS", "-n", "-T4", "--top-ports", "100", LAN]
+    out = _bounded(lan, a.ns, 90, "nmap", *args)
+    return Outcome(
+        "sweep_and_scan",
+        ("host_sweep", "port_scan"),
+        "nmap " + " ".join(args),
+        "nmap host discovery of the /24, then a SYN scan of the 100 most common ports "
+        "on every live host",
+        a,
+        "nmap",
+        notes={"output_tail": out[-300:], "one_incident": True},
+    )
+
+
 # --------------------------------------------------------------------- floods
 def syn_flood(lan: SchoolLan, small: bool = False) -> Outcome:
     a = lan.attacker
@@ -745,5 +763,6 @@ SCENARIOS = {
         Scenario("dhcp_starvation", ("dhcpstarv",), dhcp_starvation),
         Scenario("rogue_ra", ("atk6-fake_router6", "ping"), rogue_ra),
         Scenario("nd_spoof", ("atk6-parasite6", "ping"), nd_spoof),
+        Scenario("sweep_and_scan", ("nmap",), sweep_and_scan),
     ]
 }

@@ -126,3 +126,16 @@ def test_no_one_but_the_attacker_is_named(truth: dict[str, object], tmp_path: Pa
         src = a["source"]
         assert src["ip"] in ("", atk["ip"], atk.get("ip6")), a  # type: ignore[union-attr,index]
         assert src["mac"] in ("", atk["mac"]), a  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "truth", [t for t in truths() if (t.get("notes") or {}).get("one_incident")], ids=ids
+)
+def test_one_source_is_one_incident(truth: dict[str, object], tmp_path: Path) -> None:
+    """Every alert about the attacker names the same incident: its first alert."""
+    found = alerts(truth, tmp_path)
+    assert len({a["detector"] for a in found}) >= 2, found
+    incidents = {a["incident"] for a in found}
+    assert len(incidents) == 1, found
+    lead = next(a for a in found if a["incident"] == f"{a['detector']}:{a['identifier']}")
+    assert lead["first_seen"] == min(a["first_seen"] for a in found)
