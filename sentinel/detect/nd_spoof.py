@@ -15,8 +15,8 @@ neighbour advertisement (ICMPv6 136) with the override flag rewrites any host's 
 Duplicate address detection sends solicitations from the unspecified address (not a
 claim), and the owner's defence names the owner's MAC: neither counts. A device that
 renumbers claims a new address, a new binding. Only hop limit 255 counts (RFC 4861
-7.1). The identifier is the spoofing MAC: the one claiming an address another MAC held
-first.
+7.1). The identifier is the spoofing MAC: the one claiming an address that another MAC uses
+(solicits from), or, before the owner has solicited, that another MAC held first.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ UNSPECIFIED = "::"
 
 
 class _Binding:
-    __slots__ = ("changes", "first_mac", "mac")
+    __slots__ = ("changes", "first_mac", "mac", "owner")
 
     def __init__(self, mac: str) -> None:
         self.first_mac = mac
         self.mac = mac
+        self.owner = ""  # the first MAC seen soliciting from the address: it uses it
         self.changes: list[float] = []
 
 
@@ -109,16 +110,22 @@ class NdSpoof:
             )
         b = self.bindings.get(ip)
         if b is None:
-            self.bindings.setdefault(ip, value=_Binding(mac))
+            b = self.bindings.setdefault(ip, value=_Binding(mac))
             if own and mac == eth:
+                b.owner = mac
                 self.own_ip.setdefault(mac, value=ip)
             return out
+        if own and mac == eth and not b.owner:
+            b.owner = mac
         if b.mac != mac:
             b.changes = [t for t in b.changes if ts - t < self.s.flip_window]
             b.changes.append(ts)
             previous, b.mac = b.mac, mac
             if len(b.changes) >= self.s.flip_threshold and not out:
-                spoofer = mac if mac != b.first_mac else previous
+                # The device using the address owns it (else the one that held it first):
+                # a spoofer may advertise first, before the owner has spoken.
+                owner = b.owner or b.first_mac
+                spoofer = mac if mac != owner else previous
                 out.append(
                     self._finding(
                         spoofer,
@@ -130,7 +137,7 @@ class NdSpoof:
                         {"changes": len(b.changes)},
                     )
                 )
-        elif own and mac == b.first_mac == eth:
+        elif own and mac == eth and mac == (b.owner or b.first_mac):
             self.own_ip.setdefault(mac, value=ip)
         return out
 

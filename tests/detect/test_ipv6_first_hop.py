@@ -18,6 +18,7 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import Ether
 
 from sentinel.capture.decode import decode
+from sentinel.capture.pcapfile import read
 from sentinel.config.detect import Allow, DetectConfig, Gateway, NdSpoof, RogueRa
 from sentinel.detect import base
 from sentinel.detect.engine import Engine, kinds
@@ -26,10 +27,14 @@ from sentinel.detect.nd_spoof import NdSpoof as NdSpoofDetector
 from sentinel.detect.rogue_ra import RogueRa as RogueRaDetector
 from sentinel.model import Severity
 from sentinel.packet import ND_NEIGHBOR_ADVERT, ND_ROUTER_ADVERT
+from tests.conftest import DATA
 from tests.detect.crafted import make, pkt, run
 
 if TYPE_CHECKING:
+    from sentinel.detect.base import Finding
     from sentinel.packet import Packet
+
+LAB = DATA / "lab"
 
 GW_MAC, VICTIM, ATTACKER = "02:77:00:00:00:01", "02:77:00:00:01:01", "02:77:00:00:66:66"
 SERVER = "02:77:00:00:00:0a"
@@ -269,3 +274,54 @@ def test_engine_pseudonymises_nd_alerts() -> None:
     for a in alerts:
         assert ATTACKER not in repr(a)
         assert GW_LL not in repr(a)
+
+
+# ------------------------------------------------------------------ lab captures
+
+
+def _replay(
+    d: RogueRaDetector | NdSpoofDetector, name: str, before: tuple[Packet, ...] = ()
+) -> list[Finding]:
+    """Feed the ND packets of a lab capture (after ``before``) to one detector."""
+    frames = list(before)
+    for ts, linktype, frame, wirelen in read(LAB / f"{name}.pcap"):
+        p = decode(frame, linktype, ts, wirelen)
+        if base.ND in kinds(p):
+            frames.append(p)
+    return run(d, frames)
+
+
+def test_fake_router6_after_a_learned_router_is_a_warning() -> None:
+    """The lab's fake_router6 capture, a router having announced before it: learned mode
+    names the attacker at warning severity."""
+    start = next(iter(read(LAB / "rogue_ra.pcap")))[0]
+    d = ra_detector(settings=RogueRa(learn_period=60))
+    found = _replay(d, "rogue_ra", (ra(GW_MAC, GW_LL, start - 120),))
+    assert found
+    assert {(f.kind, f.severity, f.src_mac) for f in found} == {
+        ("rogue", Severity.WARNING, ATTACKER)
+    }
+
+
+def test_parasite6_capture_names_only_the_attacker() -> None:
+    """The lab's parasite6 capture: flip-flops, the attacker's MAC the only one named."""
+    found = _replay(make(NdSpoofDetector), "nd_spoof")
+    assert found
+    assert {f.src_mac for f in found} == {ATTACKER}
+
+
+def test_ipv6_lab_traffic_is_not_an_attack() -> None:
+    """The IPv6 scan capture's neighbour discovery (DAD, solicitations, answers) raises
+    neither detector."""
+    assert _replay(make(NdSpoofDetector), "ipv6_scan") == []
+    assert _replay(ra_detector(Gateway(mac=GW_MAC)), "ipv6_scan") == []
+
+
+def test_spoofer_advertising_before_the_owner_speaks_is_still_the_spoofer() -> None:
+    """fake_advertise6 claims the server's address first; the server's own solicitation
+    from that address shows who uses it: the attacker is named, not the server."""
+    d = make(NdSpoofDetector)
+    frames = [na(ATTACKER, SERVER6, 0), na(SERVER, SERVER6, 1), na(ATTACKER, SERVER6, 2)]
+    frames += [ns(SERVER, SERVER6, VICTIM6, 3)]
+    found = run(d, frames)
+    assert [(f.kind, f.src_mac) for f in found] == [("flip_flop", ATTACKER)]

