@@ -169,9 +169,10 @@ class NdSpoof:
         return ()
 
     def stats(self) -> dict[str, int]:
+        """Table sizes and evictions (the metrics sum the sizes into table entries)."""
         return {
             "bindings": len(self.bindings),
-            "evictions": self.bindings.evictions,
-            "malformed": self.malformed,
-            "ignored": self.ignored,
+            "own_ip": len(self.own_ip),
+            "routers": len(self.routers),
+            "evictions": self.bindings.evictions + self.own_ip.evictions,
         }
