@@ -117,7 +117,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     unsigned long long packets[N_CELLS], bytes[N_CELLS];
-    unsigned long long truncated, bad_ip_header;
+    unsigned long long truncated, bad_ip_header, multicast_source;
     uint32_t v4_net[MAX_NETS], v4_mask[MAX_NETS];
     uint64_t v6_net[MAX_NETS][2], v6_mask[MAX_NETS][2];
     int n_v4, n_v6;
@@ -358,6 +358,11 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         return;
     }
     if (ts >= self->rotate_at) rotate(self, ts);
+    if (f[6] & 1) { /* a group (multicast) source MAC: no NIC sends one, a damaged frame */
+        self->multicast_source++;
+        count(self, CELL(D_INTERNAL, F_OTHER, P_OTHER), wirelen);
+        return;
+    }
     uint64_t mac = ((uint64_t)be16(f + 6) << 32) | be32(f + 8);
     int new_mac = 0;
     if (!set_has(&self->macs, 0, mac)) {
@@ -584,7 +589,9 @@ static PyObject *core_get_malformed(Core *self, void *closure) {
     struct {
         const char *name;
         unsigned long long n;
-    } reasons[] = {{"truncated", self->truncated}, {"bad_ip_header", self->bad_ip_header}};
+    } reasons[] = {{"truncated", self->truncated},
+                   {"bad_ip_header", self->bad_ip_header},
+                   {"multicast_source", self->multicast_source}};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         if (!reasons[i].n) continue;
         PyObject *x = PyLong_FromUnsignedLongLong(reasons[i].n);

@@ -199,6 +199,9 @@ class Accounting(_Reports):
             return
         if ts >= self.rotate_at:
             self._rotate(ts)
+        if f[6] & 1:  # a group (multicast) source MAC: no NIC sends one, a damaged frame
+            self._bad("multicast_source", wirelen)
+            return
         mac_hi, mac_lo, etype = _ETH.unpack_from(f, 6)
         mac = (mac_hi << 32) | mac_lo
         macs = self.macs

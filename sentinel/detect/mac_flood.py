@@ -3,8 +3,12 @@
 Counts source MACs never seen before within ``window``; a school LAN gains a few
 devices a minute, macof sends thousands a second. During the first window after capture
 starts every device is new, so the threshold is multiplied by ``startup_factor``.
-Multicast source MACs are impossible on a real NIC and flagged on sight. The flood has
-no real source (its MACs are random), so the identifier is the LAN itself.
+A multicast source MAC is a damaged frame, not a device: the accounting counts it as
+malformed (``sentinel_lan_malformed_packets_total{reason="multicast_source"}``) and it
+never reaches this detector (nor is it counted here if fed directly); one odd frame from
+a broken NIC must not read as a flood, and macof's random MACs are half unicast, so a
+flood is still seen. The flood has no real source (its MACs are random), so the
+identifier is the LAN itself.
 """
 
 from __future__ import annotations
@@ -34,11 +38,10 @@ class MacFlood:
         self.seen: Bounded[bytes, float] = Bounded(common.max_tracked)
         self.new: deque[float] = deque()
         self.started: float | None = None
-        self.multicast = 0
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         mac = p.src_mac
-        if not mac or self.seen.get(mac) is not None:
+        if not mac or mac[0] & 1 or self.seen.get(mac) is not None:
             return ()
         if self.started is None:
             self.started = p.ts
@@ -46,21 +49,6 @@ class MacFlood:
         if self.allowed.mac(mac_text(mac)):
             return ()
         self.new.append(p.ts)
-        if mac[0] & 1:
-            self.multicast += 1
-            return [
-                Finding(
-                    detector=self.name,
-                    severity=Severity.CRITICAL,
-                    identifier="lan:multicast",
-                    summary=f"frames with multicast source MACs on the LAN ({self.multicast} so "
-                    "far): forged by a flooding tool",
-                    ts=p.ts,
-                    target_name="LAN",
-                    kind="multicast_source",
-                    counts={"multicast_sources": self.multicast},
-                )
-            ]
         return ()
 
     def tick(self, now: float) -> Iterable[Finding]:

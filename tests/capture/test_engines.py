@@ -357,3 +357,22 @@ def test_detector_budget_samples_the_whole_second(tmp_path: Path) -> None:
     probes = [ts for ts, _wire, frame in py["wanted"] if frame[26:30] == bytes([10, 30, 0, 66])]
     assert len(probes) >= 90
     assert max(probes) - min(probes) > 0.9
+
+
+@needs_c
+def test_multicast_source_frame_is_malformed() -> None:
+    """A frame with a group (multicast) source MAC: one malformed frame in both engines,
+    never a device nor a frame for the detectors."""
+    odd = bytes(Ether(src="01:00:5e:7f:ff:fa", dst="02:77:00:00:00:0a") / IP() / UDP(dport=9))
+    ok = bytes(Ether(src="02:77:00:00:01:01") / IP(src="10.77.0.101") / UDP(dport=53) / b"q")
+    py, c = Accounting((NET4,)), FAST((NET4,))  # type: ignore[misc]
+    for acc in (py, c):
+        acc.frame(odd, len(odd), 1.0)
+        acc.frame(ok, len(ok), 1.1)
+    assert py.malformed == {"multicast_source": 1}
+    assert py.snapshot().active_macs == 1
+    assert [w[2] for w in py.detector_batch()] == [ok]
+    c.detector_batch()
+    py.frame(odd, len(odd), 1.2)
+    c.frame(odd, len(odd), 1.2)
+    same(state(py), state(c))

@@ -6,6 +6,7 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import ARP, Ether
 
 from sentinel.config.detect import DetectConfig, Gateway
+from sentinel.config.detect import MacFlood as MacFloodSettings
 from sentinel.detect.arp_spoof import ArpSpoof
 from sentinel.detect.mac_flood import MacFlood
 from tests.detect.crafted import make, pkt, run
@@ -105,11 +106,14 @@ def test_a_lesson_starting_is_not_a_mac_flood() -> None:
     assert run(d, early + lesson) == []
 
 
-def test_multicast_source_macs_are_one_condition() -> None:
-    """Forged multicast source MACs: flagged under one identifier, not one per MAC."""
+def test_multicast_source_macs_are_not_a_flood() -> None:
+    """Multicast source MACs (damaged frames, counted by the accounting) are no new devices."""
+    d = make(MacFlood, MacFloodSettings(new_macs_threshold=5, startup_factor=1))
     frames = [frame_from(f"03:00:00:00:00:{i:02x}", 5 + i / 10) for i in range(20)]
-    found = run(make(MacFlood), frames)
-    assert {f.identifier for f in found} == {"lan:multicast"}
+    assert run(d, frames) == []
+    assert d.stats()["macs"] == 0
+    found = run(d, [frame_from(f"02:00:00:00:00:{i:02x}", 8 + i / 10) for i in range(20)])
+    assert {f.kind for f in found} == {"new_macs"}
 
 
 def test_spoofed_flood_keeps_arp_tables_bounded() -> None:
