@@ -6,7 +6,13 @@ server replies (OFFER, ACK) are judged; a server is named by its server identifi
 (option 54), else by the packet's source address.
 
 With ``servers`` configured, any other server is rogue, and that is the reliable
-setup. Without it the detector has to tell the servers apart from DHCP packets alone,
+setup. One that is not listed but hands out an address on site, the site's router
+(``routers``, else the pinned gateway) and, when ``dns_servers`` is set, the site's DNS
+servers is an ordinary second server (a wireless controller, a phone system's box):
+a warning to list it, not a critical rogue. Should it later hand out another router or
+DNS server, it is critical from then on.
+
+Without ``servers`` the detector has to tell the servers apart from DHCP packets alone,
 in this order:
 
 1. A non-relayed reply offering an address outside the site's networks is rogue (a
@@ -58,6 +64,7 @@ if TYPE_CHECKING:
 
 # Seconds by which one server must predate another for "first seen" to decide a conflict.
 ESTABLISHED = 60.0
+UNLISTED = "unlisted"  # a server missing from ``servers`` that hands out the site's settings
 UNSET = ("", str(ipaddress.IPv4Address(0)))  # no address
 
 
@@ -72,6 +79,7 @@ class _Server:
         "offers",
         "reason",
         "routers",
+        "severity",
     )
 
     def __init__(self) -> None:
@@ -82,11 +90,12 @@ class _Server:
         self.offers = 0
         self.acks = 0
         self.learned = False
-        self.kind = ""  # non-empty: found rogue (sticky)
+        self.kind = ""  # non-empty: found rogue (sticky, but UNLISTED may still escalate)
         self.reason = ""
+        self.severity = Severity.CRITICAL
 
-    def flag(self, kind: str, reason: str) -> None:
-        self.kind, self.reason = kind, reason
+    def flag(self, kind: str, reason: str, severity: Severity = Severity.CRITICAL) -> None:
+        self.kind, self.reason, self.severity = kind, reason, severity
 
 
 class RogueDhcp:
@@ -130,7 +139,7 @@ class RogueDhcp:
         else:
             s.acks += 1
         flagged: list[tuple[str, _Server]] = []
-        if not s.kind:
+        if not s.kind or s.kind == UNLISTED:
             self._judge(server, s, m, p.ts, flagged)
         if s.kind:
             flagged.append((server, s))
@@ -144,7 +153,7 @@ class RogueDhcp:
         relayed = m.giaddr not in UNSET
         if self.configured:
             if server not in self.configured:
-                s.flag("not_allowed", "not one of the configured DHCP servers")
+                self._unlisted(s, m, relayed)
                 return
         else:
             if (
@@ -177,6 +186,29 @@ class RogueDhcp:
             and not set(m.dns_servers) <= set(self.s.dns_servers)
         ):
             s.flag("dns", "hands out a DNS server other than the configured ones")
+
+    def _unlisted(self, s: _Server, m: Dhcp, relayed: bool) -> None:
+        """A server missing from ``servers``: a warning if all it hands out is the site's."""
+        routers = self.s.routers or ((self.gateway,) if self.gateway else ())
+        if self.networks and not relayed and m.yiaddr not in UNSET and not self._on_site(m.yiaddr):
+            s.flag("foreign_range", "hands out addresses outside the site's networks")
+        elif routers and m.routers and not set(m.routers) <= set(routers):
+            s.flag("router", "not a configured DHCP server, and hands out another router")
+        elif (
+            self.s.dns_servers
+            and m.dns_servers
+            and not set(m.dns_servers) <= set(self.s.dns_servers)
+        ):
+            s.flag("dns", "not a configured DHCP server, and hands out another DNS server")
+        elif routers and m.routers:
+            s.flag(
+                UNLISTED,
+                "not one of the configured DHCP servers, though it hands out the site's "
+                "router: list it in rogue_dhcp.servers if it belongs",
+                Severity.WARNING,
+            )
+        else:
+            s.flag("not_allowed", "not one of the configured DHCP servers")
 
     def _conflicts(self, server: str, s: _Server, flagged: list[tuple[str, _Server]]) -> None:
         """Compare with every other server handing out a different router."""
@@ -216,9 +248,10 @@ class RogueDhcp:
         router = next((r for r in s.routers if r != server), "")
         return Finding(
             detector=self.name,
-            severity=Severity.CRITICAL,
+            severity=s.severity,
             identifier=server,
-            summary=f"Rogue DHCP server {{source}}: {s.reason}",
+            summary=f"{'Unlisted' if s.kind == UNLISTED else 'Rogue'} DHCP server {{source}}: "
+            + s.reason,
             ts=ts,
             src_ip=server,
             src_mac=s.mac,
@@ -226,7 +259,10 @@ class RogueDhcp:
             kind=s.kind,
             counts={"offers": s.offers, "acks": s.acks},
             description=(
-                "Clients that take its lease use "
+                "Its leases name the site's router {target}; a DHCP server no one listed is "
+                "still worth knowing (a device's built-in server switched on by mistake)."
+                if s.kind == UNLISTED
+                else "Clients that take its lease use "
                 + ("{target}" if router else "{source}")
                 + " as their router: their traffic can be read and changed."
             ),

@@ -13,6 +13,7 @@ from sentinel.capture.pcapfile import read
 from sentinel.config.detect import Allow, DetectConfig, Gateway, RogueDhcp
 from sentinel.detect.base import Common
 from sentinel.detect.rogue_dhcp import RogueDhcp as Detector
+from sentinel.model import Severity
 from tests.conftest import DATA
 
 if TYPE_CHECKING:
@@ -184,3 +185,35 @@ def test_allow_listed_server_and_garbage_ignored() -> None:
     )
     assert list(d.observe(junk)) == []
     assert d.stats()["malformed"] == 1
+
+
+def test_unlisted_server_with_the_sites_router_is_a_warning() -> None:
+    """A server missing from ``servers`` that hands out the site's router: a warning."""
+    d = _detector(RogueDhcp(servers=(LEGIT,), routers=(GATEWAY,)))
+    found = _feed(d, [_reply(LEGIT, 1.0), _reply("10.77.0.99", 1.1), _reply("10.77.0.99", 1.2)])
+    assert [(f.identifier, f.kind, f.severity) for f in found] == [
+        ("10.77.0.99", "unlisted", Severity.WARNING)
+    ] * 2
+    assert found[0].summary.startswith("Unlisted DHCP server")
+
+
+def test_unlisted_server_judged_by_the_pinned_gateway_and_escalates() -> None:
+    """Without ``routers`` the pinned gateway decides; another router later is critical."""
+    d = _detector(RogueDhcp(servers=(LEGIT,)), gateway=Gateway(ip=GATEWAY))
+    assert [f.severity for f in _feed(d, [_reply("10.77.0.99", 1.0)])] == [Severity.WARNING]
+    later = _feed(d, [_reply("10.77.0.99", 2.0, router="10.77.0.99")])
+    assert [(f.kind, f.severity) for f in later] == [("router", Severity.CRITICAL)]
+    assert [f.kind for f in _feed(d, [_reply("10.77.0.99", 3.0)])] == ["router"]  # sticky
+
+
+def test_unlisted_server_with_another_router_or_dns_is_critical() -> None:
+    """A server missing from ``servers`` handing out another router or DNS: critical."""
+    d = _detector(RogueDhcp(servers=(LEGIT,), routers=(GATEWAY,), dns_servers=(LEGIT,)))
+    found = _feed(d, [_reply(ROGUE, 1.0, router=ROGUE), _reply("10.77.0.99", 1.1, dns=ROGUE)])
+    assert [(f.identifier, f.kind, f.severity) for f in found] == [
+        (ROGUE, "router", Severity.CRITICAL),
+        ("10.77.0.99", "dns", Severity.CRITICAL),
+    ]
+    d = _detector(RogueDhcp(servers=(LEGIT,), routers=(GATEWAY,)))
+    found = _feed(d, [_reply("10.77.0.99", 1.0, yiaddr="192.168.0.100")])
+    assert [(f.kind, f.severity) for f in found] == [("foreign_range", Severity.CRITICAL)]
