@@ -44,6 +44,7 @@ LAN = "10.77.0.0/24"
 PREFIX = 24
 DOMAIN = "school.lan"
 TUNNEL_DOMAIN = "tunnel.test"
+UPSTREAM_DOMAIN = "example.net"  # forwarded to the internet host (see scenarios.upstream_dns)
 LAN6 = "fd77::/64"  # IPv6 is off in the lab; scenarios that need it switch it on per host
 IF = "lan0"
 
@@ -376,6 +377,7 @@ class SchoolLan:
                     f"address=/www.{DOMAIN}/{srv.ip}",
                     f"address=/news.example.com/{wan.ip}",
                     f"server=/{TUNNEL_DOMAIN}/{wan.ip}",
+                    f"server=/{UPSTREAM_DOMAIN}/{wan.ip}",  # the benign resolver scenarios
                     "dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,12h",
                     *(f"dhcp-host={h.mac},{h.ip},stu{i}" for i, h in enumerate(s, 1)),
                     f"dhcp-option=option:router,{self.gw.ip}",

@@ -8,12 +8,17 @@ detectors it must raise. The live tests and ``scripts/record-lab-captures`` shar
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from tests.lab.lan import IF, LAN, TUNNEL_DOMAIN, Host, SchoolLan
+from tests.lab.lan import IF, LAN, TUNNEL_DOMAIN, UPSTREAM_DOMAIN, Host, SchoolLan, which
 
 SERVER6, ATTACKER6, STUDENT6 = "fd77::10", "fd77::66", "fd77::101"
 
@@ -162,6 +167,324 @@ def baseline(lan: SchoolLan, small: bool = False) -> Outcome:
         "browsing, three SSH sessions of an admin, pings. No detector may fire.",
         None,
         "busybox udhcpc/nslookup/ping, curl, openssh-client",
+    )
+
+
+# --------------------------------------------------------------------- benign, busy
+# What schools really carry, each recorded on its own: none of it may raise an alert
+# (second_dhcp_server: one warning). The generators are real sockets (traffic.py, run
+# with the system python3 inside a namespace), real daemons and real clients.
+TRAFFIC = str(Path(__file__).with_name("traffic.py"))
+P2P_PEERS = [f"203.0.113.{50 + i}" for i in range(16)]  # peers on the internet
+CDN = [f"203.0.113.{20 + i}" for i in range(4)]  # an update service's CDN nodes
+
+
+def _py(*args: str) -> tuple[str, ...]:
+    return (which("python3") or sys.executable, TRAFFIC, *args)
+
+
+@contextlib.contextmanager
+def _aliases(lan: SchoolLan, host: Host, addrs: list[str]) -> Iterator[None]:
+    """Extra addresses on one host (several servers or peers behind one interface)."""
+    for a in addrs:
+        lan.sh("ip", "-n", host.ns, "addr", "add", f"{a}/32", "dev", IF)
+    try:
+        yield
+    finally:
+        for a in addrs:
+            lan.sh("ip", "-n", host.ns, "addr", "del", f"{a}/32", "dev", IF, check=False)
+
+
+@contextlib.contextmanager
+def upstream_dns(lan: SchoolLan) -> Iterator[None]:
+    """dnsmasq on the internet host answering for example.net (the school resolver forwards
+    that domain there): every name resolves, CDN names to the CDN nodes."""
+    wan = lan.wan
+    proc = lan.start(
+        wan.ns,
+        "dnsmasq-upstream",
+        "dnsmasq",
+        "-k",
+        f"--listen-address={wan.ip}",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--user=root",
+        f"--pid-file={lan.work / 'dnsmasq-upstream.pid'}",
+        *(f"--address=/{d}.{UPSTREAM_DOMAIN}/{CDN[i]}" for i, d in enumerate(("dl", "cdn"))),
+        f"--address=/{UPSTREAM_DOMAIN}/{wan.ip}",
+        f"--local=/{UPSTREAM_DOMAIN}/",  # authoritative: AAAA gets an empty answer
+    )
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        lan.stop(proc)
+
+
+def p2p_client(lan: SchoolLan, small: bool = False) -> Outcome:
+    stu, rng = lan.students, random.Random(7)
+    lan_peers = [stu[1], stu[2], lan.attacker]  # other laptops running the same client
+    client = f"{stu[0].ip}:51413"
+    wan_listen = [f"{a}:{rng.randrange(10000, 65000)}" for a in P2P_PEERS for _ in range(2)]
+    lan_listen = {
+        h.ns: [f"{h.ip}:{rng.randrange(10000, 65000)}" for _ in range(3)] for h in lan_peers
+    }
+    seconds = "25"
+    with _aliases(lan, lan.wan, P2P_PEERS):
+        peers = [
+            lan.start(
+                lan.wan.ns,
+                "peer-wan",
+                *_py("peer", "--listen", *wan_listen, "--call", client, "--seconds", seconds),
+            )
+        ]
+        peers += [
+            lan.start(ns, f"peer-{i}", *_py("peer", "--listen", *addrs, "--seconds", seconds))
+            for i, (ns, addrs) in enumerate(lan_listen.items())
+        ]
+        try:
+            time.sleep(1)
+            every = wan_listen + [a for addrs in lan_listen.values() for a in addrs]
+            out = lan.run(stu[0].ns, *_py("swarm", "--peer", *every, "--seconds", "20"), timeout=40)
+        finally:
+            for p in peers:
+                lan.stop(p)
+    return Outcome(
+        "p2p_client",
+        (),
+        f"traffic.py swarm: {len(every)} peers ({len(P2P_PEERS)} internet addresses, 3 laptops) "
+        "on random high ports, 3 rounds of uTP-like UDP, BitTorrent handshakes and pieces over "
+        "TCP with three peers in four; 12 peers connect back to 51413",
+        f"A peer-to-peer client on student laptop 1: UDP and TCP with {len(every)} peers on "
+        "many high ports, every datagram and handshake answered, incoming connections too. "
+        "No detector may fire.",
+        None,
+        "python3 sockets (tests/lab/traffic.py)",
+        notes={"swarm": out.stdout.strip()[-200:]},
+    )
+
+
+def lan_chatter(lan: SchoolLan, small: bool = False) -> Outcome:
+    hosts = [(lan.srv, "printer", "laserjet-staff")]
+    hosts += [(s, "laptop", f"laptop{i}") for i, s in enumerate(lan.students, 1)]
+    procs = [
+        lan.start(
+            h.ns,
+            f"chatter-{name}",
+            *_py("chatter", "--role", role, "--name", name, "--count", "6", "--interval", "2"),
+        )
+        for h, role, name in hosts
+    ]
+    try:
+        for p in procs:
+            p.wait(30)
+    finally:
+        for p in procs:
+            lan.stop(p)
+    return Outcome(
+        "lan_chatter",
+        (),
+        "traffic.py chatter on the server (a printer) and three laptops: 6 rounds, 2 s apart",
+        "Broadcast and multicast chatter from four hosts: mDNS queries and announcements "
+        "(224.0.0.251:5353), SSDP M-SEARCH and NOTIFY (239.255.255.250:1900) with unicast "
+        "answers, LLMNR queries (224.0.0.252:5355) and NetBIOS name queries (broadcast to "
+        "10.77.0.255:137), answered by the printer. No detector may fire.",
+        None,
+        "python3 sockets (tests/lab/traffic.py)",
+    )
+
+
+def file_server(lan: SchoolLan, small: bool = False) -> Outcome:
+    srv, stu = lan.srv, lan.students
+    share = lan.work / "www-srv" / "share"
+    share.mkdir(exist_ok=True)
+    for i in range(20):
+        (share / f"worksheet{i:02}.pdf").write_bytes(os.urandom(3000))
+    backup = lan.work / "backup"
+    backup.mkdir(exist_ok=True)
+    for d in ("homework", "staff", "admin"):
+        (backup / f"{d}.tar").write_bytes(os.urandom(96 * 1024))
+    urls = [f"http://{srv.ip}/share/worksheet{i:02}.pdf" for i in range(20)]
+    clients = [*stu, lan.attacker]  # a classroom of four laptops
+    curl = ["curl", "-4", "-s", "-m", "10", "--parallel", "--parallel-max", "4"]
+    procs = [
+        lan.start(c.ns, f"pull-{i}", *curl, *(x for u in urls for x in ("-o", "/dev/null", u)))
+        for i, c in enumerate(clients)
+    ]
+    try:
+        for p in procs:
+            p.wait(30)
+    finally:
+        for p in procs:
+            lan.stop(p)
+    # the nightly backup: three archives copied to the server over ssh (admin's key)
+    key = str(lan.work / "sshd" / "admin")
+    for d in ("homework", "staff", "admin"):
+        lan.run(
+            stu[0].ns,
+            "scp",
+            *SSH_OPTS,
+            "-i",
+            key,
+            str(backup / f"{d}.tar"),
+            f"root@{srv.ip}:{lan.work / 'backup' / (d + '.copy')}",
+            timeout=30,
+        )
+    return Outcome(
+        "file_server",
+        (),
+        f"curl --parallel --parallel-max 4 (20 files of 3 kB) from {len(clients)} laptops; "
+        "scp -i key x3 (96 KiB archives) to root@server",
+        f"A busy file server: {len(clients)} laptops pull 20 worksheets each over HTTP, four "
+        "connections at a time (80 connections in seconds), then a backup job copies three "
+        "archives over ssh. Recorded with a 96-byte snap length. No detector may fire.",
+        None,
+        "curl, openssh-client (scp)",
+    )
+
+
+def updates_cdn(lan: SchoolLan, small: bool = False) -> Outcome:
+    stu, srv = lan.students, lan.srv
+    rng = random.Random(11)
+    names = [f"{rng.randbytes(16).hex()}.dl.{UPSTREAM_DOMAIN}" for _ in range(16)]
+    names += [f"{rng.randbytes(20).hex()}-c{i}.cdn.{UPSTREAM_DOMAIN}" for i in range(16)]
+    with _aliases(lan, lan.wan, CDN), upstream_dns(lan):
+        cdn = lan.start(lan.wan.ns, "cdn", *_py("cdn", "--listen", *CDN, "--seconds", "40"))
+        try:
+            time.sleep(0.5)
+            for n in names:
+                lan.run(stu[0].ns, "busybox", "nslookup", n, srv.ip, timeout=10)
+            out = lan.run(
+                stu[0].ns,
+                *_py("fetch", "--server", *CDN, "--connections", "40", "--parallel", "10"),
+                timeout=40,
+            )
+        finally:
+            lan.stop(cdn)
+    return Outcome(
+        "updates_cdn",
+        (),
+        f"busybox nslookup x{len(names)} (32- and 40-hex labels under {UPSTREAM_DOMAIN}); "
+        "traffic.py fetch: 40 TCP connections to 4 CDN nodes on 443, 10 at a time",
+        "Software updates: a laptop resolves many hashed CDN names through the school "
+        "resolver (forwarded upstream) and pulls pieces over many parallel HTTPS-like "
+        "connections. No detector may fire.",
+        None,
+        "busybox nslookup, python3 sockets (tests/lab/traffic.py), dnsmasq",
+        notes={"fetch": out.stdout.strip()[-200:]},
+    )
+
+
+def resolver_relay(lan: SchoolLan, small: bool = False) -> Outcome:
+    srv = lan.srv
+    sites = [
+        "www",
+        "mail",
+        "video",
+        "maps",
+        "news",
+        "weather",
+        "library",
+        "museum",
+        "sports",
+        "music",
+        "games",
+        "science",
+    ]
+    with upstream_dns(lan):
+        for s in lan.students:
+            for site in sites:
+                lan.run(
+                    s.ns, "busybox", "nslookup", f"{site}.{UPSTREAM_DOMAIN}", srv.ip, timeout=10
+                )
+    return Outcome(
+        "resolver_relay",
+        (),
+        f"busybox nslookup x{len(sites)} names under {UPSTREAM_DOMAIN} from 3 laptops",
+        "The school resolver (dnsmasq on the server) relays the laptops' lookups to an "
+        "upstream resolver on the internet host: the server is not a DNS tunnel client. "
+        "No detector may fire.",
+        None,
+        "busybox nslookup, dnsmasq",
+    )
+
+
+def second_dhcp_server(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    args = [
+        "-k",
+        "--port=0",
+        f"--interface={IF}",
+        "--bind-interfaces",
+        "--no-hosts",
+        "--no-resolv",
+        "--dhcp-range=10.77.0.200,10.77.0.220,255.255.255.0,5m",
+        f"--dhcp-option=3,{lan.gw.ip}",
+        f"--dhcp-option=6,{lan.srv.ip}",
+        "--no-ping",
+        "--user=root",
+        f"--dhcp-leasefile={lan.work / 'second.leases'}",
+        f"--pid-file={lan.work / 'second.pid'}",
+    ]
+    second = lan.start(a.ns, "second-dnsmasq", "dnsmasq", *args)
+    try:
+        time.sleep(1)
+        leases = [lan.dhcp(s).strip() for s in lan.students[1:]]
+    finally:
+        lan.stop(second)
+    for s in lan.students[1:]:
+        lan.dhcp(s)
+    return Outcome(
+        "second_dhcp_server",
+        ("rogue_dhcp",),
+        "dnsmasq " + " ".join(x for x in args if "file" not in x),
+        "A second, ordinary DHCP server the config does not list (router = the school's "
+        "gateway, DNS = the school's resolver), answering students 2 and 3: a warning to "
+        "list it, not a critical rogue.",
+        a,
+        "dnsmasq",
+        notes={"udhcpc": leases, "expected_severity": {"rogue_dhcp": "warning"}},
+    )
+
+
+def multicast_source_frame(lan: SchoolLan, small: bool = False) -> Outcome:
+    srv, stu, a = lan.srv, lan.students, lan.attacker
+    for s in stu:
+        lan.run(
+            s.ns, "curl", "-4", "-s", "-m", "5", "-o", "/dev/null", f"http://{srv.ip}/", timeout=10
+        )
+    mac = bytes.fromhex(srv.mac.replace(":", ""))
+    code = (
+        "import socket,struct,sys;"
+        "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);s.bind(('lan0',0));"
+        "ip=bytes([0x45,0,0,29,0,1,0,0,64,17,0,0])+socket.inet_aton(sys.argv[2])"
+        "+socket.inet_aton(sys.argv[3]);"
+        "s.send(bytes.fromhex(sys.argv[1])+bytes.fromhex('01005e7ffffa')+b'\\x08\\x00'"
+        "+ip+struct.pack('!4H',40000,9,9,0)+b'x')"
+    )
+    lan.run(
+        a.ns,
+        which("python3") or sys.executable,
+        "-c",
+        code,
+        mac.hex(),
+        a.ip,
+        srv.ip,
+        timeout=10,
+        check=True,
+    )
+    for s in stu:
+        lan.run(s.ns, "busybox", "ping", "-c", "2", "-i", "0.3", lan.gw.ip, timeout=10)
+    return Outcome(
+        "multicast_source_frame",
+        (),
+        "curl x3; one raw frame (source MAC 01:00:5e:7f:ff:fa, UDP to the server's port 9); "
+        "busybox ping x3",
+        "Ordinary browsing and pings with one odd frame whose source MAC is a multicast "
+        "address (a broken NIC or driver): a malformed frame, counted, not a MAC flood.",
+        None,
+        "curl, busybox, python3 AF_PACKET socket",
     )
 
 
@@ -746,6 +1069,13 @@ SCENARIOS = {
     s.name: s
     for s in [
         Scenario("baseline", ("busybox", "curl", "ssh"), baseline),
+        Scenario("p2p_client", ("python3",), p2p_client),
+        Scenario("lan_chatter", ("python3",), lan_chatter),
+        Scenario("file_server", ("curl", "scp"), file_server),
+        Scenario("updates_cdn", ("python3", "busybox", "dnsmasq"), updates_cdn),
+        Scenario("resolver_relay", ("busybox", "dnsmasq"), resolver_relay),
+        Scenario("second_dhcp_server", ("dnsmasq", "busybox"), second_dhcp_server),
+        Scenario("multicast_source_frame", ("python3", "curl"), multicast_source_frame),
         Scenario("syn_scan", ("nmap",), syn_scan),
         Scenario("ping_sweep", ("nmap",), ping_sweep),
         Scenario("syn_flood", ("hping3",), syn_flood),

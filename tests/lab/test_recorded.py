@@ -2,7 +2,8 @@
 
 Each capture was recorded with tcpdump on the lab gateway's LAN interface while one real
 tool ran (``scripts/record-lab-captures`` re-records them, as root). Its JSON names the
-detectors it must raise (none for the baseline), the attacker and the exact command.
+detectors it must raise (none for the baseline and the other benign captures), where
+stated their severity, the attacker and the exact command.
 No root needed here.
 """
 
@@ -96,6 +97,9 @@ def test_expected_detectors_exactly(truth: dict[str, object], tmp_path: Path) ->
     """Each capture raises exactly its expected detector ids (none for the baseline)."""
     found = alerts(truth, tmp_path)
     assert {a["detector"] for a in found} == set(truth["expected_detectors"]), found  # type: ignore[arg-type]
+    # "expected_severity": {detector: severity} states how urgent its alerts must be
+    for detector, severity in dict(truth.get("expected_severity", {})).items():  # type: ignore[call-overload]
+        assert {a["severity"] for a in found if a["detector"] == detector} == {severity}, found
 
 
 @pytest.mark.parametrize(
