@@ -84,3 +84,87 @@ class Packet:
     @property
     def payload(self) -> bytes:
         return self.frame[self.payload_offset : self.payload_offset + self.payload_length]
+
+
+# The first bytes of TCP payloads that logins are recognised by (``login_prefix``): the
+# capture engines copy these frames for the detectors (the C twin is ``login_prefix`` in
+# capture/_fastpath.c), and the engine routes them to the detector that parses them.
+LOGIN_NONE, LOGIN_REPLY, LOGIN_POST, LOGIN_HTTP = 0, 1, 2, 3
+_LOGIN_INCORRECT = b"Login incorrect"
+_C28P01 = b"C28P01\0"
+# IMAP tag characters: letters, digits, "." (a table lookup per byte)
+_TAG = bytes(
+    1 if chr(i).isascii() and (chr(i).isalnum() or chr(i) == ".") else 0 for i in range(256)
+)
+
+
+def _at(f: bytes | memoryview, i: int, text: bytes) -> bool:
+    """``f[i:]`` starts with ``text`` (the caller checked the length)."""
+    return all(f[i + k] == b for k, b in enumerate(text))
+
+
+def login_prefix(f: bytes | memoryview, start: int, end: int) -> int:
+    """What the TCP payload ``f[start:end]`` begins like, reading a few bytes.
+
+    ``LOGIN_REPLY``: a server's refusal of a login (HTTP 401, FTP 530, SMTP 535, POP3 or
+    Redis ``-ERR``/``-WRONGPASS``/``-NOAUTH``, telnet ``Login incorrect``, an IMAP
+    ``NO``/``BAD``, a VNC security failure, MySQL error 1045, PostgreSQL 28P01);
+    ``LOGIN_POST``: an HTTP POST; ``LOGIN_HTTP``: any other HTTP/1 response (wanted
+    only when it answers a POST); ``LOGIN_NONE``: anything else. Ordinary payloads
+    cost a few byte compares.
+    """
+    m = end - start
+    if m < 4:
+        return LOGIN_NONE
+    c, d = f[start], f[start + 1]
+    if c == 0x48 and d == 0x54 and m >= 12 and f[start + 4] == 0x2F and f[start + 8] == 0x20:
+        if f[start + 2] == 0x54 and f[start + 3] == 0x50 and f[start + 5] == 0x31:  # HTTP/1.x
+            if f[start + 9] == 0x34 and f[start + 10] == 0x30 and f[start + 11] == 0x31:
+                return LOGIN_REPLY  # 401: basic or digest authentication refused
+            return LOGIN_HTTP
+    elif c == 0x50 and d == 0x4F and m >= 5 and f[start + 2] == 0x53 and f[start + 3] == 0x54:
+        if f[start + 4] == 0x20:
+            return LOGIN_POST
+    elif c == 0x35 and d == 0x33 and f[start + 2] in (0x30, 0x35) and f[start + 3] in (0x20, 0x2D):
+        return LOGIN_REPLY  # FTP 530, SMTP 535
+    elif c == 0x2D:  # Redis, POP3: "-ERR", "-WRONGPASS", "-NOAUTH"
+        e = f[start + 2]
+        if (d == 0x45 and e == 0x52) or (d == 0x57 and e == 0x52) or (d == 0x4E and e == 0x4F):
+            return LOGIN_REPLY
+    elif c in (0x0D, 0x0A, 0x4C):  # telnet login(1): "\r\nLogin incorrect"
+        i = start
+        while i < start + 4 and f[i] in (0x0D, 0x0A):
+            i += 1
+        if end - i >= 15 and f[i] == 0x4C and _at(f, i, _LOGIN_INCORRECT):
+            return LOGIN_REPLY
+    elif (c | d | f[start + 2]) == 0 and f[start + 3] == 1:  # VNC: security result failed
+        # RFB 3.3 and 3.7: these four bytes; 3.8: then the reason, its length first
+        reason = m >= 9 and f[start + 4] == f[start + 5] == 0
+        if m == 4 or (reason and (f[start + 6] << 8) | f[start + 7] == m - 8):
+            return LOGIN_REPLY
+    if (
+        m >= 9
+        and f[start + 4] == 0xFF
+        and f[start + 5] == 0x15
+        and f[start + 6] == 0x04
+        and c | (d << 8) | (f[start + 2] << 16) == m - 4
+    ):
+        return LOGIN_REPLY  # MySQL error packet 1045: access denied
+    if c == 0x45 and d == 0 and f[start + 2] == 0 and m >= 12:  # PostgreSQL ErrorResponse
+        i, last = start + 5, min(end, start + 128) - 7
+        while i <= last:
+            if f[i] == 0x43 and f[i + 1] == 0x32 and _at(f, i, _C28P01):
+                return LOGIN_REPLY
+            i += 1
+        return LOGIN_NONE
+    if _TAG[c]:  # IMAP: "<tag> NO " or "<tag> BAD "
+        i, last = start + 1, min(end - 5, start + 11)
+        while i < last and _TAG[f[i]]:
+            i += 1
+        if i < last and f[i] == 0x20:
+            a, b, e = f[i + 1], f[i + 2], f[i + 3]
+            if a == 0x4E and b == 0x4F and e == 0x20:
+                return LOGIN_REPLY
+            if a == 0x42 and b == 0x41 and e == 0x44 and f[i + 4] == 0x20:
+                return LOGIN_REPLY
+    return LOGIN_NONE

@@ -26,6 +26,8 @@ enum { P_TCP, P_UDP, P_ICMP, P_OTHER };
 /* -- a bounded set of 128-bit keys (MACs, IPv4 and IPv6 addresses) ------------------- */
 
 #define DETECTOR_SLICES 100
+#define POST_SLOTS 256       /* accounting.POST_SLOTS */
+#define POST_ANSWER_WINDOW 10.0 /* seconds: accounting.POST_ANSWER_WINDOW */
 
 typedef struct {
     uint64_t *hi, *lo;
@@ -131,6 +133,8 @@ typedef struct {
     unsigned long long detector_frames, detector_frames_dropped;
     Talker *talkers;
     int talker_slots, n_talkers, sample;
+    uint64_t post_tag[POST_SLOTS]; /* HTTP POSTs waiting for their answer (by flow hash) */
+    double post_ts[POST_SLOTS];
     int failed; /* out of memory inside the hot path: raised after the frame */
     int ready;  /* __init__ has completed: until then every method refuses */
 } Core;
@@ -342,6 +346,104 @@ static int detector_wants_l4(unsigned proto, const uint8_t *f, Py_ssize_t n, Py_
     return proto != 4 && proto != 41 && proto != 47 && proto != 50 && proto != 51;
 }
 
+/* The first bytes of a TCP payload (sentinel/packet.py login_prefix, its Python twin). */
+enum { LOGIN_NONE, LOGIN_REPLY, LOGIN_POST, LOGIN_HTTP };
+
+static const uint8_t IMAP_TAG[256] = {
+    ['.'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,
+    ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,
+    ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,
+    ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,
+    ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,
+    ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static int login_prefix(const uint8_t *p, Py_ssize_t m) {
+    if (m < 4) return LOGIN_NONE;
+    uint8_t c = p[0], d = p[1];
+    if (c == 'H' && d == 'T' && m >= 12 && p[4] == '/' && p[8] == ' ') {
+        if (p[2] == 'T' && p[3] == 'P' && p[5] == '1') {
+            if (p[9] == '4' && p[10] == '0' && p[11] == '1') return LOGIN_REPLY;
+            return LOGIN_HTTP;
+        }
+    } else if (c == 'P' && d == 'O' && m >= 5 && p[2] == 'S' && p[3] == 'T') {
+        if (p[4] == ' ') return LOGIN_POST;
+    } else if (c == '5' && d == '3' && (p[2] == '0' || p[2] == '5') && (p[3] == ' ' || p[3] == '-')) {
+        return LOGIN_REPLY; /* FTP 530, SMTP 535 */
+    } else if (c == '-') { /* Redis, POP3: -ERR, -WRONGPASS, -NOAUTH */
+        uint8_t e = p[2];
+        if ((d == 'E' && e == 'R') || (d == 'W' && e == 'R') || (d == 'N' && e == 'O'))
+            return LOGIN_REPLY;
+    } else if (c == '\r' || c == '\n' || c == 'L') { /* telnet login(1) */
+        Py_ssize_t i = 0;
+        while (i < 4 && (p[i] == '\r' || p[i] == '\n')) i++;
+        if (m - i >= 15 && memcmp(p + i, "Login incorrect", 15) == 0) return LOGIN_REPLY;
+    } else if ((c | d | p[2]) == 0 && p[3] == 1) { /* VNC: security result failed */
+        int reason = m >= 9 && p[4] == 0 && p[5] == 0;
+        if (m == 4 || (reason && ((p[6] << 8) | p[7]) == m - 8)) return LOGIN_REPLY;
+    }
+    if (m >= 9 && p[4] == 0xFF && p[5] == 0x15 && p[6] == 0x04 &&
+        (c | (d << 8) | (p[2] << 16)) == m - 4)
+        return LOGIN_REPLY; /* MySQL error packet 1045 */
+    if (c == 'E' && d == 0 && p[2] == 0 && m >= 12) { /* PostgreSQL ErrorResponse */
+        Py_ssize_t last = (m < 128 ? m : 128) - 7;
+        for (Py_ssize_t i = 5; i <= last; i++)
+            if (p[i] == 'C' && p[i + 1] == '2' && memcmp(p + i, "C28P01", 7) == 0)
+                return LOGIN_REPLY;
+        return LOGIN_NONE;
+    }
+    if (IMAP_TAG[c]) { /* "<tag> NO " or "<tag> BAD " */
+        Py_ssize_t i = 1, last = m - 5 < 11 ? m - 5 : 11;
+        while (i < last && IMAP_TAG[p[i]]) i++;
+        if (i < last && p[i] == ' ') {
+            if (p[i + 1] == 'N' && p[i + 2] == 'O' && p[i + 3] == ' ') return LOGIN_REPLY;
+            if (p[i + 1] == 'B' && p[i + 2] == 'A' && p[i + 3] == 'D' && p[i + 4] == ' ')
+                return LOGIN_REPLY;
+        }
+    }
+    return LOGIN_NONE;
+}
+
+/* Which of a POST's flow and its answer's (client first) share: accounting.flow_hash. */
+static inline uint64_t flow_hash(uint64_t a_hi, uint64_t a_lo, uint64_t b_hi, uint64_t b_lo,
+                                 unsigned pa, unsigned pb) {
+    uint64_t h = a_hi * 0x9E3779B97F4A7C15ull ^ a_lo;
+    h = h * 0xBF58476D1CE4E5B9ull ^ b_hi;
+    h = h * 0x94D049BB133111EBull ^ b_lo;
+    h = h * 0x9E3779B97F4A7C15ull ^ (((uint64_t)pa << 16) | pb);
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 29;
+    return h | 1;
+}
+
+/* A TCP segment with data: wanted when it starts like a login reply, is an HTTP POST
+ * (remembered), or is the HTTP answer to a remembered POST. */
+static int login_wanted(Core *self, const uint8_t *f, Py_ssize_t n, Py_ssize_t end,
+                        Py_ssize_t l4, uint64_t s_hi, uint64_t s_lo, uint64_t d_hi,
+                        uint64_t d_lo, double ts) {
+    Py_ssize_t start = l4 + (f[l4 + 12] >> 4) * 4;
+    if (end > n) end = n;
+    if (end - start < 4) return 0;
+    int k = login_prefix(f + start, end - start);
+    if (k == LOGIN_NONE) return 0;
+    if (k == LOGIN_REPLY) return 1;
+    unsigned sport = be16(f + l4), dport = be16(f + l4 + 2);
+    if (k == LOGIN_POST) {
+        uint64_t h = flow_hash(s_hi, s_lo, d_hi, d_lo, sport, dport);
+        self->post_tag[h & (POST_SLOTS - 1)] = h;
+        self->post_ts[h & (POST_SLOTS - 1)] = ts;
+        return 1;
+    }
+    uint64_t h = flow_hash(d_hi, d_lo, s_hi, s_lo, dport, sport);
+    size_t i = h & (POST_SLOTS - 1);
+    if (self->post_tag[i] != h || ts - self->post_ts[i] > POST_ANSWER_WINDOW) return 0;
+    self->post_tag[i] = 0;
+    return 1;
+}
+
 static void add_device(Core *self, KeySet *cur, uint64_t hi, uint64_t lo) {
     if ((Py_ssize_t)cur->count < self->device_cap) {
         if (set_add(cur, hi, lo) < 0) self->failed = 1;
@@ -378,7 +480,8 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
     int wanted = new_mac, family, src_local = 0, dst_local = 0, first_fragment;
     unsigned proto;
     Py_ssize_t l4;
-    uint64_t src_hi = 0, src_lo;
+    uint64_t src_hi = 0, src_lo, dst_hi = 0, dst_lo;
+    Py_ssize_t ip_end;
     if (etype == 0x0800) {
         if (n < off + 20) {
             self->truncated++;
@@ -397,6 +500,8 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
             if ((dst & self->v4_mask[i]) == self->v4_net[i]) dst_local = 1;
         }
         src_lo = src;
+        dst_lo = dst;
+        ip_end = off + be16(f + off + 2);
         proto = f[off + 9];
         l4 = off + (Py_ssize_t)ihl;
         first_fragment = !((f[off + 6] & 0x1F) | f[off + 7]);
@@ -421,6 +526,9 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         }
         src_hi = shi;
         src_lo = slo;
+        dst_hi = dhi;
+        dst_lo = dlo;
+        ip_end = off + 40 + be16(f + off + 4);
         proto = f[off + 6];
         l4 = off + 40;
         first_fragment = 1;
@@ -462,7 +570,11 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         direction = dst_local ? D_IN : D_TRANSIT;
     }
     int p = proto == 6 ? P_TCP : proto == 17 ? P_UDP : (proto == 1 || proto == 58) ? P_ICMP : P_OTHER;
-    if (detector_wants_l4(proto, f, n, l4, first_fragment)) wanted = 1;
+    if (detector_wants_l4(proto, f, n, l4, first_fragment))
+        wanted = 1;
+    else if (proto == 6 && first_fragment && n >= l4 + 20 &&
+             login_wanted(self, f, n, ip_end, l4, src_hi, src_lo, dst_hi, dst_lo, ts))
+        wanted = 1;
     count(self, CELL(direction, family, p), wirelen);
     if (wanted) want(self, f, n, wirelen, ts);
 }

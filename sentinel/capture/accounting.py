@@ -5,8 +5,8 @@ This is the code that runs for every frame (hundreds of thousands a second), so 
 parses just what it needs inline with struct and int operations, keeps counters in flat
 lists indexed by small integer codes, and allocates nothing per ordinary packet. Frames
 the detectors want (TCP SYN/FIN/RST or without ACK, ARP, ICMP, DNS, DHCP, empty UDP
-datagrams, rare IP protocols) are copied into a bounded
-batch for the full decoder.
+datagrams, rare IP protocols, TCP data that starts like a refused login, an HTTP POST or
+the answer to one) are copied into a bounded batch for the full decoder.
 
 Two engines count the same way: ``Accounting`` here, in Python, is the reference, and
 ``FastAccounting`` runs the same per-frame code in C (``_fastpath.c``), a whole pcap
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from sentinel.capture import pcapfile, ring
+from sentinel.packet import LOGIN_NONE, LOGIN_POST, LOGIN_REPLY, login_prefix
 
 SLICES = 100  # detector budget slices a second (C: DETECTOR_SLICES)
 
@@ -52,6 +53,11 @@ _QQ = struct.Struct("!QQ")
 # Tunnels that carry bulk traffic: never wanted (everything else rare is).
 BULK_PROTOCOLS = frozenset({4, 41, 47, 50, 51})
 DETECTOR_PORTS = frozenset((53, 67, 68, 5353))  # DNS, DHCP, mDNS payloads are inspected
+# HTTP POSTs whose answer is wanted too (a login form's "wrong password" page): a table
+# of flow hashes, one slot each, overwritten when full; answers after this are not.
+POST_SLOTS = 256
+POST_ANSWER_WINDOW = 10.0
+_M64 = (1 << 64) - 1
 
 
 @dataclass(slots=True)
@@ -71,6 +77,19 @@ class Snapshot:
     own_drops: int = 0
     detections: dict[tuple[str, str], int] = field(default_factory=dict)  # (detector, sev)
     detector_tables: dict[str, tuple[int, int]] = field(default_factory=dict)  # size, evicted
+
+
+def flow_hash(a: int, b: int, pa: int, pb: int) -> int:
+    """The POST table's key of the flow from address ``a`` port ``pa`` to ``b`` ``pb``
+    (the same mix as ``flow_hash`` in _fastpath.c; never 0)."""
+    h = (((a >> 64) * 0x9E3779B97F4A7C15) & _M64) ^ (a & _M64)
+    h = ((h * 0xBF58476D1CE4E5B9) & _M64) ^ (b >> 64)
+    h = ((h * 0x94D049BB133111EB) & _M64) ^ (b & _M64)
+    h = ((h * 0x9E3779B97F4A7C15) & _M64) ^ ((pa << 16) | pb)
+    h ^= h >> 31
+    h = (h * 0xBF58476D1CE4E5B9) & _M64
+    h ^= h >> 29
+    return h | 1
 
 
 def cell(direction: int, family: int, proto: int) -> int:
@@ -188,6 +207,8 @@ class Accounting(_Reports):
         self.talker_slots = talker_slots
         self.talkers: dict[int, int] = {}  # local address -> bytes (Misra-Gries summary)
         self._sample = 0
+        self.post_tag = [0] * POST_SLOTS
+        self.post_ts = [0.0] * POST_SLOTS
 
     # -- the hot path ------------------------------------------------------------------
 
@@ -295,6 +316,17 @@ class Accounting(_Reports):
             # probe (NULL, FIN, Xmas scans)
             if first_fragment and n >= l4 + 14 and (f[l4 + 13] & 0x07 or not f[l4 + 13] & 0x10):
                 want = True
+            elif first_fragment and n >= l4 + 20:
+                # data: a login's refusal, an HTTP POST or its answer (a few byte compares)
+                start = l4 + (f[l4 + 12] >> 4) * 4
+                if family == F_V4:
+                    end = min(n, off + ((f[off + 2] << 8) | f[off + 3]))
+                else:
+                    end = min(n, off + 40 + ((f[off + 4] << 8) | f[off + 5]))
+                if end - start >= 4:
+                    kind = login_prefix(f, start, end)
+                    if kind != LOGIN_NONE and self._login(kind, f, l4, src, dst, ts):
+                        want = True
         elif proto == 17:
             p = P_UDP
             if first_fragment and n >= l4 + 6:
@@ -350,6 +382,26 @@ class Accounting(_Reports):
             self.wanted.append((ts, wirelen, bytes(f)))
         else:
             self.detector_frames_dropped += 1
+
+    def _login(
+        self, kind: int, f: bytes | memoryview, l4: int, src: int, dst: int, ts: float
+    ) -> bool:
+        """A refusal is wanted; a POST is remembered and wanted; an HTTP answer is wanted
+        when it answers a remembered POST (``login_wanted`` in _fastpath.c)."""
+        if kind == LOGIN_REPLY:
+            return True
+        sport, dport = _HH.unpack_from(f, l4)
+        if kind == LOGIN_POST:
+            h = flow_hash(src, dst, sport, dport)
+            self.post_tag[h & (POST_SLOTS - 1)] = h
+            self.post_ts[h & (POST_SLOTS - 1)] = ts
+            return True
+        h = flow_hash(dst, src, dport, sport)
+        i = h & (POST_SLOTS - 1)
+        if self.post_tag[i] != h or ts - self.post_ts[i] > POST_ANSWER_WINDOW:
+            return False
+        self.post_tag[i] = 0
+        return True
 
     def _bad(self, reason: str, wirelen: int) -> None:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1

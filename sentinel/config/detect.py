@@ -288,6 +288,20 @@ class BruteForce:
     burst_threshold: Count = 4
     burst_window: Seconds = 2.0
     bursts: Count = 1
+    # Refused logins read from the servers' replies on any port (HTTP 401, FTP 530,
+    # SMTP 535, POP3 and IMAP refusals, Redis WRONGPASS, telnet "Login incorrect", VNC,
+    # MySQL 1045, PostgreSQL 28P01) from one server to one client within
+    # failures_window. A person mistyping a password makes two or three, a browser shows
+    # a 401 page a few times before the password is typed; hydra makes dozens a minute.
+    # Lower catches slower guessers, and also a device retrying a stale password every
+    # few seconds (allow it).
+    failures_threshold: Count = 10
+    failures_window: Seconds = 60.0
+    # POSTs from one client to one login form (its path or fields name a login or
+    # password) answered alike within failures_window: the same status and redirect,
+    # the length within 10 % (the "wrong password" page). Lower catches slower guessers
+    # and more apps that post to a login-named path in a loop.
+    form_threshold: Count = 10
 
 
 @dataclass(frozen=True, slots=True)

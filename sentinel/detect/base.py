@@ -31,6 +31,7 @@ UDP_PROBE = "udp_probe"  # an empty UDP datagram (UDP scans)
 IP_OTHER = "ip_other"  # an IP protocol other than TCP, UDP, ICMP (IP-protocol scans)
 ANY_IP = "ip"  # every decoded IP packet (blocklist)
 ETHERNET = "ethernet"  # every decoded frame (new source MACs)
+LOGIN = "login"  # TCP data that starts like a refused login, an HTTP POST or HTTP answer
 
 
 @dataclass(slots=True)

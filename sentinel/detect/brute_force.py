@@ -1,12 +1,19 @@
-"""brute_force: password guessing against login services (ssh, rdp, smb, ...).
+"""brute_force: password guessing against login services (ssh, rdp, smb, ..., web logins).
 
-Counts connections, not failed logins: hydra makes several guesses per connection (41
-guesses over 9 connections in the school lab), so counting failures per connection, as
-Zeek does, misses it, and encrypted protocols hide them anyway. Three rules per
-(source, service): ``short_threshold`` connections within ``short_window``,
-``long_threshold`` within ``long_window`` (slow guessers), or ``bursts`` bursts of
-``burst_threshold`` parallel starts within ``burst_window`` (guessers run parallel
-sessions; a person opening three sessions by hand does not).
+Two ways. On the login ports, connections are counted, not failed logins: hydra makes
+several guesses per connection (41 guesses over 9 connections in the school lab), so
+counting failures per connection, as Zeek does, misses it, and encrypted protocols hide
+them anyway. Three rules per (source, service): ``short_threshold`` connections within
+``short_window``, ``long_threshold`` within ``long_window`` (slow guessers), or
+``bursts`` bursts of ``burst_threshold`` parallel starts within ``burst_window``
+(guessers run parallel sessions; a person opening three sessions by hand does not).
+
+On any port, the servers' plain-text replies (``logins``): ``failures_threshold``
+refused logins (HTTP 401, FTP 530, SMTP 535, POP3/IMAP refusals, Redis WRONGPASS,
+telnet, VNC, MySQL 1045, PostgreSQL 28P01) from one server to one client within
+``failures_window``, or ``form_threshold`` POSTs to one login form answered alike (same
+status, same redirect, about the same length: the "wrong password" page). The alert's
+identifier is the same (client, server, port) either way, so one attack is one alert.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
+from sentinel.detect.logins import http_answer, login_post, refusal
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
@@ -22,6 +30,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import BruteForce as Settings
     from sentinel.detect.base import Common
+    from sentinel.detect.logins import Answer
     from sentinel.packet import Packet
 
 SERVICES = {
@@ -50,18 +59,56 @@ class _Service:
         self.mac = ""
 
 
+class _Group:
+    """POSTs to one form answered alike: the same status and redirect, a similar length."""
+
+    __slots__ = ("length", "location", "status", "times")
+
+    def __init__(self, answer: Answer) -> None:
+        self.status, self.length, self.location = answer.status, answer.length, answer.location
+        self.times: list[float] = []
+
+    def matches(self, a: Answer) -> bool:
+        near = abs(a.length - self.length) <= max(16, self.length // 10)
+        return a.status == self.status and a.location == self.location and near
+
+
+class _Replies:
+    """What one server answered one client on one port."""
+
+    __slots__ = ("failures", "forms", "last", "mac", "service")
+
+    def __init__(self) -> None:
+        self.failures: list[float] = []  # refused logins
+        self.forms: dict[str, list[_Group]] = {}  # form path -> its answers, alike
+        self.service = ""
+        self.mac = ""
+        self.last = 0.0
+
+
+GROUPS_PER_FORM, FORMS_PER_PAIR = 4, 8
+
+
 class BruteForce:
     name: ClassVar[str] = "brute_force"
-    wants: ClassVar[frozenset[str]] = frozenset({base.TCP_CONTROL})
+    wants: ClassVar[frozenset[str]] = frozenset({base.TCP_CONTROL, base.LOGIN})
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s
         self.allowed = common.allowed(s)
         self.ports = frozenset(s.ports)
         self.table: Bounded[tuple[str, str, int], _Service] = Bounded(common.max_tracked)
+        # (client, server, server port) -> replies; (client, client port, server, server
+        # port) -> the login form a POST went to, until its answer
+        self.replies: Bounded[tuple[str, str, int], _Replies] = Bounded(common.max_tracked)
+        self.posts: Bounded[tuple[str, int, str, int], tuple[str, float]] = Bounded(
+            common.max_tracked
+        )
 
     def observe(self, p: Packet) -> Iterable[Finding]:
-        if p.tcp_flags & 0x12 != 0x02 or p.dport not in self.ports:
+        if p.tcp_flags & 0x12 != 0x02:
+            return self._reply(p) if p.payload_length >= 4 else ()
+        if p.dport not in self.ports:
             return ()
         src, mac = ip_text(p.src), mac_text(p.src_mac)
         if self.allowed.source(src, mac):
@@ -81,6 +128,80 @@ class BruteForce:
             svc.bursts = [t for t in svc.bursts if p.ts - t < self.s.short_window]
             svc.bursts.append(p.ts)
         return self._judge(key, svc, p.ts)
+
+    def _reply(self, p: Packet) -> list[Finding]:
+        """A segment that starts like a refused login, a login form's POST or an answer."""
+        payload = p.payload
+        if payload.startswith(b"POST "):
+            post = login_post(payload)
+            if post is not None:
+                flow = (ip_text(p.src), p.sport, ip_text(p.dst), p.dport)
+                if not self.allowed.source(flow[0], mac_text(p.src_mac)):
+                    self.posts.put(flow, (post.path, p.ts))
+            return []
+        client, mac = ip_text(p.dst), mac_text(p.dst_mac)  # replies go to the client
+        service = refusal(payload)
+        form = ""
+        answer = None
+        if not service:
+            pending = self.posts.pop((client, p.dport, ip_text(p.src), p.sport))
+            answer = http_answer(payload) if pending else None
+            if pending is None or answer is None or p.ts - pending[1] > self.s.failures_window:
+                return []
+            form = pending[0]
+        if self.allowed.source(client, mac):
+            return []
+        key = (client, ip_text(p.src), p.sport)
+        r = self.replies.setdefault(key, _Replies)
+        r.mac, r.last = mac, p.ts
+        window = self.s.failures_window
+        if service:
+            r.service = service
+            r.failures = [t for t in r.failures if p.ts - t < window]
+            r.failures.append(p.ts)
+            if len(r.failures) >= self.s.failures_threshold:
+                rule = f"{len(r.failures)} refused logins in {window:g}s"
+                return [self._found(key, r.mac, p.ts, service, rule, len(r.failures))]
+            return []
+        assert answer is not None
+        groups = r.forms.get(form)
+        if groups is None:
+            if len(r.forms) >= FORMS_PER_PAIR:
+                r.forms.pop(next(iter(r.forms)))
+            groups = r.forms[form] = []
+        group = next((g for g in groups if g.matches(answer)), None)
+        if group is None:
+            if len(groups) >= GROUPS_PER_FORM:
+                groups.pop(0)
+            group = _Group(answer)
+            groups.append(group)
+        group.times = [t for t in group.times if p.ts - t < window]
+        group.times.append(p.ts)
+        if len(group.times) < self.s.form_threshold:
+            return []
+        rule = (
+            f"{len(group.times)} logins on the form POST {form} in {window:g}s answered alike "
+            f"({group.status}, {group.location or f'{group.length} bytes'})"
+        )
+        return [self._found(key, r.mac, p.ts, "form", rule, len(group.times))]
+
+    def _found(
+        self, key: tuple[str, str, int], mac: str, now: float, kind: str, rule: str, n: int
+    ) -> Finding:
+        label = {"http_auth": "HTTP authentication", "form": "a web login form"}.get(kind, kind)
+        return Finding(
+            detector=self.name,
+            severity=Severity.CRITICAL,
+            identifier=f"{key[0]}|{key[1]}|{key[2]}",
+            summary=f"{{source}} is guessing passwords on {label} (port {key[2]}) of "
+            f"{{target}}: {rule}",
+            ts=now,
+            src_ip=key[0],
+            src_mac=mac,
+            target=key[1],
+            kind=kind,
+            counts={"failures": n},
+        )
 
     def _judge(self, key: tuple[str, str, int], svc: _Service, now: float) -> list[Finding]:
         short = sum(1 for t in svc.starts if now - t < self.s.short_window)
@@ -113,7 +234,17 @@ class BruteForce:
         for key, svc in self.table.items():
             if svc.starts and now - svc.starts[-1] > self.s.long_window:
                 self.table.pop(key)
+        window = self.s.failures_window
+        for rkey, r in self.replies.items():
+            if now - r.last > window:
+                self.replies.pop(rkey)
+        for pkey, (_, ts) in self.posts.items():
+            if now - ts > window:
+                self.posts.pop(pkey)
         return ()
 
     def stats(self) -> dict[str, int]:
-        return {"services": len(self.table), "evictions": self.table.evictions}
+        return {
+            "services": len(self.table) + len(self.replies),
+            "evictions": self.table.evictions + self.replies.evictions + self.posts.evictions,
+        }

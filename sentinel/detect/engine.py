@@ -18,6 +18,7 @@ from sentinel.detect.evidence import Evidence
 from sentinel.detect.incidents import Incidents
 from sentinel.detect.registry import build
 from sentinel.model import Alert, Endpoint, Severity
+from sentinel.packet import LOGIN_NONE, login_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -46,6 +47,12 @@ def kinds(p: Packet) -> tuple[str, ...]:
     if p.arp_op:
         return (base.ETHERNET, base.ARP)
     if p.proto == 6:
+        if p.payload_length >= 4 and 53 not in (p.sport, p.dport):
+            start = p.payload_offset
+            if login_prefix(p.frame, start, start + p.payload_length) != LOGIN_NONE:
+                if p.tcp_flags & 0x07 or not p.tcp_flags & 0x10:
+                    return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL, base.LOGIN)
+                return (base.ETHERNET, base.ANY_IP, base.LOGIN)
         if p.tcp_flags & 0x07 or not p.tcp_flags & 0x10:
             if 53 in (p.sport, p.dport):
                 return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL, base.DNS)

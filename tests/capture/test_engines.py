@@ -376,3 +376,38 @@ def test_multicast_source_frame_is_malformed() -> None:
     py.frame(odd, len(odd), 1.2)
     c.frame(odd, len(odd), 1.2)
     same(state(py), state(c))
+
+
+@needs_c
+def test_login_segments_agree(tmp_path: Path) -> None:
+    """Refusals, login POSTs and their answers (IPv4 and IPv6), near-misses cut at every
+    length, and random payloads behind login-like first bytes: the same wanted frames."""
+    from scapy.layers.inet6 import IPv6
+
+    from tests.detect.login_frames import NOT_REFUSALS, REFUSALS, answer, post, reply
+
+    rng = random.Random(45)
+    payloads = [r[3] for r in REFUSALS] + [n[1] for n in NOT_REFUSALS]
+    prefixes = [b"HTTP/1.1 ", b"POST ", b"530", b"-E", b"\r\nLogin", b"\0\0\0\1", b"E\0\0", b"a1 "]
+    payloads += [p[:cut] for p in payloads for cut in range(0, min(len(p), 24))]
+    payloads += [rng.choice(prefixes) + rng.randbytes(rng.randrange(0, 40)) for _ in range(400)]
+    frames = []
+    for i, data in enumerate(payloads):
+        frame, _ = reply(8080, 40000 + i % 50, data, 0.0)
+        frames.append(Ether(frame))
+        six = Ether(src="02:77:00:00:00:0a", dst="02:77:00:00:66:66") / IPv6(
+            src="fd77::10", dst="fd77::66"
+        )
+        frames.append(six / TCP(sport=8080, dport=40000 + i % 50, flags="PA") / data)
+    for i in range(40):  # POSTs then answers, some late, some on another flow
+        frames.append(Ether(post(8081, 42000 + i, "/login", "user=a&pass=b", 0.0)[0]))
+        frames.append(Ether(answer(8081, 42000 + i + (i % 7 == 0), "200 OK", 700, 0.0)[0]))
+    t = 1000.0
+    for i, p in enumerate(frames):  # answers 0.5 s, 7 s or 12 s after their POST
+        t += 12.0 if i % 11 == 0 else 7.0 if i % 7 == 0 else 0.5
+        p.time = t
+    path = tmp_path / "logins.pcap"
+    wrpcap(str(path), frames)
+    py = python_file(path, (NET4, NET6))
+    assert len(py["wanted"]) > 100
+    same(py, c_file(path, (NET4, NET6)))

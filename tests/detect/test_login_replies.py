@@ -1,0 +1,207 @@
+"""brute_force from the servers' replies: refused logins and login forms, on any port."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from sentinel.capture import accounting
+from sentinel.capture.accounting import Accounting
+from sentinel.capture.decode import decode
+from sentinel.config.detect import Allow, DetectConfig
+from sentinel.detect import base
+from sentinel.detect.brute_force import BruteForce
+from sentinel.detect.engine import Engine, kinds
+from sentinel.detect.logins import http_answer, login_post, refusal
+from sentinel.packet import LOGIN_REPLY, login_prefix
+from tests.detect.crafted import NETS, make, run, settings
+from tests.detect.login_frames import (
+    CLIENT,
+    NOT_REFUSALS,
+    REFUSALS,
+    SERVER,
+    answer,
+    post,
+    reply,
+    segment,
+)
+
+if TYPE_CHECKING:
+    from sentinel.packet import Packet
+
+FAST = getattr(accounting, "FastAccounting", None)
+ENGINES = [Accounting] + ([FAST] if FAST is not None else [])
+
+
+def packets(frames: list[tuple[bytes, float]]) -> list[Packet]:
+    out = []
+    for frame, ts in frames:
+        p = decode(frame, ts=ts)
+        assert not p.error, p.error
+        out.append(p)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("case", "service", "port", "payload"), REFUSALS, ids=[r[0] for r in REFUSALS]
+)
+def test_each_refusal_is_recognised(case: str, service: str, port: int, payload: bytes) -> None:
+    """The capture's prefix check picks the refusal, the engine routes it, the parser names it."""
+    (p,) = packets([reply(port, 40000, payload, 1.0)])
+    assert (
+        login_prefix(p.frame, p.payload_offset, p.payload_offset + p.payload_length) == LOGIN_REPLY
+    )
+    assert base.LOGIN in kinds(p)
+    assert refusal(p.payload) == service
+
+
+@pytest.mark.parametrize(("case", "payload"), NOT_REFUSALS, ids=[r[0] for r in NOT_REFUSALS])
+def test_other_replies_are_no_refusal(case: str, payload: bytes) -> None:
+    """A success, an unrelated error, TLS or a page: the parser names no refused login."""
+    assert refusal(payload) == ""
+    frames = [reply(8080, 40000 + i, payload, i * 0.5) for i in range(30)]
+    assert run(make(BruteForce), packets(frames)) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "service", "port", "payload"), REFUSALS, ids=[r[0] for r in REFUSALS]
+)
+def test_a_dozen_refusals_are_brute_force(
+    case: str, service: str, port: int, payload: bytes
+) -> None:
+    """Twelve refused logins in 24 s from one server to one client: the client is guessing."""
+    frames = [reply(port, 40000 + i, payload, i * 2.0) for i in range(12)]
+    found = run(make(BruteForce), packets(frames))
+    assert found
+    f = found[0]
+    assert (f.kind, f.src_ip, f.target) == (service, CLIENT, SERVER)
+    assert f.src_mac == "02:77:00:00:66:66"
+    assert f.identifier == f"{CLIENT}|{SERVER}|{port}"
+    assert f.counts["failures"] == 10  # failures_threshold
+
+
+@pytest.mark.parametrize(
+    ("case", "service", "port", "payload"), REFUSALS, ids=[r[0] for r in REFUSALS]
+)
+def test_mistyping_a_few_times_is_nothing(
+    case: str, service: str, port: int, payload: bytes
+) -> None:
+    """Three mistyped passwords in a minute, then three more an hour later: no alert."""
+    times = [0.0, 8.0, 20.0, 3600.0, 3610.0, 3630.0]
+    frames = [reply(port, 40000 + i, payload, t) for i, t in enumerate(times)]
+    assert run(make(BruteForce), packets(frames)) == []
+
+
+def test_refusals_slower_than_the_window_are_nothing() -> None:
+    """One refused login every 10 s (a device with a stale password): six a minute, quiet."""
+    payload = REFUSALS[0][3]
+    frames = [reply(8080, 40000 + i, payload, i * 10.0) for i in range(40)]
+    assert run(make(BruteForce), packets(frames)) == []
+
+
+def test_a_browser_401_page_then_the_password_is_nothing() -> None:
+    """A browser hits a protected page three times (401), a typo (401), then gets in."""
+    basic = REFUSALS[0][3]
+    frames = [reply(8080, 40000 + i, basic, i * 3.0) for i in range(4)]
+    frames.append(answer(8080, 40005, "200 OK", 900, 13.0))
+    assert run(make(BruteForce), packets(frames)) == []
+
+
+def test_a_forbidden_directory_is_no_login() -> None:
+    """Forty 403s to one browser's GETs in a second (a page of forbidden images): nothing."""
+    frames = [answer(80, 41000 + i % 6, "403 Forbidden", 150, i * 0.02) for i in range(40)]
+    assert run(make(BruteForce), packets(frames)) == []
+
+
+def test_allowed_client_is_never_flagged() -> None:
+    """A client on the brute_force allow-list (a monitoring probe) is not reported."""
+    s = settings(BruteForce, allow=Allow(hosts=(CLIENT,)))
+    frames = [reply(21, 40000 + i, b"530 Login incorrect.\r\n", i * 1.0) for i in range(20)]
+    frames += form_guesses(20)
+    assert run(make(BruteForce, s), packets(frames)) == []
+
+
+def form_guesses(
+    n: int, path: str = "/login", t0: float = 100.0, **kw: Any
+) -> list[tuple[bytes, float]]:
+    """hydra http-post-form: each guess a POST on its own connection, answered alike."""
+    status, location = kw.get("status", "200 OK"), kw.get("location", "")
+    frames = []
+    for i in range(n):
+        t = t0 + i * 0.5
+        frames.append(post(8081, 42000 + i, path, f"user=admin&pass=guess{i}", t))
+        frames.append(answer(8081, 42000 + i, status, 745 + i % 3, t + 0.01, location))
+    return frames
+
+
+def test_form_guessing_is_brute_force() -> None:
+    """Twelve POSTs to /login answered with the same "wrong password" page: a form guesser."""
+    found = run(make(BruteForce), packets(form_guesses(12)))
+    assert [(f.kind, f.src_ip, f.target) for f in found][:1] == [("form", CLIENT, SERVER)]
+    assert "POST /login" in found[0].summary
+
+
+def test_form_redirecting_back_to_the_login_page_is_brute_force() -> None:
+    """A form that answers 302 back to itself (wp-login.php?error) is guessed just the same."""
+    frames = form_guesses(12, "/wp-login.php", status="302 Found", location="/wp-login.php?e=1")
+    assert [f.kind for f in run(make(BruteForce), packets(frames))][:1] == ["form"]
+
+
+def test_two_typos_then_in_on_a_form_is_nothing() -> None:
+    """Two wrong passwords (200, the form again), then the right one (302 to /home)."""
+    frames = form_guesses(2)
+    frames += [post(8081, 43000, "/login", "user=admin&pass=right", 110.0)]
+    frames += [answer(8081, 43000, "302 Found", 0, 110.01, "/home")]
+    assert run(make(BruteForce), packets(frames)) == []
+
+
+def test_an_app_posting_in_a_loop_is_no_login() -> None:
+    """Thirty POSTs of an autosave to a path and body that name no login: nothing."""
+    frames = []
+    for i in range(30):
+        frames.append(post(8081, 44000 + i, "/api/save", f"doc=7&text=draft{i}", i * 2.0))
+        frames.append(answer(8081, 44000 + i, "200 OK", 20, i * 2.0 + 0.01))
+    assert run(make(BruteForce), packets(frames)) == []
+
+
+def test_form_answers_that_differ_are_no_guessing() -> None:
+    """POSTs to a login path answered by pages of very different lengths: never alike."""
+    frames = []
+    for i in range(20):
+        frames.append(post(8081, 45000 + i, "/login", "user=a&pass=b", i * 1.0))
+        frames.append(answer(8081, 45000 + i, "200 OK", 300 * (i + 1), i * 1.0 + 0.01))
+    assert run(make(BruteForce), packets(frames)) == []
+
+
+def test_parsers_on_hostile_bytes() -> None:
+    """Truncated and odd payloads: the parsers answer "not a login", never raise."""
+    for data in (b"", b"POST", b"POST / HTTP/1.1", b"HTTP/1.1 4", b"HTTP/1.1 abc", b"\0\0\0\1\0"):
+        assert refusal(data) in ("", "vnc")
+        assert login_post(data) is None
+        assert http_answer(data) is None or data.startswith(b"HTTP/1.1 ")
+    assert http_answer(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\nabc") is not None
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.__name__)
+def test_through_capture_and_engine(engine: Any) -> None:
+    """Each capture engine copies refusals, login POSTs and their answers for the
+    detectors, not an ordinary answer to a GET; the engine alerts on the guesser."""
+    acc = engine(NETS)
+    frames = [reply(21, 40000 + i, b"530 Login incorrect.\r\n", i * 1.0) for i in range(12)]
+    frames += form_guesses(12, t0=50.0)
+    plain = answer(8081, 46000, "200 OK", 745, 80.0)  # answers a GET: not wanted
+    data = segment(SERVER, CLIENT, 8081, 46000, b"x" * 600, 80.1)
+    for frame, ts in [*frames, plain, data]:
+        acc.frame(frame, len(frame), ts)
+    wanted = acc.detector_batch()
+    assert [w[2] for w in wanted] == [f for f, _ in frames]
+    det = Engine(DetectConfig(), networks=NETS)
+    alerts = []
+    for ts, _, frame in wanted:
+        alerts += det.packet(decode(frame, ts=ts))
+    alerts += det.finish()
+    assert {(a.detector, a.kind, a.source.ip, a.target) for a in alerts} == {
+        ("brute_force", "ftp", CLIENT, SERVER),
+        ("brute_force", "form", CLIENT, SERVER),
+    }
