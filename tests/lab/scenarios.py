@@ -1065,6 +1065,17 @@ def brute_force(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def _logins(name: str) -> Callable[[SchoolLan, bool], Outcome]:
+    """A scenario of tests/lab/logins.py (which builds on this module)."""
+
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        from tests.lab import logins
+
+        return getattr(logins, name)(lan, small)  # type: ignore[no-any-return]
+
+    return run
+
+
 SCENARIOS = {
     s.name: s
     for s in [
@@ -1113,5 +1124,15 @@ SCENARIOS = {
         Scenario("nd_spoof", ("atk6-parasite6", "ping"), nd_spoof),
         Scenario("sweep_and_scan", ("nmap",), sweep_and_scan),
         Scenario("nd_advertise", ("atk6-fake_advertise6", "ping"), nd_advertise),
+    ]
+}
+# Password guessing seen in the servers' replies (tests/lab/logins.py)
+SCENARIOS |= {
+    s.name: s
+    for s in [
+        Scenario("http_basic_guess", ("hydra", "busybox"), _logins("http_basic_guess")),
+        Scenario("http_form_guess", ("hydra",), _logins("http_form_guess")),
+        Scenario("redis_guess", ("hydra", "redis-server"), _logins("redis_guess")),
+        Scenario("login_mistyped", ("busybox", "curl"), _logins("login_mistyped")),
     ]
 }

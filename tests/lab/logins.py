@@ -1,0 +1,225 @@
+"""Lab scenarios of password guessing recognised from the servers' replies.
+
+Real servers in the server namespace on ports that are not login ports (busybox httpd
+with basic auth, a small http.server login form, redis-server with a password) and
+hydra on the attacker laptop; and the benign case: a student who fetches a protected
+page a few times, mistypes a password, then logs in.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from tests.lab.scenarios import PASSWORDS, Outcome, _bounded
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from tests.lab.lan import SchoolLan
+
+BASIC_PORT, FORM_PORT, REDIS_PORT = 8080, 8081, 6379
+SECRET = "Blackboard-7"  # not in PASSWORDS: every guess fails
+
+FORM_APP = '''\
+"""A school web app's login form: POST /login, 200 "wrong password" or 302 to /home."""
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs
+
+FORM = (b"<html><body><h1>Homework portal</h1><form method=post action=/login>"
+        b"<input name=user><input name=pass type=password><button>Log in</button>"
+        b"</form></body></html>\\n")
+
+
+class Login(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def send(self, status, body, location=None):
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        if location:
+            self.send_header("Location", location)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/home":
+            self.send(200, b"<html><body>Your homework</body></html>\\n")
+        else:
+            self.send(200, FORM)
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(min(n, 4096)).decode(errors="replace"))
+        if form.get("user") == ["admin"] and form.get("pass") == [sys.argv[3]]:
+            self.send(302, b"", "/home")
+        else:
+            self.send(200, b"<p>wrong password</p>" + FORM)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer((sys.argv[1], int(sys.argv[2])), Login).serve_forever()
+'''
+
+
+def _wordlist(lan: SchoolLan) -> str:
+    path = lan.work / "passwords.txt"
+    path.write_text("\n".join(PASSWORDS) + "\n")
+    return str(path)
+
+
+def _basic_httpd(lan: SchoolLan) -> subprocess.Popen[bytes]:
+    """busybox httpd on the server, every page behind basic auth (admin / SECRET)."""
+    home = lan.work / "www-basic"
+    home.mkdir(exist_ok=True)
+    (home / "index.html").write_text("<html><body>Marks of class 4B</body></html>\n")
+    conf = lan.work / "httpd-basic.conf"
+    conf.write_text(f"/:admin:{SECRET}\n")
+    proc = lan.start(
+        lan.srv.ns,
+        "httpd-basic",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        f"{lan.srv.ip}:{BASIC_PORT}",
+        "-h",
+        str(home),
+        "-c",
+        str(conf),
+        "-r",
+        "marks",
+    )
+    lan.wait_port(lan.srv, BASIC_PORT)
+    return proc
+
+
+def _form_app(lan: SchoolLan) -> subprocess.Popen[bytes]:
+    app = lan.work / "login_app.py"
+    app.write_text(FORM_APP)
+    proc = lan.start(
+        lan.srv.ns, "login-app", sys.executable, str(app), lan.srv.ip, str(FORM_PORT), SECRET
+    )
+    lan.wait_port(lan.srv, FORM_PORT)
+    return proc
+
+
+def http_basic_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    server = _basic_httpd(lan)
+    try:
+        args = ["-I", "-t", "4", "-l", "admin", "-P", _wordlist(lan), "-s", str(BASIC_PORT)]
+        args += [lan.srv.ip, "http-get", "/"]
+        out = _bounded(lan, a.ns, 60, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return Outcome(
+        "http_basic_guess",
+        ("brute_force",),
+        "hydra " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
+        f"hydra guessing HTTP basic-auth passwords on busybox httpd (port {BASIC_PORT}), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        a,
+        "hydra",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def http_form_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    server = _form_app(lan)
+    try:
+        args = ["-I", "-t", "4", "-l", "admin", "-P", _wordlist(lan), "-s", str(FORM_PORT)]
+        args += [lan.srv.ip, "http-post-form", "/login:user=^USER^&pass=^PASS^:F=wrong password"]
+        out = _bounded(lan, a.ns, 60, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return Outcome(
+        "http_form_guess",
+        ("brute_force",),
+        "hydra " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
+        f"hydra guessing passwords on a web login form (POST /login, port {FORM_PORT}, "
+        f'200 "wrong password"), {len(PASSWORDS)} passwords, 4 tasks',
+        a,
+        "hydra",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def redis_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    server = lan.start(
+        lan.srv.ns,
+        "redis",
+        "redis-server",
+        "--bind",
+        lan.srv.ip,
+        "--port",
+        str(REDIS_PORT),
+        "--requirepass",
+        SECRET,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--dir",
+        str(lan.work),
+    )
+    try:
+        lan.wait_port(lan.srv, REDIS_PORT)
+        args = ["-I", "-t", "4", "-P", _wordlist(lan), f"redis://{lan.srv.ip}"]
+        out = _bounded(lan, a.ns, 60, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return Outcome(
+        "redis_guess",
+        ("brute_force",),
+        "hydra " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
+        f"hydra guessing the redis-server password (port {REDIS_PORT}), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        a,
+        "hydra",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def login_mistyped(lan: SchoolLan, small: bool = False) -> Outcome:
+    """A student's browser: the protected page three times without a password (401), a
+    mistyped password, then the right one; on the form: two wrong passwords, then in."""
+    stu = lan.students[0]
+    basic, form = _basic_httpd(lan), _form_app(lan)
+    base = f"http://{lan.srv.ip}:{BASIC_PORT}/"
+    curl = ["curl", "-4", "-s", "-m", "5", "-o", "/dev/null"]
+    try:
+        for _ in range(3):
+            lan.run(stu.ns, *curl, base, timeout=10)
+            time.sleep(0.5)
+        for password in ("Blackbaord-7", SECRET):
+            lan.run(stu.ns, *curl, "-u", f"admin:{password}", base, timeout=10)
+            time.sleep(1)
+        login = f"http://{lan.srv.ip}:{FORM_PORT}/login"
+        lan.run(stu.ns, *curl, f"http://{lan.srv.ip}:{FORM_PORT}/", timeout=10)
+        for password in ("blackboard-7", "Blackboard7", SECRET):
+            lan.run(stu.ns, *curl, "-d", f"user=admin&pass={password}", login, timeout=10)
+            time.sleep(1)
+    finally:
+        lan.stop(basic)
+        lan.stop(form)
+    return Outcome(
+        "login_mistyped",
+        (),
+        f"curl {base} x3 (401); curl -u admin:<typo> then admin:<right>; curl -d "
+        "user=admin&pass=<typo> x2 then the right password to POST /login",
+        "A student opens a protected page three times before typing a password, mistypes "
+        "it once, then logs in; on the login form two mistyped passwords, then in. No "
+        "detector may fire.",
+        None,
+        "curl",
+    )
