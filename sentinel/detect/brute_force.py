@@ -14,10 +14,19 @@ telnet, VNC, MySQL 1045, PostgreSQL 28P01) from one server to one client within
 ``failures_window``, or ``form_threshold`` POSTs to one login form answered alike (same
 status, same redirect, about the same length: the "wrong password" page). The alert's
 identifier is the same (client, server, port) either way, so one attack is one alert.
+
+A connection that moved ``TRANSFER_BYTES`` or more in either direction (its FIN's or
+RST's sequence number against its SYN's) was a file transfer, not a guess, and stops
+counting once it ends: a backup job copying one archive after another over scp is no
+brute force. A guessing session never moves that much (hydra's ssh sessions: 2 to 5
+kB). Trade-off: parallel transfers starting together still make a burst, and a
+sequence of small transfers (an rsync that finds nothing new) still counts; list such a
+backup host in ``allow``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
@@ -32,6 +41,9 @@ if TYPE_CHECKING:
     from sentinel.detect.base import Common
     from sentinel.detect.logins import Answer
     from sentinel.packet import Packet
+
+TRANSFER_BYTES = 64 * 1024  # hydra's ssh sessions move 2-5 kB each way, an scp of a file more
+SEQ = 1 << 32
 
 SERVICES = {
     21: "ftp",
@@ -50,13 +62,15 @@ SERVICES = {
 
 
 class _Service:
-    __slots__ = ("bursts", "mac", "ports", "starts")
+    __slots__ = ("bursts", "mac", "open", "ports", "starts")
 
     def __init__(self) -> None:
         self.starts: list[float] = []
         self.ports: set[int] = set()  # source ports: SYN retransmissions are not new tries
         self.bursts: list[float] = []
         self.mac = ""
+        # client port -> [start, client's ISN, server's ISN or -1]: transfers are uncounted
+        self.open: dict[int, list[float]] = {}
 
 
 class _Group:
@@ -107,6 +121,8 @@ class BruteForce:
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         if p.tcp_flags & 0x12 != 0x02:
+            if p.tcp_flags & 0x07 and (p.dport in self.ports or p.sport in self.ports):
+                self._progress(p)  # SYN-ACK, FIN, RST: a session's progress
             return self._reply(p) if p.payload_length >= 4 else ()
         if p.dport not in self.ports:
             return ()
@@ -120,7 +136,9 @@ class BruteForce:
             return ()
         if len(svc.ports) > 4096:
             svc.ports.clear()
+            svc.open.clear()
         svc.ports.add(p.sport)
+        svc.open[p.sport] = [p.ts, p.tcp_seq, -1.0]
         svc.starts = [t for t in svc.starts if p.ts - t < self.s.long_window]
         svc.starts.append(p.ts)
         recent = [t for t in svc.starts if p.ts - t < self.s.burst_window]
@@ -202,6 +220,26 @@ class BruteForce:
             kind=kind,
             counts={"failures": n},
         )
+
+    def _progress(self, p: Packet) -> None:
+        """The server's ISN from its SYN-ACK; at a FIN or RST, a transfer is uncounted."""
+        to_server = p.dport in self.ports
+        client, server = (p.src, p.dst) if to_server else (p.dst, p.src)
+        cport, port = (p.sport, p.dport) if to_server else (p.dport, p.sport)
+        svc = self.table.get((ip_text(client), ip_text(server), port))
+        conn = svc.open.get(cport) if svc is not None else None
+        if svc is None or conn is None:
+            return
+        if p.tcp_flags & 0x12 == 0x12:
+            if not to_server:
+                conn[2] = p.tcp_seq
+            return
+        isn = conn[1] if to_server else conn[2]
+        if isn < 0 or (p.tcp_seq - int(isn) - 1) % SEQ < TRANSFER_BYTES:
+            return
+        del svc.open[cport]
+        with contextlib.suppress(ValueError):
+            svc.starts.remove(conn[0])
 
     def _judge(self, key: tuple[str, str, int], svc: _Service, now: float) -> list[Finding]:
         short = sum(1 for t in svc.starts if now - t < self.s.short_window)

@@ -221,6 +221,53 @@ def test_many_rdp_connections_are_brute_force() -> None:
     assert [f.kind for f in run(make(BruteForce), frames)][:1] == ["rdp"]
 
 
+def session(i: int, ts: float, up: int, down: int):  # type: ignore[no-untyped-def]
+    """One ssh connection of ``up`` bytes to the server and ``down`` back: SYN, SYN-ACK, FINs."""
+    c, srv, port = "10.77.0.5", "10.77.0.10", 50000 + i
+    isn, sisn = (1 << 32) - 500 - 1000 * i, 7000 * i  # the client's sequence numbers wrap
+    return [
+        pkt(
+            Ether(src=A, dst=S)
+            / IP(src=c, dst=srv)
+            / TCP(sport=port, dport=22, flags="S", seq=isn),
+            ts,
+        ),
+        pkt(
+            Ether(src=S, dst=A)
+            / IP(src=srv, dst=c)
+            / TCP(sport=22, dport=port, flags="SA", seq=sisn),
+            ts + 0.01,
+        ),
+        pkt(
+            Ether(src=A, dst=S)
+            / IP(src=c, dst=srv)
+            / TCP(sport=port, dport=22, flags="FA", seq=(isn + 1 + up) % (1 << 32)),
+            ts + 3,
+        ),
+        pkt(
+            Ether(src=S, dst=A)
+            / IP(src=srv, dst=c)
+            / TCP(sport=22, dport=port, flags="FA", seq=sisn + 1 + down),
+            ts + 3.01,
+        ),
+    ]
+
+
+def test_a_backup_copying_one_archive_after_another_is_not_brute_force() -> None:
+    """Twelve scp uploads, then twelve downloads, one after another: transfers, not guesses."""
+    ups = [f for i in range(12) for f in session(i, i * 5.0, 200_000, 3000)]
+    downs = [f for i in range(12) for f in session(20 + i, 100 + i * 5.0, 2500, 150_000)]
+    assert run(make(BruteForce), ups + downs) == []
+
+
+def test_short_sessions_one_after_another_are_still_brute_force() -> None:
+    """Twelve sessions that each move a few kilobytes (guesses): flagged at the tenth."""
+    frames = [f for i in range(12) for f in session(i, i * 5.0, 3000, 4000)]
+    found = run(make(BruteForce), frames)
+    assert found
+    assert found[0].counts["connections"] == 10
+
+
 def test_syn_retransmissions_are_not_new_connections() -> None:
     """The same source port retried ten times counts once."""
     frames = [syn("10.77.0.7", "10.77.0.10", 50000, 22, i) for i in range(10)]
