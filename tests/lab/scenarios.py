@@ -295,6 +295,21 @@ def lan_chatter(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+BACKUP_SHARES = (
+    "homework",
+    "staff",
+    "admin",
+    "library",
+    "music",
+    "art",
+    "science",
+    "sports",
+    "office",
+    "exams",
+    "photos",
+)
+
+
 def file_server(lan: SchoolLan, small: bool = False) -> Outcome:
     srv, stu = lan.srv, lan.students
     share = lan.work / "www-srv" / "share"
@@ -303,8 +318,8 @@ def file_server(lan: SchoolLan, small: bool = False) -> Outcome:
         (share / f"worksheet{i:02}.pdf").write_bytes(os.urandom(3000))
     backup = lan.work / "backup"
     backup.mkdir(exist_ok=True)
-    for d in ("homework", "staff", "admin"):
-        (backup / f"{d}.tar").write_bytes(os.urandom(96 * 1024))
+    for d in BACKUP_SHARES:
+        (backup / f"{d}.tar").write_bytes(os.urandom(80 * 1024))
     urls = [f"http://{srv.ip}/share/worksheet{i:02}.pdf" for i in range(20)]
     clients = [*stu, lan.attacker]  # a classroom of four laptops
     curl = ["curl", "-4", "-s", "-m", "10", "--parallel", "--parallel-max", "4"]
@@ -318,12 +333,14 @@ def file_server(lan: SchoolLan, small: bool = False) -> Outcome:
     finally:
         for p in procs:
             lan.stop(p)
-    # the nightly backup: three archives copied to the server over ssh (admin's key)
+    # the nightly backup: one archive per share copied to the server over ssh (admin's
+    # key), one after another: more connections to sshd than a password guesser's 10
     key = str(lan.work / "sshd" / "admin")
-    for d in ("homework", "staff", "admin"):
+    for d in BACKUP_SHARES:
         lan.run(
             stu[0].ns,
             "scp",
+            "-O",  # the classic protocol: the lab's sshd has no sftp subsystem
             *SSH_OPTS,
             "-i",
             key,
@@ -335,10 +352,11 @@ def file_server(lan: SchoolLan, small: bool = False) -> Outcome:
         "file_server",
         (),
         f"curl --parallel --parallel-max 4 (20 files of 3 kB) from {len(clients)} laptops; "
-        "scp -i key x3 (96 KiB archives) to root@server",
+        f"scp -O -i key x{len(BACKUP_SHARES)} (80 KiB archives, one after another) to root@server",
         f"A busy file server: {len(clients)} laptops pull 20 worksheets each over HTTP, four "
-        "connections at a time (80 connections in seconds), then a backup job copies three "
-        "archives over ssh. Recorded with a 96-byte snap length. No detector may fire.",
+        "connections at a time (80 connections in seconds), then a backup job copies "
+        f"{len(BACKUP_SHARES)} archives over ssh, one connection each. Recorded with a "
+        "96-byte snap length. No detector may fire.",
         None,
         "curl, openssh-client (scp)",
     )
