@@ -90,6 +90,7 @@ class Packet:
 # capture engines copy these frames for the detectors (the C twin is ``login_prefix`` in
 # capture/_fastpath.c), and the engine routes them to the detector that parses them.
 LOGIN_NONE, LOGIN_REPLY, LOGIN_POST, LOGIN_HTTP = 0, 1, 2, 3
+REPLY_MAX = 512  # bytes: longer payloads are bulk data, never a MySQL, PostgreSQL, IMAP refusal
 _LOGIN_INCORRECT = b"Login incorrect"
 _C28P01 = b"C28P01\0"
 # IMAP tag characters: letters, digits, "." (a table lookup per byte)
@@ -103,8 +104,12 @@ def _at(f: bytes | memoryview, i: int, text: bytes) -> bool:
     return all(f[i + k] == b for k, b in enumerate(text))
 
 
-def login_prefix(f: bytes | memoryview, start: int, end: int) -> int:
+def login_prefix(f: bytes | memoryview, start: int, end: int, size: int = -1) -> int:
     """What the TCP payload ``f[start:end]`` begins like, reading a few bytes.
+
+    ``size`` is the payload's length on the wire when the frame was cut short (the
+    live capture keeps 256 bytes); refusals other than HTTP's are short, so a longer
+    payload (bulk data) is no refusal and costs no further compare.
 
     ``LOGIN_REPLY``: a server's refusal of a login (HTTP 401, FTP 530, SMTP 535, POP3 or
     Redis ``-ERR``/``-WRONGPASS``/``-NOAUTH``, telnet ``Login incorrect``, an IMAP
@@ -116,6 +121,8 @@ def login_prefix(f: bytes | memoryview, start: int, end: int) -> int:
     m = end - start
     if m < 4:
         return LOGIN_NONE
+    if size < 0:
+        size = m
     c, d = f[start], f[start + 1]
     if c == 0x48 and d == 0x54 and m >= 12 and f[start + 4] == 0x2F and f[start + 8] == 0x20:
         if f[start + 2] == 0x54 and f[start + 3] == 0x50 and f[start + 5] == 0x31:  # HTTP/1.x
@@ -140,14 +147,16 @@ def login_prefix(f: bytes | memoryview, start: int, end: int) -> int:
     elif (c | d | f[start + 2]) == 0 and f[start + 3] == 1:  # VNC: security result failed
         # RFB 3.3 and 3.7: these four bytes; 3.8: then the reason, its length first
         reason = m >= 9 and f[start + 4] == f[start + 5] == 0
-        if m == 4 or (reason and (f[start + 6] << 8) | f[start + 7] == m - 8):
+        if size == 4 or (reason and (f[start + 6] << 8) | f[start + 7] == size - 8):
             return LOGIN_REPLY
+    if size > REPLY_MAX:
+        return LOGIN_NONE
     if (
         m >= 9
         and f[start + 4] == 0xFF
         and f[start + 5] == 0x15
         and f[start + 6] == 0x04
-        and c | (d << 8) | (f[start + 2] << 16) == m - 4
+        and c | (d << 8) | (f[start + 2] << 16) == size - 4
     ):
         return LOGIN_REPLY  # MySQL error packet 1045: access denied
     if c == 0x45 and d == 0 and f[start + 2] == 0 and m >= 12:  # PostgreSQL ErrorResponse

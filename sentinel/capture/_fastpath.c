@@ -360,7 +360,10 @@ static const uint8_t IMAP_TAG[256] = {
     ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
-static int login_prefix(const uint8_t *p, Py_ssize_t m) {
+#define REPLY_MAX 512 /* sentinel.packet.REPLY_MAX */
+
+/* m bytes captured of a payload of size bytes on the wire */
+static int login_prefix(const uint8_t *p, Py_ssize_t m, Py_ssize_t size) {
     if (m < 4) return LOGIN_NONE;
     uint8_t c = p[0], d = p[1];
     if (c == 'H' && d == 'T' && m >= 12 && p[4] == '/' && p[8] == ' ') {
@@ -382,10 +385,11 @@ static int login_prefix(const uint8_t *p, Py_ssize_t m) {
         if (m - i >= 15 && memcmp(p + i, "Login incorrect", 15) == 0) return LOGIN_REPLY;
     } else if ((c | d | p[2]) == 0 && p[3] == 1) { /* VNC: security result failed */
         int reason = m >= 9 && p[4] == 0 && p[5] == 0;
-        if (m == 4 || (reason && ((p[6] << 8) | p[7]) == m - 8)) return LOGIN_REPLY;
+        if (size == 4 || (reason && ((p[6] << 8) | p[7]) == size - 8)) return LOGIN_REPLY;
     }
+    if (size > REPLY_MAX) return LOGIN_NONE;
     if (m >= 9 && p[4] == 0xFF && p[5] == 0x15 && p[6] == 0x04 &&
-        (c | (d << 8) | (p[2] << 16)) == m - 4)
+        (c | (d << 8) | (p[2] << 16)) == size - 4)
         return LOGIN_REPLY; /* MySQL error packet 1045 */
     if (c == 'E' && d == 0 && p[2] == 0 && m >= 12) { /* PostgreSQL ErrorResponse */
         Py_ssize_t last = (m < 128 ? m : 128) - 7;
@@ -424,10 +428,10 @@ static inline uint64_t flow_hash(uint64_t a_hi, uint64_t a_lo, uint64_t b_hi, ui
 static int login_wanted(Core *self, const uint8_t *f, Py_ssize_t n, Py_ssize_t end,
                         Py_ssize_t l4, uint64_t s_hi, uint64_t s_lo, uint64_t d_hi,
                         uint64_t d_lo, double ts) {
-    Py_ssize_t start = l4 + (f[l4 + 12] >> 4) * 4;
+    Py_ssize_t start = l4 + (f[l4 + 12] >> 4) * 4, size = end - start;
     if (end > n) end = n;
     if (end - start < 4) return 0;
-    int k = login_prefix(f + start, end - start);
+    int k = login_prefix(f + start, end - start, size);
     if (k == LOGIN_NONE) return 0;
     if (k == LOGIN_REPLY) return 1;
     unsigned sport = be16(f + l4), dport = be16(f + l4 + 2);

@@ -320,11 +320,12 @@ class Accounting(_Reports):
                 # data: a login's refusal, an HTTP POST or its answer (a few byte compares)
                 start = l4 + (f[l4 + 12] >> 4) * 4
                 if family == F_V4:
-                    end = min(n, off + ((f[off + 2] << 8) | f[off + 3]))
+                    ip_end = off + ((f[off + 2] << 8) | f[off + 3])
                 else:
-                    end = min(n, off + 40 + ((f[off + 4] << 8) | f[off + 5]))
+                    ip_end = off + 40 + ((f[off + 4] << 8) | f[off + 5])
+                end = min(n, ip_end)
                 if end - start >= 4:
-                    kind = login_prefix(f, start, end)
+                    kind = login_prefix(f, start, end, ip_end - start)
                     if kind != LOGIN_NONE and self._login(kind, f, l4, src, dst, ts):
                         want = True
         elif proto == 17:

@@ -283,6 +283,8 @@ class BruteForce:
 
     def stats(self) -> dict[str, int]:
         return {
-            "services": len(self.table) + len(self.replies),
+            "services": len(self.table),
+            "replies": len(self.replies),
+            "posts": len(self.posts),
             "evictions": self.table.evictions + self.replies.evictions + self.posts.evictions,
         }

@@ -411,3 +411,20 @@ def test_login_segments_agree(tmp_path: Path) -> None:
     py = python_file(path, (NET4, NET6))
     assert len(py["wanted"]) > 100
     same(py, c_file(path, (NET4, NET6)))
+
+
+@needs_c
+def test_login_segments_cut_short_agree() -> None:
+    """Login segments cut to a snap length (the wire length says more): the same frames
+    wanted by both engines, whatever the cut."""
+    from tests.detect.login_frames import REFUSALS, reply
+
+    long_ok = b"a1 NO [AUTHENTICATIONFAILED] " + b"x" * 600  # longer than any refusal
+    py, c = Accounting((NET4,)), FAST((NET4,))  # type: ignore[misc]
+    for i, data in enumerate([r[3] for r in REFUSALS] + [long_ok]):
+        frame, _ = reply(8080, 40000 + i, data, 0.0)
+        for cut in (54, 57, 58, 60, 64, 70, 90, 128, 256, len(frame)):
+            for acc in (py, c):
+                acc.frame(frame[:cut], len(frame), 1.0 + i)
+    assert py.detector_frames > 0
+    same(state(py), state(c))

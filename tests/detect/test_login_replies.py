@@ -205,3 +205,21 @@ def test_through_capture_and_engine(engine: Any) -> None:
         ("brute_force", "ftp", CLIENT, SERVER),
         ("brute_force", "form", CLIENT, SERVER),
     }
+
+
+def test_tables_are_bounded() -> None:
+    """Refusals to 500 clients and 500 unanswered login POSTs with a cap of 50: each table
+    stays at the cap and the evictions are counted."""
+    bf = make(BruteForce, max_tracked=50)
+    frames = []
+    for i in range(500):
+        client = f"10.77.{1 + i // 250}.{i % 250}"
+        frames.append(segment(SERVER, client, 21, 40000, b"530 Login incorrect.\r\n", i * 0.01))
+        frames.append(
+            segment(client, SERVER, 40000, 8081, b"POST /login HTTP/1.1\r\n\r\n", i * 0.01)
+        )
+    for p in packets(frames):
+        assert list(bf.observe(p)) == []
+    st = bf.stats()
+    assert (st["replies"], st["posts"]) == (50, 50)
+    assert st["evictions"] == 900
