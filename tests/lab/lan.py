@@ -378,6 +378,8 @@ class SchoolLan:
                     f"address=/news.example.com/{wan.ip}",
                     f"server=/{TUNNEL_DOMAIN}/{wan.ip}",
                     f"server=/{UPSTREAM_DOMAIN}/{wan.ip}",  # the benign resolver scenarios
+                    # the rest of the world: a resolver on the internet host, when one runs
+                    *(f"server=/{tld}/{wan.ip}" for tld in ("com", "net", "org", "be", "nl")),
                     "dhcp-range=10.77.0.150,10.77.0.199,255.255.255.0,12h",
                     *(f"dhcp-host={h.mac},{h.ip},stu{i}" for i, h in enumerate(s, 1)),
                     f"dhcp-option=option:router,{self.gw.ip}",

