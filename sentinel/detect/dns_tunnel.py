@@ -24,8 +24,9 @@ Each client is also judged over all its queries, whatever their domain
 (``dns_clients``: random-looking names, TXT/NULL/CNAME/MX carriers, new names a minute,
 within ``client_window``): a finding of kind ``client``. Resolvers are never judged as
 the source: those configured in ``dns_bypass.resolvers``, hosts seen answering three
-clients (for the per-domain tests) or any other host (for the per-client test), and
-queries sent from port 53 (a forwarder's fixed source port).
+clients, or answering a query another host sent them (the same pair and id on the
+wire: a forged answer does not count), and queries sent from port 53 (a forwarder's
+fixed source port).
 
 Memory: one entry per (client, domain) seen within the window, capped by
 ``max_tracked``; per entry at most the thresholds' worth of timestamps and name hashes;
@@ -86,7 +87,10 @@ class DnsTunnel:
         # are not the source. Configured ones, and hosts seen answering several clients.
         self.resolvers = set(common.cfg.dns_bypass.resolvers)
         self.answered: Bounded[str, set[str]] = Bounded(1024)
-        # Any host that answered another's query serves DNS: not judged as a client.
+        # Any host that answered a query another host sent it serves DNS: not judged as a
+        # client. Only answers to a query seen on the wire count (same pair, same id), so
+        # a tunnel cannot make itself a resolver with one forged response.
+        self.asked: Bounded[tuple[str, str], int] = Bounded(4096)  # (client, server) -> id
         self.answerers: Bounded[str, float] = Bounded(1024)
         self.clients = Clients(s, self.name, common.max_tracked)
 
@@ -102,7 +106,9 @@ class DnsTunnel:
         if not data:
             return ()
         client, mac = ip_text(p.src), mac_text(p.src_mac)
-        if client in self.resolvers or self.allowed.source(client, mac):
+        if client in self.resolvers or client in self.answerers:
+            return ()
+        if self.allowed.source(client, mac):
             return ()
         m = parse(data, tcp=p.proto == 6)
         if m.qr or m.opcode != 0:
@@ -111,18 +117,17 @@ class DnsTunnel:
             self.malformed += 1
             return ()
         out = []
-        judged = client not in self.answerers
         server = ip_text(p.dst)
+        self.asked.put((client, server), m.id)
         for q in m.questions:
             if not q.name or q.name.endswith((".arpa", ".local")) or self.allowed.domain(q.name):
                 continue
             found = self._question(client, mac, q.name, q.qtype, p.ts)
-            if judged:
-                f = self.clients.add(client, mac, server, q.name, q.qtype, p.ts)
-                if found is not None:
-                    self.clients.reported(client, p.ts)  # one finding says it
-                elif f is not None:
-                    found = f
+            f = self.clients.add(client, mac, server, q.name, q.qtype, p.ts)
+            if found is not None:
+                self.clients.reported(client, p.ts)  # one finding says it
+            elif f is not None:
+                found = f
             if found is not None:
                 out.append(found)
         return out
@@ -136,11 +141,13 @@ class DnsTunnel:
         server = ip_text(p.src)
         if server in self.resolvers:
             return
-        if p.dst != p.src:
+        client = ip_text(p.dst)
+        ident = int.from_bytes(data[flags : flags + 2], "big")
+        if client != server and self.asked.get((client, server)) == ident:
             self.answerers.put(server, p.ts)
         clients = self.answered.setdefault(server, set)
         if len(clients) < 3:
-            clients.add(ip_text(p.dst))
+            clients.add(client)
         if len(clients) >= 3 and len(self.resolvers) < 256:
             self.resolvers.add(server)
             self.answered.pop(server)

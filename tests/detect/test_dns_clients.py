@@ -16,8 +16,12 @@ from sentinel.config.detect import DetectConfig, DnsBypass, DnsTunnel
 from sentinel.detect.base import Common
 from sentinel.detect.dns_clients import entropy
 from sentinel.detect.dns_tunnel import DnsTunnel as Detector
+from tests.conftest import DATA
+from tests.helpers import analyze
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sentinel.detect.base import Finding
     from sentinel.packet import Packet
 
@@ -45,8 +49,8 @@ def _query(
     return decode(bytes(frame / msg), ts=ts)
 
 
-def _answer(name: str, ts: float, server: str, client: str) -> Packet:
-    msg = DNS(id=1, qr=1, qd=DNSQR(qname=name), an=DNSRR(rrname=name, rdata="192.0.2.1"))
+def _answer(name: str, ts: float, server: str, client: str, ident: int = 1) -> Packet:
+    msg = DNS(id=ident, qr=1, qd=DNSQR(qname=name), an=DNSRR(rrname=name, rdata="192.0.2.1"))
     frame = Ether(src="02:77:00:00:00:0a") / IP(src=server, dst=client) / UDP(sport=53, dport=4000)
     return decode(bytes(frame / msg), ts=ts)
 
@@ -159,13 +163,29 @@ def test_resolver_learned_from_answering_is_not_judged() -> None:
     """Unconfigured, the resolver answered one client before relaying: not judged as one."""
     d = _detector()
     rng = random.Random(4)
-    packets = [_answer("www.school.lan", 1.0, RESOLVER, "10.77.0.101")]
+    ask = DNS(id=77, rd=1, qd=DNSQR(qname="www.school.lan"))
+    frame = Ether() / IP(src="10.77.0.101", dst=RESOLVER) / UDP(sport=4000, dport=53) / ask
+    packets = [
+        decode(bytes(frame), ts=0.5),
+        _answer("www.school.lan", 1.0, RESOLVER, "10.77.0.101", 77),
+    ]
     packets += [
         _query(f"{rng.randbytes(30).hex()}.c2.example.net", 10.0 + i, TXT, RESOLVER, C2)
         for i in range(300)
     ]
     found = _feed(d, packets)
+    assert RESOLVER in d.answerers
     assert [f.kind for f in found if f.src_ip == RESOLVER and f.kind == "client"] == []
+
+
+def test_forged_answer_does_not_make_a_tunnel_a_resolver() -> None:
+    """A response to no query seen (a forged one) does not spare its sender."""
+    d = _detector()
+    rng = random.Random(10)
+    packets = [_answer("www.school.lan", 1.0, CLIENT, "10.77.0.101", 1234)]
+    packets += _dnscat_direct(120, rng)
+    assert [f.kind for f in _feed(d, packets)][:1] == ["client"]
+    assert CLIENT not in d.answerers
 
 
 def test_forwarder_sending_from_port_53_is_not_judged() -> None:
@@ -280,3 +300,22 @@ def test_clients_forgotten_after_the_window() -> None:
 def test_entropy(text: str, low: float, high: float) -> None:
     """Bits a character: none for one repeated symbol, four for sixteen equally used."""
     assert low <= entropy(text) <= high
+
+
+@pytest.mark.parametrize(
+    ("capture", "sources"),
+    [
+        ("dns_tunnel", {"10.77.0.66"}),
+        ("dns_busy_benign", set()),
+        ("dnscat2_direct", {"10.77.0.66"}),
+    ],
+)
+def test_recorded_resolver_is_never_the_source_unconfigured(
+    capture: str, sources: set[str], tmp_path: Path
+) -> None:
+    """Lab captures with no resolver configured: the resolver relaying them is never named."""
+    cfg = tmp_path / "sentinel.yaml"
+    cfg.write_text("capture: {networks: [10.77.0.0/24]}\n")
+    found = analyze(DATA / "lab" / f"{capture}.pcap", tmp_path, "--config", str(cfg), "--reveal")
+    tunnels = [a for a in found if a["detector"] == "dns_tunnel"]
+    assert {a["source"]["ip"] for a in tunnels} == sources, tunnels
