@@ -7,6 +7,12 @@ and its gateway; a sweep asks for the whole subnet. A DHCP server (configured, o
 answering on port 67) asks ARP for each address before it offers it, as many as
 clients arrive (a school morning, a starvation attack): its ARP requests are not a
 sweep.
+
+A SYN answered by a SYN-ACK is a connection, not a probe, unless the source resets it
+at once without sending a byte (a half-open probe: nmap -PS, whose kernel answers the
+SYN-ACK with a reset): a peer-to-peer client, a browser or an update client reaching
+dozens of servers is not sweeping. A SYN counts after ``GRACE`` seconds, so an answer
+still on its way is not mistaken for silence.
 """
 
 from __future__ import annotations
@@ -26,17 +32,23 @@ if TYPE_CHECKING:
     from sentinel.packet import Packet
 
 MAX_TARGETS = 4096
+GRACE = 1.0  # seconds a SYN waits for its SYN-ACK before it counts as a probe
+SEQ = 1 << 32
 MAX_DHCP_SERVERS = 64
 
 
 class _Seen:
-    __slots__ = ("dirty", "ip", "mac", "targets")
+    __slots__ = ("answered", "dirty", "ip", "mac", "pending", "targets")
 
     def __init__(self) -> None:
         self.targets: dict[str, float] = {}
         self.mac = ""
         self.ip = ""
         self.dirty = False
+        # TCP only: (target, port, source port) -> the SYN's sequence number; targets that
+        # took a connection (SYN-ACK, not reset at once)
+        self.pending: dict[tuple[str, int, int], int] = {}
+        self.answered: set[str] = set()
 
 
 class HostSweep:
@@ -56,7 +68,7 @@ class HostSweep:
             "arp": Bounded(cap),
         }
 
-    def _note(self, kind: str, src: str, mac: str, target: str, ts: float, ip: str = "") -> None:
+    def _note(self, kind: str, src: str, mac: str, target: str, ts: float, ip: str = "") -> _Seen:
         seen = self.tables[kind].setdefault(src, _Seen)
         seen.mac = mac
         seen.ip = ip or seen.ip
@@ -64,6 +76,7 @@ class HostSweep:
             if target not in seen.targets:
                 seen.dirty = True
             seen.targets[target] = ts
+        return seen
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         mac = mac_text(p.src_mac)
@@ -79,13 +92,37 @@ class HostSweep:
                 self.dhcp_macs.put(mac, True)
             return ()
         src = ip_text(p.src)
+        if p.proto == 6 and p.tcp_flags & 0x12 == 0x12:  # SYN-ACK: the target answered
+            self._answer(ip_text(p.dst), src, p.dport, p.sport)
+            return ()
         if self.allowed.source(src, mac):
             return ()
         if p.icmp_type in (8, 128):  # echo request (v4, v6)
             self._note("icmp", src, mac, ip_text(p.dst), p.ts)
         elif p.proto == 6 and (p.tcp_flags in (0x02, 0x10)):  # bare SYN or bare ACK probe
-            self._note("tcp", src, mac, ip_text(p.dst), p.ts)
+            dst = ip_text(p.dst)
+            seen = self._note("tcp", src, mac, dst, p.ts)
+            if p.tcp_flags == 0x02:
+                if len(seen.pending) >= MAX_TARGETS:
+                    seen.pending.clear()
+                seen.pending[(dst, p.dport, p.sport)] = p.tcp_seq
+        elif p.proto == 6 and p.tcp_flags & 0x04:  # the source's reset
+            self._reset(src, ip_text(p.dst), p.dport, p.sport, p.tcp_seq)
         return ()
+
+    def _answer(self, src: str, target: str, sport: int, port: int) -> None:
+        seen = self.tables["tcp"].get(src)
+        if seen is not None and (target, port, sport) in seen.pending:
+            seen.answered.add(target)
+
+    def _reset(self, src: str, target: str, port: int, sport: int, seq: int) -> None:
+        """A reset right after the SYN-ACK, with no byte sent: a half-open probe after all."""
+        seen = self.tables["tcp"].get(src)
+        isn = None if seen is None else seen.pending.pop((target, port, sport), None)
+        no_data = isn is not None and (seq - isn - 1) % SEQ == 0
+        if seen is not None and no_data and target in seen.answered:
+            seen.answered.discard(target)
+            seen.dirty = True
 
     def tick(self, now: float) -> Iterable[Finding]:
         out = []
@@ -105,6 +142,8 @@ class HostSweep:
                     continue
                 seen.dirty = False
                 n = len(seen.targets)
+                if kind == "tcp":
+                    n = self._probed(seen, now)
                 if n < threshold:
                     continue
                 by_mac = kind == "arp"
@@ -125,6 +164,22 @@ class HostSweep:
                     )
                 )
         return out
+
+    @staticmethod
+    def _probed(seen: _Seen, now: float) -> int:
+        """Targets that took no connection, their SYN at least GRACE old (dirty till then)."""
+        seen.answered &= seen.targets.keys()
+        if len(seen.pending) > len(seen.targets) * 4:  # connections that ended unseen
+            seen.pending = {k: v for k, v in seen.pending.items() if k[0] in seen.targets}
+        n = 0
+        for target, ts in seen.targets.items():
+            if target in seen.answered:
+                continue
+            if now - ts < GRACE:
+                seen.dirty = True
+            else:
+                n += 1
+        return n
 
     def stats(self) -> dict[str, int]:
         return {

@@ -107,6 +107,61 @@ def test_icmp_and_arp_sweeps() -> None:
     assert found[0].src_ip == "10.77.0.66"
 
 
+def tcp_sweep(n: int, answer: str, reset: bool, data: int = 0) -> list:  # type: ignore[type-arg]
+    """SYNs from one laptop to ``n`` hosts on port 80 (one every 0.1 s): each answered
+    with ``answer`` flags ("" for none), then, if ``reset``, a reset after ``data`` bytes."""
+    out = []
+    for i in range(n):
+        c, h, ts, isn = "10.77.0.101", f"203.0.113.{i + 1}", i / 10, 1000 * i
+        out.append(
+            pkt(
+                Ether(src=A, dst=S)
+                / IP(src=c, dst=h)
+                / TCP(sport=40000 + i, dport=80, flags="S", seq=isn),
+                ts,
+            )
+        )
+        if answer:
+            out.append(
+                pkt(
+                    Ether(src=S, dst=A)
+                    / IP(src=h, dst=c)
+                    / TCP(sport=80, dport=40000 + i, flags=answer),
+                    ts + 0.03,
+                )
+            )
+        if reset:
+            out.append(
+                pkt(
+                    Ether(src=A, dst=S)
+                    / IP(src=c, dst=h)
+                    / TCP(sport=40000 + i, dport=80, flags="R", seq=isn + 1 + data),
+                    ts + 0.031,
+                )
+            )
+    return out
+
+
+def test_connections_to_many_servers_are_not_a_sweep() -> None:
+    """Forty servers that answer SYN-ACK (a browser, a peer-to-peer client, a CDN): nothing,
+    even when some connections end in a reset after data."""
+    assert run(make(HostSweep), tcp_sweep(40, "SA", False), until=10) == []
+    assert run(make(HostSweep), tcp_sweep(40, "SA", True, data=300), until=10) == []
+
+
+def test_tcp_discovery_sweeps_are_sweeps() -> None:
+    """Forty hosts probed with SYNs: unanswered, answered by resets, or half-open (SYN-ACK,
+    then the prober's reset with no byte sent, as nmap -PS does): each a TCP sweep."""
+    for frames in (
+        tcp_sweep(40, "", False),
+        tcp_sweep(40, "RA", False),
+        tcp_sweep(40, "SA", True),
+    ):
+        found = run(make(HostSweep), frames, until=10)
+        assert {f.kind for f in found} == {"tcp"}
+        assert found[0].ts < 4.0  # the 20th host's probe at 2 s, judged a second later
+
+
 def test_a_laptop_talking_to_its_neighbours_is_not_a_sweep() -> None:
     """ARP for the gateway, a printer and a server, again and again: nothing."""
     frames = [
