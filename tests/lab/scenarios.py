@@ -176,7 +176,7 @@ def baseline(lan: SchoolLan, small: bool = False) -> Outcome:
 # (second_dhcp_server: one warning). The generators are real sockets (traffic.py, run
 # with the system python3 inside a namespace), real daemons and real clients.
 TRAFFIC = str(Path(__file__).with_name("traffic.py"))
-P2P_PEERS = [f"203.0.113.{50 + i}" for i in range(16)]  # peers on the internet
+P2P_PEERS = [f"203.0.113.{50 + i}" for i in range(32)]  # peers on the internet
 CDN = [f"203.0.113.{20 + i}" for i in range(4)]  # an update service's CDN nodes
 
 
@@ -227,7 +227,7 @@ def p2p_client(lan: SchoolLan, small: bool = False) -> Outcome:
     stu, rng = lan.students, random.Random(7)
     lan_peers = [stu[1], stu[2], lan.attacker]  # other laptops running the same client
     client = f"{stu[0].ip}:51413"
-    wan_listen = [f"{a}:{rng.randrange(10000, 65000)}" for a in P2P_PEERS for _ in range(2)]
+    wan_listen = [f"{a}:{rng.randrange(10000, 65000)}" for a in P2P_PEERS]
     lan_listen = {
         h.ns: [f"{h.ip}:{rng.randrange(10000, 65000)}" for _ in range(3)] for h in lan_peers
     }

@@ -43,6 +43,46 @@ def test_benign_baseline_raises_nothing(lab: SchoolLan, sentinel: Sentinel) -> N
     assert sentinel.detections_total() == before
 
 
+BENIGN = (
+    "p2p_client",
+    "lan_chatter",
+    "file_server",
+    "updates_cdn",
+    "resolver_relay",
+    "multicast_source_frame",
+)
+
+
+@pytest.mark.parametrize("name", BENIGN)
+def test_busy_school_traffic_raises_nothing(lab: SchoolLan, sentinel: Sentinel, name: str) -> None:
+    """Peer-to-peer, LAN chatter, a busy file server, CDN updates, the resolver's relaying,
+    one multicast-source frame: zero detections from the live daemon."""
+    need(name)
+    before = sentinel.detections_total()
+    t0 = time.monotonic()
+    SCENARIOS[name].run(lab, False)
+    time.sleep(4)
+    found = sentinel.findings(t0)
+    assert found == [], "\n".join(str(d.fields) for d in found)
+    assert sentinel.detections_total() == before
+
+
+def test_unlisted_dhcp_server_is_a_warning(lab: SchoolLan, sentinel: Sentinel) -> None:
+    """An ordinary DHCP server the config does not list: rogue_dhcp warnings only."""
+    need("second_dhcp_server")
+    t0 = time.monotonic()
+    outcome = SCENARIOS["second_dhcp_server"].run(lab, False)
+    assert outcome.attacker is not None
+    hit = sentinel.wait_detection("rogue_dhcp", t0, timeout=10, sources=(outcome.attacker.ip,))
+    assert hit is not None
+    found = sentinel.findings(t0)
+    shown = "\n".join(str(d.fields) for d in found)
+    assert {d.fields.get("detector") for d in found} == {"rogue_dhcp"}, shown
+    lines = [d.fields for d in found if d.fields.get("msg") == "detection"]
+    assert lines, shown
+    assert {f.get("severity") for f in lines} == {"warning"}, shown
+
+
 def attack(
     name: str, lab: SchoolLan, sentinel: Sentinel, attacker: Host, fast: bool = True
 ) -> float:
