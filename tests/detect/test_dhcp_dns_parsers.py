@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 
@@ -212,3 +214,14 @@ def test_registered_domain_of_hostile_names() -> None:
     assert dns.registered_domain("a..b.example.com") == "example.com"
     assert dns.registered_domain("..") == ""
     assert dns.registered_domain(".".join(["x" * 63] * 4) + ".evil.test") == "evil.test"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab.-_\\x0-9AZ"), max_size=300))
+def test_split_name_of_any_text(text: str) -> None:
+    """Any text splits into labels, a domain and a flag; the domain is from the name."""
+    sub, domain, known = dns.split_name(text)
+    labels = [label for label in text.lower().split(".") if label]
+    assert domain.split(".") == labels[len(labels) - len(domain.split(".")) :] or not domain
+    assert sub == ".".join(labels[: len(labels) - len(domain.split("."))]) or not domain
+    assert isinstance(known, bool)

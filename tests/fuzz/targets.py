@@ -26,6 +26,7 @@ from sentinel.capture.pipeline import Pipeline, Settings, make_engine
 from sentinel.config import parse_config
 from sentinel.config.detect import DetectConfig
 from sentinel.detect import dhcp, dns
+from sentinel.detect.dns_clients import entropy
 from sentinel.errors import ConfigError
 from sentinel.packet import LINKTYPES
 
@@ -75,6 +76,9 @@ def payloads(data: bytes) -> None:
         assert isinstance(m.error, str)
         for q in m.questions:
             assert isinstance(q.name, str)
+            sub, domain, _known = dns.split_name(q.name)  # hostile names: a domain, no error
+            assert domain in q.name or not domain or ".." in q.name or q.name.startswith(".")
+            assert 0.0 <= entropy(sub) <= 8.0
     d = dhcp.parse(data)
     assert isinstance(d.error, str)
 
