@@ -285,8 +285,14 @@ class LanCollector(Collector):
             ),
             (
                 "sentinel_lan_detector_packets",
-                "Packets handed to the detectors.",
+                "Packets the detectors wanted: handed over, aggregated or dropped.",
                 c.detector_packets,
+            ),
+            (
+                "sentinel_lan_detector_aggregated_packets",
+                "Packets past the detectors' frame budget counted in an aggregate (SYNs per "
+                "service and second, never-seen MACs) that the detectors read instead.",
+                c.detector_aggregated,
             ),
         ):
             fam = CounterMetricFamily(name, doc)

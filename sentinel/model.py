@@ -144,6 +144,7 @@ class LanCounters:
     kernel_drops: int = 0
     own_drops: int = 0
     detector_packets: int = 0
+    detector_aggregated: int = 0  # of those, counted in a capture-side aggregate
     detections: tuple[tuple[str, str, int], ...] = ()  # detector, severity, count
     detector_tables: tuple[tuple[str, int, int], ...] = ()  # detector, entries, evictions
 

@@ -6,7 +6,7 @@ imports the other: this module and the protocol numbers it names are all they sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Link types (pcap LINKTYPE_*)
 LINK_ETHERNET = 1
@@ -177,3 +177,29 @@ def login_prefix(f: bytes | memoryview, start: int, end: int, size: int = -1) ->
             if a == 0x42 and b == 0x41 and e == 0x44 and f[i + 4] == 0x20:
                 return LOGIN_REPLY
     return LOGIN_NONE
+
+
+@dataclass(frozen=True, slots=True)
+class SynAggregate:
+    """SYNs (without ACK) to one service in one second that the capture side counted
+    instead of handing them over one by one: the part of a flood over the detectors'
+    frame budget. ``senders``: (address, MAC, SYNs) of the first senders, exactly;
+    ``untracked``: the SYNs of the others."""
+
+    second: int
+    dst: bytes  # 4 or 16 bytes
+    dport: int
+    packets: int
+    senders: tuple[tuple[bytes, bytes, int], ...] = field(default=())
+    untracked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewMacs:
+    """Never-seen source MACs in one second whose frames the capture side counted instead
+    of handing them over (a MAC flood past the frame budget); ``multicast``: how many of
+    them had the multicast bit, which no real NIC sends."""
+
+    second: int
+    macs: int
+    multicast: int = 0

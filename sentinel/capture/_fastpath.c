@@ -23,6 +23,14 @@ enum { P_TCP, P_UDP, P_ICMP, P_OTHER };
 #define MAX_NETS 64
 #define TALKER_SLOTS_MAX 1024
 
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t be64(const uint8_t *p) {
+    return ((uint64_t)be32(p) << 32) | be32(p + 4);
+}
+
 /* -- a bounded set of 128-bit keys (MACs, IPv4 and IPv6 addresses) ------------------- */
 
 #define DETECTOR_SLICES 100
@@ -109,6 +117,94 @@ static int set_add(KeySet *s, uint64_t hi, uint64_t lo) {
 
 #define SET_START 256
 
+/* -- the detector gate: known sources first, floods as aggregates --------------------- */
+/* accounting.py explains the rules; the tables here are exact (no sketch) so both engines
+ * decide every frame alike. */
+
+#define GATE_KNOWN_CAP 4096    /* sources per generation (accounting.GATE_KNOWN_CAP) */
+#define GATE_PROBATION_CAP 16384
+#define GATE_WINDOW 60.0       /* seconds a generation of known sources lasts */
+#define SOURCE_RATE 5000       /* frames a second one known source may hand over */
+#define AGG_CAP 256            /* SYN aggregates between two drains */
+#define AGG_SENDERS 64         /* senders kept exactly per aggregate */
+#define GATE_MAC_TAG (1ull << 63) /* key_hi of a source known only by its MAC */
+
+typedef struct {
+    uint64_t *hi, *lo;
+    long long *second;
+    int *count;
+    uint8_t *used;
+    size_t size, n; /* slots (power of two, 2x the cap), entries */
+} SrcMap;
+
+static int map_alloc(SrcMap *m, size_t size) {
+    m->hi = PyMem_Calloc(size, sizeof(uint64_t));
+    m->lo = PyMem_Calloc(size, sizeof(uint64_t));
+    m->second = PyMem_Calloc(size, sizeof(long long));
+    m->count = PyMem_Calloc(size, sizeof(int));
+    m->used = PyMem_Calloc(size, 1);
+    m->size = size;
+    m->n = 0;
+    return (m->hi && m->lo && m->second && m->count && m->used) ? 0 : -1;
+}
+
+static void map_free(SrcMap *m) {
+    PyMem_Free(m->hi);
+    PyMem_Free(m->lo);
+    PyMem_Free(m->second);
+    PyMem_Free(m->count);
+    PyMem_Free(m->used);
+    memset(m, 0, sizeof *m);
+}
+
+static void map_clear(SrcMap *m) {
+    if (m->used) memset(m->used, 0, m->size);
+    m->n = 0;
+}
+
+static long map_find(const SrcMap *m, uint64_t hi, uint64_t lo) {
+    size_t mask = m->size - 1, i = slot_of(hi, lo, mask);
+    while (m->used[i]) {
+        if (m->lo[i] == lo && m->hi[i] == hi) return (long)i;
+        i = (i + 1) & mask;
+    }
+    return -1;
+}
+
+/* Insert a key known to be absent while under the cap; -1 when full. */
+static long map_put(SrcMap *m, uint64_t hi, uint64_t lo, long long second, int count) {
+    if (m->n >= GATE_KNOWN_CAP) return -1;
+    size_t mask = m->size - 1, i = slot_of(hi, lo, mask);
+    while (m->used[i]) i = (i + 1) & mask;
+    m->used[i] = 1;
+    m->hi[i] = hi;
+    m->lo[i] = lo;
+    m->second[i] = second;
+    m->count[i] = count;
+    m->n++;
+    return (long)i;
+}
+
+typedef struct {
+    uint64_t hi, lo, mac;
+    long long count;
+} Sender;
+
+typedef struct {
+    long long second, packets, untracked;
+    uint64_t dhi, dlo;
+    unsigned dport;
+    int v6, n_senders;
+    Sender senders[AGG_SENDERS];
+} Aggregate;
+
+#define AGG_INDEX 512 /* open-addressing index into the aggregates, 2x AGG_CAP */
+#define MAC_AGGS 16   /* seconds of withheld new MACs between two drains (then merged) */
+
+typedef struct {
+    long long second, macs, multicast;
+} MacAggregate;
+
 /* -- the accounting core ------------------------------------------------------------- */
 
 typedef struct {
@@ -130,7 +226,16 @@ typedef struct {
     Py_ssize_t detector_cap;
     long long detector_rate, detector_second, detector_budget;
     PyObject *wanted; /* list of (ts, wirelen, bytes) */
-    unsigned long long detector_frames, detector_frames_dropped;
+    unsigned long long detector_frames, detector_frames_dropped, detector_frames_aggregated;
+    long long budget_known, budget_new;
+    SrcMap known, known_prev;
+    KeySet probation;
+    double gate_rotate_at;
+    Aggregate *aggs;
+    int n_aggs;
+    int16_t agg_index[AGG_INDEX];
+    MacAggregate mac_aggs[MAC_AGGS];
+    int n_mac_aggs;
     Talker *talkers;
     int talker_slots, n_talkers, sample;
     uint64_t post_tag[POST_SLOTS]; /* HTTP POSTs waiting for their answer (by flow hash) */
@@ -152,6 +257,10 @@ static void core_dealloc(Core *self) {
     set_free(&self->ips);
     set_free(&self->ips_prev);
     PyMem_Free(self->talkers);
+    map_free(&self->known);
+    map_free(&self->known_prev);
+    set_free(&self->probation);
+    PyMem_Free(self->aggs);
     Py_XDECREF(self->wanted);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -219,6 +328,11 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     set_free(&self->ips_prev);
     PyMem_Free(self->talkers);
     self->talkers = NULL;
+    map_free(&self->known);
+    map_free(&self->known_prev);
+    set_free(&self->probation);
+    PyMem_Free(self->aggs);
+    self->aggs = NULL;
     Py_CLEAR(self->wanted);
     self->device_cap = device_cap;
     self->half_window = window / 2;
@@ -227,9 +341,21 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     self->detector_rate = detector_rate;
     self->detector_second = -1;
     self->detector_budget = detector_rate;
+    self->budget_known = self->budget_new = 0;
+    self->gate_rotate_at = -INFINITY;
+    self->n_aggs = 0;
+    self->n_mac_aggs = 0;
+    memset(self->agg_index, 0xFF, sizeof self->agg_index);
     self->talker_slots = talker_slots;
     self->talkers = PyMem_Calloc((size_t)talker_slots, sizeof(Talker));
     self->wanted = PyList_New(0);
+    self->aggs = PyMem_Calloc(AGG_CAP, sizeof(Aggregate));
+    if (!self->aggs || map_alloc(&self->known, 2 * GATE_KNOWN_CAP) < 0 ||
+        map_alloc(&self->known_prev, 2 * GATE_KNOWN_CAP) < 0 ||
+        set_alloc(&self->probation, SET_START) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
     if (!self->talkers || !self->wanted || set_alloc(&self->macs, SET_START) < 0 ||
         set_alloc(&self->macs_prev, SET_START) < 0 || set_alloc(&self->ips, SET_START) < 0 ||
         set_alloc(&self->ips_prev, SET_START) < 0) {
@@ -294,25 +420,153 @@ static void talker(Core *self, uint64_t hi, uint64_t lo, long long amount) {
     self->n_talkers = k;
 }
 
-static void want(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirelen, double ts) {
+static void hand_over(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirelen,
+                      double ts) {
+    PyObject *item = Py_BuildValue("(dky#)", ts, wirelen, (const char *)f, n);
+    if (!item || PyList_Append(self->wanted, item) < 0) self->failed = 1;
+    Py_XDECREF(item);
+}
+
+static int aggregate_syn(Core *self, long long second, uint64_t dhi, uint64_t dlo, int v6,
+                         unsigned dport, uint64_t shi, uint64_t slo, uint64_t mac) {
+    /* One SYN the budget had no room for, added to its (second, victim, port) aggregate. */
+    uint64_t h = (dlo ^ seed_a ^ ((uint64_t)dport << 48) ^ (uint64_t)second) * 0x9E3779B97F4A7C15ull;
+    h ^= (dhi ^ seed_b) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    size_t i = (size_t)h & (AGG_INDEX - 1);
+    Aggregate *a = NULL;
+    while (self->agg_index[i] >= 0) {
+        Aggregate *c = &self->aggs[self->agg_index[i]];
+        if (c->second == second && c->dlo == dlo && c->dhi == dhi && c->dport == dport &&
+            c->v6 == v6) {
+            a = c;
+            break;
+        }
+        i = (i + 1) & (AGG_INDEX - 1);
+    }
+    if (!a) {
+        if (self->n_aggs >= AGG_CAP) return 0;
+        self->agg_index[i] = (int16_t)self->n_aggs;
+        a = &self->aggs[self->n_aggs++];
+        a->second = second;
+        a->dhi = dhi;
+        a->dlo = dlo;
+        a->v6 = v6;
+        a->dport = dport;
+        a->packets = a->untracked = 0;
+        a->n_senders = 0;
+    }
+    a->packets++;
+    for (int k = 0; k < a->n_senders; k++) {
+        Sender *x = &a->senders[k];
+        if (x->lo == slo && x->hi == shi && x->mac == mac) {
+            x->count++;
+            return 1;
+        }
+    }
+    if (a->n_senders < AGG_SENDERS) {
+        Sender *x = &a->senders[a->n_senders++];
+        x->hi = shi;
+        x->lo = slo;
+        x->mac = mac;
+        x->count = 1;
+    } else {
+        a->untracked++;
+    }
+    return 1;
+}
+
+/* A frame the detectors want (accounting.Accounting._want). key: its source (the IP
+ * address, or the MAC for frames without one); syn: a SYN without ACK, which may become
+ * an aggregate instead of a frame when the budget has no room. */
+static void want(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirelen, double ts,
+                 uint64_t key_hi, uint64_t key_lo, int syn, uint64_t dhi, uint64_t dlo, int v6,
+                 unsigned dport, int new_mac) {
     if (!self->detector_cap) return; /* no detectors: nothing wanted, nothing dropped */
     self->detector_frames++;
-    /* The second's budget is given out per 10 ms slice (accounting.SLICES): a scan inside
-       a flood is sampled all along, not lost after the first frames of each second. */
+    /* The budget is given out per 10 ms slice (accounting.SLICES), three quarters to
+       sources seen before, a quarter to new ones: a scan inside a spoofed flood keeps
+       its share, and a flood's one-shot senders cannot take it. */
     long long tick = (long long)(ts * DETECTOR_SLICES);
     if (tick != self->detector_second) {
-        long long i = tick % DETECTOR_SLICES, r = self->detector_rate;
+        long long i = tick % DETECTOR_SLICES, r = self->detector_rate, rn = r / 4, rk = r - rn;
         self->detector_second = tick;
-        self->detector_budget = r * (i + 1) / DETECTOR_SLICES - r * i / DETECTOR_SLICES;
+        self->budget_known = rk * (i + 1) / DETECTOR_SLICES - rk * i / DETECTOR_SLICES;
+        self->budget_new = rn * (i + 1) / DETECTOR_SLICES - rn * i / DETECTOR_SLICES;
     }
-    if (self->detector_budget > 0 && PyList_GET_SIZE(self->wanted) < self->detector_cap) {
-        self->detector_budget--;
-        PyObject *item = Py_BuildValue("(dky#)", ts, wirelen, (const char *)f, n);
-        if (!item || PyList_Append(self->wanted, item) < 0) self->failed = 1;
-        Py_XDECREF(item);
-    } else {
+    if (ts >= self->gate_rotate_at) {
+        SrcMap t = self->known_prev;
+        self->known_prev = self->known;
+        self->known = t;
+        map_clear(&self->known);
+        set_free(&self->probation);
+        if (set_alloc(&self->probation, SET_START) < 0) {
+            self->failed = 1;
+            return;
+        }
+        self->gate_rotate_at = ts + GATE_WINDOW;
+    }
+    long long second = (long long)floor(ts);
+    long slot = map_find(&self->known, key_hi, key_lo);
+    if (slot < 0) {
+        long old = map_find(&self->known_prev, key_hi, key_lo);
+        if (old >= 0) {
+            slot = map_put(&self->known, key_hi, key_lo, self->known_prev.second[old],
+                           self->known_prev.count[old]);
+        } else if (set_has(&self->probation, key_hi, key_lo)) {
+            slot = map_put(&self->known, key_hi, key_lo, second, 0); /* seen twice: known */
+        } else {
+            if (self->probation.count >= GATE_PROBATION_CAP) {
+                set_free(&self->probation);
+                if (set_alloc(&self->probation, SET_START) < 0) {
+                    self->failed = 1;
+                    return;
+                }
+            }
+            if (set_add(&self->probation, key_hi, key_lo) < 0) {
+                self->failed = 1;
+                return;
+            }
+        }
+    }
+    int room = PyList_GET_SIZE(self->wanted) < self->detector_cap;
+    if (slot >= 0) {
+        SrcMap *m = &self->known;
+        if (m->second[slot] != second) {
+            m->second[slot] = second;
+            m->count[slot] = 0;
+        }
+        if (room && self->budget_known > 0 && m->count[slot] < SOURCE_RATE) {
+            self->budget_known--;
+            m->count[slot]++;
+            hand_over(self, f, n, wirelen, ts);
+            return;
+        }
+    } else if (room && self->budget_new > 0) {
+        self->budget_new--;
+        hand_over(self, f, n, wirelen, ts);
+        return;
+    }
+    int taken = 0;
+    if (new_mac) { /* a never-seen source MAC: mac_flood counts it without the frame */
+        MacAggregate *m = self->n_mac_aggs ? &self->mac_aggs[self->n_mac_aggs - 1] : NULL;
+        if (!m || (m->second != second && self->n_mac_aggs < MAC_AGGS)) {
+            m = &self->mac_aggs[self->n_mac_aggs++];
+            m->second = second;
+            m->macs = m->multicast = 0;
+        }
+        m->macs++;
+        m->multicast += f[6] & 1;
+        taken = 1;
+    }
+    if (syn) {
+        uint64_t mac = ((uint64_t)be16(f + 6) << 32) | be32(f + 8);
+        taken |= aggregate_syn(self, second, dhi, dlo, v6, dport, key_hi, key_lo, mac);
+    }
+    if (taken)
+        self->detector_frames_aggregated++;
+    else
         self->detector_frames_dropped++;
-    }
 }
 
 static inline void count(Core *self, int c, unsigned long wirelen) {
@@ -320,13 +574,6 @@ static inline void count(Core *self, int c, unsigned long wirelen) {
     self->bytes[c] += wirelen;
 }
 
-static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline uint32_t be32(const uint8_t *p) {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static inline uint64_t be64(const uint8_t *p) {
-    return ((uint64_t)be32(p) << 32) | be32(p + 4);
-}
 
 /* Whether detectors want a frame for its transport header (accounting.py says the same
  * in Python): TCP SYN, FIN or RST, or no ACK outside a handshake (NULL, FIN, Xmas
@@ -559,7 +806,8 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
     } else {
         family = etype == 0x0806 ? F_ARP : F_OTHER;
         count(self, CELL(D_INTERNAL, family, P_OTHER), wirelen);
-        if (family == F_ARP || new_mac) want(self, f, n, wirelen, ts);
+        if (family == F_ARP || new_mac)
+            want(self, f, n, wirelen, ts, GATE_MAC_TAG, mac, 0, 0, 0, 0, 0, new_mac);
         return;
     }
     int direction;
@@ -580,7 +828,11 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
              login_wanted(self, f, n, ip_end, l4, src_hi, src_lo, dst_hi, dst_lo, ts))
         wanted = 1;
     count(self, CELL(direction, family, p), wirelen);
-    if (wanted) want(self, f, n, wirelen, ts);
+    if (wanted) {
+        int syn = proto == 6 && first_fragment && n >= l4 + 14 && (f[l4 + 13] & 0x12) == 0x02;
+        want(self, f, n, wirelen, ts, src_hi, src_lo, syn, dst_hi, dst_lo, family == F_V6,
+             syn ? be16(f + l4 + 2) : 0, new_mac);
+    }
 }
 
 static PyObject *failed(Core *self) {
@@ -682,6 +934,73 @@ static PyObject *core_detector_batch(Core *self, PyObject *Py_UNUSED(ignored)) {
     return batch;
 }
 
+static PyObject *addr_bytes(uint64_t hi, uint64_t lo, int v6) {
+    uint8_t b[16];
+    for (int i = 0; i < 8; i++) {
+        b[i] = (uint8_t)(hi >> (56 - 8 * i));
+        b[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+    }
+    return v6 ? PyBytes_FromStringAndSize((const char *)b, 16)
+              : PyBytes_FromStringAndSize((const char *)b + 12, 4);
+}
+
+static PyObject *mac_bytes(uint64_t mac) {
+    uint8_t b[6];
+    for (int i = 0; i < 6; i++) b[i] = (uint8_t)(mac >> (40 - 8 * i));
+    return PyBytes_FromStringAndSize((const char *)b, 6);
+}
+
+/* The SYN aggregates since the last call, in the order they began (accounting.py). */
+static PyObject *core_aggregates(Core *self, PyObject *Py_UNUSED(ignored)) {
+    if (not_ready(self)) return NULL;
+    PyObject *list = PyList_New(self->n_aggs);
+    if (!list) return NULL;
+    for (int i = 0; i < self->n_aggs; i++) {
+        Aggregate *a = &self->aggs[i];
+        PyObject *senders = PyTuple_New(a->n_senders);
+        if (!senders) goto fail;
+        for (int k = 0; k < a->n_senders; k++) {
+            Sender *x = &a->senders[k];
+            PyObject *t = Py_BuildValue("(NNL)", addr_bytes(x->hi, x->lo, a->v6), mac_bytes(x->mac),
+                                        x->count);
+            if (!t) {
+                Py_DECREF(senders);
+                goto fail;
+            }
+            PyTuple_SET_ITEM(senders, k, t);
+        }
+        PyObject *item = Py_BuildValue("(LNILNL)", a->second, addr_bytes(a->dhi, a->dlo, a->v6),
+                                       a->dport, a->packets, senders, a->untracked);
+        if (!item) goto fail;
+        PyList_SET_ITEM(list, i, item);
+    }
+    self->n_aggs = 0;
+    memset(self->agg_index, 0xFF, sizeof self->agg_index);
+    return list;
+fail:
+    Py_DECREF(list);
+    return NULL;
+}
+
+/* Never-seen source MACs whose frames were withheld, per second: [(second, MACs,
+ * multicast MACs)] since the last call. */
+static PyObject *core_mac_aggregates(Core *self, PyObject *Py_UNUSED(ignored)) {
+    if (not_ready(self)) return NULL;
+    PyObject *list = PyList_New(self->n_mac_aggs);
+    if (!list) return NULL;
+    for (int i = 0; i < self->n_mac_aggs; i++) {
+        MacAggregate *m = &self->mac_aggs[i];
+        PyObject *item = Py_BuildValue("(LLL)", m->second, m->macs, m->multicast);
+        if (!item) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    self->n_mac_aggs = 0;
+    return list;
+}
+
 static PyObject *u64_list(const unsigned long long *a) {
     PyObject *list = PyList_New(N_CELLS);
     if (!list) return NULL;
@@ -771,6 +1090,10 @@ static PyMethodDef core_methods[] = {
      "ring_block(buffer, base, block_size) -> frames: one TPACKET_V3 block"},
     {"detector_batch", (PyCFunction)core_detector_batch, METH_NOARGS,
      "the (ts, wirelen, frame) tuples wanted since the last call"},
+    {"mac_aggregates", (PyCFunction)core_mac_aggregates, METH_NOARGS,
+     "the withheld never-seen MACs (second, MACs, multicast) since the last call"},
+    {"aggregates", (PyCFunction)core_aggregates, METH_NOARGS,
+     "the SYN aggregates (second, victim, port, packets, senders, untracked) since the last call"},
     {"active", (PyCFunction)core_active, METH_NOARGS,
      "(MACs, IPs) seen in the device window"},
     {"talker_items", (PyCFunction)core_talkers, METH_NOARGS,
@@ -790,6 +1113,8 @@ static PyMemberDef core_members[] = {
     {"detector_frames", T_ULONGLONG, offsetof(Core, detector_frames), READONLY, NULL},
     {"detector_frames_dropped", T_ULONGLONG, offsetof(Core, detector_frames_dropped), READONLY,
      NULL},
+    {"detector_frames_aggregated", T_ULONGLONG, offsetof(Core, detector_frames_aggregated),
+     READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 

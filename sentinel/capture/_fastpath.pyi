@@ -6,6 +6,7 @@ class Core:
     device_table_full: int
     detector_frames: int
     detector_frames_dropped: int
+    detector_frames_aggregated: int
     @property
     def packets(self) -> list[int]: ...
     @property
@@ -28,5 +29,18 @@ class Core:
     ) -> tuple[int, int, bool]: ...
     def ring_block(self, view: memoryview, base: int, block_size: int) -> int: ...
     def detector_batch(self) -> list[tuple[float, int, builtins.bytes]]: ...
+    def mac_aggregates(self) -> list[tuple[int, int, int]]: ...
+    def aggregates(
+        self,
+    ) -> list[
+        tuple[
+            int,
+            builtins.bytes,
+            int,
+            int,
+            tuple[tuple[builtins.bytes, builtins.bytes, int], ...],
+            int,
+        ]
+    ]: ...
     def active(self) -> tuple[int, int]: ...
     def talker_items(self) -> list[tuple[int, int]]: ...

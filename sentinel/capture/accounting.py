@@ -18,15 +18,29 @@ same frames and compare every counter.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sentinel.capture import pcapfile, ring
 from sentinel.packet import LOGIN_NONE, LOGIN_POST, LOGIN_REPLY, login_prefix
 
 SLICES = 100  # detector budget slices a second (C: DETECTOR_SLICES)
+# The detector gate (C: the same names). Frames of sources seen before get three
+# quarters of the budget, new sources a quarter; one known source at most SOURCE_RATE
+# frames a second. A SYN the budget has no room for becomes part of its (second, victim,
+# port) aggregate, which syn_flood reads instead of the frames: a spoofed flood's
+# one-shot senders can neither take the scan's share nor go uncounted.
+GATE_KNOWN_CAP = 4096  # known sources per generation
+GATE_PROBATION_CAP = 16384  # sources seen once, cleared when full (a spoofed flood)
+GATE_WINDOW = 60.0  # seconds a generation of known sources lasts (two are kept)
+SOURCE_RATE = 5000  # a quarter of the default budget: one flooding source cannot take it all
+AGG_CAP = 256  # SYN aggregates between two drains
+AGG_SENDERS = 64  # senders kept exactly per aggregate; the rest are counted
+GATE_MAC_TAG = 1 << 127  # the key of a source known only by its MAC
+MAC_AGGS = 16  # seconds of withheld never-seen MACs between two drains (then merged)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -46,6 +60,7 @@ N_CELLS = len(DIRECTIONS) * len(FAMILIES) * len(PROTOCOLS)
 
 _II = struct.Struct("!II")
 _ETH = struct.Struct("!HIH")  # source MAC (2 + 4 bytes) and EtherType
+_HI = struct.Struct("!HI")
 _VLAN_TAGS = frozenset((0x8100, 0x88A8, 0x9100))
 _IPV6_EXT = frozenset((0, 43, 60, 51, 135, 139, 140))  # hop-by-hop, routing, dst opts, AH...
 _HH = struct.Struct("!HH")
@@ -75,6 +90,9 @@ class Snapshot:
     kernel_packets: int = 0
     kernel_drops: int = 0
     own_drops: int = 0
+    # wanted frames counted in an aggregate (SYNs per service, never-seen MACs) instead
+    # of handed over: seen by the detectors, not withheld
+    detector_frames_aggregated: int = 0
     detections: dict[tuple[str, str], int] = field(default_factory=dict)  # (detector, sev)
     detector_tables: dict[str, tuple[int, int]] = field(default_factory=dict)  # size, evicted
 
@@ -119,8 +137,15 @@ class Counter(Protocol):
     ) -> tuple[int, int, bool]: ...
     def ring_block(self, view: memoryview, base: int, block_size: int) -> int: ...
     def detector_batch(self) -> list[tuple[float, int, bytes]]: ...
+    def aggregates(self) -> list[Aggregate]: ...
+    def mac_aggregates(self) -> list[tuple[int, int, int]]: ...
     def top_talkers(self, top: int = 5) -> list[tuple[str, int]]: ...
     def snapshot(self) -> Snapshot: ...
+
+
+# (second, victim address, port, SYNs, ((sender address, sender MAC, SYNs), ...), SYNs of
+# senders past AGG_SENDERS)
+Aggregate = tuple[int, bytes, int, int, tuple[tuple[bytes, bytes, int], ...], int]
 
 
 class _Reports:
@@ -129,6 +154,7 @@ class _Reports:
     device_table_full: int
     detector_frames: int
     detector_frames_dropped: int
+    detector_frames_aggregated: int
 
     @property
     def malformed(self) -> dict[str, int]:
@@ -165,6 +191,7 @@ class _Reports:
             device_table_full=self.device_table_full,
             detector_frames=self.detector_frames,
             detector_frames_dropped=self.detector_frames_dropped,
+            detector_frames_aggregated=self.detector_frames_aggregated,
         )
 
 
@@ -204,6 +231,15 @@ class Accounting(_Reports):
         self.wanted: list[tuple[float, int, bytes]] = []  # (ts, wirelen, frame)
         self.detector_frames = 0
         self.detector_frames_dropped = 0
+        self.detector_frames_aggregated = 0
+        self.budget_known = self.budget_new = 0
+        self.known: dict[int, list[int]] = {}  # source -> [second, frames handed over in it]
+        self.known_prev: dict[int, list[int]] = {}
+        self.probation: set[int] = set()
+        self.gate_rotate_at = float("-inf")
+        # (second, victim, v6, port) -> [SYNs, {(sender, MAC): SYNs}, untracked]
+        self.aggs: dict[tuple[int, int, bool, int], list[Any]] = {}
+        self.mac_aggs: list[list[int]] = []  # [second, never-seen MACs, multicast ones]
         self.talker_slots = talker_slots
         self.talkers: dict[int, int] = {}  # local address -> bytes (Misra-Gries summary)
         self._sample = 0
@@ -294,7 +330,7 @@ class Accounting(_Reports):
             self.packets[c] += 1
             self.bytes[c] += wirelen
             if family == F_ARP or new_mac:
-                self._want(f, wirelen, ts)
+                self._want(f, wirelen, ts, GATE_MAC_TAG | mac, None, new_mac)
             return
         if src_local:
             direction = D_INTERNAL if dst_local else D_OUT
@@ -346,7 +382,11 @@ class Accounting(_Reports):
         self.packets[c] += 1
         self.bytes[c] += wirelen
         if want:
-            self._want(f, wirelen, ts)
+            if proto == 6 and first_fragment and n >= l4 + 14 and f[l4 + 13] & 0x12 == 0x02:
+                dport = (f[l4 + 2] << 8) | f[l4 + 3]
+                self._want(f, wirelen, ts, src, (dst, family == F_V6, dport), new_mac)
+            else:
+                self._want(f, wirelen, ts, src, None, new_mac)
 
     def pcap(
         self, view: memoryview, off: int, end: int, big_endian: bool, unit: float, limit: int
@@ -364,7 +404,18 @@ class Accounting(_Reports):
     def malformed(self) -> dict[str, int]:
         return self.reasons
 
-    def _want(self, f: bytes | memoryview, wirelen: int, ts: float) -> None:
+    def _want(
+        self,
+        f: bytes | memoryview,
+        wirelen: int,
+        ts: float,
+        source: int,
+        syn: tuple[int, bool, int] | None = None,
+        new_mac: bool = False,
+    ) -> None:
+        """A frame the detectors want, from ``source``; ``syn``: (victim, v6, port) of a
+        SYN without ACK, which becomes part of an aggregate when the budget has no room;
+        ``new_mac``: its source MAC was never seen (counted for mac_flood if withheld)."""
         if not self.detector_cap:
             return  # no detectors: nothing wanted, nothing dropped
         self.detector_frames += 1
@@ -375,12 +426,54 @@ class Accounting(_Reports):
         if tick != self.detector_second:
             self.detector_second = tick
             i = tick % SLICES
-            self.detector_budget = (
-                self.detector_rate * (i + 1) // SLICES - self.detector_rate * i // SLICES
-            )
-        if self.detector_budget > 0 and len(self.wanted) < self.detector_cap:
-            self.detector_budget -= 1
+            rn = self.detector_rate // 4
+            rk = self.detector_rate - rn
+            self.budget_known = rk * (i + 1) // SLICES - rk * i // SLICES
+            self.budget_new = rn * (i + 1) // SLICES - rn * i // SLICES
+        if ts >= self.gate_rotate_at:
+            self.known_prev, self.known = self.known, {}
+            self.probation = set()
+            self.gate_rotate_at = ts + GATE_WINDOW
+        second = math.floor(ts)
+        known = self.known
+        entry = known.get(source)
+        if entry is None:
+            old = self.known_prev.get(source)
+            if old is not None:
+                if len(known) < GATE_KNOWN_CAP:
+                    entry = known[source] = list(old)
+            elif source in self.probation:
+                if len(known) < GATE_KNOWN_CAP:  # seen twice: a known source
+                    entry = known[source] = [second, 0]
+            else:
+                if len(self.probation) >= GATE_PROBATION_CAP:
+                    self.probation = set()
+                self.probation.add(source)
+        room = len(self.wanted) < self.detector_cap
+        if entry is not None:
+            if entry[0] != second:
+                entry[0], entry[1] = second, 0
+            if room and self.budget_known > 0 and entry[1] < SOURCE_RATE:
+                self.budget_known -= 1
+                entry[1] += 1
+                self.wanted.append((ts, wirelen, bytes(f)))
+                return
+        elif room and self.budget_new > 0:
+            self.budget_new -= 1
             self.wanted.append((ts, wirelen, bytes(f)))
+            return
+        taken = False
+        if new_mac:  # a never-seen source MAC: mac_flood counts it without the frame
+            macs = self.mac_aggs
+            if not macs or (macs[-1][0] != second and len(macs) < MAC_AGGS):
+                macs.append([second, 0, 0])
+            macs[-1][1] += 1
+            macs[-1][2] += f[6] & 1
+            taken = True
+        if syn is not None:
+            taken = self._aggregate_syn(f, second, source, syn) or taken
+        if taken:
+            self.detector_frames_aggregated += 1
         else:
             self.detector_frames_dropped += 1
 
@@ -403,6 +496,55 @@ class Accounting(_Reports):
             return False
         self.post_tag[i] = 0
         return True
+
+    def _aggregate_syn(
+        self, f: bytes | memoryview, second: int, source: int, syn: tuple[int, bool, int]
+    ) -> bool:
+        victim, v6, port = syn
+        key = (second, victim, v6, port)
+        agg = self.aggs.get(key)
+        if agg is None:
+            if len(self.aggs) >= AGG_CAP:
+                return False
+            agg = self.aggs[key] = [0, {}, 0]
+        agg[0] += 1
+        mac_hi, mac_lo = _HI.unpack_from(f, 6)
+        who = (source, (mac_hi << 32) | mac_lo)
+        senders = agg[1]
+        if who in senders:
+            senders[who] += 1
+        elif len(senders) < AGG_SENDERS:
+            senders[who] = 1
+        else:
+            agg[2] += 1
+        return True
+
+    def mac_aggregates(self) -> list[tuple[int, int, int]]:
+        """Never-seen source MACs whose frames were withheld: (second, MACs, multicast)."""
+        out = [(a, b, c) for a, b, c in self.mac_aggs]
+        self.mac_aggs = []
+        return out
+
+    def aggregates(self) -> list[Aggregate]:
+        """The SYN aggregates since the last call, in the order they began."""
+        out: list[Aggregate] = []
+        for (second, victim, v6, port), (n, senders, untracked) in self.aggs.items():
+            size = 16 if v6 else 4
+            out.append(
+                (
+                    second,
+                    victim.to_bytes(size, "big"),
+                    port,
+                    n,
+                    tuple(
+                        (s.to_bytes(size, "big"), m.to_bytes(6, "big"), c)
+                        for (s, m), c in senders.items()
+                    ),
+                    untracked,
+                )
+            )
+        self.aggs = {}
+        return out
 
     def _bad(self, reason: str, wirelen: int) -> None:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1

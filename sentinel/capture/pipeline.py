@@ -13,6 +13,7 @@ from sentinel.capture.accounting import Snapshot, new_accounting
 from sentinel.capture.census import CensusTap
 from sentinel.capture.decode import LINK_ETHERNET, decode
 from sentinel.config.detect import DetectConfig
+from sentinel.packet import NewMacs, SynAggregate
 
 if TYPE_CHECKING:
     from sentinel.detect.engine import Engine
@@ -100,6 +101,12 @@ class Pipeline:
                 self.census.packet(p)
             if engine is not None:
                 alerts += engine.packet(p)
+        if engine is not None:
+            # The SYNs a flood sent past the frame budget, counted per service and second.
+            for agg in self.accounting.aggregates():
+                alerts += engine.aggregate(SynAggregate(*agg))
+            for second, macs, multicast in self.accounting.mac_aggregates():
+                alerts += engine.aggregate(NewMacs(second, macs, multicast))
         return [self._context(a) for a in alerts]
 
     def _context(self, alert: Alert) -> Alert:

@@ -63,6 +63,7 @@ class Totals:
             kernel_drops=total.kernel_drops,
             own_drops=total.own_drops,
             detector_packets=total.detector_frames,
+            detector_aggregated=total.detector_frames_aggregated,
             detections=tuple(
                 (d, sev, n) for (d, sev), n in sorted(_merged(self.base, snap).items())
             ),
@@ -101,6 +102,7 @@ def _add(a: Snapshot, b: Snapshot) -> Snapshot:
         a.kernel_drops + b.kernel_drops,
         a.own_drops + b.own_drops,
         detections=_merged(a, b),
+        detector_frames_aggregated=a.detector_frames_aggregated + b.detector_frames_aggregated,
     )
 
 

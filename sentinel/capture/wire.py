@@ -119,6 +119,7 @@ def snapshot(s: Snapshot) -> bytes:
                 "kernel_packets": s.kernel_packets,
                 "kernel_drops": s.kernel_drops,
                 "own_drops": s.own_drops,
+                "detector_frames_aggregated": s.detector_frames_aggregated,
                 "detections": [[d, sev, n] for (d, sev), n in s.detections.items()],
                 "detector_tables": [[d, a, b] for d, (a, b) in s.detector_tables.items()],
             }
@@ -142,6 +143,7 @@ def _alert_dict(a: Alert) -> dict[str, object]:
         "evidence": a.evidence,
         "resolved": a.resolved,
         "kind": a.kind,
+        "incident": a.incident,
     }
 
 
@@ -212,6 +214,7 @@ _SNAPSHOT_KEYS = frozenset(
         "kernel_packets",
         "kernel_drops",
         "own_drops",
+        "detector_frames_aggregated",
         "detections",
         "detector_tables",
     )
@@ -232,6 +235,7 @@ _ALERT_KEYS = frozenset(
         "evidence",
         "resolved",
         "kind",
+        "incident",
     )
 )
 _SEVERITIES = {s.value: s for s in Severity}
@@ -286,6 +290,9 @@ def _decode_snapshot(body: bytes) -> Snapshot:
         _int(d["kernel_drops"], k, "kernel_drops"),
         _int(d["own_drops"], k, "own_drops"),
         detections=detections,
+        detector_frames_aggregated=_int(
+            d["detector_frames_aggregated"], k, "detector_frames_aggregated"
+        ),
         detector_tables=tables,
     )
 
@@ -317,6 +324,7 @@ def _decode_alert(v: object) -> Alert:
         evidence=_str(d["evidence"], k, "evidence"),
         resolved=None if resolved is None else _num(resolved, k, "resolved"),
         kind=_str(d["kind"], k, "kind"),
+        incident=_str(d["incident"], k, "incident"),
     )
 
 

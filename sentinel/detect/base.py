@@ -143,9 +143,9 @@ class Run:
         self.lead = 0  # the previous second's count, when it was under the rate
         self.total = 0  # since the run (or the current second, outside one) began
 
-    def add(self) -> None:
-        self.count += 1
-        self.total += 1
+    def add(self, n: int = 1) -> None:
+        self.count += n
+        self.total += n
 
     def roll(self, second: int, rate: float, sustain: float, burst: int) -> tuple[bool, bool]:
         """Close the current second when ``second`` is a later one.

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import DetectConfig
     from sentinel.detect.base import Detector
-    from sentinel.packet import Packet
+    from sentinel.packet import NewMacs, Packet, SynAggregate
 
 TICK = 1.0  # seconds of packet time between detector ticks
 FINISH_GRACE = 10.0  # seconds past the last packet of a file: longer than answer timeouts
@@ -89,6 +89,8 @@ class Engine:
         self.cfg = cfg
         self.pseudonymise = pseudonymise
         self.detectors: list[Detector] = build(cfg, tuple(networks))
+        # Detectors that read the capture side's aggregates (syn_flood, mac_flood).
+        self.aggregators = [d for d in self.detectors if hasattr(d, "observe_aggregate")]
         self.routes: dict[str, list[Detector]] = {}
         self.plans: dict[tuple[str, ...], tuple[bool, list[Detector]]] = {}  # by kinds()
         for d in self.detectors:
@@ -129,6 +131,15 @@ class Engine:
             findings = list(d.observe(p))
             if findings:
                 out += self._report(findings)
+        return out
+
+    def aggregate(self, a: SynAggregate | NewMacs) -> list[Alert]:
+        """Feed one aggregate: what a flood sent past the frame budget, counted by the
+        capture side (SYNs per service and second, never-seen MACs per second)."""
+        self.now = max(self.now, float(a.second))
+        out: list[Alert] = []
+        for d in self.aggregators:
+            out += self._report(d.observe_aggregate(a))
         return out
 
     def _plan(self, ks: tuple[str, ...]) -> tuple[bool, list[Detector]]:

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, ClassVar
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, mac_text
 from sentinel.model import Severity
+from sentinel.packet import NewMacs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from sentinel.config.detect import MacFlood as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import Packet
+    from sentinel.packet import Packet, SynAggregate
 
 
 class MacFlood:
@@ -36,7 +37,8 @@ class MacFlood:
         self.s = s
         self.allowed = common.allowed(s)
         self.seen: Bounded[bytes, float] = Bounded(common.max_tracked)
-        self.new: deque[float] = deque()
+        self.new: deque[tuple[float, int]] = deque()  # (second, never-seen MACs in it)
+        self.counted = 0  # the sum over ``new``
         self.started: float | None = None
 
     def observe(self, p: Packet) -> Iterable[Finding]:
@@ -48,13 +50,31 @@ class MacFlood:
         self.seen.setdefault(mac, value=p.ts)
         if self.allowed.mac(mac_text(mac)):
             return ()
-        self.new.append(p.ts)
+        self._add(p.ts, 1)
+        return ()
+
+    def _add(self, ts: float, n: int) -> None:
+        second = float(int(ts))  # one entry a second: bounded by the window, not the flood
+        if self.new and self.new[-1][0] == second:
+            self.new[-1] = (second, self.new[-1][1] + n)
+        else:
+            self.new.append((second, n))
+        self.counted += n
+
+    def observe_aggregate(self, a: SynAggregate | NewMacs) -> Iterable[Finding]:
+        """Never-seen unicast MACs the capture side counted instead of handing over (a
+        flood past the detectors' frame budget; the capture side saw each MAC once)."""
+        if isinstance(a, NewMacs) and a.macs > a.multicast:
+            ts = float(a.second)
+            if self.started is None:
+                self.started = ts
+            self._add(ts, a.macs - a.multicast)
         return ()
 
     def tick(self, now: float) -> Iterable[Finding]:
-        while self.new and now - self.new[0] >= self.s.window:
-            self.new.popleft()
-        n = len(self.new)
+        while self.new and now - self.new[0][0] >= self.s.window:
+            self.counted -= self.new.popleft()[1]
+        n = self.counted
         threshold = self.s.new_macs_threshold
         if self.started is not None and now - self.started < self.s.window:
             threshold *= self.s.startup_factor

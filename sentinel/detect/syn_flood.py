@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, ClassVar
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, Run, ip_text, mac_text
 from sentinel.model import Severity
+from sentinel.packet import SynAggregate
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from sentinel.config.detect import SynFlood as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import Packet
+    from sentinel.packet import NewMacs, Packet
 
 MAX_SENDERS = 4096
 DOMINANT_SHARE = 0.5  # one sender with at least this share of the SYNs: a single-source flood
@@ -64,6 +65,31 @@ class SynFlood:
             t.senders[who] = t.senders.get(who, 0) + 1
         else:
             t.untracked += 1
+        out, self.found = self.found, []
+        return out
+
+    def observe_aggregate(self, a: SynAggregate | NewMacs) -> Iterable[Finding]:
+        """SYNs the capture side counted instead of handing over (a flood past the
+        detectors' frame budget): the same counts as ``observe`` would have made."""
+        if not isinstance(a, SynAggregate):
+            return ()
+        key = (ip_text(a.dst), a.dport)
+        t = self.targets.setdefault(key, _Target)
+        if a.second > t.second:
+            self._roll(t, key, a.second)
+        n = a.packets
+        for raw, raw_mac, count in a.senders:
+            src, mac = ip_text(raw), mac_text(raw_mac)
+            if self.allowed.source(src, mac):
+                n -= count
+                continue
+            who = (src, mac)
+            if who in t.senders or len(t.senders) < MAX_SENDERS:
+                t.senders[who] = t.senders.get(who, 0) + count
+            else:
+                t.untracked += count
+        t.untracked += a.untracked
+        t.add(n)
         out, self.found = self.found, []
         return out
 

@@ -67,6 +67,8 @@ def state(acc: Any) -> dict[str, Any]:
         "talkers": acc.talker_items(),
         "top": acc.top_talkers(),
         "wanted": acc.detector_batch(),
+        "aggregates": acc.aggregates(),
+        "mac_aggregates": acc.mac_aggregates(),
     }
 
 
@@ -97,6 +99,8 @@ def same(py: dict[str, Any], c: dict[str, Any]) -> None:
     assert c["talkers"] == py["talkers"]
     assert c["top"] == py["top"]
     assert c["wanted"] == py["wanted"]
+    assert c["aggregates"] == py["aggregates"]
+    assert c["mac_aggregates"] == py["mac_aggregates"]
 
 
 CAPTURES = RECORDED + LAB_PCAPS
@@ -163,7 +167,9 @@ def test_spoofed_flood_small_tables(tmp_path: Path) -> None:
     kw = {"device_cap": 500, "window": 200.0, "talker_slots": 8, "detector_rate": 30}
     py = python_file(path, ("10.77.0.0/16",), **kw)
     assert py["snapshot"].device_table_full > 0
-    assert py["snapshot"].detector_frames_dropped > 0
+    # Past the budget, every frame is a never-seen MAC: counted for mac_flood, none lost.
+    assert py["snapshot"].detector_frames_aggregated > 0
+    assert sum(n for _s, n, _m in py["mac_aggregates"]) == py["snapshot"].detector_frames_aggregated
     same(py, c_file(path, ("10.77.0.0/16",), **kw))
 
 
@@ -329,12 +335,12 @@ def test_scan_probes_wanted_alike(tmp_path: Path) -> None:
     assert len(py["wanted"]) == 1 + n  # the warm-up frame: a new MAC
 
 
-@needs_c
 def test_detector_budget_samples_the_whole_second(tmp_path: Path) -> None:
     """A SYN flood from spoofed sources ten times the detectors' rate, with a scanner's
-    SYN every 20th frame: the budget is given out per 10 ms, so the scanner's probes
-    reach the detectors all through the second (not only in its first tenth, as when
-    the second's whole budget went to its first frames), the same in both engines."""
+    SYN every 20th frame: the scanner, known from its second probe, has three quarters of
+    the budget, so every probe reaches the detectors, all through the second; the flood's
+    one-shot senders share the other quarter, and the SYNs past it are counted in
+    (second, victim, port) aggregates, none withheld; the same in both engines."""
     from scapy.utils import PcapWriter
 
     scanner = "10.30.0.66"
@@ -342,21 +348,31 @@ def test_detector_budget_samples_the_whole_second(tmp_path: Path) -> None:
     n, rate = 20000, 2000
     with PcapWriter(str(path), linktype=1, sync=False) as w:
         for i in range(n):
-            src = scanner if i % 20 == 0 else f"10.{100 + i // 65536}.{i // 256 % 256}.{i % 256}"
+            spoofed = i % 20 != 0
+            src = f"10.{100 + i // 65536}.{i // 256 % 256}.{i % 256}" if spoofed else scanner
             f = (
                 Ether(src="02:00:00:00:0a:01", dst="02:00:00:00:0b:02")
                 / IP(src=src, dst="10.30.0.1")
-                / TCP(sport=40000, dport=1 + i // 20, flags="S")
+                / TCP(sport=40000, dport=80 if spoofed else 1 + i // 20, flags="S")
             )
             f.time = 1_800_000_000 + i / n
             w.write(f)
     py = python_file(path, (NET4,), detector_rate=rate, detector_cap=n)
     c = c_file(path, (NET4,), detector_rate=rate, detector_cap=n)
     same(py, c)
-    assert len(py["wanted"]) == rate
     probes = [ts for ts, _wire, frame in py["wanted"] if frame[26:30] == bytes([10, 30, 0, 66])]
-    assert len(probes) >= 90
+    assert len(probes) == n // 20  # every one of the scanner's probes
     assert max(probes) - min(probes) > 0.9
+    assert len(py["wanted"]) - len(probes) <= rate // 4  # the one-shot senders' quarter
+    snap = py["snapshot"]
+    assert snap.detector_frames_dropped == 0
+    assert snap.detector_frames_aggregated == n - len(py["wanted"])
+    [(second, victim, port, syns, senders, untracked)] = py["aggregates"]
+    assert (second, victim, port) == (1_800_000_000, bytes([10, 30, 0, 1]), 80)
+    assert syns == snap.detector_frames_aggregated
+    assert len(senders) == 64
+    assert all(count == 1 for _src, _mac, count in senders)
+    assert untracked == syns - 64
 
 
 @needs_c

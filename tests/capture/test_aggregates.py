@@ -1,0 +1,77 @@
+"""A flood past the detectors' frame budget: nothing withheld from scan or flood detection.
+
+A spoofed SYN flood fifty times the budget with a port scan inside it, read by the
+same pipeline ``sentinel analyze`` and the capture worker use: the scanner, known from
+its second probe, keeps its share of the budget, so every probe reaches ``port_scan``;
+the flood's SYNs past the budget reach ``syn_flood`` as aggregates. The same with the C
+engine and the Python one.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sentinel.capture import accounting
+from sentinel.capture.offline import Analysis
+from sentinel.capture.pipeline import Settings
+from sentinel.config.detect import DetectConfig
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SCANNER = bytes([10, 30, 0, 66])
+VICTIM = bytes([10, 30, 0, 1])
+
+
+def syn(src: bytes, dst: bytes, sport: int, dport: int, mac: bytes) -> bytes:
+    """An Ethernet/IPv4/TCP SYN (checksums zero: nothing in the pipeline checks them)."""
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0, src, dst)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, 0x02, 1024, 0, 0)
+    return b"\x02\x00\x00\x00\x0b\x02" + mac + b"\x08\x00" + ip + tcp
+
+
+def write_flood(path: Path, frames: int, seconds: float) -> int:
+    """Spoofed SYNs to port 80, every 250th frame the scanner's probe of the next port."""
+    t0 = 1_800_000_000.0
+    probes = 0
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i in range(frames):
+            if i % 250 == 0:
+                probes += 1
+                data = syn(SCANNER, VICTIM, 40000, probes, b"\x02\x00\x00\x00\x0a\x66")
+            else:
+                src = bytes([100, (i >> 16) & 255, (i >> 8) & 255, i & 255])
+                data = syn(src, VICTIM, 1024 + i % 60000, 80, b"\x02\x00\x00\x00\x0a\x01")
+            ts = t0 + seconds * i / frames
+            sec, usec = int(ts), round((ts % 1) * 1e6)
+            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
+    return probes
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_a_scan_inside_a_flood_fifty_times_the_budget(
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine == "python":
+        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
+    elif getattr(accounting, "FastAccounting", None) is None:
+        pytest.fail("the C engine is not built")
+    path = tmp_path / "flood.pcap"
+    probes = write_flood(path, 100_000, 0.1)  # a million frames a second, 4,000 probes
+    job = Analysis([path], Settings(networks=("10.30.0.0/16",), detect=DetectConfig()))
+    found = list(job.run())
+    acc = job.pipeline.accounting
+    assert type(acc).__name__ == ("FastAccounting" if engine == "c" else "Accounting")
+    assert acc.detector_frames == 100_000
+    assert acc.detector_frames_dropped == 0
+    assert acc.detector_frames_aggregated > 90_000
+    kinds = {(a.detector, a.kind) for a in found if a.resolved is None}
+    assert ("syn_flood", "spoofed") in kinds, found
+    [scan] = [a for a in found if a.detector == "port_scan"]
+    assert dict(scan.counts)["ports"] == probes, scan  # every probe, none sampled away
+    flood = next(a for a in found if a.detector == "syn_flood")
+    assert dict(flood.counts)["syn"] >= 90_000  # the aggregates' SYNs, not the budget's
