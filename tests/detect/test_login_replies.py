@@ -223,3 +223,17 @@ def test_tables_are_bounded() -> None:
     st = bf.stats()
     assert (st["replies"], st["posts"]) == (50, 50)
     assert st["evictions"] == 900
+
+
+def test_recorded_ftp_guessing_is_seen_in_the_replies_alone() -> None:
+    """hydra against vsftpd (tests/data/lab/ftp_guess.pcap) with the login ports emptied:
+    the 530 replies alone name the guesser, with the same identifier as the port rule."""
+    from sentinel.capture import pcapfile
+    from tests.conftest import DATA
+
+    frames = pcapfile.read(DATA / "lab" / "ftp_guess.pcap")
+    ps = [decode(bytes(f), ts=ts) for ts, _, f, _ in frames]
+    found = run(make(BruteForce, settings(BruteForce, ports=())), ps)
+    assert {(f.kind, f.src_ip, f.target, f.identifier) for f in found} == {
+        ("ftp", "10.77.0.66", SERVER, f"10.77.0.66|{SERVER}|21")
+    }

@@ -1,9 +1,9 @@
 """Lab scenarios of password guessing recognised from the servers' replies.
 
-Real servers in the server namespace on ports that are not login ports (busybox httpd
-with basic auth, a small http.server login form, redis-server with a password) and
-hydra on the attacker laptop; and the benign case: a student who fetches a protected
-page a few times, mistypes a password, then logs in.
+Real servers in the server namespace (busybox httpd with basic auth, a small http.server
+login form and redis-server with a password, on ports that are not login ports; vsftpd
+on the FTP port) and hydra on the attacker laptop; and the benign case: a student who
+fetches a protected page a few times, mistypes a password, then logs in.
 """
 
 from __future__ import annotations
@@ -184,6 +184,36 @@ def redis_guess(lan: SchoolLan, small: bool = False) -> Outcome:
         "hydra " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
         f"hydra guessing the redis-server password (port {REDIS_PORT}), "
         f"{len(PASSWORDS)} passwords, 4 tasks",
+        a,
+        "hydra",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def ftp_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against vsftpd (local users through PAM: every guess gets 530)."""
+    a = lan.attacker
+    conf = lan.work / "vsftpd.conf"
+    conf.write_text(
+        "listen=YES\nlisten_ipv6=NO\nbackground=NO\n"
+        f"listen_address={lan.srv.ip}\nlisten_port=21\n"
+        "anonymous_enable=NO\nlocal_enable=YES\nseccomp_sandbox=NO\n"
+        "secure_chroot_dir=/var/run/vsftpd/empty\npam_service_name=vsftpd\n"
+        f"vsftpd_log_file={lan.work / 'logs' / 'vsftpd-xfer.log'}\n"
+    )
+    server = lan.start(lan.srv.ns, "vsftpd", "vsftpd", str(conf))
+    try:
+        lan.wait_port(lan.srv, 21)
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"ftp://{lan.srv.ip}"]
+        out = _bounded(lan, a.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return Outcome(
+        "ftp_guess",
+        ("brute_force",),
+        "hydra " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
+        f"hydra guessing FTP passwords on vsftpd (530 Login incorrect), {len(PASSWORDS)} "
+        "passwords, 4 tasks",
         a,
         "hydra",
         notes={"output_tail": out[-300:]},

@@ -1302,5 +1302,6 @@ SCENARIOS |= {
         Scenario("http_form_guess", ("hydra",), _logins("http_form_guess")),
         Scenario("redis_guess", ("hydra", "redis-server"), _logins("redis_guess")),
         Scenario("login_mistyped", ("busybox", "curl"), _logins("login_mistyped")),
+        Scenario("ftp_guess", ("hydra", "vsftpd"), _logins("ftp_guess")),
     ]
 }

@@ -41,3 +41,8 @@ def test_hydra_login_form(lab: SchoolLan, sentinel: Sentinel, attacker: Host) ->
 def test_hydra_redis_password(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
     """hydra against redis-server's requirepass: from the -WRONGPASS replies."""
     attack("redis_guess", lab, sentinel, attacker)
+
+
+def test_hydra_ftp(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
+    """hydra against vsftpd: the connections to port 21 and the 530 replies, one alert."""
+    attack("ftp_guess", lab, sentinel, attacker)
