@@ -124,6 +124,7 @@ static int set_add(KeySet *s, uint64_t hi, uint64_t lo) {
 #define GATE_KNOWN_CAP 4096    /* sources per generation (accounting.GATE_KNOWN_CAP) */
 #define GATE_PROBATION_CAP 16384
 #define GATE_WINDOW 60.0       /* seconds a generation of known sources lasts */
+#define KNOWN_BURST_SLICES 10  /* slices of known sources' budget a burst may use at once */
 #define SOURCE_RATE 5000       /* frames a second one known source may hand over */
 #define AGG_CAP 256            /* SYN aggregates between two drains */
 #define AGG_SENDERS 64         /* senders kept exactly per aggregate */
@@ -227,7 +228,7 @@ typedef struct {
     long long detector_rate, detector_second, detector_budget;
     PyObject *wanted; /* list of (ts, wirelen, bytes) */
     unsigned long long detector_frames, detector_frames_dropped, detector_frames_aggregated;
-    long long budget_known, budget_new;
+    long long budget_known, budget_new, budget_new_syn;
     SrcMap known, known_prev;
     KeySet probation;
     double gate_rotate_at;
@@ -341,7 +342,7 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     self->detector_rate = detector_rate;
     self->detector_second = -1;
     self->detector_budget = detector_rate;
-    self->budget_known = self->budget_new = 0;
+    self->budget_known = self->budget_new = self->budget_new_syn = 0;
     self->gate_rotate_at = -INFINITY;
     self->n_aggs = 0;
     self->n_mac_aggs = 0;
@@ -490,9 +491,27 @@ static void want(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirel
     long long tick = (long long)(ts * DETECTOR_SLICES);
     if (tick != self->detector_second) {
         long long i = tick % DETECTOR_SLICES, r = self->detector_rate, rn = r / 4, rk = r - rn;
+        /* Known sources' share is a bucket holding up to KNOWN_BURST_SLICES slices: a
+           scan's burst (nmap sends a thousand probes in a tenth of a second) is not cut
+           to one slice's share while the bucket has what earlier slices did not use. */
+        long long gap = self->detector_second < 0 ? KNOWN_BURST_SLICES
+                                                  : tick - self->detector_second;
+        if (gap >= KNOWN_BURST_SLICES) {
+            self->budget_known = rk * KNOWN_BURST_SLICES / DETECTOR_SLICES;
+        } else {
+            for (long long t = tick - gap + 1; t <= tick; t++) {
+                long long j = t % DETECTOR_SLICES;
+                self->budget_known += rk * (j + 1) / DETECTOR_SLICES - rk * j / DETECTOR_SLICES;
+            }
+            if (self->budget_known > rk * KNOWN_BURST_SLICES / DETECTOR_SLICES)
+                self->budget_known = rk * KNOWN_BURST_SLICES / DETECTOR_SLICES;
+        }
         self->detector_second = tick;
-        self->budget_known = rk * (i + 1) / DETECTOR_SLICES - rk * i / DETECTOR_SLICES;
-        self->budget_new = rn * (i + 1) / DETECTOR_SLICES - rn * i / DETECTOR_SLICES;
+        /* New sources' quarter: half for SYNs, which have an aggregate when it runs out,
+           half for everything else (ARP, DNS, resets), which has not. */
+        long long rs = rn / 2, ro = rn - rs;
+        self->budget_new_syn = rs * (i + 1) / DETECTOR_SLICES - rs * i / DETECTOR_SLICES;
+        self->budget_new = ro * (i + 1) / DETECTOR_SLICES - ro * i / DETECTOR_SLICES;
     }
     if (ts >= self->gate_rotate_at) {
         SrcMap t = self->known_prev;
@@ -542,8 +561,11 @@ static void want(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirel
             hand_over(self, f, n, wirelen, ts);
             return;
         }
-    } else if (room && self->budget_new > 0) {
-        self->budget_new--;
+    } else if (room && (syn ? self->budget_new_syn : self->budget_new) > 0) {
+        if (syn)
+            self->budget_new_syn--;
+        else
+            self->budget_new--;
         hand_over(self, f, n, wirelen, ts);
         return;
     }

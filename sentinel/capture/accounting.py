@@ -36,6 +36,7 @@ SLICES = 100  # detector budget slices a second (C: DETECTOR_SLICES)
 GATE_KNOWN_CAP = 4096  # known sources per generation
 GATE_PROBATION_CAP = 16384  # sources seen once, cleared when full (a spoofed flood)
 GATE_WINDOW = 60.0  # seconds a generation of known sources lasts (two are kept)
+KNOWN_BURST_SLICES = 10  # slices of known sources' budget a burst may use at once
 SOURCE_RATE = 5000  # a quarter of the default budget: one flooding source cannot take it all
 AGG_CAP = 256  # SYN aggregates between two drains
 AGG_SENDERS = 64  # senders kept exactly per aggregate; the rest are counted
@@ -232,7 +233,7 @@ class Accounting(_Reports):
         self.detector_frames = 0
         self.detector_frames_dropped = 0
         self.detector_frames_aggregated = 0
-        self.budget_known = self.budget_new = 0
+        self.budget_known = self.budget_new = self.budget_new_syn = 0
         self.known: dict[int, list[int]] = {}  # source -> [second, frames handed over in it]
         self.known_prev: dict[int, list[int]] = {}
         self.probation: set[int] = set()
@@ -424,12 +425,27 @@ class Accounting(_Reports):
         # sampled all along instead of lost after the first frames of each second.
         tick = int(ts * SLICES)
         if tick != self.detector_second:
-            self.detector_second = tick
             i = tick % SLICES
             rn = self.detector_rate // 4
             rk = self.detector_rate - rn
-            self.budget_known = rk * (i + 1) // SLICES - rk * i // SLICES
-            self.budget_new = rn * (i + 1) // SLICES - rn * i // SLICES
+            # Known sources' share is a bucket holding up to KNOWN_BURST_SLICES slices: a
+            # scan's burst is not cut to one slice's share while earlier slices left some.
+            cap = rk * KNOWN_BURST_SLICES // SLICES
+            gap = KNOWN_BURST_SLICES if self.detector_second < 0 else tick - self.detector_second
+            if gap >= KNOWN_BURST_SLICES:
+                self.budget_known = cap
+            else:
+                for t in range(tick - gap + 1, tick + 1):
+                    j = t % SLICES
+                    self.budget_known += rk * (j + 1) // SLICES - rk * j // SLICES
+                self.budget_known = min(self.budget_known, cap)
+            self.detector_second = tick
+            # New sources' quarter: half for SYNs, which have an aggregate when it runs
+            # out, half for everything else (ARP, DNS, resets), which has not.
+            rs = rn // 2
+            ro = rn - rs
+            self.budget_new_syn = rs * (i + 1) // SLICES - rs * i // SLICES
+            self.budget_new = ro * (i + 1) // SLICES - ro * i // SLICES
         if ts >= self.gate_rotate_at:
             self.known_prev, self.known = self.known, {}
             self.probation = set()
@@ -456,6 +472,11 @@ class Accounting(_Reports):
             if room and self.budget_known > 0 and entry[1] < SOURCE_RATE:
                 self.budget_known -= 1
                 entry[1] += 1
+                self.wanted.append((ts, wirelen, bytes(f)))
+                return
+        elif syn is not None:
+            if room and self.budget_new_syn > 0:
+                self.budget_new_syn -= 1
                 self.wanted.append((ts, wirelen, bytes(f)))
                 return
         elif room and self.budget_new > 0:

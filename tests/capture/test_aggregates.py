@@ -75,3 +75,29 @@ def test_a_scan_inside_a_flood_fifty_times_the_budget(
     assert dict(scan.counts)["ports"] == probes, scan  # every probe, none sampled away
     flood = next(a for a in found if a.detector == "syn_flood")
     assert dict(flood.counts)["syn"] >= 90_000  # the aggregates' SYNs, not the budget's
+
+
+def test_a_scan_burst_is_not_cut_to_one_slice(tmp_path: Path) -> None:
+    """nmap sends its probes in bursts: 2,000 in a tenth of a second inside the flood, 200
+    per 10 ms slice where a slice's share for known sources is 150. The known sources'
+    budget holds what earlier slices left (up to ten slices), so every probe gets through."""
+    t0 = 1_800_000_000.0
+    path = tmp_path / "burst.pcap"
+    probes = 0
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i in range(100_000):
+            if 50_000 <= i < 60_000 and i % 5 == 0:
+                probes += 1
+                data = syn(SCANNER, VICTIM, 40000, probes, b"\x02\x00\x00\x00\x0a\x66")
+            else:
+                src = bytes([100, (i >> 16) & 255, (i >> 8) & 255, i & 255])
+                data = syn(src, VICTIM, 1024 + i % 60000, 80, b"\x02\x00\x00\x00\x0a\x01")
+            ts = t0 + i / 100_000
+            f.write(struct.pack("<IIII", int(ts), round((ts % 1) * 1e6), len(data), len(data)))
+            f.write(data)
+    job = Analysis([path], Settings(networks=("10.30.0.0/16",), detect=DetectConfig()))
+    found = list(job.run())
+    [scan] = [a for a in found if a.detector == "port_scan"]
+    assert dict(scan.counts)["ports"] == probes == 2000, scan
+    assert job.pipeline.accounting.detector_frames_dropped == 0
