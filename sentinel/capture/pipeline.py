@@ -59,6 +59,11 @@ def make_engine(settings: Settings) -> Engine | None:
     )
 
 
+# Keys of a detector's stats() that count events, not table entries (the rest are summed
+# into sentinel_detector_table_entries).
+COUNTS = frozenset({"evictions", "malformed"})
+
+
 class Pipeline:
     """Frames in; counters and alerts out."""
 
@@ -134,7 +139,7 @@ class Pipeline:
         if self.engine is not None:
             snap.detections = dict(self.engine.detections)
             snap.detector_tables = {
-                name: (sum(v for k, v in st.items() if k != "evictions"), st.get("evictions", 0))
+                name: (sum(v for k, v in st.items() if k not in COUNTS), st.get("evictions", 0))
                 for name, st in self.engine.stats().items()
             }
         return snap

@@ -62,6 +62,10 @@ CAPTURES = (
     "baseline",
     "mac_flood",
     "brute_force",
+    "sweep_and_scan",  # nmap's discovery then its port scan: one incident, one notification
+    "rogue_ra",  # thc-ipv6 fake_router6: a laptop announcing itself as the IPv6 router
+    "http_basic_guess",  # hydra against HTTP basic auth, seen from the 401s
+    "dnscat2_direct",  # dnscat2's DNS transport straight to the attacker's server
 )
 # The lab the captures were recorded in (tests/data/lab/*.json): what a school would pin.
 LAB_NETWORK = "10.77.0.0/24"

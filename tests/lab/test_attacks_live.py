@@ -168,3 +168,32 @@ def test_parasite6_nd_spoof(lab: SchoolLan, sentinel: Sentinel, attacker: Host) 
 
 def test_fake_advertise6_nd_spoof(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
     attack("nd_advertise", lab, sentinel, attacker)
+
+
+def test_sweep_then_scan_is_one_notification(
+    lab: SchoolLan, sentinel: Sentinel, attacker: Host
+) -> None:
+    """nmap's host discovery, then its port scan, from one student: two detections, one
+    notification (the event log's firing alert) that names both findings."""
+    need("sweep_and_scan")
+    t0 = time.monotonic()
+    SCENARIOS["sweep_and_scan"].run(lab, False)
+    sources = (attacker.ip, attacker.mac)
+    for detector in ("host_sweep", "port_scan"):
+        assert sentinel.wait_detection(detector, t0, timeout=20, sources=sources) is not None
+    deadline = time.monotonic() + 15  # the incident's hold (5 s) and the delivery loop
+    while True:
+        notes = [
+            d.fields
+            for d in sentinel.findings(t0)
+            if d.fields.get("msg") == "alert" and d.fields.get("status") == "firing"
+        ]
+        if any("port_scan" in f.get("findings", "") for f in notes) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    mine = [f for f in notes if {f.get("source_ip"), f.get("source_mac")} & set(sources)]
+    assert len(mine) == 1, "\n".join(map(str, notes))
+    assert {"host_sweep", "port_scan"} <= {
+        x.split("/")[0] for x in mine[0].get("findings", "").split(",")
+    }, mine
+    assert mine[0].get("incident", "").startswith(mine[0]["detector"] + ":"), mine
