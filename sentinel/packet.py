@@ -203,3 +203,20 @@ class NewMacs:
     second: int
     macs: int
     multicast: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UdpFlows:
+    """UDP datagrams with data to one destination in one second, counted by the capture
+    side (they are never frames for the detectors): ``answers`` is what the destination
+    sent back in UDP that second; ``senders`` (address, MAC, datagrams) the first senders
+    exactly, ``untracked`` the datagrams of the others; up to 8 distinct ports a side."""
+
+    second: int
+    dst: bytes
+    packets: int
+    answers: int
+    senders: tuple[tuple[bytes, bytes, int], ...] = field(default=())
+    untracked: int = 0
+    dports: tuple[int, ...] = ()
+    sports: tuple[int, ...] = ()

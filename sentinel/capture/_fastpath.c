@@ -206,6 +206,21 @@ typedef struct {
     long long second, macs, multicast;
 } MacAggregate;
 
+/* UDP datagrams with data to one destination in one second (accounting.UDP_*): what a
+ * flood of non-empty datagrams looks like, and how much the destination answered. */
+#define UDP_AGG_CAP 512
+#define UDP_INDEX 1024
+#define UDP_FLOOR 100 /* datagrams a second: fewer are never handed over */
+#define UDP_PORTS 8   /* distinct ports kept per side */
+
+typedef struct {
+    long long second, packets, answers, untracked;
+    uint64_t dhi, dlo;
+    int v6, n_senders, n_dports, n_sports;
+    unsigned dports[UDP_PORTS], sports[UDP_PORTS];
+    Sender senders[AGG_SENDERS];
+} UdpAggregate;
+
 /* -- the accounting core ------------------------------------------------------------- */
 
 typedef struct {
@@ -237,6 +252,10 @@ typedef struct {
     int16_t agg_index[AGG_INDEX];
     MacAggregate mac_aggs[MAC_AGGS];
     int n_mac_aggs;
+    UdpAggregate *udp;
+    int n_udp;
+    long long udp_second; /* the latest second a datagram was counted in */
+    int16_t udp_index[UDP_INDEX];
     Talker *talkers;
     int talker_slots, n_talkers, sample;
     uint64_t post_tag[POST_SLOTS]; /* HTTP POSTs waiting for their answer (by flow hash) */
@@ -262,6 +281,7 @@ static void core_dealloc(Core *self) {
     map_free(&self->known_prev);
     set_free(&self->probation);
     PyMem_Free(self->aggs);
+    PyMem_Free(self->udp);
     Py_XDECREF(self->wanted);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -334,6 +354,8 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     set_free(&self->probation);
     PyMem_Free(self->aggs);
     self->aggs = NULL;
+    PyMem_Free(self->udp);
+    self->udp = NULL;
     Py_CLEAR(self->wanted);
     self->device_cap = device_cap;
     self->half_window = window / 2;
@@ -346,12 +368,16 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     self->gate_rotate_at = -INFINITY;
     self->n_aggs = 0;
     self->n_mac_aggs = 0;
+    self->n_udp = 0;
+    self->udp_second = -1;
+    memset(self->udp_index, 0xFF, sizeof self->udp_index);
     memset(self->agg_index, 0xFF, sizeof self->agg_index);
     self->talker_slots = talker_slots;
     self->talkers = PyMem_Calloc((size_t)talker_slots, sizeof(Talker));
     self->wanted = PyList_New(0);
     self->aggs = PyMem_Calloc(AGG_CAP, sizeof(Aggregate));
-    if (!self->aggs || map_alloc(&self->known, 2 * GATE_KNOWN_CAP) < 0 ||
+    self->udp = PyMem_Calloc(UDP_AGG_CAP, sizeof(UdpAggregate));
+    if (!self->aggs || !self->udp || map_alloc(&self->known, 2 * GATE_KNOWN_CAP) < 0 ||
         map_alloc(&self->known_prev, 2 * GATE_KNOWN_CAP) < 0 ||
         set_alloc(&self->probation, SET_START) < 0) {
         PyErr_NoMemory();
@@ -475,6 +501,79 @@ static int aggregate_syn(Core *self, long long second, uint64_t dhi, uint64_t dl
         a->untracked++;
     }
     return 1;
+}
+
+static inline size_t udp_slot(long long second, uint64_t hi, uint64_t lo) {
+    uint64_t h = (lo ^ seed_a ^ (uint64_t)second) * 0x9E3779B97F4A7C15ull;
+    h ^= (hi ^ seed_b) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    return (size_t)h & (UDP_INDEX - 1);
+}
+
+static long udp_find(const Core *self, long long second, uint64_t hi, uint64_t lo, int v6,
+                     size_t *slot) {
+    size_t i = udp_slot(second, hi, lo);
+    while (self->udp_index[i] >= 0) {
+        const UdpAggregate *u = &self->udp[self->udp_index[i]];
+        if (u->second == second && u->dlo == lo && u->dhi == hi && u->v6 == v6)
+            return self->udp_index[i];
+        i = (i + 1) & (UDP_INDEX - 1);
+    }
+    if (slot) *slot = i;
+    return -1;
+}
+
+static void keep_port(unsigned *ports, int *n, unsigned port) {
+    for (int k = 0; k < *n; k++)
+        if (ports[k] == port) return;
+    if (*n < UDP_PORTS) ports[(*n)++] = port;
+}
+
+/* A UDP datagram with data the detectors do not take as a frame (accounting._udp). */
+static void udp_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t dhi,
+                     uint64_t dlo, int v6, unsigned sport, unsigned dport, uint64_t mac) {
+    long long second = (long long)floor(ts);
+    if (second > self->udp_second) self->udp_second = second;
+    size_t slot = 0;
+    long k = udp_find(self, second, dhi, dlo, v6, &slot);
+    if (k < 0 && self->n_udp < UDP_AGG_CAP) {
+        k = self->n_udp++;
+        self->udp_index[slot] = (int16_t)k;
+        UdpAggregate *u = &self->udp[k];
+        memset(u, 0, offsetof(UdpAggregate, senders));
+        u->second = second;
+        u->dhi = dhi;
+        u->dlo = dlo;
+        u->v6 = v6;
+    }
+    if (k >= 0) {
+        UdpAggregate *u = &self->udp[k];
+        u->packets++;
+        keep_port(u->dports, &u->n_dports, dport);
+        keep_port(u->sports, &u->n_sports, sport);
+        int found = 0;
+        for (int j = 0; j < u->n_senders; j++) {
+            Sender *x = &u->senders[j];
+            if (x->lo == slo && x->hi == shi && x->mac == mac) {
+                x->count++;
+                found = 1;
+                break;
+            }
+        }
+        if (!found) {
+            if (u->n_senders < AGG_SENDERS) {
+                Sender *x = &u->senders[u->n_senders++];
+                x->hi = shi;
+                x->lo = slo;
+                x->mac = mac;
+                x->count = 1;
+            } else {
+                u->untracked++;
+            }
+        }
+    }
+    long a = udp_find(self, second, shi, slo, v6, NULL); /* the sender is itself a target */
+    if (a >= 0) self->udp[a].answers++;
 }
 
 /* A frame the detectors want (accounting.Accounting._want). key: its source (the IP
@@ -850,6 +949,14 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
              login_wanted(self, f, n, ip_end, l4, src_hi, src_lo, dst_hi, dst_lo, ts))
         wanted = 1;
     count(self, CELL(direction, family, p), wirelen);
+    if (!wanted && proto == 17 && self->detector_cap && first_fragment && n >= l4 + 8) {
+        int group = family == F_V6 ? (dst_hi >> 56) == 0xFF
+                                   : (dst_lo >> 28) == 0xE || dst_lo == 0xFFFFFFFFu;
+        if (!group) /* multicast and broadcast streams are nobody's flood */
+            udp_seen(self, ts, src_hi, src_lo, dst_hi, dst_lo, family == F_V6,
+                     be16(f + l4), be16(f + l4 + 2),
+                     ((uint64_t)be16(f + 6) << 32) | be32(f + 8));
+    }
     if (wanted) {
         int syn = proto == 6 && first_fragment && n >= l4 + 14 && (f[l4 + 13] & 0x12) == 0x02;
         want(self, f, n, wirelen, ts, src_hi, src_lo, syn, dst_hi, dst_lo, family == F_V6,
@@ -1023,6 +1130,75 @@ static PyObject *core_mac_aggregates(Core *self, PyObject *Py_UNUSED(ignored)) {
     return list;
 }
 
+static PyObject *ports_tuple(const unsigned *ports, int n) {
+    PyObject *t = PyTuple_New(n);
+    if (!t) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *x = PyLong_FromUnsignedLong(ports[i]);
+        if (!x) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
+/* The UDP aggregates of the seconds that are over (all of them when final) with at least
+ * UDP_FLOOR datagrams: [(second, destination, datagrams, answers, senders, untracked,
+ * destination ports, source ports)]; the seconds handed over are forgotten. */
+static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"final", NULL};
+    int final = 0;
+    if (not_ready(self) || !PyArg_ParseTupleAndKeywords(args, kwds, "|p", kwlist, &final))
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    int kept = 0;
+    for (int i = 0; i < self->n_udp; i++) {
+        UdpAggregate *u = &self->udp[i];
+        if (!final && u->second >= self->udp_second) {
+            if (kept != i) self->udp[kept] = *u;
+            kept++;
+            continue;
+        }
+        if (u->packets < UDP_FLOOR) continue;
+        PyObject *senders = PyTuple_New(u->n_senders);
+        if (!senders) goto fail;
+        for (int k = 0; k < u->n_senders; k++) {
+            Sender *x = &u->senders[k];
+            PyObject *t = Py_BuildValue("(NNL)", addr_bytes(x->hi, x->lo, u->v6), mac_bytes(x->mac),
+                                        x->count);
+            if (!t) {
+                Py_DECREF(senders);
+                goto fail;
+            }
+            PyTuple_SET_ITEM(senders, k, t);
+        }
+        PyObject *item = Py_BuildValue(
+            "(LNLLNLNN)", u->second, addr_bytes(u->dhi, u->dlo, u->v6), u->packets, u->answers,
+            senders, u->untracked, ports_tuple(u->dports, u->n_dports),
+            ports_tuple(u->sports, u->n_sports));
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            goto fail;
+        }
+        Py_DECREF(item);
+    }
+    self->n_udp = kept;
+    memset(self->udp_index, 0xFF, sizeof self->udp_index);
+    for (int i = 0; i < kept; i++) {
+        size_t slot = 0;
+        UdpAggregate *u = &self->udp[i];
+        udp_find(self, u->second, u->dhi, u->dlo, u->v6, &slot);
+        self->udp_index[slot] = (int16_t)i;
+    }
+    return list;
+fail:
+    Py_DECREF(list);
+    return NULL;
+}
+
 static PyObject *u64_list(const unsigned long long *a) {
     PyObject *list = PyList_New(N_CELLS);
     if (!list) return NULL;
@@ -1112,6 +1288,9 @@ static PyMethodDef core_methods[] = {
      "ring_block(buffer, base, block_size) -> frames: one TPACKET_V3 block"},
     {"detector_batch", (PyCFunction)core_detector_batch, METH_NOARGS,
      "the (ts, wirelen, frame) tuples wanted since the last call"},
+    {"udp_aggregates", (PyCFunction)(void (*)(void))core_udp_aggregates,
+     METH_VARARGS | METH_KEYWORDS,
+     "udp_aggregates(final=False): datagrams with data per destination and second"},
     {"mac_aggregates", (PyCFunction)core_mac_aggregates, METH_NOARGS,
      "the withheld never-seen MACs (second, MACs, multicast) since the last call"},
     {"aggregates", (PyCFunction)core_aggregates, METH_NOARGS,

@@ -30,6 +30,20 @@ class Core:
     def ring_block(self, view: memoryview, base: int, block_size: int) -> int: ...
     def detector_batch(self) -> list[tuple[float, int, builtins.bytes]]: ...
     def mac_aggregates(self) -> list[tuple[int, int, int]]: ...
+    def udp_aggregates(
+        self, final: bool = ...
+    ) -> list[
+        tuple[
+            int,
+            builtins.bytes,
+            int,
+            int,
+            tuple[tuple[builtins.bytes, builtins.bytes, int], ...],
+            int,
+            tuple[int, ...],
+            tuple[int, ...],
+        ]
+    ]: ...
     def aggregates(
         self,
     ) -> list[

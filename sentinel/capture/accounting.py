@@ -42,6 +42,12 @@ AGG_CAP = 256  # SYN aggregates between two drains
 AGG_SENDERS = 64  # senders kept exactly per aggregate; the rest are counted
 GATE_MAC_TAG = 1 << 127  # the key of a source known only by its MAC
 MAC_AGGS = 16  # seconds of withheld never-seen MACs between two drains (then merged)
+# UDP datagrams with data (never frames for the detectors) are counted per destination and
+# second; a second with UDP_FLOOR or more is handed to ``flood`` once it is over: a flood
+# of non-empty datagrams, and how much its target answered.
+UDP_AGG_CAP = 512  # destinations and seconds held at once
+UDP_FLOOR = 100
+UDP_PORTS = 8  # distinct ports kept per side
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -140,6 +146,7 @@ class Counter(Protocol):
     def detector_batch(self) -> list[tuple[float, int, bytes]]: ...
     def aggregates(self) -> list[Aggregate]: ...
     def mac_aggregates(self) -> list[tuple[int, int, int]]: ...
+    def udp_aggregates(self, final: bool = False) -> list[UdpAggregate]: ...
     def top_talkers(self, top: int = 5) -> list[tuple[str, int]]: ...
     def snapshot(self) -> Snapshot: ...
 
@@ -147,6 +154,20 @@ class Counter(Protocol):
 # (second, victim address, port, SYNs, ((sender address, sender MAC, SYNs), ...), SYNs of
 # senders past AGG_SENDERS)
 Aggregate = tuple[int, bytes, int, int, tuple[tuple[bytes, bytes, int], ...], int]
+
+
+# (second, destination, datagrams, answers, ((sender, MAC, n), ...), untracked, destination
+# ports, source ports)
+UdpAggregate = tuple[
+    int,
+    bytes,
+    int,
+    int,
+    tuple[tuple[bytes, bytes, int], ...],
+    int,
+    tuple[int, ...],
+    tuple[int, ...],
+]
 
 
 class _Reports:
@@ -241,6 +262,10 @@ class Accounting(_Reports):
         # (second, victim, v6, port) -> [SYNs, {(sender, MAC): SYNs}, untracked]
         self.aggs: dict[tuple[int, int, bool, int], list[Any]] = {}
         self.mac_aggs: list[list[int]] = []  # [second, never-seen MACs, multicast ones]
+        # (second, destination, v6) -> [datagrams, answers, {(sender, MAC): n}, untracked,
+        # destination ports, source ports]: UDP with data, per destination and second
+        self.udp: dict[tuple[int, int, bool], list[Any]] = {}
+        self.udp_second = -1
         self.talker_slots = talker_slots
         self.talkers: dict[int, int] = {}  # local address -> bytes (Misra-Gries summary)
         self._sample = 0
@@ -388,6 +413,12 @@ class Accounting(_Reports):
                 self._want(f, wirelen, ts, src, (dst, family == F_V6, dport), new_mac)
             else:
                 self._want(f, wirelen, ts, src, None, new_mac)
+        elif proto == 17 and self.detector_cap and first_fragment and n >= l4 + 8:
+            v6 = family == F_V6
+            if not ((dst >> 120) == 0xFF if v6 else (dst >> 28) == 0xE or dst == 0xFFFFFFFF):
+                # multicast and broadcast streams are nobody's flood
+                mac_hi, mac_lo = _HI.unpack_from(f, 6)
+                self._udp(ts, src, dst, v6, sport, dport, (mac_hi << 32) | mac_lo)
 
     def pcap(
         self, view: memoryview, off: int, end: int, big_endian: bool, unit: float, limit: int
@@ -539,6 +570,64 @@ class Accounting(_Reports):
         else:
             agg[2] += 1
         return True
+
+    def _udp(
+        self, ts: float, src: int, dst: int, v6: bool, sport: int, dport: int, mac: int
+    ) -> None:
+        """A UDP datagram with data the detectors do not take as a frame: counted for its
+        destination's second, and as an answer if its sender is a destination itself."""
+        second = math.floor(ts)
+        self.udp_second = max(self.udp_second, second)
+        u = self.udp.get((second, dst, v6))
+        if u is None and len(self.udp) < UDP_AGG_CAP:
+            u = self.udp[(second, dst, v6)] = [0, 0, {}, 0, [], []]
+        if u is not None:
+            u[0] += 1
+            for ports, port in ((u[4], dport), (u[5], sport)):
+                if port not in ports and len(ports) < UDP_PORTS:
+                    ports.append(port)
+            senders = u[2]
+            who = (src, mac)
+            if who in senders:
+                senders[who] += 1
+            elif len(senders) < AGG_SENDERS:
+                senders[who] = 1
+            else:
+                u[3] += 1
+        back = self.udp.get((second, src, v6))
+        if back is not None:
+            back[1] += 1
+
+    def udp_aggregates(self, final: bool = False) -> list[UdpAggregate]:
+        """The UDP aggregates of the seconds that are over (all of them when ``final``)
+        with at least UDP_FLOOR datagrams; the seconds handed over are forgotten."""
+        out: list[UdpAggregate] = []
+        kept: dict[tuple[int, int, bool], list[Any]] = {}
+        for key, u in self.udp.items():
+            second, dst, v6 = key
+            if not final and second >= self.udp_second:
+                kept[key] = u
+                continue
+            if u[0] < UDP_FLOOR:
+                continue
+            size = 16 if v6 else 4
+            out.append(
+                (
+                    second,
+                    dst.to_bytes(size, "big"),
+                    u[0],
+                    u[1],
+                    tuple(
+                        (a.to_bytes(size, "big"), m.to_bytes(6, "big"), c)
+                        for (a, m), c in u[2].items()
+                    ),
+                    u[3],
+                    tuple(u[4]),
+                    tuple(u[5]),
+                )
+            )
+        self.udp = kept
+        return out
 
     def mac_aggregates(self) -> list[tuple[int, int, int]]:
         """Never-seen source MACs whose frames were withheld: (second, MACs, multicast)."""

@@ -114,7 +114,7 @@ class Analysis:
         else:
             streams = [self._records(r) for r in self.reports]
             yield from self._timeline(heapq.merge(*streams, key=lambda rec: rec[0]))
-        yield from self.pipeline.drain()
+        yield from self.pipeline.drain(final=True)
         yield from self.engine.finish()
 
     # -- one file: a classic pcap is walked a region at a time by the accounting ----------

@@ -13,7 +13,7 @@ from sentinel.capture.accounting import Snapshot, new_accounting
 from sentinel.capture.census import CensusTap
 from sentinel.capture.decode import LINK_ETHERNET, decode
 from sentinel.config.detect import DetectConfig
-from sentinel.packet import NewMacs, SynAggregate
+from sentinel.packet import NewMacs, SynAggregate, UdpFlows
 
 if TYPE_CHECKING:
     from sentinel.detect.engine import Engine
@@ -87,8 +87,9 @@ class Pipeline:
         self.kernel_drops = 0
         self.last_ts = 0.0
 
-    def drain(self) -> list[Alert]:
-        """Decode the frames the detectors want and run them; alerts that became due."""
+    def drain(self, final: bool = False) -> list[Alert]:
+        """Decode the frames the detectors want and run them; alerts that became due.
+        ``final``: the end of the input, the last second's aggregates are complete."""
         alerts: list[Alert] = []
         malformed = self.decode_errors
         engine = self.engine
@@ -112,6 +113,8 @@ class Pipeline:
                 alerts += engine.aggregate(SynAggregate(*agg))
             for second, macs, multicast in self.accounting.mac_aggregates():
                 alerts += engine.aggregate(NewMacs(second, macs, multicast))
+            for flows in self.accounting.udp_aggregates(final):
+                alerts += engine.aggregate(UdpFlows(*flows))
         return [self._context(a) for a in alerts]
 
     def _context(self, alert: Alert) -> Alert:

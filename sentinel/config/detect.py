@@ -134,6 +134,10 @@ class Flood:
     rate_threshold: Rate = 1000.0
     sustain: Seconds = 2.0
     burst: Count = 2000
+    # UDP datagrams with data to one host that answers fewer than 2 % of them: video,
+    # QUIC and game traffic is answered, and one-way streams (NetFlow or syslog to a
+    # collector, a camera to a recorder) stay well under ten thousand a second.
+    udp_data_rate_threshold: Rate = 10000.0
 
 
 @dataclass(frozen=True, slots=True)

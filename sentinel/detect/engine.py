@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import DetectConfig
     from sentinel.detect.base import Detector
-    from sentinel.packet import NewMacs, Packet, SynAggregate
+    from sentinel.packet import NewMacs, Packet, SynAggregate, UdpFlows
 
 TICK = 1.0  # seconds of packet time between detector ticks
 FINISH_GRACE = 10.0  # seconds past the last packet of a file: longer than answer timeouts
@@ -133,7 +133,7 @@ class Engine:
                 out += self._report(findings)
         return out
 
-    def aggregate(self, a: SynAggregate | NewMacs) -> list[Alert]:
+    def aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> list[Alert]:
         """Feed one aggregate: what a flood sent past the frame budget, counted by the
         capture side (SYNs per service and second, never-seen MACs per second)."""
         self.now = max(self.now, float(a.second))

@@ -17,7 +17,14 @@ flagged: one sender that dominates, or a crowd of one-shot (spoofed) senders. Th
   segments for no connection (the ACKs themselves look like traffic and are not read);
 - ``udp``: empty UDP datagrams to the victim (hping3 --udp and most flood tools), except
   a fast UDP scan's probes: one source port to many of the victim's (``port_scan``);
-- ``icmp``: ICMP echo requests and other ICMP queries to the victim (errors are answers).
+- ``icmp``: ICMP echo requests and other ICMP queries to the victim (errors are answers);
+- ``udp`` with data: datagrams that carry data are never frames for the detectors (video
+  calls and QUIC downloads are made of them); the capture side counts them per
+  destination and second (``UdpFlows``), with what the destination sent back. A second
+  of ``udp_data_rate_threshold`` datagrams or more, sustained like the others, to a
+  destination that answered fewer than 2 % of them is a flood (a download's client
+  acknowledges every few datagrams; a flood's victim answers nothing but ICMP errors).
+  Its identifier is the empty-datagram flood's: one UDP flood alert per victim.
 
 Ordinary traffic never makes these: a download is data segments with ACKs, a ping is
 one a second, and nothing sends empty datagrams or thousands of RSTs a second.
@@ -38,6 +45,7 @@ from sentinel.packet import (
     TCP_ACK,
     TCP_RST,
     TCP_SYN,
+    UdpFlows,
 )
 
 if TYPE_CHECKING:
@@ -45,7 +53,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import Flood as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import Packet
+    from sentinel.packet import NewMacs, Packet, SynAggregate
 
 MAX_SENDERS = 4096
 PORTS_KEPT = 64
@@ -53,10 +61,20 @@ DOMINANT_SHARE = 0.5
 ONE_SHOT_SHARE = 0.9
 ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})  # v4: unreachable, quench, redirect, time, param
 ICMPV6_QUERIES = frozenset({128})  # echo request; ND and MLD are link chatter
+ANSWERED_SHARE = 0.02  # a destination answering this share of the datagrams is no victim
+UDP_DATA = "udp_data"  # the victims' key for datagrams with data (reported as "udp")
 
 
 class _Victim(Run):
-    __slots__ = ("own_ports", "peer_ports", "senders", "seqs", "untracked", "zero_window")
+    __slots__ = (
+        "answers",
+        "own_ports",
+        "peer_ports",
+        "senders",
+        "seqs",
+        "untracked",
+        "zero_window",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,6 +84,7 @@ class _Victim(Run):
         self.zero_window = 0  # RSTs with window 0, as a kernel sends them
         self.senders: dict[tuple[str, str], int] = {}
         self.untracked = 0
+        self.answers = 0  # datagrams the victim sent back (UDP with data)
 
 
 class Flood:
@@ -138,8 +157,36 @@ class Flood:
             v.untracked += 1
         return v
 
+    def observe_aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> Iterable[Finding]:
+        """A destination's second of UDP datagrams with data, counted by the capture side."""
+        if not isinstance(a, UdpFlows):
+            return ()
+        key = (ip_text(a.dst), UDP_DATA)
+        v = self.victims.setdefault(key, _Victim)
+        if a.second > v.second:
+            self._roll(v, key, a.second)
+        n = a.packets
+        for raw, raw_mac, count in a.senders:
+            src, mac = ip_text(raw), mac_text(raw_mac)
+            if self.allowed.source(src, mac):
+                n -= count
+                continue
+            who = (src, mac)
+            if who in v.senders or len(v.senders) < MAX_SENDERS:
+                v.senders[who] = v.senders.get(who, 0) + count
+            else:
+                v.untracked += count
+        v.untracked += a.untracked
+        v.answers += a.answers
+        v.own_ports.update(a.dports[: max(0, PORTS_KEPT - len(v.own_ports))])
+        v.peer_ports.update(a.sports[: max(0, PORTS_KEPT - len(v.peer_ports))])
+        v.add(max(n, 0))
+        out, self.found = self.found, []
+        return out
+
     def _roll(self, v: _Victim, key: tuple[str, str], second: int) -> None:
-        flood, quiet = v.roll(second, self.s.rate_threshold, self.s.sustain, self.s.burst)
+        rate = self.s.udp_data_rate_threshold if key[1] == UDP_DATA else self.s.rate_threshold
+        flood, quiet = v.roll(second, rate, self.s.sustain, self.s.burst)
         if flood:
             shape = self._shape(v, key[1])
             if shape:
@@ -151,6 +198,7 @@ class Flood:
             v.seqs.clear()
             v.untracked = 0
             v.zero_window = 0
+            v.answers = 0
 
     @staticmethod
     def _shape(v: _Victim, protocol: str) -> str:
@@ -161,8 +209,10 @@ class Flood:
             return ""  # the ports turn on this side: it sends a RST flood, it is not its victim
         if protocol == "rst" and len(v.own_ports) > len(v.peer_ports):
             return ""  # the victim's answers to an ACK flood
-        if protocol == "udp" and len(v.peer_ports) == 1 and len(v.own_ports) > 1:
+        if protocol in ("udp", UDP_DATA) and len(v.peer_ports) == 1 and len(v.own_ports) > 1:
             return ""  # one source port to many: a fast UDP scan (port_scan's), not a flood
+        if protocol == UDP_DATA and v.answers >= ANSWERED_SHARE * total:
+            return ""  # the destination answers: a download, a call, a game
         if protocol == "rst" and v.zero_window >= ONE_SHOT_SHARE * total and len(v.seqs) <= 2:
             return ""  # a host's kernel answering a fast scan: port_scan names the scanner
         if max(v.senders.values(), default=0) >= DOMINANT_SHARE * total:
@@ -174,6 +224,9 @@ class Flood:
 
     def _finding(self, key: tuple[str, str], v: _Victim, ts: float, shape: str) -> Finding:
         victim, protocol = key
+        data = protocol == UDP_DATA
+        if data:
+            protocol = "udp"
         (src, mac), _ = max(v.senders.items(), key=lambda kv: kv[1])
         single = shape == "single"
         senders = len(v.senders) + v.untracked
@@ -190,7 +243,8 @@ class Flood:
             target=victim,
             kind=protocol,
             counts={"packets": v.total, "senders": senders},
-            description=f"protocol={protocol} shape={shape}",
+            description=f"protocol={protocol} shape={shape}"
+            + (f" datagrams_with_data answered={v.answers}" if data else ""),
         )
 
     def tick(self, now: float) -> Iterable[Finding]:

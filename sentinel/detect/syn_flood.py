@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import SynFlood as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import NewMacs, Packet
+    from sentinel.packet import NewMacs, Packet, UdpFlows
 
 MAX_SENDERS = 4096
 DOMINANT_SHARE = 0.5  # one sender with at least this share of the SYNs: a single-source flood
@@ -68,7 +68,7 @@ class SynFlood:
         out, self.found = self.found, []
         return out
 
-    def observe_aggregate(self, a: SynAggregate | NewMacs) -> Iterable[Finding]:
+    def observe_aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> Iterable[Finding]:
         """SYNs the capture side counted instead of handing over (a flood past the
         detectors' frame budget): the same counts as ``observe`` would have made."""
         if not isinstance(a, SynAggregate):

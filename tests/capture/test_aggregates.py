@@ -101,3 +101,55 @@ def test_a_scan_burst_is_not_cut_to_one_slice(tmp_path: Path) -> None:
     [scan] = [a for a in found if a.detector == "port_scan"]
     assert dict(scan.counts)["ports"] == probes == 2000, scan
     assert job.pipeline.accounting.detector_frames_dropped == 0
+
+
+def udp(src: bytes, dst: bytes, sport: int, dport: int, mac: bytes, data: int = 120) -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + data, 1, 0, 64, 17, 0, src, dst)
+    return (
+        b"\x02\x00\x00\x00\x0b\x02"
+        + mac
+        + b"\x08\x00"
+        + ip
+        + struct.pack("!HHHH", sport, dport, 8 + data, 0)
+        + bytes(data)
+    )
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_a_flood_of_datagrams_with_data_and_a_download_beside_it(
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three seconds of 15,000 datagrams of 120 bytes a second to one host that answers
+    none (a UDP flood with data) and, beside it, a QUIC-like download of 15,000 a second
+    to a laptop that acknowledges every fourth: one UDP flood alert, for the first."""
+    if engine == "python":
+        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
+    elif getattr(accounting, "FastAccounting", None) is None:
+        pytest.fail("the C engine is not built")
+    victim, laptop, cdn = bytes([10, 30, 0, 9]), bytes([10, 30, 0, 50]), bytes([198, 51, 100, 7])
+    t0, n = 1_800_000_000.0, 45_000
+    path = tmp_path / "udp.pcap"
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+        def put(ts: float, data: bytes) -> None:
+            f.write(struct.pack("<IIII", int(ts), round((ts % 1) * 1e6), len(data), len(data)))
+            f.write(data)
+
+        for i in range(n):
+            ts = t0 + 3.0 * i / n
+            attacker = bytes([10, 30, 0, 66])
+            put(ts, udp(attacker, victim, 40000 + i % 7, 9999, b"\x02\x00\x00\x00\x0a\x66"))
+            put(ts, udp(cdn, laptop, 443, 51000, b"\x02\x00\x00\x00\x00\x01", 1200))
+            if i % 4 == 0:
+                put(ts, udp(laptop, cdn, 51000, 443, b"\x02\x00\x00\x00\x0a\x50", 40))
+    cfg = Settings(networks=("10.30.0.0/16",), detect=DetectConfig(), pseudonymise=False)
+    job = Analysis([path], cfg)
+    found = [a for a in job.run() if a.resolved is None]
+    floods = [a for a in found if a.detector == "flood"]
+    assert [(a.kind, a.target, a.source.ip) for a in floods] == [
+        ("udp", "10.30.0.9", "10.30.0.66")
+    ], found
+    assert all(a.detector == "flood" for a in found), found
+    assert "answered=0" in floods[0].description
+    assert dict(floods[0].counts)["packets"] >= 10_000  # a full second over the rate

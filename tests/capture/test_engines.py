@@ -69,6 +69,7 @@ def state(acc: Any) -> dict[str, Any]:
         "wanted": acc.detector_batch(),
         "aggregates": acc.aggregates(),
         "mac_aggregates": acc.mac_aggregates(),
+        "udp_aggregates": acc.udp_aggregates(final=True),
     }
 
 
@@ -101,6 +102,7 @@ def same(py: dict[str, Any], c: dict[str, Any]) -> None:
     assert c["wanted"] == py["wanted"]
     assert c["aggregates"] == py["aggregates"]
     assert c["mac_aggregates"] == py["mac_aggregates"]
+    assert c["udp_aggregates"] == py["udp_aggregates"]
 
 
 CAPTURES = RECORDED + LAB_PCAPS
@@ -444,3 +446,40 @@ def test_login_segments_cut_short_agree() -> None:
                 acc.frame(frame[:cut], len(frame), 1.0 + i)
     assert py.detector_frames > 0
     same(state(py), state(c))
+
+
+@needs_c
+def test_udp_with_data_per_destination_agrees(tmp_path: Path) -> None:
+    """Datagrams with data from spoofed and real senders, answered and not, multicast and
+    broadcast beside them, over three seconds: the same aggregates in both engines, the
+    answers counted, group destinations left out."""
+    rng = random.Random(11)
+    frames = []
+    for i in range(9000):
+        t = 1000 + i / 3000
+        src = f"10.{rng.randrange(1, 250)}.{rng.randrange(256)}.{rng.randrange(256)}"
+        flows = (
+            ("02:00:00:00:0a:66", src, "10.77.0.9", i, 53535),
+            ("02:00:00:00:00:01", "198.51.100.7", "10.77.0.50", 443, 51000),
+            ("02:00:00:00:0a:50", "10.77.0.50", "198.51.100.7", 51000, 443),
+            ("02:00:00:00:0a:51", "10.77.0.51", "239.1.2.3", 5004, 5004),
+            ("02:00:00:00:0a:52", "10.77.0.52", "255.255.255.255", 9, 9),
+        )
+        for mac, a, b, sport, dport in flows:
+            p = Ether(src=mac) / IP(src=a, dst=b) / UDP(sport=sport, dport=dport)
+            p = p / (b"x" * 40)
+            p.time = t
+            frames.append(p)
+    path = tmp_path / "udp.pcap"
+    wrpcap(str(path), frames)
+    py = python_file(path, (NET4,))
+    same(py, c_file(path, (NET4,)))
+    got = {(second, dst): (n, answers) for second, dst, n, answers, *_ in py["udp_aggregates"]}
+    # (a new MAC's first frame goes to the detectors as a frame, not into the count)
+    n, answers = got[(1000, bytes([10, 77, 0, 9]))]
+    assert n >= 2990
+    assert answers == 0
+    n, answers = got[(1000, bytes([10, 77, 0, 50]))]
+    assert n >= 2990
+    assert answers >= 2990
+    assert not any(dst[0] >= 224 for _s, dst in got)

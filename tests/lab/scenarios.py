@@ -781,6 +781,23 @@ udp_flood = _hping_flood("udp_flood", "flood", ["--udp"], "UDP flood of empty da
 icmp_flood = _hping_flood("icmp_flood", "flood", ["--icmp"], "ICMP echo flood", port=False)
 
 
+def udp_data_flood(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hping3 UDP datagrams of 120 bytes, 30,000 as fast as -i u30 paces them: datagrams
+    with data are never frames for the detectors, the capture side counts them."""
+    a = lan.attacker
+    args = ["--udp", "-d", "120", "-p", "9999", "-c", "30000", "-i", "u30", lan.srv.ip]
+    out = _bounded(lan, a.ns, 30, "hping3", *args)
+    return Outcome(
+        "udp_data_flood",
+        ("flood",),
+        "hping3 " + " ".join(args),
+        "hping3 UDP flood of 120-byte datagrams, 30,000 paced at 30 µs",
+        a,
+        "hping3",
+        notes={"output_tail": out[-300:]},
+    )
+
+
 def dhcp_starvation(lan: SchoolLan, small: bool = False) -> Outcome:
     a = lan.attacker
     args = ["-i", IF]
@@ -1283,6 +1300,7 @@ SCENARIOS = {
         Scenario("ack_flood", ("hping3",), ack_flood),
         Scenario("udp_flood", ("hping3",), udp_flood),
         Scenario("icmp_flood", ("hping3",), icmp_flood),
+        Scenario("udp_data_flood", ("hping3",), udp_data_flood),
         Scenario("dhcp_starvation", ("dhcpstarv",), dhcp_starvation),
         Scenario("dnscat2_direct", ("python3",), dnscat2_direct),
         Scenario("dns_busy_benign", ("busybox", "dnsmasq"), dns_busy_benign),
