@@ -107,6 +107,7 @@ def test_sigkill_keeps_evidence_and_sends_no_alert_twice(
     cfg.write_text(
         f"listen: 127.0.0.1:{port}\nstate_dir: {state}\nlocal: {{enabled: false}}\n"
         "capture: {interface: lan0, networks: [10.77.0.0/24], ring_size_mb: 8}\n"
+        "alerting: {incident_hold: 1s}\n"
     )
     pcap = tmp_path / "arp_spoof.pcap"
     pcap.write_bytes((LAB / "arp_spoof.pcap").read_bytes())
@@ -118,7 +119,7 @@ def test_sigkill_keeps_evidence_and_sends_no_alert_twice(
         assert _until(lambda: list((state / "evidence").glob("arp_spoof-*.pcap")), 20)
         worker = _worker(d.pid)
         assert worker is not None
-        time.sleep(1.5)  # the alert has gone to the journal
+        time.sleep(3)  # the alert has gone to the journal (held 1 s for its incident)
         d.kill()
         first, _ = d.communicate(timeout=10)
         # The worker follows its parent instead of holding the capture socket.
