@@ -210,7 +210,7 @@ typedef struct {
  * flood of non-empty datagrams looks like, and how much the destination answered. */
 #define UDP_AGG_CAP 512
 #define UDP_INDEX 1024
-#define UDP_FLOOR 100 /* datagrams a second: fewer are never handed over */
+#define UDP_FLOOR 1000 /* datagrams a second: fewer are never handed over */
 #define UDP_PORTS 8   /* distinct ports kept per side */
 
 typedef struct {
@@ -255,6 +255,7 @@ typedef struct {
     UdpAggregate *udp;
     int n_udp;
     long long udp_second; /* the latest second a datagram was counted in */
+    long long udp_oldest; /* the earliest second held */
     int16_t udp_index[UDP_INDEX];
     Talker *talkers;
     int talker_slots, n_talkers, sample;
@@ -370,6 +371,7 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     self->n_mac_aggs = 0;
     self->n_udp = 0;
     self->udp_second = -1;
+    self->udp_oldest = -1;
     memset(self->udp_index, 0xFF, sizeof self->udp_index);
     memset(self->agg_index, 0xFF, sizeof self->agg_index);
     self->talker_slots = talker_slots;
@@ -537,6 +539,7 @@ static void udp_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t
     size_t slot = 0;
     long k = udp_find(self, second, dhi, dlo, v6, &slot);
     if (k < 0 && self->n_udp < UDP_AGG_CAP) {
+        if (!self->n_udp || second < self->udp_oldest) self->udp_oldest = second;
         k = self->n_udp++;
         self->udp_index[slot] = (int16_t)k;
         UdpAggregate *u = &self->udp[k];
@@ -1154,6 +1157,8 @@ static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds)
         return NULL;
     PyObject *list = PyList_New(0);
     if (!list) return NULL;
+    if (!final && (!self->n_udp || self->udp_oldest >= self->udp_second))
+        return list; /* every second held is still going on: nothing to hand over */
     int kept = 0;
     for (int i = 0; i < self->n_udp; i++) {
         UdpAggregate *u = &self->udp[i];
@@ -1186,6 +1191,7 @@ static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds)
         Py_DECREF(item);
     }
     self->n_udp = kept;
+    self->udp_oldest = self->udp_second;
     memset(self->udp_index, 0xFF, sizeof self->udp_index);
     for (int i = 0; i < kept; i++) {
         size_t slot = 0;

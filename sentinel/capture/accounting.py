@@ -46,7 +46,7 @@ MAC_AGGS = 16  # seconds of withheld never-seen MACs between two drains (then me
 # second; a second with UDP_FLOOR or more is handed to ``flood`` once it is over: a flood
 # of non-empty datagrams, and how much its target answered.
 UDP_AGG_CAP = 512  # destinations and seconds held at once
-UDP_FLOOR = 100
+UDP_FLOOR = 1000  # a tenth of flood.udp_data_rate_threshold
 UDP_PORTS = 8  # distinct ports kept per side
 
 if TYPE_CHECKING:
@@ -266,6 +266,7 @@ class Accounting(_Reports):
         # destination ports, source ports]: UDP with data, per destination and second
         self.udp: dict[tuple[int, int, bool], list[Any]] = {}
         self.udp_second = -1
+        self.udp_oldest = -1  # the earliest second held
         self.talker_slots = talker_slots
         self.talkers: dict[int, int] = {}  # local address -> bytes (Misra-Gries summary)
         self._sample = 0
@@ -580,6 +581,8 @@ class Accounting(_Reports):
         self.udp_second = max(self.udp_second, second)
         u = self.udp.get((second, dst, v6))
         if u is None and len(self.udp) < UDP_AGG_CAP:
+            if not self.udp or second < self.udp_oldest:
+                self.udp_oldest = second
             u = self.udp[(second, dst, v6)] = [0, 0, {}, 0, [], []]
         if u is not None:
             u[0] += 1
@@ -602,6 +605,8 @@ class Accounting(_Reports):
         """The UDP aggregates of the seconds that are over (all of them when ``final``)
         with at least UDP_FLOOR datagrams; the seconds handed over are forgotten."""
         out: list[UdpAggregate] = []
+        if not final and (not self.udp or self.udp_oldest >= self.udp_second):
+            return out  # every second held is still going on: nothing to hand over
         kept: dict[tuple[int, int, bool], list[Any]] = {}
         for key, u in self.udp.items():
             second, dst, v6 = key
@@ -627,6 +632,7 @@ class Accounting(_Reports):
                 )
             )
         self.udp = kept
+        self.udp_oldest = self.udp_second
         return out
 
     def mac_aggregates(self) -> list[tuple[int, int, int]]:
