@@ -104,6 +104,7 @@ def test_a_scan_burst_is_not_cut_to_one_slice(tmp_path: Path) -> None:
 
 
 def udp(src: bytes, dst: bytes, sport: int, dport: int, mac: bytes, data: int = 120) -> bytes:
+    """An Ethernet/IPv4/UDP datagram of ``data`` zero bytes."""
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + data, 1, 0, 64, 17, 0, src, dst)
     return (
         b"\x02\x00\x00\x00\x0b\x02"

@@ -28,6 +28,7 @@ def sanitizers_work(tmp: Path) -> bool:
     return built.returncode == 0 and subprocess.run([str(exe)], check=False).returncode == 0
 
 
+@pytest.mark.timeout(300)  # the engine tests again, under ASan and a malloc per object
 def test_c_engine_under_sanitizers(tmp_path: Path) -> None:
     require_tools("gcc", package="gcc")
     if not sanitizers_work(tmp_path):
