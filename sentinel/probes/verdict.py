@@ -163,16 +163,27 @@ def decide(
         return Verdict("uplink_saturated", f"uplink at {utilisation:.0%} of its speed", utilisation)
     icmp = [r for r in results if r.probe == "icmp"]
     why = _degraded(icmp, cfg)
-    if why:
-        bad = [r for r in icmp if _degraded([r], cfg)]
-        if bad and during is not None:
-            busy = during(min(r.time - r.duration for r in bad), max(r.time for r in bad))
+    if why and during is not None:
+        # Each round on its own: those that ran while the uplink was full are explained
+        # by it; the provider is blamed only if the other rounds, alone, show a bad path
+        # (a full uplink's queue still draining in the last bad round is the uplink's).
+        calm: list[ProbeResult] = []
+        busiest: float | None = None
+        for r in icmp:
+            busy = during(r.time - r.duration, r.time)
             if busy is not None and busy >= cfg.saturated_ratio:
+                busiest = busy if busiest is None else max(busiest, busy)
+            else:
+                calm.append(r)
+        if busiest is not None:
+            if not _degraded(calm, cfg):
                 return Verdict(
                     "uplink_saturated",
-                    f"{why} while the uplink ran at {busy:.0%} of its speed",
+                    f"{why} while the uplink ran at {busiest:.0%} of its speed",
                     utilisation,
                 )
+            why = _degraded(calm, cfg)
+    if why:
         return Verdict("provider_degraded", why, utilisation)
     dns = [r for r in results if r.probe == "dns"]
     if dns:

@@ -379,4 +379,11 @@ def test_bad_rounds_during_a_full_uplink_are_not_the_provider() -> None:
     assert decide(rounds, frozenset(), 0.5, cfg).verdict == "provider_degraded"
     spans: list[tuple[float, float]] = []
     decide(rounds, frozenset(), 0.5, cfg, lambda start, end: spans.append((start, end)))
-    assert spans == [(119.5, 280)]  # from the first bad round's start to the last one's end
+    assert spans == [(t - 0.5, t) for t in range(0, 300, 20)]  # each round while it ran
+    # The uplink was full for all but the last bad round (its queue still draining when
+    # the upload ended): the rounds that remain are fine, the uplink is to blame.
+    tail = decide(rounds, frozenset(), 0.5, cfg, lambda s, end: 0.97 if 120 <= end < 280 else 0.3)
+    assert tail.verdict == "uplink_saturated"
+    # Full only for the first bad rounds: the rest, alone, still show a bad path.
+    part = decide(rounds, frozenset(), 0.5, cfg, lambda s, end: 0.97 if 120 <= end < 160 else 0.3)
+    assert (part.verdict, part.why) == ("provider_degraded", "median RTT 300 ms")
