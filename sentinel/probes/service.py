@@ -138,11 +138,13 @@ class ProbeService:
             self.metrics.probes.set_verdict(None, util)
             return seen
         shift = mono - now  # results carry unix times, the counters loop times
+        known = self.utilisation.known_until()
 
-        def during(start: float, end: float) -> float | None:
-            return self.utilisation.between(start + shift, end + shift, cfg.uplink_speed)
+        def peak(start: float, end: float) -> float | None:
+            return self.utilisation.peak(start + shift, end + shift, cfg.uplink_speed)
 
-        v = verdict.decide(results, key.essential, util, cfg, during)
+        view = verdict.UplinkView(peak, None if known is None else known - shift, now)
+        v = verdict.decide(results, key.essential, util, cfg, view, seen)
         self.metrics.probes.set_verdict(v.verdict, util)
         if v.verdict != seen:
             log.info("connection verdict", verdict=v.verdict, why=v.why or None)

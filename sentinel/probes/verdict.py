@@ -5,8 +5,9 @@ Rules, first match wins (docs/PROBES.md):
 1. ``uplink_saturated``: the busiest direction of the busiest uplink carried at least
    ``saturated_ratio`` of its speed over the window. A full uplink explains latency and
    loss, so it goes first: the school's own traffic, not the provider. Also when the
-   path is bad (rule 2's test) and the uplink was that full while the bad ICMP rounds
-   ran: a window that a full uplink fills only in part.
+   path is bad (rule 2's test) and the uplink was that full within a second of the bad
+   ICMP rounds (a sampling interval's worth): a window that a full uplink fills only in
+   part, and the queue it leaves draining.
 2. ``provider_degraded``: the uplink is not full, yet ICMP loss over the window is at least
    ``loss_ratio`` or the median round trip is at least ``latency``.
 3. ``dns_slow``: the path is fine but the median DNS probe took ``dns_latency`` or more, or
@@ -18,17 +19,24 @@ Rules, first match wins (docs/PROBES.md):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sentinel.model import InterfaceSample, ProbeResult, Role
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
     from sentinel.config.probes import VerdictConfig
 
 HISTORY_PER_TARGET = 128
+# Seconds either side of an ICMP round in which a full uplink still explains it: the
+# queue it built drains after it, and the counters are sampled about once a second.
+DRAIN = 1.0
+# Seconds a bad round may wait for the uplink counters that cover it before it is judged
+# without them (an idle uplink's counters do not change, so they never arrive).
+PENDING = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,28 @@ class Utilisation:
                 del self._seen[key]
         return self.between(now - window, now, speed_bits)
 
+    def peak(self, start: float, end: float, speed_bits: int) -> float | None:
+        """The busiest direction of the busiest uplink in any one sampling interval that
+        overlaps [start, end]: a full uplink during part of a span, which an average
+        over the span would dilute with the idle part."""
+        best: float | None = None
+        for have in self._seen.values():
+            prev: Counters | None = None
+            for snap in have:
+                if prev is not None and snap[0] > start and prev[0] < end:
+                    share = _share(prev, snap, speed_bits)
+                    if share is not None:
+                        best = share if best is None else max(best, share)
+                if snap[0] >= end:
+                    break
+                prev = snap
+        return best
+
+    def known_until(self) -> float | None:
+        """The time of the newest snapshot of the uplink heard from least recently: up to
+        when the counters of every uplink are known."""
+        return min((q[-1][0] for q in self._seen.values() if q), default=None)
+
     def between(self, start: float, end: float, speed_bits: int) -> float | None:
         """The same share between the first and the last snapshot within [start, end]: what
         the uplink did during that time, not around it. With fewer than two inside, from
@@ -117,13 +147,19 @@ class Utilisation:
                 after = [x for x in have if x[0] >= end]
                 first = before[-1] if before else have[0]
                 last = after[0] if after else have[-1]
-            (t0, rx0, tx0, _), (t1, rx, tx, speed) = first, last
-            bits = speed_bits or (speed * 8 if speed else 0)
-            if t1 - t0 <= 0 or bits <= 0 or rx < rx0 or tx < tx0:
-                continue
-            share = max(rx - rx0, tx - tx0) * 8 / (t1 - t0) / bits
-            best = share if best is None else max(best, share)
+            share = _share(first, last, speed_bits)
+            if share is not None:
+                best = share if best is None else max(best, share)
         return best
+
+
+def _share(first: Counters, last: Counters, speed_bits: int) -> float | None:
+    """The busiest direction's share of speed between two snapshots of one uplink."""
+    (t0, rx0, tx0, _), (t1, rx, tx, speed) = first, last
+    bits = speed_bits or (speed * 8 if speed else 0)
+    if t1 - t0 <= 0 or bits <= 0 or rx < rx0 or tx < tx0:
+        return None
+    return max(rx - rx0, tx - tx0) * 8 / (t1 - t0) / bits
 
 
 def _median(values: Sequence[float]) -> float:
@@ -145,44 +181,67 @@ def _degraded(icmp: Sequence[ProbeResult], cfg: VerdictConfig) -> str:
     return ""
 
 
+@dataclass(frozen=True, slots=True)
+class UplinkView:
+    """What the verdict may ask of the uplink counters, in the results' (unix) time.
+
+    ``peak(start, end)`` is the highest utilisation in one sampling interval overlapping
+    the span; ``known_until`` is up to when every uplink's counters are known (None
+    without uplinks); ``now`` is the verdict's time.
+    """
+
+    peak: Callable[[float, float], float | None]
+    known_until: float | None
+    now: float
+
+
 def decide(
     results: Sequence[ProbeResult],
     essential: frozenset[str],
     utilisation: float | None,
     cfg: VerdictConfig,
-    during: Callable[[float, float], float | None] | None = None,
+    uplink: UplinkView | None = None,
+    previous: str = "",
 ) -> Verdict:
     """Apply the rules above to the results of one window.
 
-    ``during(start, end)`` is the uplink utilisation between two unix times: when the
-    path is bad, the verdict looks at the uplink while the bad rounds ran, not only over
-    the whole window, so the minutes in which a full uplink fills part of the window
-    are not blamed on the provider.
+    With ``uplink``, a bad path is judged round by round: a round is the uplink's when
+    the uplink was full in a sampling interval within ``DRAIN`` of it (its queue still
+    building or draining), and the provider is blamed only if the other rounds, alone,
+    show a bad path. A bad round whose covering counters have not arrived yet waits for
+    them (up to ``PENDING`` seconds) instead of blaming the provider for a moment:
+    when only such rounds are bad, the ``previous`` verdict stands.
     """
     if utilisation is not None and utilisation >= cfg.saturated_ratio:
         return Verdict("uplink_saturated", f"uplink at {utilisation:.0%} of its speed", utilisation)
     icmp = [r for r in results if r.probe == "icmp"]
     why = _degraded(icmp, cfg)
-    if why and during is not None:
-        # Each round on its own: those that ran while the uplink was full are explained
-        # by it; the provider is blamed only if the other rounds, alone, show a bad path
-        # (a full uplink's queue still draining in the last bad round is the uplink's).
+    if why and uplink is not None:
         calm: list[ProbeResult] = []
         busiest: float | None = None
         for r in icmp:
-            busy = during(r.time - r.duration, r.time)
+            busy = uplink.peak(r.time - r.duration - DRAIN, r.time + DRAIN)
             if busy is not None and busy >= cfg.saturated_ratio:
                 busiest = busy if busiest is None else max(busiest, busy)
+            elif (
+                uplink.known_until is not None
+                and uplink.known_until < r.time + DRAIN
+                and uplink.now - r.time < PENDING
+                and _degraded([r], cfg)
+            ):
+                continue  # not judged yet: the uplink after it is not known
             else:
                 calm.append(r)
-        if busiest is not None:
-            if not _degraded(calm, cfg):
-                return Verdict(
-                    "uplink_saturated",
-                    f"{why} while the uplink ran at {busiest:.0%} of its speed",
-                    utilisation,
-                )
-            why = _degraded(calm, cfg)
+        calm_why = _degraded(calm, cfg)
+        if busiest is not None and not calm_why:
+            return Verdict(
+                "uplink_saturated",
+                f"{why} while the uplink ran at {busiest:.0%} of its speed",
+                utilisation,
+            )
+        if len(calm) < len(icmp) and not calm_why and previous:
+            return Verdict(previous, f"{why}: waiting for the uplink counters", utilisation)
+        why = calm_why
     if why:
         return Verdict("provider_degraded", why, utilisation)
     dns = [r for r in results if r.probe == "dns"]

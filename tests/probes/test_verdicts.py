@@ -32,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sentinel.config.probes import VerdictConfig
 from sentinel.model import InterfaceSample, ProbeResult, Role, Tier
-from sentinel.probes.verdict import Utilisation, decide
+from sentinel.probes.verdict import DRAIN, PENDING, UplinkView, Utilisation, decide
 from tests.conftest import needs_netns, require_tools
 from tests.probes.impair import (
     CLIENT_IF,
@@ -360,6 +360,10 @@ def icmp(at: float, rtt: float) -> ProbeResult:
     return ProbeResult("icmp", "isp", "10.99.0.2", True, 0.5, at, sent=10, rtts=(rtt,) * 10)
 
 
+def view(peak: Callable[[float, float], float | None], known: float = 1e9) -> UplinkView:
+    return UplinkView(peak, known, 300.0)
+
+
 def test_bad_rounds_during_a_full_uplink_are_not_the_provider() -> None:
     """Half a window of queueing behind a full uplink: the window's average utilisation
     is 0.5 and the median round trip is bad. Full while the bad rounds ran: saturated.
@@ -368,22 +372,71 @@ def test_bad_rounds_during_a_full_uplink_are_not_the_provider() -> None:
     rounds = [icmp(t, 0.002) for t in range(0, 120, 20)] + [
         icmp(t, 0.300) for t in range(120, 300, 20)
     ]
-    full = decide(rounds, frozenset(), 0.5, cfg, lambda start, end: 0.97)
+    full = decide(rounds, frozenset(), 0.5, cfg, view(lambda start, end: 0.97))
     assert (full.verdict, full.why) == (
         "uplink_saturated",
         "median RTT 300 ms while the uplink ran at 97% of its speed",
     )
-    assert decide(rounds, frozenset(), 0.5, cfg, lambda start, end: 0.1).verdict == (
+    assert decide(rounds, frozenset(), 0.5, cfg, view(lambda start, end: 0.1)).verdict == (
         "provider_degraded"
     )
     assert decide(rounds, frozenset(), 0.5, cfg).verdict == "provider_degraded"
     spans: list[tuple[float, float]] = []
-    decide(rounds, frozenset(), 0.5, cfg, lambda start, end: spans.append((start, end)))
-    assert spans == [(t - 0.5, t) for t in range(0, 300, 20)]  # each round while it ran
+    decide(rounds, frozenset(), 0.5, cfg, view(lambda start, end: spans.append((start, end))))
+    # Each round while it ran, and the drain either side of it.
+    assert spans == [(t - 0.5 - DRAIN, t + DRAIN) for t in range(0, 300, 20)]
     # The uplink was full for all but the last bad round (its queue still draining when
     # the upload ended): the rounds that remain are fine, the uplink is to blame.
-    tail = decide(rounds, frozenset(), 0.5, cfg, lambda s, end: 0.97 if 120 <= end < 280 else 0.3)
+    tail = decide(
+        rounds, frozenset(), 0.5, cfg, view(lambda s, end: 0.97 if 120 <= end < 280 else 0.3)
+    )
     assert tail.verdict == "uplink_saturated"
     # Full only for the first bad rounds: the rest, alone, still show a bad path.
-    part = decide(rounds, frozenset(), 0.5, cfg, lambda s, end: 0.97 if 120 <= end < 160 else 0.3)
+    part = decide(
+        rounds, frozenset(), 0.5, cfg, view(lambda s, end: 0.97 if 120 <= end < 160 else 0.3)
+    )
     assert (part.verdict, part.why) == ("provider_degraded", "median RTT 300 ms")
+
+
+def test_a_bad_round_waits_for_the_counters_that_cover_it() -> None:
+    """The last round lost every ping and the uplink counters after it have not arrived: the
+    previous verdict stands (an upload may be starting). Once they arrive, or once the
+    round is PENDING seconds old without them, it is judged."""
+    cfg = VerdictConfig()
+    lost = ProbeResult("icmp", "isp", "10.99.0.2", False, 1.5, 298.0, sent=10, rtts=())
+    rounds = [icmp(t, 0.002) for t in range(280, 298, 2)] + [lost]
+    idle = view(lambda s, e: 0.3, known=298.5)  # the last snapshot: before 298 + DRAIN
+    waiting = decide(rounds, frozenset(), 0.3, cfg, idle, previous="good")
+    assert waiting.verdict == "good"
+    assert "waiting" in waiting.why
+    # Counters came after the round: the uplink was idle, the provider is to blame.
+    assert decide(rounds, frozenset(), 0.3, cfg, view(lambda s, e: 0.3, known=299.5)).verdict == (
+        "provider_degraded"
+    )
+    # Full just after the round: the upload started while it ran.
+    full = view(lambda s, e: 0.97 if e > 298 else 0.3, known=299.5)
+    assert decide(rounds, frozenset(), 0.3, cfg, full, previous="good").verdict == (
+        "uplink_saturated"
+    )
+    # No counters for PENDING seconds (an idle uplink's do not change): judged without.
+    late = UplinkView(lambda s, e: 0.3, 298.5, 298.0 + PENDING)
+    assert decide(rounds, frozenset(), 0.3, cfg, late, previous="good").verdict == (
+        "provider_degraded"
+    )
+
+
+def test_peak_is_the_fullest_sampling_interval_near_a_span() -> None:
+    """An upload that ended half-way through a sampling interval: the interval's average
+    is half, the one before it is full. The peak over a span touching both is full;
+    the average between the snapshots, diluted."""
+    u = Utilisation()
+    rate = RATE / 8
+    total = 0
+    for t in range(10):
+        u.add(float(t), [uplink(0, total)])
+        total += int(rate if t < 5 else rate / 2 if t == 5 else 1000)
+    assert u.peak(5.2, 5.9, RATE) == pytest.approx(0.5, rel=0.01)
+    assert u.peak(5.5 - DRAIN, 6.5 + DRAIN, RATE) == pytest.approx(1.0, rel=0.01)
+    assert u.between(4.0, 7.0, RATE) == pytest.approx(0.5, rel=0.01)
+    assert u.known_until() == 9.0
+    assert Utilisation().known_until() is None
