@@ -36,6 +36,9 @@ static inline uint64_t be64(const uint8_t *p) {
 #define DETECTOR_SLICES 100
 #define POST_SLOTS 256       /* accounting.POST_SLOTS */
 #define POST_ANSWER_WINDOW 10.0 /* seconds: accounting.POST_ANSWER_WINDOW */
+#define ACK_SLOTS 32768         /* accounting.ACK_SLOTS: TCP flows' recency, by flow hash */
+#define ACK_QUIET 10.0          /* seconds: accounting.ACK_QUIET */
+#define ACK_ANSWER_WINDOW 10.0  /* seconds: accounting.ACK_ANSWER_WINDOW */
 
 typedef struct {
     uint64_t *hi, *lo;
@@ -261,6 +264,8 @@ typedef struct {
     int talker_slots, n_talkers, sample;
     uint64_t post_tag[POST_SLOTS]; /* HTTP POSTs waiting for their answer (by flow hash) */
     double post_ts[POST_SLOTS];
+    double *ack_seen; /* [2 * slot + side]: the last segment from each side of a flow */
+    double *ack_pend; /* [2 * slot + side]: an empty ACK from that side awaits an answer */
     int failed; /* out of memory inside the hot path: raised after the frame */
     int ready;  /* __init__ has completed: until then every method refuses */
 } Core;
@@ -283,6 +288,8 @@ static void core_dealloc(Core *self) {
     set_free(&self->probation);
     PyMem_Free(self->aggs);
     PyMem_Free(self->udp);
+    PyMem_Free(self->ack_seen);
+    PyMem_Free(self->ack_pend);
     Py_XDECREF(self->wanted);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -357,6 +364,9 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     self->aggs = NULL;
     PyMem_Free(self->udp);
     self->udp = NULL;
+    PyMem_Free(self->ack_seen);
+    PyMem_Free(self->ack_pend);
+    self->ack_seen = self->ack_pend = NULL;
     Py_CLEAR(self->wanted);
     self->device_cap = device_cap;
     self->half_window = window / 2;
@@ -379,7 +389,9 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     self->wanted = PyList_New(0);
     self->aggs = PyMem_Calloc(AGG_CAP, sizeof(Aggregate));
     self->udp = PyMem_Calloc(UDP_AGG_CAP, sizeof(UdpAggregate));
-    if (!self->aggs || !self->udp || map_alloc(&self->known, 2 * GATE_KNOWN_CAP) < 0 ||
+    self->ack_seen = PyMem_Calloc(2 * ACK_SLOTS, sizeof(double));
+    self->ack_pend = PyMem_Calloc(2 * ACK_SLOTS, sizeof(double));
+    if (!self->aggs || !self->udp || !self->ack_seen || !self->ack_pend || map_alloc(&self->known, 2 * GATE_KNOWN_CAP) < 0 ||
         map_alloc(&self->known_prev, 2 * GATE_KNOWN_CAP) < 0 ||
         set_alloc(&self->probation, SET_START) < 0) {
         PyErr_NoMemory();
@@ -819,6 +831,36 @@ static int login_wanted(Core *self, const uint8_t *f, Py_ssize_t n, Py_ssize_t e
     return 1;
 }
 
+/* Every TCP segment, when detectors run: the flow's recency per side. Wanted: an empty
+ * ACK (no SYN, RST or FIN) from a side whose peer has been quiet for ACK_QUIET, which
+ * acknowledges nothing (an ACK or Window scan's probe, a keepalive, a flow that began
+ * before the capture), and the first segment from the peer after such an ACK or an empty
+ * FIN|ACK (a Maimon probe, or a close): its answer, which tells the scan of a filtered
+ * host (none) from a live flow (accounting.Accounting._ack_seen, its Python twin). */
+static int ack_seen(Core *self, double ts, uint64_t s_hi, uint64_t s_lo, uint64_t d_hi,
+                    uint64_t d_lo, unsigned sport, unsigned dport, unsigned flags,
+                    Py_ssize_t payload) {
+    int lower = s_hi < d_hi || (s_hi == d_hi && (s_lo < d_lo || (s_lo == d_lo && sport < dport)));
+    uint64_t h = lower ? flow_hash(s_hi, s_lo, d_hi, d_lo, sport, dport)
+                       : flow_hash(d_hi, d_lo, s_hi, s_lo, dport, sport);
+    size_t i = (size_t)(h & (ACK_SLOTS - 1)) * 2, me = i + !lower, peer = i + lower;
+    int wanted = 0;
+    double other = self->ack_seen[peer];
+    if (self->ack_pend[peer] != 0 && ts - self->ack_pend[peer] <= ACK_ANSWER_WINDOW) {
+        wanted = 1;
+        self->ack_pend[peer] = 0;
+    } else if ((flags & 0x16) == 0x10 && payload == 0) {
+        if (flags & 0x01) {
+            self->ack_pend[me] = ts;
+        } else if (other == 0 || ts - other > ACK_QUIET) {
+            self->ack_pend[me] = ts;
+            wanted = 1;
+        }
+    }
+    self->ack_seen[me] = ts;
+    return wanted;
+}
+
 static void add_device(Core *self, KeySet *cur, uint64_t hi, uint64_t lo) {
     if ((Py_ssize_t)cur->count < self->device_cap) {
         if (set_add(cur, hi, lo) < 0) self->failed = 1;
@@ -946,6 +988,12 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         direction = dst_local ? D_IN : D_TRANSIT;
     }
     int p = proto == 6 ? P_TCP : proto == 17 ? P_UDP : (proto == 1 || proto == 58) ? P_ICMP : P_OTHER;
+    if (proto == 6 && first_fragment && n >= l4 + 14 && self->detector_cap) {
+        Py_ssize_t data = ip_end - l4 - (Py_ssize_t)(f[l4 + 12] >> 4) * 4;
+        if (ack_seen(self, ts, src_hi, src_lo, dst_hi, dst_lo, be16(f + l4), be16(f + l4 + 2),
+                     f[l4 + 13], data > 0 ? data : 0))
+            wanted = 1;
+    }
     if (detector_wants_l4(proto, f, n, l4, first_fragment))
         wanted = 1;
     else if (proto == 6 && first_fragment && n >= l4 + 20 &&

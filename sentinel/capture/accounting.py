@@ -79,6 +79,9 @@ DETECTOR_PORTS = frozenset((53, 67, 68, 5353))  # DNS, DHCP, mDNS payloads are i
 # of flow hashes, one slot each, overwritten when full; answers after this are not.
 POST_SLOTS = 256
 POST_ANSWER_WINDOW = 10.0
+ACK_SLOTS = 32768  # TCP flows' recency, by flow hash (C: ACK_SLOTS)
+ACK_QUIET = 10.0  # seconds a peer is silent before an empty ACK acknowledges nothing
+ACK_ANSWER_WINDOW = 10.0  # seconds the answer to such an ACK (or an empty FIN|ACK) is wanted
 _M64 = (1 << 64) - 1
 
 
@@ -272,6 +275,8 @@ class Accounting(_Reports):
         self._sample = 0
         self.post_tag = [0] * POST_SLOTS
         self.post_ts = [0.0] * POST_SLOTS
+        self.ack_seen = [0.0] * (2 * ACK_SLOTS)  # [2 * slot + side]: its last segment
+        self.ack_pend = [0.0] * (2 * ACK_SLOTS)  # an empty ACK from that side, unanswered
 
     # -- the hot path ------------------------------------------------------------------
 
@@ -375,6 +380,14 @@ class Accounting(_Reports):
             direction = D_IN if dst_local else D_TRANSIT
         if proto == 6:
             p = P_TCP
+            if first_fragment and n >= l4 + 14 and self.detector_cap:
+                if family == F_V4:
+                    ip_end = off + ((f[off + 2] << 8) | f[off + 3])
+                else:
+                    ip_end = off + 40 + ((f[off + 4] << 8) | f[off + 5])
+                data = ip_end - l4 - (f[l4 + 12] >> 4) * 4
+                if self._ack_seen(ts, src, dst, f, l4, max(data, 0)):
+                    want = True
             # SYN, FIN or RST: connection starts and ends; no ACK outside a handshake: a
             # probe (NULL, FIN, Xmas scans)
             if first_fragment and n >= l4 + 14 and (f[l4 + 13] & 0x07 or not f[l4 + 13] & 0x10):
@@ -529,6 +542,37 @@ class Accounting(_Reports):
             self.detector_frames_aggregated += 1
         else:
             self.detector_frames_dropped += 1
+
+    def _ack_seen(
+        self, ts: float, src: int, dst: int, f: bytes | memoryview, l4: int, data: int
+    ) -> bool:
+        """Every TCP segment: the flow's recency per side. Wanted: an empty ACK (no SYN,
+        RST or FIN) from a side whose peer has been quiet for ``ACK_QUIET``, which
+        acknowledges nothing (an ACK or Window scan's probe, a keepalive, a flow older
+        than the capture), and the peer's first segment after it or after an empty
+        FIN|ACK (a Maimon probe, or a close): the answer that tells a filtered host's
+        scan (none) from a live flow (``ack_seen`` in _fastpath.c)."""
+        sport, dport = _HH.unpack_from(f, l4)
+        flags = f[l4 + 13]
+        lower = (src, sport) < (dst, dport)
+        h = flow_hash(src, dst, sport, dport) if lower else flow_hash(dst, src, dport, sport)
+        i = (h & (ACK_SLOTS - 1)) * 2
+        me, peer = (i, i + 1) if lower else (i + 1, i)
+        wanted = False
+        pend = self.ack_pend
+        if pend[peer] != 0 and ts - pend[peer] <= ACK_ANSWER_WINDOW:
+            wanted = True
+            pend[peer] = 0.0
+        elif flags & 0x16 == 0x10 and data == 0:
+            if flags & 0x01:
+                pend[me] = ts
+            else:
+                other = self.ack_seen[peer]
+                if other == 0 or ts - other > ACK_QUIET:
+                    pend[me] = ts
+                    wanted = True
+        self.ack_seen[me] = ts
+        return wanted
 
     def _login(
         self, kind: int, f: bytes | memoryview, l4: int, src: int, dst: int, ts: float

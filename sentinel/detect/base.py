@@ -23,6 +23,9 @@ V = TypeVar("V")
 # Which packets a detector wants; the engine classifies each packet once.
 ARP = "arp"
 TCP_CONTROL = "tcp_control"  # SYN, FIN, RST, or no ACK (NULL, Xmas probes)
+# Any other TCP segment: the capture passes an empty ACK whose peer has been quiet (an
+# ACK or Window scan's probe) and the peer's answer to it or to an empty FIN|ACK
+TCP_ACK = "tcp_ack"
 ICMP = "icmp"
 DNS = "dns"
 DHCP = "dhcp"

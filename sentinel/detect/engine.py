@@ -52,13 +52,14 @@ def kinds(p: Packet) -> tuple[str, ...]:
             if login_prefix(p.frame, start, start + p.payload_length) != LOGIN_NONE:
                 if p.tcp_flags & 0x07 or not p.tcp_flags & 0x10:
                     return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL, base.LOGIN)
-                return (base.ETHERNET, base.ANY_IP, base.LOGIN)
+                return (base.ETHERNET, base.ANY_IP, base.TCP_ACK, base.LOGIN)
         if p.tcp_flags & 0x07 or not p.tcp_flags & 0x10:
             if 53 in (p.sport, p.dport):
                 return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL, base.DNS)
             return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL)
         if 53 in (p.sport, p.dport):
-            return (base.ETHERNET, base.ANY_IP, base.DNS)
+            return (base.ETHERNET, base.ANY_IP, base.TCP_ACK, base.DNS)
+        return (base.ETHERNET, base.ANY_IP, base.TCP_ACK)
     elif p.proto == 17:
         if 53 in (p.sport, p.dport) or 5353 in (p.sport, p.dport):
             return (base.ETHERNET, base.ANY_IP, base.DNS)

@@ -6,9 +6,15 @@ What counts as a failed probe, per (source, target host, port or protocol):
   scans, open ports excepted: a SYN-ACK is an answer);
 - a TCP segment with neither ACK nor SYN nor RST (NULL, FIN and Xmas scans): no
   connection ever sends one, so the probe itself is the evidence;
+- an empty ACK or FIN|ACK answered by RST, or not answered within ``answer_timeout``
+  (ACK, Window and Maimon scans, of unfiltered and of filtered hosts): the capture
+  passes an empty ACK only when its peer has been quiet (it acknowledges nothing), and
+  the peer's next segment, so a live flow's answer clears it; a normal close's FIN|ACK
+  is answered too;
 - a bare RST (no ACK flag) with window 0 from a host of the site: what a closed or
-  unfiltered port's kernel answers to an ACK, Window or Maimon probe (an RST flood's
-  crafted segments carry a window: they name no one a scanner);
+  unfiltered port's kernel answers to an ACK, Window or Maimon probe whose probe was
+  not seen (an RST flood's crafted segments carry a window: they name no one a
+  scanner);
 - an empty UDP datagram, or an ICMP port unreachable quoting one a source sent (UDP
   scans; the kernel rate-limits the unreachables, the probes are seen anyway);
 - a datagram of a rare IP protocol, or an ICMP protocol unreachable (IP-protocol scans).
@@ -61,6 +67,7 @@ MAX_FAILURES_PER_SOURCE = 8192
 MAX_DECOYS = 64
 PACED_GAP = 1.0  # seconds: a median gap this long between failures is a deliberate delay
 PROTOCOL = 1 << 16  # failure keys above this are IP protocols, not ports
+LATE_ANSWER = 10.0  # seconds an unanswered empty ACK's answer is still recognised as one
 BULK_PROTOCOLS = frozenset({4, 41, 47, 50, 51})  # tunnels: traffic, never probes
 ICMPV6_PARAMETER_PROBLEM = 4  # code 1: unrecognised next header (IPv6's protocol unreachable)
 
@@ -90,7 +97,7 @@ class _Source:
 class PortScan:
     name: ClassVar[str] = "port_scan"
     wants: ClassVar[frozenset[str]] = frozenset(
-        {base.TCP_CONTROL, base.ICMP, base.UDP_PROBE, base.IP_OTHER, base.ARP}
+        {base.TCP_CONTROL, base.TCP_ACK, base.ICMP, base.UDP_PROBE, base.IP_OTHER, base.ARP}
     )
 
     def __init__(self, s: Settings, common: Common) -> None:
@@ -99,6 +106,13 @@ class PortScan:
         self.pending: Bounded[tuple[str, str, int, int], tuple[float, str]] = Bounded(
             common.max_tracked * 2  # SYNs awaiting an answer: a scan of a filtered host
         )
+        # Empty ACKs and FIN|ACKs awaiting an answer: (prober, target, port, prober's port)
+        # -> (sent, MAC, probe name, whether it counts: allowed sources are tracked only
+        # to recognise the answer, which is not a probe of its own)
+        self.acks: Bounded[tuple[str, str, int, int], tuple[float, str, str, bool]] = Bounded(
+            common.max_tracked * 2
+        )
+        self.late: Bounded[tuple[str, str, int, int], float] = Bounded(common.max_tracked)
         self.sources: Bounded[str, _Source] = Bounded(common.max_tracked)
         # SYN-ACKs seen: a bare RST back is a client refusing it, not an ACK-scan answer
         self.answered: Bounded[tuple[str, str, int, int], float] = Bounded(common.max_tracked)
@@ -145,8 +159,14 @@ class PortScan:
         elif flags & TCP_RST:
             key = (ip_text(p.dst), ip_text(p.src), p.sport, p.dport)
             started = self.pending.pop(key)
+            ack = self.acks.pop(key)
             if started is not None:
                 self._fail(key[0], started[1], key[1], key[2], p.ts, "syn")
+            elif ack is not None:
+                if ack[3]:  # no connection for it: a probe, answered by a closed or
+                    self._fail(key[0], ack[1], key[1], key[2], p.ts, ack[2])  # unfiltered port
+            elif self.late.pop(key) is not None:
+                pass  # a late answer to a probe already counted
             elif self.answered.pop((key[1], key[0], key[3], key[2])) is not None:
                 pass  # a client refusing a SYN-ACK (its raw SYN had no socket: hping3)
             elif not flags & TCP_ACK and p.tcp_window == 0 and self._is_local(key[1]):
@@ -159,6 +179,24 @@ class PortScan:
                     self._fail(prober, mac, key[1], key[2], p.ts, "ack")
         elif not flags & TCP_ACK:
             self._probe(p, p.dport, stealth_probe(flags))
+        else:
+            self._ack(p, flags)
+
+    def _ack(self, p: Packet, flags: int) -> None:
+        """An ACK without SYN or RST: the answer to an empty ACK from its peer (a live
+        flow), or an empty one that may itself be a probe."""
+        src, dst = ip_text(p.src), ip_text(p.dst)
+        back = (dst, src, p.sport, p.dport)
+        if self.acks.pop(back) is not None or self.late.pop(back) is not None:
+            return
+        if p.payload_length:
+            return
+        mac = mac_text(p.src_mac)
+        key = (src, dst, p.dport, p.sport)
+        if key not in self.acks:
+            probe = "maimon" if flags & TCP_FIN else "ack"
+            counts = not self.allowed.source(src, mac)
+            self.acks.setdefault(key, value=(p.ts, mac, probe, counts))
 
     def _icmp(self, p: Packet) -> None:
         if not p.inner_src or p.inner_proto < 0:
@@ -228,6 +266,15 @@ class PortScan:
             if now - started >= timeout:
                 self.pending.pop(key)
                 self._fail(key[0], mac, key[1], key[2], started + timeout, "syn")
+        for key, (started, mac, probe, counts) in self.acks.items():
+            if now - started >= timeout:
+                self.acks.pop(key)
+                self.late.put(key, started)
+                if counts:  # silence: a filtered host's, or a flow gone
+                    self._fail(key[0], mac, key[1], key[2], started + timeout, probe)
+        for key, started in self.late.items():
+            if now - started >= LATE_ANSWER:
+                self.late.pop(key)
         out = []
         horizon = now - self.s.slow_window
         for src, s in self.sources.items():
@@ -342,6 +389,9 @@ class PortScan:
     def stats(self) -> dict[str, int]:
         return {
             "sources": len(self.sources),
-            "pending": len(self.pending),
-            "evictions": self.sources.evictions + self.pending.evictions + self.answered.evictions,
+            "pending": len(self.pending) + len(self.acks),
+            "evictions": self.sources.evictions
+            + self.pending.evictions
+            + self.answered.evictions
+            + self.acks.evictions,
         }

@@ -326,9 +326,9 @@ def probes() -> tuple[list[Ether], int]:
         IP(src=src, dst=dst) / UDP(sport=45000, dport=5),  # an empty datagram
         IP(src=src, dst=dst, proto=132),  # SCTP: a rare protocol
         IP(src=src, dst=dst, proto=200) / (b"x" * 8),
+        IP(src=src, dst=dst) / TCP(dport=6, flags="A"),  # an ACK acknowledging nothing
     ]
     unwanted = [
-        IP(src=src, dst=dst) / TCP(dport=6, flags="A"),  # ACK probes look like traffic
         IP(src=src, dst=dst) / TCP(dport=7, flags="PA") / b"data",
         IP(src=src, dst=dst) / UDP(sport=45000, dport=443) / b"quic",
         IP(src=src, dst=dst, proto=47) / (b"gre" * 10),  # tunnels carry traffic
@@ -340,16 +340,61 @@ def probes() -> tuple[list[Ether], int]:
 
 @needs_c
 def test_scan_probes_wanted_alike(tmp_path: Path) -> None:
-    """NULL/FIN/Xmas segments, bare RSTs, empty UDP datagrams and rare IP protocols are
-    wanted by both engines; ACK segments, data, GRE and ESP are not."""
+    """NULL/FIN/Xmas segments, bare RSTs, empty UDP datagrams, rare IP protocols and ACKs
+    of flows never seen are wanted by both engines; data, GRE and ESP are not."""
     path = tmp_path / "probes.pcap"
     frames, n = probes()
     # a warm-up frame first, so no probe is wanted for being a never-seen MAC
-    wrpcap(str(path), [frames[-1], *frames[7:], *frames])
+    wrpcap(str(path), [frames[-1], *frames[n:], *frames])
     py = python_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
     c = c_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
     same(py, c)
     assert len(py["wanted"]) == 1 + n  # the warm-up frame: a new MAC
+
+
+@needs_c
+def test_empty_acks_and_their_answers_wanted_alike(tmp_path: Path) -> None:
+    """An empty ACK is wanted when its peer has been quiet (an ACK, Window or Maimon
+    scan's probe; a keepalive), and so is the peer's next segment (the answer that tells
+    a live flow from a filtered host); the ACKs of a live flow are not."""
+    a, b = "02:00:00:00:0a:01", "02:00:00:00:0b:02"
+    cli, srv = "10.77.0.66", "10.77.0.10"
+
+    def seg(t: float, fwd: bool, port: int, flags: str, data: bytes = b"") -> Ether:
+        ip = IP(src=cli, dst=srv) if fwd else IP(src=srv, dst=cli)
+        tcp = TCP(sport=40000, dport=port) if fwd else TCP(sport=port, dport=40000)
+        p = Ether(src=a if fwd else b, dst=b if fwd else a) / ip / tcp
+        p[TCP].flags = flags
+        p = p / data if data else p
+        p.time = t
+        return p
+
+    frames = [
+        seg(0.0, True, 9, "S"),  # warm-up: both MACs seen
+        seg(0.0, False, 9, "SA"),
+        seg(1.0, True, 80, "PA", b"GET / HTTP/1.1\r\n"),  # a live flow: none wanted
+        seg(1.01, False, 80, "A"),
+        seg(1.02, False, 80, "PA", b"HTTP/1.1 200 OK\r\n"),
+        seg(1.03, True, 80, "A"),
+        seg(2.0, True, 22, "A"),  # wanted: nothing seen from the peer
+        seg(2.01, False, 22, "R"),  # wanted (an RST), and the answer
+        seg(3.0, True, 23, "A"),  # wanted
+        seg(3.01, False, 23, "A"),  # wanted: the answer of a live flow
+        seg(3.02, True, 23, "A"),  # not wanted: the peer just spoke
+        seg(4.0, True, 24, "FA"),  # wanted (a FIN)
+        seg(4.01, False, 24, "A"),  # wanted: the answer to the FIN|ACK
+        seg(30.0, True, 80, "A"),  # wanted: the peer quiet for 29 s
+        seg(30.01, False, 80, "PA", b"xx"),  # wanted: its answer
+        seg(30.02, True, 80, "A"),  # not wanted
+    ]
+    path = tmp_path / "acks.pcap"
+    wrpcap(str(path), frames)
+    py = python_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
+    same(py, c_file(path, (NET4,), detector_rate=1000, detector_cap=1000))
+    got = [(round(ts, 2)) for ts, _, _ in py["wanted"]]
+    assert got == [0.0, 0.0, 2.0, 2.01, 3.0, 3.01, 4.0, 4.01, 30.0, 30.01]
+    off = python_file(path, (NET4,), detector_rate=1000, detector_cap=0)
+    assert off["wanted"] == []  # no detectors: the flows are not even tracked
 
 
 def test_detector_budget_samples_the_whole_second(tmp_path: Path) -> None:

@@ -315,3 +315,81 @@ def test_fast_scans_of_every_probe_type_name_only_the_scanner(probe: str) -> Non
             alerts += pipe.drain()
     alerts += pipe.drain() + engine.finish()
     assert {(a.detector, a.source.ip) for a in alerts} == {("port_scan", ATK)}, alerts
+
+
+@pytest.mark.parametrize("probe", ["syn", "ack", "window", "maimon"])
+def test_scans_of_a_filtered_server_name_the_scanner(probe: str) -> None:
+    """The server's firewall drops every probe: no RST, no ICMP, silence. Through the
+    capture side's routing and every default detector, the unanswered probes are the
+    scan (ACK, Window and Maimon probes as much as SYNs)."""
+    cfg = DetectConfig()
+    engine = Engine(cfg, networks=NETS)
+    pipe = Pipeline(Settings(networks=NETS, detect=cfg), engine)
+    alerts = []
+    for i in range(300):
+        sent, _ = probe_and_answer(probe, 1 + i)
+        pipe.frame(sent, len(sent), 100 + i / 100)
+    # a student's pings keep packet time moving past the answer timeout
+    for t in range(104, 115):
+        ping = bytes(Ether(src=S, dst=GW) / IP(src=SRV, dst="10.77.0.1") / ICMP())
+        pipe.frame(ping, len(ping), float(t))
+        alerts += pipe.drain()
+    alerts += pipe.drain() + engine.finish()
+    assert {(a.detector, a.source.ip) for a in alerts} == {("port_scan", ATK)}, alerts
+
+
+def flow(client: str, port: int, t: float, server_closes: bool) -> list[tuple[bytes, float]]:
+    """One whole connection of a client to the server: handshake, a request and its
+    answer, the close from either side, every ACK of it."""
+    cmac = "02:77:00:00:01:" + client.rsplit(".", 1)[1][-2:].zfill(2)
+    c = Ether(src=cmac, dst=S) / IP(src=client, dst=SRV)
+    s = Ether(src=S, dst=cmac) / IP(src=SRV, dst=client)
+
+    def up(flags: str, data: bytes = b"") -> bytes:
+        return bytes(c / TCP(sport=port, dport=445, flags=flags) / data)
+
+    def down(flags: str, data: bytes = b"") -> bytes:
+        return bytes(s / TCP(sport=445, dport=port, flags=flags) / data)
+
+    seq = [up("S"), down("SA"), up("A"), up("PA", b"\x00" * 60), down("A")]
+    seq += [down("PA", b"\x00" * 1400), up("A")]
+    if server_closes:
+        seq += [down("FA"), up("A"), up("FA"), down("A")]
+    else:
+        seq += [up("FA"), down("FA"), up("A")]
+    return [(f, t + k * 0.001) for k, f in enumerate(seq)]
+
+
+def test_a_busy_server_closing_connections_is_not_a_scan() -> None:
+    """A file server's day: 300 connections from 60 laptops, closed from either side, and
+    the laptops' keepalives on long idle sessions (answered): every empty ACK and
+    FIN|ACK has its answer, so nothing counts as a probe of anyone."""
+    cfg = DetectConfig()
+    engine = Engine(cfg, networks=NETS)
+    pipe = Pipeline(Settings(networks=NETS, detect=cfg), engine)
+    frames: list[tuple[bytes, float]] = []
+    for i in range(300):
+        client = f"10.77.0.{20 + i % 60}"
+        frames += flow(client, 50000 + i, 100 + i * 0.2, server_closes=i % 2 == 0)
+    for i in range(60):  # idle sessions: a keepalive each, 40 s after the last segment
+        client = f"10.77.0.{20 + i}"
+        cmac = "02:77:00:00:01:" + str(20 + i)[-2:].zfill(2)
+        ka = Ether(src=cmac, dst=S) / IP(src=client, dst=SRV)
+        ka /= TCP(sport=40000, dport=445, flags="A")
+        back = Ether(src=S, dst=cmac) / IP(src=SRV, dst=client)
+        back /= TCP(sport=445, dport=40000, flags="A")
+        frames += [(bytes(ka), 200 + i * 0.1), (bytes(back), 200 + i * 0.1 + 0.0005)]
+    alerts = []
+    for k, (f, t) in enumerate(sorted(frames, key=lambda x: x[1])):
+        pipe.frame(f, len(f), t)
+        if k % 200 == 0:
+            alerts += pipe.drain()
+    for t in range(210, 230):  # time moves past every answer timeout
+        ping = bytes(Ether(src=S, dst=GW) / IP(src=SRV, dst="10.77.0.1") / ICMP())
+        pipe.frame(ping, len(ping), float(t))
+        alerts += pipe.drain()
+    alerts += pipe.drain() + engine.finish()
+    assert alerts == []
+    (scan,) = [d for d in engine.detectors if d.name == "port_scan"]
+    assert scan.stats()["sources"] == 0  # type: ignore[attr-defined]  # not one failure
+    assert scan.stats()["pending"] == 0  # type: ignore[attr-defined]

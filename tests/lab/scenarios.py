@@ -618,6 +618,43 @@ window_scan = _probe_scan("-sW", "window_scan", "Window scan")
 maimon_scan = _probe_scan("-sM", "maimon_scan", "Maimon scan (FIN/ACK)")
 
 
+@contextlib.contextmanager
+def _server_firewall(lan: SchoolLan) -> Iterator[None]:
+    """The school server's nftables drop every TCP segment from the attacker: its ports
+    are filtered, so a probe gets no answer at all."""
+    table = ("inet", "sentinel_lab")
+    lan.run(lan.srv.ns, "nft", "add", "table", *table, check=True)
+    lan.run(lan.srv.ns, "nft", "add", "chain", *table, "input",
+            "{ type filter hook input priority 0; }", check=True)  # fmt: skip
+    lan.run(lan.srv.ns, "nft", "add", "rule", *table, "input", "ip", "saddr", lan.attacker.ip,
+            "meta", "l4proto", "tcp", "drop", check=True)  # fmt: skip
+    try:
+        yield
+    finally:
+        lan.run(lan.srv.ns, "nft", "delete", "table", "inet", "sentinel_lab")
+
+
+def _filtered_scan(flag: str, name: str, what: str):  # type: ignore[no-untyped-def]
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        with _server_firewall(lan):
+            return _nmap(
+                lan,
+                name,
+                [flag, "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "1-200", lan.srv.ip],
+                "port_scan",
+                f"nmap {what} of 1-200 on the school server, whose firewall drops the "
+                "attacker's TCP (filtered: no answer at all)",
+                seconds=60,
+            )
+
+    return run
+
+
+filtered_ack_scan = _filtered_scan("-sA", "filtered_ack_scan", "ACK scan")
+filtered_window_scan = _filtered_scan("-sW", "filtered_window_scan", "Window scan")
+filtered_maimon_scan = _filtered_scan("-sM", "filtered_maimon_scan", "Maimon scan (FIN/ACK)")
+
+
 def udp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     """The server's kernel rate-limits its port unreachables (about one a second)."""
     return _nmap(
@@ -1286,6 +1323,9 @@ SCENARIOS = {
         Scenario("ack_scan", ("nmap",), ack_scan),
         Scenario("window_scan", ("nmap",), window_scan),
         Scenario("maimon_scan", ("nmap",), maimon_scan),
+        Scenario("filtered_ack_scan", ("nmap", "nft"), filtered_ack_scan),
+        Scenario("filtered_window_scan", ("nmap", "nft"), filtered_window_scan),
+        Scenario("filtered_maimon_scan", ("nmap", "nft"), filtered_maimon_scan),
         Scenario("udp_scan", ("nmap",), udp_scan),
         Scenario("fast_syn_scan", ("nmap",), fast_syn_scan),
         Scenario("fast_ack_scan", ("nmap",), fast_ack_scan),

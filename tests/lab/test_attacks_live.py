@@ -146,6 +146,13 @@ def test_nmap_connect_scan(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -
     attack("connect_scan", lab, sentinel, attacker)
 
 
+def test_nmap_ack_scan_of_a_filtered_server(
+    lab: SchoolLan, sentinel: Sentinel, attacker: Host
+) -> None:
+    """The server's firewall drops the probes: no answer, the silence is the evidence."""
+    attack("filtered_ack_scan", lab, sentinel, attacker)
+
+
 def test_nmap_slow_scan(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
     attack("slow_scan", lab, sentinel, attacker, fast=False)
 
