@@ -101,8 +101,10 @@ class Router:
         now = clock()
         self._active = {a.key: a for a in self.outbox.active()}
         # Findings folded into another alert's incident -> that alert's key; incidents
-        # whose own finding ended while others go on. In memory: after a restart a
-        # folded finding that repeats is notified on its own.
+        # whose own finding ended while others go on. In memory: after a restart the
+        # incident's alert is active again from the outbox, so a folded finding that
+        # repeats is folded again (``_submit``); one that ends without repeating leaves
+        # the incident to end with its own finding, or when it goes stale.
         self._members: dict[tuple[str, str], tuple[str, str]] = {}
         self._ending: dict[tuple[str, str], float] = {}
         self._correlated = 0

@@ -116,6 +116,34 @@ async def test_folded_findings_survive_a_restart_and_go_stale(tmp_path: Path) ->
     await r.close()
 
 
+async def test_a_folded_finding_repeating_after_a_restart_is_folded_again(
+    tmp_path: Path,
+) -> None:
+    """The incident's alert is kept in the outbox across a restart: a folded finding
+    that repeats after it joins the incident again (no notification of its own), and the
+    incident ends once, with its last finding."""
+    clock, sink = Clock(), FakeSink()
+    r = router(tmp_path, clock, sink, incident_hold=0.0)
+    r.submit(sweep())
+    r.submit(scan())
+    await drain(r, sink)
+    await r.close()
+    r = router(tmp_path, clock, sink, incident_hold=0.0)
+    clock.now += 10
+    r.submit(scan())
+    await drain(r, sink)
+    assert [e.alert.detector for e in sink.sent] == ["host_sweep"]
+    r.submit(sweep(resolved=clock.now))
+    await drain(r, sink)
+    assert len(sink.sent) == 1  # the scan goes on: the incident is not over
+    r.submit(scan(resolved=clock.now + 1))
+    await drain(r, sink)
+    [_, end] = sink.sent
+    assert end.alert.resolved == clock.now + 1
+    assert end.alert.findings == ("host_sweep/icmp", "port_scan/vertical")
+    await r.close()
+
+
 async def test_stale_folded_finding_lets_the_incident_end(tmp_path: Path) -> None:
     clock, sink = Clock(), FakeSink()
     r = router(tmp_path, clock, sink, incident_hold=0.0)
