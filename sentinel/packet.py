@@ -62,6 +62,7 @@ class Packet:
     proto: int = -1
     ttl: int = 0
     fragment: bool = False  # a non-first fragment: no transport header here
+    reassembled: bool = False  # rebuilt from IPv6 fragments (capture/reassembly.py)
     # transport
     sport: int = 0
     dport: int = 0

@@ -959,6 +959,7 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
                 first_fragment = !(be16(f + l4 + 2) & 0xFFF8);
                 proto = f[l4];
                 l4 += 8;
+                if (!first_fragment) break; /* the rest is data: proto names its first header */
             } else if (proto == 51) {
                 Py_ssize_t len = ((Py_ssize_t)f[l4 + 1] + 2) * 4;
                 proto = f[l4];

@@ -352,6 +352,8 @@ class Accounting(_Reports):
                 if proto == 44:  # fragment header: later fragments carry no L4 header
                     first_fragment = not (((f[l4 + 2] << 8) | f[l4 + 3]) & 0xFFF8)
                     proto, l4 = f[l4], l4 + 8
+                    if not first_fragment:
+                        break  # the rest is data: proto names its first header
                 elif proto == 51:
                     proto, l4 = f[l4], l4 + (f[l4 + 1] + 2) * 4
                 else:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sentinel.capture.accounting import Snapshot, new_accounting
 from sentinel.capture.census import CensusTap
 from sentinel.capture.decode import LINK_ETHERNET, decode
+from sentinel.capture.reassembly import Reassembler
 from sentinel.config.detect import DetectConfig
 from sentinel.packet import NewMacs, SynAggregate, UdpFlows
 
@@ -83,6 +84,7 @@ class Pipeline:
         self.engine = engine
         self.census = CensusTap(settings.site_key) if settings.site_key else None
         self.decoded = 0
+        self.reassembler = Reassembler()  # IPv6 fragments of what the detectors want
         self.kernel_packets = 0  # live capture: what the kernel saw and dropped
         self.kernel_drops = 0
         self.last_ts = 0.0
@@ -94,6 +96,12 @@ class Pipeline:
         malformed = self.decode_errors
         engine = self.engine
         for ts, wirelen, raw in self.accounting.detector_batch():
+            whole = self.reassembler.frame(raw, ts)
+            if whole is not None and engine is not None:
+                joined = decode(whole, LINK_ETHERNET, ts, len(whole))
+                if not joined.error:
+                    joined.reassembled = True
+                    alerts += engine.packet(joined)
             p = decode(raw, LINK_ETHERNET, ts, wirelen)
             if p.error:
                 key = f"decode_{p.error}"

@@ -16,6 +16,9 @@ DHCP server. Judged from the advertisements alone:
    sender that is not a router once the routers are known, it is flagged as
    ``kill_router``.
 
+4. An advertisement that came in fragments (RA-guard evasion: thc-ipv6 fake_router26
+   -E D pushes the ICMPv6 header into a second fragment) is never learned: no router
+   fragments neighbour discovery (RFC 6980), so it is rogue even in the learn period.
 Only advertisements with hop limit 255 count: hosts drop any other (RFC 4861 6.1.2),
 so they cannot do harm. The identifier is the sender's MAC.
 """
@@ -39,10 +42,11 @@ if TYPE_CHECKING:
 
 
 class _Sender:
-    __slots__ = ("adverts", "ip", "kind", "prefix")
+    __slots__ = ("adverts", "fragmented", "ip", "kind", "prefix")
 
     def __init__(self) -> None:
         self.adverts = 0
+        self.fragmented = 0
         self.ip = ""
         self.prefix = ""
         self.kind = ""
@@ -91,7 +95,7 @@ class RogueRa:
         if m.router_lifetime == 0:
             if forged or self.pinned or (len(self.routers) and not self._learning(p.ts)):
                 kind = "kill_router"
-        elif self.pinned or not self._learning(p.ts):
+        elif self.pinned or p.reassembled or not self._learning(p.ts):
             kind = "rogue"
         else:
             self.routers.put(mac, src)
@@ -101,6 +105,7 @@ class RogueRa:
             return ()
         s = self.senders.setdefault(mac, _Sender)
         s.adverts += 1
+        s.fragmented += p.reassembled
         s.ip = "" if forged else src
         s.prefix = m.prefixes[0] if m.prefixes else s.prefix
         s.kind = kind
@@ -133,6 +138,11 @@ class RogueRa:
                 + (f" for {s.prefix}" if s.prefix else "")
                 + ": it can be read and changed."
             )
+        if s.fragmented:
+            description += (
+                f" {s.fragmented} of its advertisements came in fragments, which no router"
+                " sends: a way around a switch's RA guard."
+            )
         if not self.pinned:
             summary += " (routers learned, not configured)"
             description += (
@@ -149,7 +159,7 @@ class RogueRa:
             src_mac=mac,
             target_name=s.prefix,
             kind=s.kind,
-            counts={"adverts": s.adverts},
+            counts={"adverts": s.adverts, "fragmented": s.fragmented},
             description=description,
         )
 

