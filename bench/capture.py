@@ -7,6 +7,9 @@ scapy, then written by a struct-based pcap writer cycling them with client addre
 ports patched in):
 
 - school: ~1 M packets, mostly TCP/TLS bulk and ACKs, QUIC, DNS, ARP, DHCP, some IPv6;
+  a TCP or QUIC frame belongs to a connection (one per server and 4,096 frames, the same
+  client address and port both ways, so its ACKs acknowledge its data), other frames
+  vary their client frame by frame;
 - tiny: ~1 M 60-byte frames (64 on the wire with the FCS), the worst case per byte;
 - spoof: ~1 M 60-byte frames, each from a random source MAC and IP of the site's /8.
 
@@ -116,12 +119,16 @@ _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
 
 
 class Template:
-    """One frame, and where the client's address and port sit in it (-1: nowhere)."""
+    """One frame, and where the client's address and port sit in it (-1: nowhere); ``flow``
+    names the connection it belongs to (-1: none, its client varies frame by frame)."""
 
-    __slots__ = ("frame", "ip_off", "mac_off", "port_off")
+    __slots__ = ("flow", "frame", "ip_off", "mac_off", "port_off")
 
-    def __init__(self, frame: bytes, ip_off: int, port_off: int, mac_off: int) -> None:
+    def __init__(
+        self, frame: bytes, ip_off: int, port_off: int, mac_off: int, flow: int = -1
+    ) -> None:
         self.frame, self.ip_off, self.port_off, self.mac_off = frame, ip_off, port_off, mac_off
+        self.flow = flow
 
 
 def school_templates(rng: random.Random) -> list[tuple[Template, float]]:
@@ -139,27 +146,28 @@ def school_templates(rng: random.Random) -> list[tuple[Template, float]]:
     ]
     out: list[tuple[Template, float]] = []
 
-    def down(l3: object, w: float) -> None:  # server -> client: client is the IP destination
+    def down(l3: object, w: float, flow: int = -1) -> None:  # server -> client
         f = bytes(Ether(src=gw, dst=client_mac) / l3)  # type: ignore[operator]
-        out.append((Template(f, 30, 36, 0), w))
+        out.append((Template(f, 30, 36, 0, flow), w))
 
-    def up(l3: object, w: float) -> None:  # client -> server: client is the IP source
+    def up(l3: object, w: float, flow: int = -1) -> None:  # client -> server
         f = bytes(Ether(src=client_mac, dst=gw) / l3)  # type: ignore[operator]
-        out.append((Template(f, 26, 34, 6), w))
+        out.append((Template(f, 26, 34, 6, flow), w))
 
     ts_opt = [("NOP", None), ("NOP", None), ("Timestamp", (1, 2))]
-    for s in servers:
+    for k, s in enumerate(servers):  # a download from each server: data down, ACKs up
         for size in (1448, 1448, 1448, 1380, 1200, 900, 517, 200):
             flags = "A" if size >= 1380 else "PA"
             tcp = TCP(sport=443, dport=1, flags=flags, options=ts_opt)
-            down(IP(src=s, dst=client) / tcp / (b"\x17" * size), 45 / 320)
-        up(IP(src=client, dst=s) / TCP(sport=1, dport=443, flags="A", options=ts_opt), 28 / 40)
-        up(IP(src=client, dst=s) / TCP(sport=1, dport=443, flags="A"), 2 / 40)
-    for s in servers[:20]:
+            down(IP(src=s, dst=client) / tcp / (b"\x17" * size), 45 / 320, k)
+        tcp = TCP(sport=1, dport=443, flags="A", options=ts_opt)
+        up(IP(src=client, dst=s) / tcp, 28 / 40, k)
+        up(IP(src=client, dst=s) / TCP(sport=1, dport=443, flags="A"), 2 / 40, k)
+    for k, s in enumerate(servers[:20]):
         for size in (1252, 1350, 1200):
-            down(IP(src=s, dst=client) / UDP(sport=443, dport=1) / (b"\xc3" * size), 9 / 60)
+            down(IP(src=s, dst=client) / UDP(sport=443, dport=1) / (b"\xc3" * size), 9 / 60, k)
         for size in (40, 80, 120):
-            up(IP(src=client, dst=s) / UDP(sport=1, dport=443) / (b"\x43" * size), 5 / 60)
+            up(IP(src=client, dst=s) / UDP(sport=1, dport=443) / (b"\x43" * size), 5 / 60, k)
         up(
             IP(src=client, dst=s) / TCP(sport=1, dport=443, flags="S", options=[("MSS", 1460)]),
             1 / 40,
@@ -199,11 +207,11 @@ def school_templates(rng: random.Random) -> list[tuple[Template, float]]:
             / TCP(sport=443, dport=1, flags="A")
             / (b"\x17" * size)
         )
-        out.append((Template(f, -1, 56, 0), 3 / 3))
+        out.append((Template(f, -1, 56, 0, 100), 3 / 3))
     f = bytes(
         Ether(src=client_mac, dst=gw) / IPv6(src=v6c, dst=v6s) / TCP(sport=1, dport=443, flags="A")
     )
-    out.append((Template(f, -1, 54, 6), 2))
+    out.append((Template(f, -1, 54, 6, 100), 2))
     return out
 
 
@@ -244,11 +252,16 @@ def write_pcap(path: Path, seq: list[Template], n: int, pps: float = 150_000.0) 
         for i in range(n):
             t = seq[i & mask]
             f = bytearray(t.frame)
-            client = (i * 7919) % 4000
+            if t.flow >= 0:  # one connection per server and 4096 frames, both directions
+                key = t.flow * 1_000_003 + (i >> 12)
+                client, port = (key * 7919) % 4000, 32768 + key % 28000
+            else:
+                client = (i * 7919) % 4000
+                port = 32768 + (i * 31 + client) % 28000
             if t.ip_off >= 0:
                 ip_pack(f, t.ip_off, base_ip | ((1 + (client >> 8)) << 8) | (client & 0xFF))
             if t.port_off >= 0:
-                port_pack(f, t.port_off, 32768 + (i * 31 + client) % 28000)
+                port_pack(f, t.port_off, port)
             f[t.mac_off + 5] = client & 0xFF
             ts = i / pps
             sec = int(ts)

@@ -834,7 +834,7 @@ static int login_wanted(Core *self, const uint8_t *f, Py_ssize_t n, Py_ssize_t e
 /* Every TCP segment, when detectors run: the flow's recency per side. Wanted: an empty
  * ACK (no SYN, RST or FIN) from a side whose peer has been quiet for ACK_QUIET, which
  * acknowledges nothing (an ACK or Window scan's probe, a keepalive, a flow that began
- * before the capture), and the first segment from the peer after such an ACK or an empty
+ * before the capture), once per ACK_ANSWER_WINDOW and side, and the first segment from the peer after such an ACK or an empty
  * FIN|ACK (a Maimon probe, or a close): its answer, which tells the scan of a filtered
  * host (none) from a live flow (accounting.Accounting._ack_seen, its Python twin). */
 static int ack_seen(Core *self, double ts, uint64_t s_hi, uint64_t s_lo, uint64_t d_hi,
@@ -852,8 +852,9 @@ static int ack_seen(Core *self, double ts, uint64_t s_hi, uint64_t s_lo, uint64_
     } else if ((flags & 0x16) == 0x10 && payload == 0) {
         if (flags & 0x01) {
             self->ack_pend[me] = ts;
-        } else if (other == 0 || ts - other > ACK_QUIET) {
-            self->ack_pend[me] = ts;
+        } else if ((other == 0 || ts - other > ACK_QUIET) &&
+                   (self->ack_pend[me] == 0 || ts - self->ack_pend[me] > ACK_ANSWER_WINDOW)) {
+            self->ack_pend[me] = ts; /* once per answer window: one side of a flow */
             wanted = 1;
         }
     }

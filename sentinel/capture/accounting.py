@@ -551,7 +551,7 @@ class Accounting(_Reports):
         """Every TCP segment: the flow's recency per side. Wanted: an empty ACK (no SYN,
         RST or FIN) from a side whose peer has been quiet for ``ACK_QUIET``, which
         acknowledges nothing (an ACK or Window scan's probe, a keepalive, a flow older
-        than the capture), and the peer's first segment after it or after an empty
+        than the capture), once per ``ACK_ANSWER_WINDOW`` and side, and the peer's first segment after it or after an empty
         FIN|ACK (a Maimon probe, or a close): the answer that tells a filtered host's
         scan (none) from a live flow (``ack_seen`` in _fastpath.c)."""
         sport, dport = _HH.unpack_from(f, l4)
@@ -570,8 +570,10 @@ class Accounting(_Reports):
                 pend[me] = ts
             else:
                 other = self.ack_seen[peer]
-                if other == 0 or ts - other > ACK_QUIET:
-                    pend[me] = ts
+                if (other == 0 or ts - other > ACK_QUIET) and (
+                    pend[me] == 0 or ts - pend[me] > ACK_ANSWER_WINDOW
+                ):
+                    pend[me] = ts  # once per answer window: one side of a flow
                     wanted = True
         self.ack_seen[me] = ts
         return wanted

@@ -383,6 +383,9 @@ def test_empty_acks_and_their_answers_wanted_alike(tmp_path: Path) -> None:
         seg(3.02, True, 23, "A"),  # not wanted: the peer just spoke
         seg(4.0, True, 24, "FA"),  # wanted (a FIN)
         seg(4.01, False, 24, "A"),  # wanted: the answer to the FIN|ACK
+        seg(5.0, True, 25, "A"),  # wanted
+        seg(5.5, True, 25, "A"),  # not wanted: the first still awaits its answer
+        seg(16.0, True, 25, "A"),  # wanted: past the answer window, the peer still quiet
         seg(30.0, True, 80, "A"),  # wanted: the peer quiet for 29 s
         seg(30.01, False, 80, "PA", b"xx"),  # wanted: its answer
         seg(30.02, True, 80, "A"),  # not wanted
@@ -392,7 +395,7 @@ def test_empty_acks_and_their_answers_wanted_alike(tmp_path: Path) -> None:
     py = python_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
     same(py, c_file(path, (NET4,), detector_rate=1000, detector_cap=1000))
     got = [(round(ts, 2)) for ts, _, _ in py["wanted"]]
-    assert got == [0.0, 0.0, 2.0, 2.01, 3.0, 3.01, 4.0, 4.01, 30.0, 30.01]
+    assert got == [0.0, 0.0, 2.0, 2.01, 3.0, 3.01, 4.0, 4.01, 5.0, 16.0, 30.0, 30.01]
     off = python_file(path, (NET4,), detector_rate=1000, detector_cap=0)
     assert off["wanted"] == []  # no detectors: the flows are not even tracked
 
