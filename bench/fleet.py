@@ -840,19 +840,20 @@ def markdown(result: dict[str, Any]) -> str:
                 else ""
             )
             lines.append(f"  - {q['panel']}: {p95}{empty}")
-    if "baseline_rules" in result["runs"][0]:
+    with_baseline = [r for r in result["runs"] if "baseline_rules" in r]  # runs that had one
+    if with_baseline:
         lines += ["", "## Baseline rule files on the same data (ms at each N)", ""]
-        lines += ["Files: " + ", ".join(result["runs"][0]["baseline_rules"]["files"]), ""]
-        for name in result["runs"][0]["baseline_rules"]["rule_query_ms"]:
+        lines += ["Files: " + ", ".join(with_baseline[0]["baseline_rules"]["files"]), ""]
+        for name in with_baseline[0]["baseline_rules"]["rule_query_ms"]:
             lines.append(
                 f"- {name}: "
                 + ", ".join(
                     f"{r['baseline_rules']['rule_query_ms'][name]}"
                     f" (CPU {r['baseline_rules']['rule_query_cpu_ms'][name]})"
-                    for r in result["runs"]
+                    for r in with_baseline
                 )
             )
-        for r in result["runs"]:
+        for r in with_baseline:
             b = r["baseline_rules"]
             lines.append(
                 f"- {r['sites']:,} sites, per group: {b['rules_per_interval_ms']}; "
