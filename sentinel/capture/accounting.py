@@ -551,9 +551,10 @@ class Accounting(_Reports):
         """Every TCP segment: the flow's recency per side. Wanted: an empty ACK (no SYN,
         RST or FIN) from a side whose peer has been quiet for ``ACK_QUIET``, which
         acknowledges nothing (an ACK or Window scan's probe, a keepalive, a flow older
-        than the capture), once per ``ACK_ANSWER_WINDOW`` and side, and the peer's first segment after it or after an empty
-        FIN|ACK (a Maimon probe, or a close): the answer that tells a filtered host's
-        scan (none) from a live flow (``ack_seen`` in _fastpath.c)."""
+        than the capture), once per ``ACK_ANSWER_WINDOW`` and side, and the peer's first
+        segment after it or after an empty FIN|ACK (a Maimon probe, or a close): the
+        answer that tells a filtered host's scan (none) from a live flow (``ack_seen`` in
+        _fastpath.c)."""
         sport, dport = _HH.unpack_from(f, l4)
         flags = f[l4 + 13]
         lower = (src, sport) < (dst, dport)
