@@ -5,10 +5,10 @@ wordlist that never holds the password: busybox httpd with basic auth, a small
 http.server login form, lighttpd with digest auth and redis-server with a password, on
 ports that are not login ports; on their own ports vsftpd (530), dovecot's IMAP
 (``NO [AUTHENTICATIONFAILED]``) and POP3 (``-ERR [AUTH]``), PostgreSQL 15 (28P01),
-MariaDB (error 1045), netkit telnetd under inetd (login(1): ``Login incorrect``) and
+MariaDB (error 1045), netkit telnetd under inetd (login(1): ``Login incorrect``),
 TigerVNC's Xvnc (security result failed, then its blacklist's "Too many security
-failures"). And the benign case: a student who fetches a protected page a few times,
-mistypes a password, then logs in.
+failures") and postfix with dovecot SASL (SMTP AUTH, 535). And the benign case: a
+student who fetches a protected page a few times, mistypes a password, then logs in.
 """
 
 from __future__ import annotations
@@ -564,6 +564,71 @@ def vnc_guess(lan: SchoolLan, small: bool = False) -> Outcome:
         "hydra guessing the VNC password of TigerVNC's Xvnc (port 5900, VncAuth: security "
         "result failed; after five failures the host is blacklisted and turned away with "
         '"Too many security failures"), '
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def _postfix(lan: SchoolLan) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """postfix on the SMTP port, AUTH through dovecot's SASL (teacher / SECRET), no TLS."""
+    top = lan.work / "postfix"
+    home, queue, data, sock = top / "etc", top / "spool", top / "data", top / "sasl"
+    for d in (top, home, queue, data, sock):
+        d.mkdir(mode=0o755, exist_ok=True)
+    _as("postfix", data)
+    auth = lan.work / "dovecot-sasl"
+    auth.mkdir(mode=0o755, exist_ok=True)
+    (auth / "users").write_text(f"teacher:{{PLAIN}}{SECRET}::::::\n")
+    (auth / "dovecot.conf").write_text(
+        DOVECOT_CONF.format(protocols="", ip=lan.srv.ip, home=auth, logs=lan.work / "logs")
+        + "service auth {\n  unix_listener "
+        + f"{sock / 'auth'}"
+        + " {\n    mode = 0660\n    user = postfix\n    group = postfix\n  }\n}\n"
+    )
+    sasl = lan.start(lan.srv.ns, "dovecot-sasl", "dovecot", "-F", "-c", str(auth / "dovecot.conf"))
+    shutil.copy("/etc/postfix/master.cf", home / "master.cf")
+    (home / "main.cf").write_text(
+        "compatibility_level = 3.6\n"
+        f"queue_directory = {queue}\ndata_directory = {data}\n"
+        "mail_owner = postfix\nsetgid_group = postdrop\n"
+        f"inet_interfaces = {lan.srv.ip}\ninet_protocols = ipv4\n"
+        "myhostname = mail.school.lan\nmydestination =\nalias_maps =\nalias_database =\n"
+        "maillog_file = /dev/stdout\n"
+        "smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\n"
+        f"smtpd_sasl_path = {sock / 'auth'}\n"
+        "smtpd_tls_security_level = none\n"
+        "smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination\n"
+    )
+    postconf = ["postconf", "-c", str(home)]
+    r = lan.run(lan.srv.ns, *postconf, "-F", "*/*/chroot = n", timeout=20)
+    if r.returncode != 0:
+        raise RuntimeError(f"postconf: {r.stdout}{r.stderr}")
+    server = lan.start(lan.srv.ns, "postfix", "postfix", "-c", str(home), "start-fg")
+    try:
+        lan.wait_port(lan.srv, 25, 20)
+    except RuntimeError:
+        lan.stop(server)
+        lan.stop(sasl)
+        raise RuntimeError(f"postfix: {lan.log('postfix')}{lan.log('dovecot-sasl')}") from None
+    return server, sasl
+
+
+def smtp_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against postfix with dovecot SASL (every AUTH LOGIN: 535 5.7.8)."""
+    server, sasl = _postfix(lan)
+    try:
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"smtp://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+        lan.stop(sasl)
+    return _hydra(
+        "smtp_guess",
+        args,
+        "hydra guessing SMTP AUTH passwords on postfix with dovecot SASL (port 25, 535 "
+        "5.7.8 authentication failed; dovecot holds refusals back, and an AUTH that waits "
+        "too long gets 454 temporary failure from postfix), "
         f"{len(PASSWORDS)} passwords, 4 tasks",
         lan,
         out,

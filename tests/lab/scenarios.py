@@ -1370,5 +1370,6 @@ SCENARIOS |= {
         ),
         Scenario("http_digest_guess", ("hydra", "lighttpd"), _logins("http_digest_guess")),
         Scenario("vnc_guess", ("hydra", "Xvnc", "vncpasswd"), _logins("vnc_guess")),
+        Scenario("smtp_guess", ("hydra", "postfix", "dovecot"), _logins("smtp_guess")),
     ]
 }
