@@ -94,6 +94,7 @@ LOGIN_NONE, LOGIN_REPLY, LOGIN_POST, LOGIN_HTTP = 0, 1, 2, 3
 REPLY_MAX = 512  # bytes: longer payloads are bulk data, never a MySQL, PostgreSQL, IMAP refusal
 _LOGIN_INCORRECT = b"Login incorrect"
 _C28P01 = b"C28P01\0"
+_RFB3 = b"RFB 003.00"
 # IMAP tag characters: letters, digits, "." (a table lookup per byte)
 _TAG = bytes(
     1 if chr(i).isascii() and (chr(i).isalnum() or chr(i) == ".") else 0 for i in range(256)
@@ -114,7 +115,8 @@ def login_prefix(f: bytes | memoryview, start: int, end: int, size: int = -1) ->
 
     ``LOGIN_REPLY``: a server's refusal of a login (HTTP 401, FTP 530, SMTP 535, POP3 or
     Redis ``-ERR``/``-WRONGPASS``/``-NOAUTH``, telnet ``Login incorrect``, an IMAP
-    ``NO``/``BAD``, a VNC security failure, MySQL error 1045, PostgreSQL 28P01);
+    ``NO``/``BAD``, a VNC security failure or connection refused with a reason, MySQL
+    error 1045, PostgreSQL 28P01);
     ``LOGIN_POST``: an HTTP POST; ``LOGIN_HTTP``: any other HTTP/1 response (wanted
     only when it answers a POST); ``LOGIN_NONE``: anything else. Ordinary payloads
     cost a few byte compares.
@@ -149,6 +151,12 @@ def login_prefix(f: bytes | memoryview, start: int, end: int, size: int = -1) ->
         # RFB 3.3 and 3.7: these four bytes; 3.8: then the reason, its length first
         reason = m >= 9 and f[start + 4] == f[start + 5] == 0
         if size == 4 or (reason and (f[start + 6] << 8) | f[start + 7] == size - 8):
+            return LOGIN_REPLY
+    elif c == 0x52 and d == 0x46 and m >= 21 and _at(f, start, _RFB3):  # VNC: refused
+        # "RFB 003.003\n", security type 0 (connection failed), the reason, its length first:
+        # how a VNC server turns away a host it has blacklisted after failed logins
+        zero = f[start + 11] == 0x0A and not any(f[start + 12 : start + 18])
+        if zero and (f[start + 18] << 8) | f[start + 19] == size - 20:
             return LOGIN_REPLY
     if size > REPLY_MAX:
         return LOGIN_NONE

@@ -769,6 +769,11 @@ static int login_prefix(const uint8_t *p, Py_ssize_t m, Py_ssize_t size) {
     } else if ((c | d | p[2]) == 0 && p[3] == 1) { /* VNC: security result failed */
         int reason = m >= 9 && p[4] == 0 && p[5] == 0;
         if (size == 4 || (reason && ((p[6] << 8) | p[7]) == size - 8)) return LOGIN_REPLY;
+    } else if (c == 'R' && d == 'F' && m >= 21 && memcmp(p, "RFB 003.00", 10) == 0) {
+        /* VNC: "RFB 003.003\n", security type 0, the reason (a blacklisted host) */
+        if (p[11] == '\n' && (p[12] | p[13] | p[14] | p[15] | p[16] | p[17]) == 0 &&
+            ((p[18] << 8) | p[19]) == size - 20)
+            return LOGIN_REPLY;
     }
     if (size > REPLY_MAX) return LOGIN_NONE;
     if (m >= 9 && p[4] == 0xFF && p[5] == 0x15 && p[6] == 0x04 &&

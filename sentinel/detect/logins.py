@@ -13,6 +13,9 @@ HEAD = 2048  # bytes of a payload read: a request line and headers, a reply line
 # Words of a refusal (POP3, IMAP) or of a login form's path or body: a mail client's
 # "-ERR no such message" is not a failed login.
 _AUTH_WORDS = (b"auth", b"login", b"logon", b"pass", b"credential", b"denied", b"invalid")
+# A VNC server's reason for turning a host away: "Too many security failures" (TigerVNC),
+# "Too many authentication failures"; not "No security types supported".
+_VNC_WORDS = (b"fail", b"too many", b"blacklist", b"denied")
 _FORM_WORDS = (
     b"login",
     b"logon",
@@ -46,6 +49,11 @@ def refusal(payload: bytes) -> str:
     if head[:4] == b"\0\0\0\x01":
         if len(head) == 4 or int.from_bytes(head[4:8], "big") == len(payload) - 8:
             return "vnc"
+        return ""
+    if head.startswith(b"RFB 003.00") and head[11:16] == b"\n\0\0\0\0":
+        # RFB 3.3 "connection failed" with its reason: a host turned away after failures
+        if int.from_bytes(head[16:20], "big") == len(payload) - 20:
+            return "vnc" if _mentions(head[20:200], _VNC_WORDS) else ""
         return ""
     if len(head) >= 9 and head[4:7] == b"\xff\x15\x04":
         return "mysql"

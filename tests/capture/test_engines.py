@@ -467,6 +467,7 @@ def test_login_segments_agree(tmp_path: Path) -> None:
     rng = random.Random(45)
     payloads = [r[3] for r in REFUSALS] + [n[1] for n in NOT_REFUSALS]
     prefixes = [b"HTTP/1.1 ", b"POST ", b"530", b"-E", b"\r\nLogin", b"\0\0\0\1", b"E\0\0", b"a1 "]
+    prefixes += [b"RFB 003.003\n\0\0\0\0\0\0\0", b"RFB 003.00"]
     payloads += [p[:cut] for p in payloads for cut in range(0, min(len(p), 24))]
     payloads += [rng.choice(prefixes) + rng.randbytes(rng.randrange(0, 40)) for _ in range(400)]
     frames = []

@@ -52,6 +52,12 @@ REFUSALS = [
     ("telnet", "telnet", 23, b"\r\nLogin incorrect\r\n"),
     ("vnc-3.3", "vnc", 5900, b"\x00\x00\x00\x01"),
     ("vnc-3.8", "vnc", 5901, b"\x00\x00\x00\x01\x00\x00\x00\x15Authentication failed"),
+    (
+        "vnc-blacklisted",
+        "vnc",
+        5900,
+        b"RFB 003.003\n\x00\x00\x00\x00\x00\x00\x00\x1aToo many security failures",
+    ),
     ("mysql", "mysql", 3306, _mysql_1045()),
     ("postgres", "postgres", 5432, _postgres_28p01()),
 ]
@@ -66,6 +72,9 @@ NOT_REFUSALS = [
     ("imap-other", b"a12 NO [TRYCREATE] Mailbox doesn't exist: Junk\r\n"),
     ("telnet-in", b"\r\nLast login: Mon Dec  7 08:01:12 on pts/0\r\n"),
     ("vnc-ok", b"\x00\x00\x00\x00"),
+    ("vnc-greeting", b"RFB 003.008\n"),
+    ("vnc-no-types", b"RFB 003.003\n\x00\x00\x00\x00\x00\x00\x00\x1bNo security types supported"),
+    ("vnc-types", b"RFB 003.008\n\x01\x02"),
     ("mysql-ok", b"\x07\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00"),
     ("tls", b"\x17\x03\x03\x00\x40" + bytes(range(64))),
     ("html", b"<html><body>Homework</body></html>\n"),

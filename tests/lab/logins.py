@@ -1,25 +1,38 @@
 """Lab scenarios of password guessing recognised from the servers' replies.
 
-Real servers in the server namespace (busybox httpd with basic auth, a small http.server
-login form and redis-server with a password, on ports that are not login ports; vsftpd
-on the FTP port) and hydra on the attacker laptop; and the benign case: a student who
-fetches a protected page a few times, mistypes a password, then logs in.
+Real servers in the server namespace and hydra on the attacker laptop, a bounded
+wordlist that never holds the password: busybox httpd with basic auth, a small
+http.server login form, lighttpd with digest auth and redis-server with a password, on
+ports that are not login ports; on their own ports vsftpd (530), dovecot's IMAP
+(``NO [AUTHENTICATIONFAILED]``) and POP3 (``-ERR [AUTH]``), PostgreSQL 15 (28P01),
+MariaDB (error 1045), netkit telnetd under inetd (login(1): ``Login incorrect``),
+TigerVNC's Xvnc (security result failed, then its blacklist's "Too many security
+failures") and postfix with dovecot SASL (SMTP AUTH, 535). And the benign case: a
+student who fetches a protected page a few times, mistypes a password, then logs in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING
 
+from tests.lab.lan import LAN
 from tests.lab.scenarios import PASSWORDS, Outcome, _bounded
 
 if TYPE_CHECKING:
-    import subprocess
+    from pathlib import Path
 
     from tests.lab.lan import SchoolLan
 
-BASIC_PORT, FORM_PORT, REDIS_PORT = 8080, 8081, 6379
+BASIC_PORT, FORM_PORT, REDIS_PORT, DIGEST_PORT = 8080, 8081, 6379, 8082
+VNC_DISPLAY = 77  # Xvnc's display (its lock and socket are in /tmp)
+PG_BIN = "/usr/lib/postgresql/15/bin"
+IN_TELNETD = "/usr/sbin/in.telnetd"  # netkit telnetd, from the telnetd-ssl package
 SECRET = "Blackboard-7"  # not in PASSWORDS: every guess fails
 
 FORM_APP = '''\
@@ -252,4 +265,371 @@ def login_mistyped(lan: SchoolLan, small: bool = False) -> Outcome:
         "detector may fire.",
         None,
         "curl",
+    )
+
+
+def _hydra(name: str, args: list[str], description: str, lan: SchoolLan, out: str) -> Outcome:
+    """The Outcome of one hydra run from the attacker laptop (the wordlist named short)."""
+    return Outcome(
+        name,
+        ("brute_force",),
+        "hydra " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
+        description,
+        lan.attacker,
+        "hydra",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+DOVECOT_CONF = """\
+protocols = {protocols}
+listen = {ip}
+base_dir = {home}/run
+state_dir = {home}/state
+log_path = {logs}/dovecot-mail.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {home}/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={home}/mail/%u
+}}
+mail_location = maildir:~/Maildir
+"""
+
+
+def _dovecot(lan: SchoolLan, protocol: str, port: int) -> subprocess.Popen[bytes]:
+    """The school's mail server: dovecot with one mailbox (teacher / SECRET)."""
+    home = lan.work / f"dovecot-{protocol}"
+    home.mkdir(mode=0o755, exist_ok=True)
+    (home / "users").write_text(f"teacher:{{PLAIN}}{SECRET}::::::\n")
+    conf = home / "dovecot.conf"
+    conf.write_text(
+        DOVECOT_CONF.format(protocols=protocol, ip=lan.srv.ip, home=home, logs=lan.work / "logs")
+    )
+    proc = lan.start(lan.srv.ns, f"dovecot-{protocol}", "dovecot", "-F", "-c", str(conf))
+    lan.wait_port(lan.srv, port)
+    return proc
+
+
+def imap_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against dovecot's IMAP (every guess: ``<tag> NO [AUTHENTICATIONFAILED]``)."""
+    server = _dovecot(lan, "imap", 143)
+    try:
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"imap://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return _hydra(
+        "imap_guess",
+        args,
+        "hydra guessing IMAP passwords on dovecot (port 143, NO [AUTHENTICATIONFAILED]; dovecot "
+        "holds refusals back, so hydra is stopped after 90 s), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def pop3_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against dovecot's POP3 (every guess: ``-ERR [AUTH] Authentication failed``)."""
+    server = _dovecot(lan, "pop3", 110)
+    try:
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"pop3://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return _hydra(
+        "pop3_guess",
+        args,
+        "hydra guessing POP3 passwords on dovecot (port 110, -ERR [AUTH]; dovecot holds "
+        "refusals back, so hydra is stopped after 90 s), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def _as(user: str, path: Path) -> None:
+    """Give ``path`` (a directory the server writes) to the server's system account."""
+    shutil.chown(path, user, user)
+
+
+def postgres_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against PostgreSQL 15 (scram-sha-256 over TCP: every guess gets 28P01)."""
+    home = lan.work / "postgres"
+    home.mkdir(mode=0o755, exist_ok=True)
+    _as("postgres", home)
+    pwfile = home / "pw"
+    pwfile.write_text(SECRET + "\n")
+    _as("postgres", pwfile)
+    data = home / "data"
+    initdb = [PG_BIN + "/initdb", "-D", str(data), "-U", "postgres", f"--pwfile={pwfile}"]
+    initdb += ["--auth-host=scram-sha-256", "--auth-local=peer", "--no-sync", "-E", "UTF8"]
+    r = lan.run(lan.srv.ns, "runuser", "-u", "postgres", "--", *initdb, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"initdb: {r.stdout}{r.stderr}")
+    (data / "pg_hba.conf").write_text(f"local all all peer\nhost all all {LAN} scram-sha-256\n")
+    server = lan.start(
+        lan.srv.ns,
+        "postgres",
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        PG_BIN + "/postgres",
+        "-D",
+        str(data),
+        "-c",
+        f"listen_addresses={lan.srv.ip}",
+        "-c",
+        f"unix_socket_directories={home}",
+        "-c",
+        "fsync=off",
+    )
+    try:
+        lan.wait_port(lan.srv, 5432, 20)
+        args = ["-I", "-t", "4", "-l", "postgres", "-P", _wordlist(lan), f"postgres://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server, signal.SIGINT, 10)
+    return _hydra(
+        "postgres_guess",
+        args,
+        "hydra guessing PostgreSQL passwords (port 5432, scram-sha-256, FATAL 28P01 "
+        f"password authentication failed), {len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def mariadb_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against MariaDB (an account teacher@'%': every guess gets error 1045)."""
+    home = lan.work / "mariadb"
+    home.mkdir(mode=0o755, exist_ok=True)
+    _as("mysql", home)
+    data, sock = home / "data", home / "mysqld.sock"
+    r = lan.run(
+        lan.srv.ns,
+        "mariadb-install-db",
+        "--no-defaults",
+        f"--datadir={data}",
+        "--user=mysql",
+        "--skip-test-db",
+        timeout=120,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"mariadb-install-db: {r.stdout}{r.stderr}")
+    server = lan.start(
+        lan.srv.ns,
+        "mariadb",
+        "mariadbd",
+        "--no-defaults",
+        f"--datadir={data}",
+        "--user=mysql",
+        f"--bind-address={lan.srv.ip}",
+        "--port=3306",
+        f"--socket={sock}",
+        f"--pid-file={home / 'mariadb.pid'}",
+        "--skip-name-resolve",
+        "--skip-log-bin",
+    )
+    try:
+        lan.wait_port(lan.srv, 3306, 30)
+        sql = f"CREATE USER 'teacher'@'%' IDENTIFIED BY '{SECRET}'"
+        r = lan.run(lan.srv.ns, "mariadb", f"--socket={sock}", "-u", "root", "-e", sql)
+        if r.returncode != 0:
+            raise RuntimeError(f"mariadb: {r.stdout}{r.stderr}")
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"mysql://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server, signal.SIGTERM, 20)
+    return _hydra(
+        "mariadb_guess",
+        args,
+        "hydra guessing MariaDB passwords (port 3306, error 1045 access denied), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def telnet_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against netkit telnetd (Debian's telnetd-ssl, plain telnet here) under inetd:
+    login(1) answers Login incorrect. (hydra does not answer inetutils telnetd's option
+    negotiation, which then never prompts.)"""
+    conf = lan.work / "inetd.conf"
+    conf.write_text(f"{lan.srv.ip}:telnet stream tcp nowait root {IN_TELNETD} in.telnetd\n")
+    server = lan.start(
+        lan.srv.ns,
+        "inetd",
+        "inetutils-inetd",
+        "-d",
+        f"--pidfile={lan.work / 'inetd.pid'}",
+        str(conf),
+    )
+    try:
+        lan.wait_port(lan.srv, 23)
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"telnet://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return _hydra(
+        "telnet_guess",
+        args,
+        "hydra guessing telnet passwords (netkit telnetd under inetd, login(1): Login "
+        f"incorrect), {len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def http_digest_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against lighttpd with mod_auth digest (every guess: 401 with a new nonce)."""
+    home = lan.work / "www-digest"
+    home.mkdir(mode=0o755, exist_ok=True)
+    (home / "index.html").write_text("<html><body>Timetable of class 4B</body></html>\n")
+    ha1 = hashlib.md5(f"admin:marks:{SECRET}".encode()).hexdigest()  # noqa: S324 (htdigest)
+    users = lan.work / "htdigest"
+    users.write_text(f"admin:marks:{ha1}\n")
+    users.chmod(0o644)
+    conf = lan.work / "lighttpd.conf"
+    conf.write_text(
+        f'server.document-root = "{home}"\n'
+        f'server.bind = "{lan.srv.ip}"\nserver.port = {DIGEST_PORT}\n'
+        'server.username = "www-data"\nserver.groupname = "www-data"\n'
+        'server.modules = ("mod_auth", "mod_authn_file")\n'
+        'auth.backend = "htdigest"\n'
+        f'auth.backend.htdigest.userfile = "{users}"\n'
+        'auth.require = ("/" => ("method" => "digest", "realm" => "marks", '
+        '"require" => "valid-user"))\n'
+        'index-file.names = ("index.html")\n'
+    )
+    server = lan.start(lan.srv.ns, "lighttpd", "lighttpd", "-D", "-f", str(conf))
+    try:
+        lan.wait_port(lan.srv, DIGEST_PORT)
+        args = ["-I", "-t", "4", "-l", "admin", "-P", _wordlist(lan), "-s", str(DIGEST_PORT)]
+        args += [lan.srv.ip, "http-get", "/"]
+        out = _bounded(lan, lan.attacker.ns, 60, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return _hydra(
+        "http_digest_guess",
+        args,
+        f"hydra guessing HTTP digest-auth passwords on lighttpd (port {DIGEST_PORT}), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def vnc_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against TigerVNC's Xvnc with a VNC password (its default blacklist on)."""
+    passwd = lan.work / "vncpasswd"
+    r = subprocess.run(
+        ["vncpasswd", "-f"], input=SECRET.encode(), capture_output=True, check=True, timeout=10
+    )
+    passwd.write_bytes(r.stdout)
+    server = lan.start(
+        lan.srv.ns,
+        "xvnc",
+        "Xvnc",
+        f":{VNC_DISPLAY}",
+        "-rfbport",
+        "5900",
+        "-interface",
+        lan.srv.ip,
+        "-SecurityTypes",
+        "VncAuth",
+        "-PasswordFile",
+        str(passwd),
+        "-nolisten",
+        "tcp",
+        "-geometry",
+        "640x480",
+    )
+    try:
+        lan.wait_port(lan.srv, 5900, 20)
+        args = ["-I", "-t", "4", "-P", _wordlist(lan), f"vnc://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return _hydra(
+        "vnc_guess",
+        args,
+        "hydra guessing the VNC password of TigerVNC's Xvnc (port 5900, VncAuth: security "
+        "result failed; after five failures the host is blacklisted and turned away with "
+        '"Too many security failures"), '
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
+    )
+
+
+def _postfix(lan: SchoolLan) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """postfix on the SMTP port, AUTH through dovecot's SASL (teacher / SECRET), no TLS."""
+    top = lan.work / "postfix"
+    home, queue, data, sock = top / "etc", top / "spool", top / "data", top / "sasl"
+    for d in (top, home, queue, data, sock):
+        d.mkdir(mode=0o755, exist_ok=True)
+    _as("postfix", data)
+    auth = lan.work / "dovecot-sasl"
+    auth.mkdir(mode=0o755, exist_ok=True)
+    (auth / "users").write_text(f"teacher:{{PLAIN}}{SECRET}::::::\n")
+    (auth / "dovecot.conf").write_text(
+        DOVECOT_CONF.format(protocols="", ip=lan.srv.ip, home=auth, logs=lan.work / "logs")
+        + "service auth {\n  unix_listener "
+        + f"{sock / 'auth'}"
+        + " {\n    mode = 0660\n    user = postfix\n    group = postfix\n  }\n}\n"
+    )
+    sasl = lan.start(lan.srv.ns, "dovecot-sasl", "dovecot", "-F", "-c", str(auth / "dovecot.conf"))
+    shutil.copy("/etc/postfix/master.cf", home / "master.cf")
+    (home / "main.cf").write_text(
+        "compatibility_level = 3.6\n"
+        f"queue_directory = {queue}\ndata_directory = {data}\n"
+        "mail_owner = postfix\nsetgid_group = postdrop\n"
+        f"inet_interfaces = {lan.srv.ip}\ninet_protocols = ipv4\n"
+        "myhostname = mail.school.lan\nmydestination =\nalias_maps =\nalias_database =\n"
+        "maillog_file = /dev/stdout\n"
+        "smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\n"
+        f"smtpd_sasl_path = {sock / 'auth'}\n"
+        "smtpd_tls_security_level = none\n"
+        "smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination\n"
+    )
+    postconf = ["postconf", "-c", str(home)]
+    r = lan.run(lan.srv.ns, *postconf, "-F", "*/*/chroot = n", timeout=20)
+    if r.returncode != 0:
+        raise RuntimeError(f"postconf: {r.stdout}{r.stderr}")
+    server = lan.start(lan.srv.ns, "postfix", "postfix", "-c", str(home), "start-fg")
+    try:
+        lan.wait_port(lan.srv, 25, 20)
+    except RuntimeError:
+        lan.stop(server)
+        lan.stop(sasl)
+        raise RuntimeError(f"postfix: {lan.log('postfix')}{lan.log('dovecot-sasl')}") from None
+    return server, sasl
+
+
+def smtp_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against postfix with dovecot SASL (every AUTH LOGIN: 535 5.7.8)."""
+    server, sasl = _postfix(lan)
+    try:
+        args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"smtp://{lan.srv.ip}"]
+        out = _bounded(lan, lan.attacker.ns, 90, "hydra", *args)
+    finally:
+        lan.stop(server)
+        lan.stop(sasl)
+    return _hydra(
+        "smtp_guess",
+        args,
+        "hydra guessing SMTP AUTH passwords on postfix with dovecot SASL (port 25, 535 "
+        "5.7.8 authentication failed; dovecot holds refusals back, and an AUTH that waits "
+        "too long gets 454 temporary failure from postfix), "
+        f"{len(PASSWORDS)} passwords, 4 tasks",
+        lan,
+        out,
     )

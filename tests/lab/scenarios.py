@@ -1447,5 +1447,15 @@ SCENARIOS |= {
         Scenario("redis_guess", ("hydra", "redis-server"), _logins("redis_guess")),
         Scenario("login_mistyped", ("busybox", "curl"), _logins("login_mistyped")),
         Scenario("ftp_guess", ("hydra", "vsftpd"), _logins("ftp_guess")),
+        Scenario("imap_guess", ("hydra", "dovecot"), _logins("imap_guess")),
+        Scenario("pop3_guess", ("hydra", "dovecot"), _logins("pop3_guess")),
+        Scenario("postgres_guess", ("hydra", "runuser"), _logins("postgres_guess")),
+        Scenario("mariadb_guess", ("hydra", "mariadbd", "mariadb"), _logins("mariadb_guess")),
+        Scenario(
+            "telnet_guess", ("hydra", "inetutils-inetd", "in.telnetd"), _logins("telnet_guess")
+        ),
+        Scenario("http_digest_guess", ("hydra", "lighttpd"), _logins("http_digest_guess")),
+        Scenario("vnc_guess", ("hydra", "Xvnc", "vncpasswd"), _logins("vnc_guess")),
+        Scenario("smtp_guess", ("hydra", "postfix", "dovecot"), _logins("smtp_guess")),
     ]
 }

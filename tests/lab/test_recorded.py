@@ -143,3 +143,22 @@ def test_one_source_is_one_incident(truth: dict[str, object], tmp_path: Path) ->
     assert len(incidents) == 1, found
     lead = next(a for a in found if a["incident"] == f"{a['detector']}:{a['identifier']}")
     assert lead["first_seen"] == min(a["first_seen"] for a in found)
+
+
+# Guessing on a login port is found by its connections first; the servers' replies must
+# find it alone too (the same server on another port would show nothing else).
+ON_LOGIN_PORTS = ["ftp_guess", "postgres_guess", "mariadb_guess", "telnet_guess", "vnc_guess"]
+
+
+@pytest.mark.parametrize("name", ON_LOGIN_PORTS)
+def test_refused_logins_alone_find_the_guesser(name: str, tmp_path: Path) -> None:
+    """With no login ports configured, only the refusals in the replies are left."""
+    truth = json.loads((LAB / f"{name}.json").read_text())
+    cfg = config(truth, tmp_path)
+    body = json.loads(cfg.read_text())
+    body["detect"]["brute_force"] = {"ports": []}
+    cfg.write_text(json.dumps(body))
+    found = analyze(LAB / str(truth["pcap"]), tmp_path, "--config", str(cfg), "--reveal")
+    assert [a["detector"] for a in found] == ["brute_force"], found
+    assert found[0]["source"]["ip"] == truth["attacker"]["ip"]
+    assert "refused logins" in found[0]["summary"], found
