@@ -66,6 +66,8 @@ CAPTURES = (
     "rogue_ra",  # thc-ipv6 fake_router6: a laptop announcing itself as the IPv6 router
     "http_basic_guess",  # hydra against HTTP basic auth, seen from the 401s
     "dnscat2_direct",  # dnscat2's DNS transport straight to the attacker's server
+    "filtered_ack_scan",  # nmap -sA at a server whose firewall drops it: caught by silence
+    "rogue_ra_fragmented",  # fake_router26 -E D: a router advertisement split past RA guard
 )
 # The lab the captures were recorded in (tests/data/lab/*.json): what a school would pin.
 LAB_NETWORK = "10.77.0.0/24"
