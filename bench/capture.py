@@ -120,15 +120,22 @@ _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
 
 class Template:
     """One frame, and where the client's address and port sit in it (-1: nowhere); ``flow``
-    names the connection it belongs to (-1: none, its client varies frame by frame)."""
+    names the connection it belongs to (-1: none, its client varies frame by frame);
+    ``arp_mac_off``: where an ARP frame repeats the client's MAC (its sender address)."""
 
-    __slots__ = ("flow", "frame", "ip_off", "mac_off", "port_off")
+    __slots__ = ("arp_mac_off", "flow", "frame", "ip_off", "mac_off", "port_off")
 
     def __init__(
-        self, frame: bytes, ip_off: int, port_off: int, mac_off: int, flow: int = -1
+        self,
+        frame: bytes,
+        ip_off: int,
+        port_off: int,
+        mac_off: int,
+        flow: int = -1,
+        arp_mac_off: int = -1,
     ) -> None:
         self.frame, self.ip_off, self.port_off, self.mac_off = frame, ip_off, port_off, mac_off
-        self.flow = flow
+        self.flow, self.arp_mac_off = flow, arp_mac_off
 
 
 def school_templates(rng: random.Random) -> list[tuple[Template, float]]:
@@ -186,7 +193,7 @@ def school_templates(rng: random.Random) -> list[tuple[Template, float]]:
         arp = Ether(src=client_mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
             hwsrc=client_mac, psrc=client, pdst=f"10.77.0.{i + 1}"
         )
-        out.append((Template(bytes(arp), 28, -1, 6), 1.5 / 8))
+        out.append((Template(bytes(arp), 28, -1, 6, arp_mac_off=22), 1.5 / 8))
     for mtype in ("discover", "request", "offer", "ack"):
         dhcp = (
             Ether(src=client_mac, dst="ff:ff:ff:ff:ff:ff")
@@ -231,7 +238,8 @@ def tiny_templates() -> list[tuple[Template, float]]:
         ]
         for pkt, ip_off, port_off, w in frames:
             f = bytes(pkt).ljust(60, b"\0")[:60]
-            out.append((Template(f, ip_off, port_off, 6), w))
+            arp = 22 if port_off < 0 else -1  # the ARP sender is the frame's sender
+            out.append((Template(f, ip_off, port_off, 6, arp_mac_off=arp), w))
     return out
 
 
@@ -263,6 +271,8 @@ def write_pcap(path: Path, seq: list[Template], n: int, pps: float = 150_000.0) 
             if t.port_off >= 0:
                 port_pack(f, t.port_off, port)
             f[t.mac_off + 5] = client & 0xFF
+            if t.arp_mac_off >= 0:  # the ARP sender is the frame's sender
+                f[t.arp_mac_off + 5] = client & 0xFF
             ts = i / pps
             sec = int(ts)
             write(rec.pack(sec, int((ts - sec) * 1e6), len(f), len(f)))

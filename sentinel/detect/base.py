@@ -216,7 +216,7 @@ class Allowed:
     def __init__(self, *allows: Allow) -> None:
         self.nets = [ipaddress.ip_network(h) for a in allows for h in a.hosts]
         self.macs = {m for a in allows for m in a.macs}
-        self.domains = tuple({d for a in allows for d in a.domains})
+        self.domains = frozenset(d.lower().rstrip(".") for a in allows for d in a.domains)
         self._ips: dict[str, bool] = {}
 
     def ip(self, text: str) -> bool:
@@ -237,8 +237,17 @@ class Allowed:
         return self.ip(ip) or (bool(mac) and self.mac(mac))
 
     def domain(self, name: str) -> bool:
+        """``name`` is an allowed domain or under one: each of its suffixes looked up."""
+        if not self.domains:
+            return False
         name = name.lower().rstrip(".")
-        return any(name == d or name.endswith("." + d) for d in self.domains)
+        domains = self.domains
+        while name not in domains:
+            dot = name.find(".")
+            if dot < 0:
+                return False
+            name = name[dot + 1 :]
+        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,7 +133,10 @@ class Clients:
         queries = sum(m.queries for m in c.minutes)
         carriers = sum(m.carriers for m in c.minutes)
         distinct = sum(len(m.names) for m in c.minutes)
-        encoded = sum(1 for t in c.encoded.values() if t >= since)
+        # ``encoded`` holds at most its threshold's worth: count it only when it is full.
+        encoded = len(c.encoded)
+        if encoded >= s.encoded_names_threshold:
+            encoded = sum(1 for t in c.encoded.values() if t >= since)
         kinds = []
         if encoded >= s.encoded_names_threshold:
             kinds.append(f"{encoded} random-looking names")

@@ -178,7 +178,15 @@ class DnsTunnel:
     def _judge(self, client: str, domain: str, pair: _Pair, ts: float) -> Finding | None:
         if ts - pair.last_report < REPORT_EVERY:
             return None
-        since = ts - self.s.window
+        s = self.s
+        # Each table holds at most its threshold's worth: below it, nothing can be due.
+        if (
+            len(pair.names) < s.unique_names_threshold
+            and (pair.long is None or len(pair.long) < s.long_names_threshold)
+            and (pair.odd is None or len(pair.odd) < s.odd_types_threshold)
+        ):
+            return None
+        since = ts - s.window
         long = _within(pair.long or (), since)
         odd = _within(pair.odd or (), since)
         unique = _within(pair.names.values(), since)

@@ -129,7 +129,7 @@ class Engine:
             src = ip_text(p.src) if p.src else (ip_text(p.arp_spa) if p.arp_spa else "")
             self.evidence.add(p.ts, src, mac_text(p.src_mac), p.frame, p.linktype)
         for d in detectors:
-            findings = list(d.observe(p))
+            findings = d.observe(p)  # () or a list when nothing is due, or a generator
             if findings:
                 out += self._report(findings)
         return out

@@ -143,3 +143,18 @@ def test_hostile_payload_and_responses_ignored() -> None:
     p = decode(bytes(Ether() / IP(src=CLIENT, dst="10.77.0.10") / UDP(sport=1, dport=53) / resp))
     assert list(d.observe(p)) == []
     assert d.stats()["malformed"] == 1
+
+
+def test_allow_list_matches_whole_labels_only() -> None:
+    from sentinel.config.detect import Allow
+    from sentinel.detect.base import Allowed
+
+    a = Allowed(Allow(domains=("Akamaiedge.net.", "example.org")))
+    assert a.domain("akamaiedge.net")
+    assert a.domain("E123.a.AKAMAIEDGE.NET.")
+    assert a.domain("x.example.org")
+    assert not a.domain("notakamaiedge.net")
+    assert not a.domain("akamaiedge.net.evil.test")
+    assert not a.domain("net")
+    assert not a.domain("")
+    assert not Allowed().domain("example.org")
