@@ -98,7 +98,8 @@ class HostSweep:
     enabled: bool = True
     allow: Allow = field(default_factory=Allow)
     window: Seconds = 300.0
-    # Distinct hosts probed with ICMP echo or TCP discovery probes within the window.
+    # Distinct hosts probed with ICMP queries (echo; in IPv4 timestamp, information,
+    # address mask) or TCP discovery probes within the window.
     icmp_threshold: Count = 20
     tcp_threshold: Count = 20
     # Distinct addresses one MAC asks for with ARP within arp_window. Hosts talk to few
