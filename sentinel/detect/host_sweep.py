@@ -16,7 +16,8 @@ information and address mask requests (nmap -PP/-PM, nping --icmp-type).
 
 An ARP request's sender address is the sender's claim, and sweepers forge it
 (netdiscover asks as ``.67`` of the range): an ARP sweep names the address the MAC is
-seen using in its IPv4 packets or ARP replies, and never an address another device uses.
+seen using in its IPv4 packets or ARP replies, and never an address another device uses
+(nor the 0.0.0.0 of an ARP probe, arp-scan ``--arpspa``).
 
 A SYN answered by a SYN-ACK is a connection, not a probe, unless the source resets it
 at once without sending a byte (a half-open probe: nmap -PS, whose kernel answers the
@@ -167,6 +168,8 @@ class HostSweep:
         own = self.own_ip.get(mac)
         if own:
             return own
+        if spa == "0.0.0.0":  # noqa: S104  an ARP probe (RFC 5227) claims no address
+            return ""
         return spa if self.user.get(spa) in (None, mac) else ""
 
     def _answer(self, src: str, target: str, sport: int, port: int) -> None:

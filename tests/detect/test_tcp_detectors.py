@@ -184,8 +184,9 @@ def arp_asking_as(sender: str, n: int = 100):  # type: ignore[no-untyped-def]
 
 
 def test_an_arp_sweep_with_a_forged_sender_names_the_sweepers_own_address() -> None:
-    """netdiscover asks as .67 of the range, whoever uses it: the sweep names the address
-    the sweeper's MAC is seen using, or none when the claimed one is another device's."""
+    """netdiscover asks as .67 of the range, whoever uses it, arp-scan --arpspa as 0.0.0.0:
+    the sweep names the address the sweeper's MAC is seen using, or none when the claimed
+    one is another device's or none at all."""
     own = pkt(
         Ether(src=A, dst=S) / IP(src="10.77.0.66", dst="10.77.0.10") / TCP(dport=80, flags="S"),
         0.5,
@@ -202,6 +203,10 @@ def test_an_arp_sweep_with_a_forged_sender_names_the_sweepers_own_address() -> N
     assert {(f.kind, f.src_ip, f.src_mac) for f in found} == {("arp", "", A)}
     found = run(make(HostSweep), arp_asking_as("10.77.0.67"))  # nothing else known
     assert {(f.src_ip, f.src_mac) for f in found} == {("10.77.0.67", A)}
+    found = run(make(HostSweep), arp_asking_as("0.0.0.0"))  # probes (arp-scan --arpspa)
+    assert {(f.src_ip, f.src_mac) for f in found} == {("", A)}
+    found = run(make(HostSweep), [own, *arp_asking_as("0.0.0.0")])
+    assert {(f.src_ip, f.src_mac) for f in found} == {("10.77.0.66", A)}
     routed = pkt(  # a router's frame from outside the site is not its own address
         Ether(src=A, dst=S) / IP(src="203.0.113.10", dst="10.77.0.10") / ICMP(), 0.5
     )
