@@ -1440,6 +1440,25 @@ def arp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def arp_probe_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    """arp-scan asking as 0.0.0.0 (RFC 5227 probes, which no host caches): the laptop has
+    fetched the intranet page before, as a laptop does."""
+    a = lan.attacker
+    lan.run(a.ns, "curl", "-4", "-s", "-m", "5", "-o", "/dev/null", f"http://{lan.srv.ip}/")
+    args = ["-I", IF, "--arpspa", "0.0.0.0", "--retry", "1", LAN]
+    out = _bounded(lan, a.ns, 20, "arp-scan", *args)
+    return Outcome(
+        "arp_probe_scan",
+        ("host_sweep",),
+        "arp-scan " + " ".join(args),
+        "the laptop fetches the intranet page, then arp-scan sends an ARP probe (sender "
+        "0.0.0.0) for each address of the /24",
+        a,
+        "arp-scan",
+        notes={"output_tail": out[-300:]},
+    )
+
+
 def netdiscover_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
     """netdiscover asks ARP as x.x.x.67 of the range (its -n default), not as the laptop."""
     a = lan.attacker
@@ -1625,6 +1644,7 @@ SCENARIOS = {
         Scenario("masscan_sweep", ("masscan",), masscan_sweep),
         Scenario("masscan_udp_scan", ("masscan",), masscan_udp_scan),
         Scenario("arp_scan", ("arp-scan",), arp_scan),
+        Scenario("arp_probe_scan", ("arp-scan", "curl"), arp_probe_scan),
         Scenario("netdiscover_sweep", ("netdiscover",), netdiscover_sweep),
         Scenario("nping_timestamp_sweep", ("nping",), nping_timestamp_sweep),
         Scenario("dns2tcp_tunnel", ("dns2tcpc", "dns2tcpd", "curl"), dns2tcp_tunnel),
