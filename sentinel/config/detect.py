@@ -98,7 +98,8 @@ class HostSweep:
     enabled: bool = True
     allow: Allow = field(default_factory=Allow)
     window: Seconds = 300.0
-    # Distinct hosts probed with ICMP echo or TCP discovery probes within the window.
+    # Distinct hosts probed with ICMP queries (echo; in IPv4 timestamp, information,
+    # address mask) or TCP discovery probes within the window.
     icmp_threshold: Count = 20
     tcp_threshold: Count = 20
     # Distinct addresses one MAC asks for with ARP within arp_window. Hosts talk to few
@@ -255,7 +256,8 @@ class DnsTunnel:
     data_length: Count = 24
     entropy_threshold: Rate = 3.3
     encoded_names_threshold: Count = 100
-    # TXT, NULL, CNAME, MX and private-type queries within client_window, when they are
+    # TXT, CNAME, MX and rare-type queries (NULL, KEY, private use: types no everyday
+    # client asks for) within client_window, when they are
     # at least carrier_share percent of the client's queries. Laptops ask A, AAAA and
     # HTTPS; dnscat2 asks TXT, CNAME and MX. A mail server asks MX and TXT all day:
     # allow it (or raise these) where one sits on the monitored LAN.

@@ -34,6 +34,19 @@ MAX_QUESTIONS = 8
 A, NS, CNAME, SOA, PTR, MX, TXT, AAAA = 1, 2, 5, 6, 12, 15, 16, 28
 NULL, SRV, SVCB, HTTPS = 10, 33, 64, 65
 PRIVATE_TYPES = range(65280, 65535)  # 65280-65534, private use
+KEY, NAPTR, DS, SSHFP, DNSKEY, TLSA, ANY, CAA = 25, 35, 43, 44, 48, 52, 255, 257
+# What clients ask in everyday use: names, mail, services, DNSSEC validation, ANY. Any
+# other type from a client is a rare one, the kind a tunnel picks to carry data in the
+# answers (iodine's NULL and private-use types, dns2tcp's KEY).
+EVERYDAY_TYPES = frozenset(
+    {A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, NAPTR, DS, SSHFP, DNSKEY, TLSA}
+    | {SVCB, HTTPS, ANY, CAA}
+)
+
+
+def rare_type(qtype: int) -> bool:
+    """A query type no everyday client asks for (NULL, KEY, private use, ...)."""
+    return qtype not in EVERYDAY_TYPES
 
 
 @dataclass(frozen=True, slots=True)

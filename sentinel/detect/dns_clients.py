@@ -9,7 +9,8 @@ is also judged over ``client_window`` (10 min) across all its queries:
   registered domain; the whole name under an unknown top-level label) is at least
   ``data_length`` characters at ``entropy_threshold`` bits a character or more, at least
   ``encoded_names_threshold`` times;
-- carrier types: TXT, NULL, CNAME, MX and private-type queries, at least
+- carrier types: TXT, CNAME, MX and rare types (``dns.rare_type``: NULL, KEY,
+  private use, any type no everyday client asks for) queries, at least
   ``carrier_types_threshold`` of them and ``carrier_share`` percent of all its queries;
 - new names a minute: different names per minute, summed over the window, at least
   ``distinct_names_threshold``.
@@ -32,7 +33,7 @@ from collections import Counter, OrderedDict, deque
 from typing import TYPE_CHECKING
 
 from sentinel.detect.base import Bounded, Finding
-from sentinel.detect.dns import CNAME, MX, NULL, PRIVATE_TYPES, TXT, split_name
+from sentinel.detect.dns import CNAME, MX, TXT, rare_type, split_name
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 MINUTE = 60.0
 DISTINCT_CAP = 256  # different names remembered per client and minute
 REPORT_EVERY = 60.0  # seconds between findings for one ongoing tunnel
-CARRIERS = frozenset({NULL, TXT, CNAME, MX})
+CARRIERS = frozenset({TXT, CNAME, MX})  # and every rare type
 # A client whose different names fall under different ordinary domains this often (one
 # in two) looks up the world for others: a resolver before it is seen answering.
 RELAY_SHARE = 2
@@ -112,7 +113,7 @@ class Clients:
                 c.minutes.popleft()
         bucket = c.minutes[-1]
         bucket.queries += 1
-        if qtype in CARRIERS or qtype in PRIVATE_TYPES:
+        if qtype in CARRIERS or rare_type(qtype):
             bucket.carriers += 1
         key = hash(name)
         if len(bucket.names) < DISTINCT_CAP:
@@ -141,7 +142,7 @@ class Clients:
         if encoded >= s.encoded_names_threshold:
             kinds.append(f"{encoded} random-looking names")
         if carriers >= s.carrier_types_threshold and carriers * 100 >= s.carrier_share * queries:
-            kinds.append(f"{carriers} TXT/NULL/CNAME/MX queries of {queries}")
+            kinds.append(f"{carriers} TXT/CNAME/MX/rare-type queries of {queries}")
         if distinct >= s.distinct_names_threshold:
             kinds.append(f"{distinct} different names (counted a minute at a time)")
         if not kinds:

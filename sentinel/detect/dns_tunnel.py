@@ -9,7 +9,8 @@ often use record types that carry much in the answer. Per client and registered 
   short; base32 chunks fill labels to 63.
 - unique names: at least ``unique_names_threshold`` (150) different names. Browsing asks
   a few names per site; a tunnel never asks the same one twice.
-- odd types: NULL, TXT or private-use (65280-65534) queries, at least
+- odd types: TXT or rare-type queries (``dns.rare_type``: NULL, KEY, private use
+  65280-65534, any type no everyday client asks for), at least
   ``odd_types_threshold`` (50) times. TXT has normal uses (SPF, verification) but not
   dozens an hour from one laptop.
 
@@ -21,7 +22,7 @@ domain are not measured (one query of 250 bytes carries ~150 bytes of data, so t
 long-name count is the same signal).
 
 Each client is also judged over all its queries, whatever their domain
-(``dns_clients``: random-looking names, TXT/NULL/CNAME/MX carriers, new names a minute,
+(``dns_clients``: random-looking names, TXT/CNAME/MX/rare-type carriers, new names a minute,
 within ``client_window``): a finding of kind ``client``. Resolvers are never judged as
 the source: those configured in ``dns_bypass.resolvers``, hosts seen answering three
 clients, or answering a query another host sent them (the same pair and id on the
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
-from sentinel.detect.dns import NULL, PRIVATE_TYPES, TXT, parse, registered_domain
+from sentinel.detect.dns import TXT, parse, rare_type, registered_domain
 from sentinel.detect.dns_clients import Clients
 from sentinel.model import Severity
 
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 REPORT_EVERY = 60.0  # seconds between findings for one ongoing tunnel (keeps it active)
 SWEEP_EVERY = 60.0  # seconds between expiry sweeps
-ODD_TYPES = frozenset({NULL, TXT})
+ODD_TYPES = frozenset({TXT})  # and every rare type
 
 
 class _Pair:
@@ -163,7 +164,7 @@ class DnsTunnel:
             if pair.long is None:
                 pair.long = deque(maxlen=max(1, self.s.long_names_threshold))
             pair.long.append(ts)
-        if qtype in ODD_TYPES or qtype in PRIVATE_TYPES:
+        if qtype in ODD_TYPES or rare_type(qtype):
             if pair.odd is None:
                 pair.odd = deque(maxlen=max(1, self.s.odd_types_threshold))
             pair.odd.append(ts)
@@ -196,7 +197,7 @@ class DnsTunnel:
         if unique >= self.s.unique_names_threshold:
             kinds.append(("unique_names", f"{unique} different names"))
         if odd >= self.s.odd_types_threshold:
-            kinds.append(("odd_types", f"{odd} NULL/TXT/private-type queries"))
+            kinds.append(("odd_types", f"{odd} TXT/rare-type queries"))
         if not kinds:
             return None
         pair.last_report = ts

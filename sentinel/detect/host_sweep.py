@@ -6,7 +6,18 @@ within ``window``; or one MAC asking ARP for many distinct addresses within
 and its gateway; a sweep asks for the whole subnet. A DHCP server (configured, or seen
 answering on port 67) asks ARP for each address before it offers it, as many as
 clients arrive (a school morning, a starvation attack): its ARP requests are not a
-sweep.
+sweep. Nor are the pinned gateway's (``detect.gateway``): it asks ARP for every address
+that traffic it routes is sent to, so a sweep from another network (or masscan, which
+sends every frame to the router) makes it ask for the whole subnet; the sweeper is the
+source of the routed probes, found by them.
+
+ICMP discovery is any ICMP query a host answers: echo (ping), and in IPv4 timestamp,
+information and address mask requests (nmap -PP/-PM, nping --icmp-type).
+
+An ARP request's sender address is the sender's claim, and sweepers forge it
+(netdiscover asks as ``.67`` of the range): an ARP sweep names the address the MAC is
+seen using in its IPv4 packets or ARP replies, and never an address another device uses
+(nor the 0.0.0.0 of an ARP probe, arp-scan ``--arpspa``).
 
 A SYN answered by a SYN-ACK is a connection, not a probe, unless the source resets it
 at once without sending a byte (a half-open probe: nmap -PS, whose kernel answers the
@@ -17,6 +28,7 @@ still on its way is not mistaken for silence.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
@@ -35,6 +47,8 @@ MAX_TARGETS = 4096
 GRACE = 1.0  # seconds a SYN waits for its SYN-ACK before it counts as a probe
 SEQ = 1 << 32
 MAX_DHCP_SERVERS = 64
+# ICMP queries a live host answers: echo (v4, v6); IPv4 timestamp, information, mask
+ICMP_QUERIES = frozenset({(4, 8), (4, 13), (4, 15), (4, 17), (6, 128)})
 
 
 class _Seen:
@@ -61,7 +75,18 @@ class HostSweep:
         # DHCP servers: their conflict checks (ARP per offered address) are not sweeps
         self.dhcp_ips = set(common.cfg.rogue_dhcp.servers)
         self.dhcp_macs: Bounded[str, bool] = Bounded(MAX_DHCP_SERVERS)
+        # the pinned gateway asks ARP on behalf of the traffic it routes
+        self.gateway_ip = common.cfg.gateway.ip
+        self.gateway_mac = common.cfg.gateway.mac
         cap = common.max_tracked
+        # addresses in use, from IPv4 sources and ARP replies: MAC -> its IPv4, and back
+        self.own_ip: Bounded[str, str] = Bounded(cap)
+        self.user: Bounded[str, str] = Bounded(cap)
+        self.networks = [
+            n
+            for n in (ipaddress.ip_network(x, strict=False) for x in common.networks)
+            if n.version == 4
+        ]
         self.tables: dict[str, Bounded[str, _Seen]] = {
             "icmp": Bounded(cap),
             "tcp": Bounded(cap),
@@ -82,11 +107,22 @@ class HostSweep:
         mac = mac_text(p.src_mac)
         if p.arp_op == 1:  # who-has
             spa = ip_text(p.arp_spa)
-            if spa != ip_text(p.arp_tpa) and not self.allowed.source(spa, mac):
+            if (
+                spa != ip_text(p.arp_tpa)
+                and not self.allowed.source(spa, mac)
+                and not self._gateway(spa, mac)
+            ):
                 self._note("arp", mac, mac, ip_text(p.arp_tpa), p.ts, ip=spa)
+            return ()
+        if p.arp_op == 2:  # is-at: the replier uses that address
+            self._uses(mac, ip_text(p.arp_spa))
             return ()
         if not p.ip_version:
             return ()
+        if p.ip_version == 4 and mac != self.gateway_mac:  # routed frames carry its MAC
+            ip = ip_text(p.src)
+            if self.own_ip.get(mac) != ip and self._on_site(ip):
+                self._uses(mac, ip)
         if p.proto == PROTO_UDP:
             if p.sport == 67 and p.dport == 68:  # a server's reply (the only DHCP seen here)
                 self.dhcp_macs.put(mac, True)
@@ -97,7 +133,7 @@ class HostSweep:
             return ()
         if self.allowed.source(src, mac):
             return ()
-        if p.icmp_type in (8, 128):  # echo request (v4, v6)
+        if p.proto in (1, 58) and (p.ip_version, p.icmp_type) in ICMP_QUERIES:
             self._note("icmp", src, mac, ip_text(p.dst), p.ts)
         elif p.proto == 6 and (p.tcp_flags in (0x02, 0x10)):  # bare SYN or bare ACK probe
             dst = ip_text(p.dst)
@@ -109,6 +145,32 @@ class HostSweep:
         elif p.proto == 6 and p.tcp_flags & 0x04:  # the source's reset
             self._reset(src, ip_text(p.dst), p.dport, p.sport, p.tcp_seq)
         return ()
+
+    def _gateway(self, spa: str, mac: str) -> bool:
+        pinned = bool(self.gateway_mac) and mac == self.gateway_mac
+        return pinned and (not self.gateway_ip or spa == self.gateway_ip)
+
+    def _on_site(self, ip: str) -> bool:
+        """A source of the site's networks (any, when they are not known): another's is
+        routed in, in frames carrying a router's MAC."""
+        if not self.networks:
+            return True
+        addr = ipaddress.IPv4Address(ip)
+        return any(addr in n for n in self.networks)
+
+    def _uses(self, mac: str, ip: str) -> None:
+        if ip and ip != "0.0.0.0" and mac:  # noqa: S104
+            self.own_ip.put(mac, ip)
+            self.user.put(ip, mac)
+
+    def _arp_source(self, mac: str, spa: str) -> str:
+        """The sweeper's own address: not the claimed sender if it is another's or forged."""
+        own = self.own_ip.get(mac)
+        if own:
+            return own
+        if spa == "0.0.0.0":  # noqa: S104  an ARP probe (RFC 5227) claims no address
+            return ""
+        return spa if self.user.get(spa) in (None, mac) else ""
 
     def _answer(self, src: str, target: str, sport: int, port: int) -> None:
         seen = self.tables["tcp"].get(src)
@@ -149,15 +211,17 @@ class HostSweep:
                 by_mac = kind == "arp"
                 if by_mac and (src in self.dhcp_macs or seen.ip in self.dhcp_ips):
                     continue
+                src_ip = self._arp_source(src, seen.ip) if by_mac else src
+                asking = f", asking as {seen.ip}" if by_mac and src_ip != seen.ip else ""
                 out.append(
                     Finding(
                         detector=self.name,
                         severity=Severity.WARNING,
                         identifier=src,
                         summary=f"{{source}} is sweeping for hosts ({kind}): {n} addresses "
-                        f"in {window:g}s",
+                        f"in {window:g}s{asking}",
                         ts=now,
-                        src_ip=seen.ip if by_mac else src,
+                        src_ip=src_ip,
                         src_mac=seen.mac,
                         kind=kind,
                         counts={"hosts": n},

@@ -122,6 +122,31 @@ def test_carrier_types_with_short_labels() -> None:
     assert found[0].counts["encoded_names"] == 0
 
 
+def test_rare_record_types_are_carriers() -> None:
+    """dns2tcp -T KEY: short names, the data in KEY answers; iodine's NULL and a private
+    type likewise. A rare type from a client carries as TXT does, whatever the domain."""
+    for qtype in (25, 10, 65399):
+        d = _detector()
+        packets = [
+            _query(f"XLoA{i:04x}BA.tunnel{i % 2}.test", 10.0 + i * 0.5, qtype=qtype)
+            for i in range(45)
+        ]
+        found = _feed(d, packets)
+        assert {(f.kind, f.src_ip) for f in found} == {("client", CLIENT)}, qtype
+        assert found[0].counts["carrier_types"] >= 40
+
+
+def test_everyday_record_types_are_not_carriers() -> None:
+    """A laptop's A, AAAA, HTTPS, SRV, PTR and DNSSEC lookups: none counts as a carrier."""
+    d = _detector()
+    types = (A, AAAA, HTTPS, 33, 12, 43, 48)
+    packets = [
+        _query(f"p{i}.h{i % 7}.example.org", 10.0 + i * 2, qtype=types[i % len(types)])
+        for i in range(140)
+    ]
+    assert _feed(d, packets) == []
+
+
 def test_a_few_txt_among_many_ordinary_queries_is_not_flagged() -> None:
     """TXT below carrier_share of a client's queries (SPF, verification) is not a tunnel."""
     d = _detector()

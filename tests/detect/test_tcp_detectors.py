@@ -9,7 +9,7 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from sentinel.config.detect import DetectConfig
+from sentinel.config.detect import DetectConfig, Gateway
 from sentinel.detect.brute_force import BruteForce
 from sentinel.detect.host_sweep import HostSweep
 from sentinel.detect.port_scan import PortScan
@@ -105,6 +105,116 @@ def test_icmp_and_arp_sweeps() -> None:
     found = run(make(HostSweep), arp)
     assert {f.kind for f in found} == {"arp"}
     assert found[0].src_ip == "10.77.0.66"
+
+
+def test_icmp_queries_other_than_echo_are_sweeps() -> None:
+    """Timestamp, information and address-mask requests to 40 hosts (nping --icmp-type,
+    nmap -PP/-PM) find live hosts as echo does: each an ICMP sweep."""
+    for icmp_type in (13, 15, 17):
+        frames = [
+            pkt(
+                Ether(src=A, dst=GW)
+                / IP(src="10.77.0.66", dst=f"10.77.0.{i}")
+                / ICMP(type=icmp_type),
+                i / 10,
+            )
+            for i in range(1, 41)
+        ]
+        found = run(make(HostSweep), frames)
+        assert {(f.kind, f.src_ip) for f in found} == {("icmp", "10.77.0.66")}, icmp_type
+    replies = [
+        pkt(Ether(src=S, dst=A) / IP(src=f"10.77.0.{i}", dst="10.77.0.66") / ICMP(type=14), i)
+        for i in range(1, 41)
+    ]
+    assert run(make(HostSweep), replies) == []
+
+
+GW = "02:77:00:00:00:01"
+
+
+def gateway_arp(i: int, ts: float):  # type: ignore[no-untyped-def]
+    return pkt(
+        Ether(src=GW, dst="ff:ff:ff:ff:ff:ff")
+        / ARP(op=1, hwsrc=GW, psrc="10.77.0.1", pdst=f"10.77.0.{i}"),
+        ts,
+    )
+
+
+def test_the_pinned_gateway_routing_a_sweep_is_not_the_sweeper() -> None:
+    """masscan over the LAN sends every SYN to the router's MAC; the gateway routes each
+    and asks ARP for every address. With the gateway pinned, the sweeper is the source
+    of the SYNs, never the gateway; unpinned, or another MAC asking as the gateway,
+    the ARP requests are a sweep as before."""
+    frames = []
+    for i in range(1, 101):
+        frames.append(
+            pkt(
+                Ether(src=A, dst=GW)
+                / IP(src="10.77.0.66", dst=f"10.77.0.{i}")
+                / TCP(sport=40000, dport=445, flags="S"),
+                i / 20,
+            )
+        )
+        frames.append(gateway_arp(i, i / 20 + 0.001))
+    pinned = DetectConfig(gateway=Gateway(ip="10.77.0.1", mac=GW))
+    found = run(make(HostSweep, cfg=pinned), frames, until=10)
+    assert {(f.kind, f.src_ip) for f in found} == {("tcp", "10.77.0.66")}, found
+    found = run(make(HostSweep), frames, until=10)
+    assert {(f.kind, f.src_mac) for f in found} == {("tcp", A), ("arp", GW)}
+    forged = [
+        pkt(
+            Ether(src=A, dst="ff:ff:ff:ff:ff:ff")
+            / ARP(op=1, hwsrc=A, psrc="10.77.0.1", pdst=f"10.77.0.{i}"),
+            i / 20,
+        )
+        for i in range(2, 102)
+    ]
+    assert {f.src_mac for f in run(make(HostSweep, cfg=pinned), forged)} == {A}
+
+
+def arp_asking_as(sender: str, n: int = 100):  # type: ignore[no-untyped-def]
+    return [
+        pkt(
+            Ether(src=A, dst="ff:ff:ff:ff:ff:ff")
+            / ARP(op=1, hwsrc=A, psrc=sender, pdst=f"10.77.1.{i}"),
+            1 + i / 50,
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+def test_an_arp_sweep_with_a_forged_sender_names_the_sweepers_own_address() -> None:
+    """netdiscover asks as .67 of the range, whoever uses it, arp-scan --arpspa as 0.0.0.0:
+    the sweep names the address the sweeper's MAC is seen using, or none when the claimed
+    one is another device's or none at all."""
+    own = pkt(
+        Ether(src=A, dst=S) / IP(src="10.77.0.66", dst="10.77.0.10") / TCP(dport=80, flags="S"),
+        0.5,
+    )
+    found = run(make(HostSweep), [own, *arp_asking_as("10.77.0.67")])
+    assert {(f.kind, f.src_ip, f.src_mac) for f in found} == {("arp", "10.77.0.66", A)}
+    assert "asking as 10.77.0.67" in found[0].summary
+    student = pkt(
+        Ether(src=STUDENT, dst=GW)
+        / ARP(op=2, hwsrc=STUDENT, psrc="10.77.0.67", hwdst=GW, pdst="10.77.0.1"),
+        0.5,
+    )
+    found = run(make(HostSweep), [student, *arp_asking_as("10.77.0.67")])
+    assert {(f.kind, f.src_ip, f.src_mac) for f in found} == {("arp", "", A)}
+    found = run(make(HostSweep), arp_asking_as("10.77.0.67"))  # nothing else known
+    assert {(f.src_ip, f.src_mac) for f in found} == {("10.77.0.67", A)}
+    found = run(make(HostSweep), arp_asking_as("0.0.0.0"))  # probes (arp-scan --arpspa)
+    assert {(f.src_ip, f.src_mac) for f in found} == {("", A)}
+    found = run(make(HostSweep), [own, *arp_asking_as("0.0.0.0")])
+    assert {(f.src_ip, f.src_mac) for f in found} == {("10.77.0.66", A)}
+    routed = pkt(  # a router's frame from outside the site is not its own address
+        Ether(src=A, dst=S) / IP(src="203.0.113.10", dst="10.77.0.10") / ICMP(), 0.5
+    )
+    found = run(make(HostSweep), [routed, *arp_asking_as("10.77.0.1")])
+    assert {(f.src_ip, f.src_mac) for f in found} == {("10.77.0.1", A)}
+
+
+STUDENT = "02:77:00:00:01:02"
 
 
 def tcp_sweep(n: int, answer: str, reset: bool, data: int = 0) -> list:  # type: ignore[type-arg]

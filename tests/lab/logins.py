@@ -203,9 +203,8 @@ def redis_guess(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
-def ftp_guess(lan: SchoolLan, small: bool = False) -> Outcome:
-    """hydra against vsftpd (local users through PAM: every guess gets 530)."""
-    a = lan.attacker
+def _vsftpd(lan: SchoolLan) -> subprocess.Popen[bytes]:
+    """vsftpd on the server (local users through PAM: every guess gets 530)."""
     conf = lan.work / "vsftpd.conf"
     conf.write_text(
         "listen=YES\nlisten_ipv6=NO\nbackground=NO\n"
@@ -214,9 +213,16 @@ def ftp_guess(lan: SchoolLan, small: bool = False) -> Outcome:
         "secure_chroot_dir=/var/run/vsftpd/empty\npam_service_name=vsftpd\n"
         f"vsftpd_log_file={lan.work / 'logs' / 'vsftpd-xfer.log'}\n"
     )
-    server = lan.start(lan.srv.ns, "vsftpd", "vsftpd", str(conf))
+    proc = lan.start(lan.srv.ns, "vsftpd", "vsftpd", str(conf))
+    lan.wait_port(lan.srv, 21)
+    return proc
+
+
+def ftp_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra against vsftpd (local users through PAM: every guess gets 530)."""
+    a = lan.attacker
+    server = _vsftpd(lan)
     try:
-        lan.wait_port(lan.srv, 21)
         args = ["-I", "-t", "4", "-l", "teacher", "-P", _wordlist(lan), f"ftp://{lan.srv.ip}"]
         out = _bounded(lan, a.ns, 90, "hydra", *args)
     finally:
@@ -633,3 +639,87 @@ def smtp_guess(lan: SchoolLan, small: bool = False) -> Outcome:
         lan,
         out,
     )
+
+
+# ------------------------------------------------------------ other guessing tools
+def _guesser(name: str, tool: str, args: list[str], description: str, lan: SchoolLan) -> Outcome:
+    out = _bounded(lan, lan.attacker.ns, 90, tool, *args)
+    return Outcome(
+        name,
+        ("brute_force",),
+        f"{tool} " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
+        description,
+        lan.attacker,
+        tool,
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def medusa_ssh(lan: SchoolLan, small: bool = False) -> Outcome:
+    args = ["-h", lan.srv.ip, "-u", "admin", "-P", _wordlist(lan), "-M", "ssh", "-t", "4"]
+    return _guesser(
+        "medusa_ssh",
+        "medusa",
+        args,
+        f"medusa SSH password guessing, {len(PASSWORDS)} passwords, 4 threads",
+        lan,
+    )
+
+
+def medusa_ssh_serial(lan: SchoolLan, small: bool = False) -> Outcome:
+    """One thread (-t 1): its connections still overlap, each opened before the last
+    one has closed."""
+    args = ["-h", lan.srv.ip, "-u", "admin", "-P", _wordlist(lan), "-M", "ssh", "-t", "1"]
+    return _guesser(
+        "medusa_ssh_serial",
+        "medusa",
+        args,
+        f"medusa SSH password guessing with one thread, {len(PASSWORDS)} passwords (each "
+        "connection opened before the last one has closed)",
+        lan,
+    )
+
+
+def ncrack_ssh(lan: SchoolLan, small: bool = False) -> Outcome:
+    args = ["-T4", "--user", "admin", "-P", _wordlist(lan), f"ssh://{lan.srv.ip}"]
+    return _guesser(
+        "ncrack_ssh",
+        "ncrack",
+        args,
+        f"ncrack SSH password guessing (several passwords per connection), "
+        f"{len(PASSWORDS)} passwords, -T4",
+        lan,
+    )
+
+
+def ncrack_ftp(lan: SchoolLan, small: bool = False) -> Outcome:
+    server = _vsftpd(lan)
+    try:
+        args = ["-T4", "--user", "teacher", "-P", _wordlist(lan), f"ftp://{lan.srv.ip}"]
+        return _guesser(
+            "ncrack_ftp",
+            "ncrack",
+            args,
+            f"ncrack guessing FTP passwords on vsftpd (530 Login incorrect), "
+            f"{len(PASSWORDS)} passwords, -T4",
+            lan,
+        )
+    finally:
+        lan.stop(server)
+
+
+def medusa_http_basic(lan: SchoolLan, small: bool = False) -> Outcome:
+    server = _basic_httpd(lan)
+    try:
+        args = ["-h", lan.srv.ip, "-n", str(BASIC_PORT), "-u", "admin", "-P", _wordlist(lan)]
+        args += ["-M", "http", "-m", "DIR:/", "-t", "4"]
+        return _guesser(
+            "medusa_http_basic",
+            "medusa",
+            args,
+            f"medusa guessing HTTP basic-auth passwords on busybox httpd (port {BASIC_PORT}), "
+            f"{len(PASSWORDS)} passwords, 4 threads",
+            lan,
+        )
+    finally:
+        lan.stop(server)

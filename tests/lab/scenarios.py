@@ -1364,6 +1364,210 @@ def brute_force(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+# --------------------------------------------------------------------- other tools
+def masscan_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    """masscan's own TCP stack (libpcap, not the kernel): SYNs straight to the server's MAC,
+    one probe per port at a fixed rate; the attacker's kernel resets the SYN-ACKs."""
+    a, srv = lan.attacker, lan.srv
+    args = ["--adapter", IF, "--adapter-ip", a.ip, "--adapter-mac", a.mac]
+    args += ["--router-mac", srv.mac, "-p", "1-1000", "--rate", "2000", "--wait", "2", srv.ip]
+    out = _bounded(lan, a.ns, 30, "masscan", *args)
+    return Outcome(
+        "masscan_scan",
+        ("port_scan",),
+        "masscan " + " ".join(args),
+        "masscan SYN scan of 1000 ports on the school server at 2,000 probes a second, "
+        "frames sent to the server's MAC by masscan's own stack",
+        a,
+        "masscan",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def masscan_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
+    """masscan over the whole LAN for a few service ports, as it runs by default: every
+    frame to the router's MAC (masscan never ARPs for targets), the gateway routes them."""
+    a = lan.attacker
+    args = ["--adapter", IF, "--adapter-ip", a.ip, "--adapter-mac", a.mac]
+    args += ["--router-mac", lan.gw.mac, "-p", "22,445,3389", "--rate", "1000"]
+    args += ["--wait", "2", LAN]
+    out = _bounded(lan, a.ns, 30, "masscan", *args)
+    return Outcome(
+        "masscan_sweep",
+        ("port_scan", "host_sweep"),
+        "masscan " + " ".join(args),
+        "masscan SYN sweep of three service ports on every address of the /24 at 1,000 "
+        "probes a second, every frame to the gateway's MAC (the gateway routes them and "
+        "asks ARP for every address: it is not the sweeper); a horizontal scan and a TCP "
+        "host sweep, one incident",
+        a,
+        "masscan",
+        notes={"output_tail": out[-300:], "one_incident": True},
+    )
+
+
+def masscan_udp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    """masscan's UDP probes: a protocol payload for the ports it knows (DNS, SNMP, NTP,
+    ...), an empty datagram elsewhere; closed ports answer ICMP port unreachable."""
+    a, srv = lan.attacker, lan.srv
+    args = ["--adapter", IF, "--adapter-ip", a.ip, "--adapter-mac", a.mac]
+    args += ["--router-mac", srv.mac, "-pU:1-1000", "--rate", "1000", "--wait", "2", srv.ip]
+    out = _bounded(lan, a.ns, 30, "masscan", *args)
+    return Outcome(
+        "masscan_udp_scan",
+        ("port_scan",),
+        "masscan " + " ".join(args),
+        "masscan UDP scan of 1000 ports on the school server at 1,000 probes a second "
+        "(payloads for the ports it knows)",
+        a,
+        "masscan",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def arp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    a = lan.attacker
+    args = ["-I", IF, "--retry", "1", LAN]
+    out = _bounded(lan, a.ns, 20, "arp-scan", *args)
+    return Outcome(
+        "arp_scan",
+        ("host_sweep",),
+        "arp-scan " + " ".join(args),
+        "arp-scan: one ARP request for each address of the /24 (its own frames, libpcap)",
+        a,
+        "arp-scan",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def arp_probe_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    """arp-scan asking as 0.0.0.0 (RFC 5227 probes, which no host caches): the laptop has
+    fetched the intranet page before, as a laptop does."""
+    a = lan.attacker
+    lan.run(a.ns, "curl", "-4", "-s", "-m", "5", "-o", "/dev/null", f"http://{lan.srv.ip}/")
+    args = ["-I", IF, "--arpspa", "0.0.0.0", "--retry", "1", LAN]
+    out = _bounded(lan, a.ns, 20, "arp-scan", *args)
+    return Outcome(
+        "arp_probe_scan",
+        ("host_sweep",),
+        "arp-scan " + " ".join(args),
+        "the laptop fetches the intranet page, then arp-scan sends an ARP probe (sender "
+        "0.0.0.0) for each address of the /24",
+        a,
+        "arp-scan",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def netdiscover_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
+    """netdiscover asks ARP as x.x.x.67 of the range (its -n default), not as the laptop."""
+    a = lan.attacker
+    lan.run(a.ns, "curl", "-4", "-s", "-m", "5", "-o", "/dev/null", f"http://{lan.srv.ip}/")
+    args = ["-i", IF, "-r", LAN, "-P", "-N"]
+    out = _bounded(lan, a.ns, 30, "netdiscover", *args)
+    return Outcome(
+        "netdiscover_sweep",
+        ("host_sweep",),
+        "timeout -s INT 30 netdiscover " + " ".join(args),
+        "the laptop fetches the intranet page, then a netdiscover active scan of the /24: "
+        "ARP requests for every address asking as 10.77.0.67 (a forged sender), then it "
+        "prints the hosts that answered",
+        a,
+        "netdiscover",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def nping_timestamp_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
+    """ICMP timestamp requests (type 13), not echo, to every address of another network
+    (the internet host's /24, as a sweep of another VLAN would go): through the
+    gateway, so the sweeper sends no ARP; only the probes show it."""
+    a = lan.attacker
+    net = lan.wan.ip.rsplit(".", 1)[0] + ".0/24"
+    args = ["--icmp", "--icmp-type", "time", "--send-ip", "-c", "1", "--rate", "100", "-N", net]
+    out = _bounded(lan, a.ns, 30, "nping", *args)
+    return Outcome(
+        "nping_timestamp_sweep",
+        ("host_sweep",),
+        "nping " + " ".join(args),
+        f"nping ICMP timestamp requests, one to each address of {net} (routed by the "
+        "gateway), 100 a second",
+        a,
+        "nping (nmap)",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def _dns2tcp(name: str, qtype: str, direct: bool):  # type: ignore[no-untyped-def]
+    """dns2tcp: a TCP connection to the internet host's web server carried in QTYPE
+    queries, through the school resolver (which forwards tunnel.test to the internet
+    host) or straight to the attacker's server."""
+
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        return _dns2tcp_run(lan, name, qtype, direct)
+
+    return run
+
+
+def _dns2tcp_run(lan: SchoolLan, name: str, qtype: str, direct: bool) -> Outcome:
+    a, wan = lan.attacker, lan.wan
+    conf = lan.work / "dns2tcpd.conf"
+    conf.write_text(
+        f"listen = {wan.ip}\nport = 53\nuser = nobody\nchroot = /tmp\n"
+        f"domain = {TUNNEL_DOMAIN}\nresources = web:{wan.ip}:80\n"
+    )
+    (lan.work / "www-inet" / "notes.bin").write_bytes(os.urandom(12288))
+    server = lan.start(wan.ns, "dns2tcpd", "dns2tcpd", "-F", "-d", "1", "-f", str(conf))
+    args = ["-z", TUNNEL_DOMAIN, "-r", "web", "-l", "8099", "-T", qtype]
+    args.append(wan.ip if direct else lan.srv.ip)
+    client = None
+    fetched = False
+    try:
+        time.sleep(1)
+        lan.attack_started = time.monotonic()
+        client = lan.start(a.ns, "dns2tcpc", "timeout", "-s", "INT", "40", "dns2tcpc", *args)
+        time.sleep(1.5)
+        r = lan.run(
+            a.ns,
+            "curl",
+            "-s",
+            "-m",
+            "25",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            "http://127.0.0.1:8099/notes.bin",
+            timeout=35,
+        )
+        fetched = r.stdout.strip() == "12288"
+    finally:
+        if client is not None:
+            lan.stop(client, signal.SIGINT)
+        lan.stop(server)
+    path = (
+        f"straight to dns2tcpd on the internet host ({wan.ip})"
+        if direct
+        else f"through the school resolver (dnsmasq forwards {TUNNEL_DOMAIN} to dns2tcpd on "
+        "the internet host)"
+    )
+    return Outcome(
+        name,
+        ("dns_tunnel", "dns_bypass") if direct else ("dns_tunnel",),
+        "dns2tcpc " + " ".join(args),
+        f"dns2tcp {path}; a 12 KiB download from the internet host's web server through "
+        f"the tunnel ({qtype} queries)",
+        a,
+        "dns2tcp",
+        notes={"fetched": fetched, "client_log_tail": lan.log("dns2tcpc")[-300:]},
+    )
+
+
+dns2tcp_tunnel = _dns2tcp("dns2tcp_tunnel", "TXT", direct=False)
+dns2tcp_key = _dns2tcp("dns2tcp_key", "KEY", direct=False)
+dns2tcp_key_direct = _dns2tcp("dns2tcp_key_direct", "KEY", direct=True)
+
+
 def _logins(name: str) -> Callable[[SchoolLan, bool], Outcome]:
     """A scenario of tests/lab/logins.py (which builds on this module)."""
 
@@ -1436,6 +1640,16 @@ SCENARIOS = {
         Scenario("rogue_ra_atomic_fragment", ("atk6-fake_router26",), rogue_ra_atomic_fragment),
         Scenario("rogue_ra_fragmented", ("atk6-fake_router26",), rogue_ra_fragmented),
         Scenario("rogue_ra_full_evasion", ("atk6-fake_router26",), rogue_ra_full_evasion),
+        Scenario("masscan_scan", ("masscan",), masscan_scan),
+        Scenario("masscan_sweep", ("masscan",), masscan_sweep),
+        Scenario("masscan_udp_scan", ("masscan",), masscan_udp_scan),
+        Scenario("arp_scan", ("arp-scan",), arp_scan),
+        Scenario("arp_probe_scan", ("arp-scan", "curl"), arp_probe_scan),
+        Scenario("netdiscover_sweep", ("netdiscover",), netdiscover_sweep),
+        Scenario("nping_timestamp_sweep", ("nping",), nping_timestamp_sweep),
+        Scenario("dns2tcp_tunnel", ("dns2tcpc", "dns2tcpd", "curl"), dns2tcp_tunnel),
+        Scenario("dns2tcp_key", ("dns2tcpc", "dns2tcpd", "curl"), dns2tcp_key),
+        Scenario("dns2tcp_key_direct", ("dns2tcpc", "dns2tcpd", "curl"), dns2tcp_key_direct),
     ]
 }
 # Password guessing seen in the servers' replies (tests/lab/logins.py)
@@ -1457,5 +1671,10 @@ SCENARIOS |= {
         Scenario("http_digest_guess", ("hydra", "lighttpd"), _logins("http_digest_guess")),
         Scenario("vnc_guess", ("hydra", "Xvnc", "vncpasswd"), _logins("vnc_guess")),
         Scenario("smtp_guess", ("hydra", "postfix", "dovecot"), _logins("smtp_guess")),
+        Scenario("medusa_ssh", ("medusa",), _logins("medusa_ssh")),
+        Scenario("medusa_ssh_serial", ("medusa",), _logins("medusa_ssh_serial")),
+        Scenario("ncrack_ssh", ("ncrack",), _logins("ncrack_ssh")),
+        Scenario("ncrack_ftp", ("ncrack", "vsftpd"), _logins("ncrack_ftp")),
+        Scenario("medusa_http_basic", ("medusa", "busybox"), _logins("medusa_http_basic")),
     ]
 }

@@ -153,6 +153,11 @@ def test_nmap_ack_scan_of_a_filtered_server(
     attack("filtered_ack_scan", lab, sentinel, attacker)
 
 
+def test_masscan_syn_scan(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
+    """masscan's own TCP stack, frames straight to the server's MAC."""
+    attack("masscan_scan", lab, sentinel, attacker)
+
+
 def test_nmap_slow_scan(lab: SchoolLan, sentinel: Sentinel, attacker: Host) -> None:
     attack("slow_scan", lab, sentinel, attacker, fast=False)
 
