@@ -82,8 +82,8 @@ class HostSweep:
         # addresses in use, from IPv4 sources and ARP replies: MAC -> its IPv4, and back
         self.own_ip: Bounded[str, str] = Bounded(cap)
         self.user: Bounded[str, str] = Bounded(cap)
-        self.networks = [
-            n
+        self.networks = [  # (address, mask) as integers: checked on every IPv4 frame
+            (int(n.network_address), int(n.netmask))
             for n in (ipaddress.ip_network(x, strict=False) for x in common.networks)
             if n.version == 4
         ]
@@ -121,7 +121,7 @@ class HostSweep:
             return ()
         if p.ip_version == 4 and mac != self.gateway_mac:  # routed frames carry its MAC
             ip = ip_text(p.src)
-            if self.own_ip.get(mac) != ip and self._on_site(ip):
+            if self.own_ip.get(mac) != ip and self._on_site(p.src):
                 self._uses(mac, ip)
         if p.proto == PROTO_UDP:
             if p.sport == 67 and p.dport == 68:  # a server's reply (the only DHCP seen here)
@@ -150,13 +150,13 @@ class HostSweep:
         pinned = bool(self.gateway_mac) and mac == self.gateway_mac
         return pinned and (not self.gateway_ip or spa == self.gateway_ip)
 
-    def _on_site(self, ip: str) -> bool:
+    def _on_site(self, raw: bytes) -> bool:
         """A source of the site's networks (any, when they are not known): another's is
         routed in, in frames carrying a router's MAC."""
         if not self.networks:
             return True
-        addr = ipaddress.IPv4Address(ip)
-        return any(addr in n for n in self.networks)
+        addr = int.from_bytes(raw, "big")
+        return any(addr & mask == net for net, mask in self.networks)
 
     def _uses(self, mac: str, ip: str) -> None:
         if ip and ip != "0.0.0.0" and mac:  # noqa: S104
