@@ -120,8 +120,13 @@ def test_rtt_matches_imposed_delay_and_ping(
         predicted = math.sqrt(4 * spread**2) * math.sqrt(2 / math.pi)
     else:
         predicted = 14 / 15 * spread
+    # From 199 consecutive differences the figure's standard error is about 6 % (the
+    # spread of |X| over its mean is 0.76 for a normal X): 20 % is over three of them.
     assert abs(jitter(rtts) - predicted) <= 0.2 * predicted, (jitter(rtts), predicted)
-    assert abs(jitter(rtts) - jitter(tuple(ping.rtts))) <= 0.2 * predicted
+    # ping draws its own holds from the same distribution: two estimates, each with that
+    # error, differ by up to about 0.35 x predicted (four of the difference's errors).
+    theirs_jitter = jitter(tuple(ping.rtts))
+    assert abs(jitter(rtts) - theirs_jitter) <= 0.35 * predicted, (jitter(rtts), theirs_jitter)
 
 
 @pytest.mark.parametrize(("up", "down"), [(0.2, 0.0), (0.1, 0.1)], ids=["one-way", "both-ways"])
