@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 REPORT_EVERY = 60.0  # seconds between findings for one ongoing tunnel (keeps it active)
 SWEEP_EVERY = 60.0  # seconds between expiry sweeps
-ODD_TYPES = frozenset({TXT})  # and every rare type
 
 
 class _Pair:
@@ -164,7 +163,7 @@ class DnsTunnel:
             if pair.long is None:
                 pair.long = deque(maxlen=max(1, self.s.long_names_threshold))
             pair.long.append(ts)
-        if qtype in ODD_TYPES or rare_type(qtype):
+        if qtype == TXT or rare_type(qtype):  # carriers of data in the answers
             if pair.odd is None:
                 pair.odd = deque(maxlen=max(1, self.s.odd_types_threshold))
             pair.odd.append(ts)
@@ -192,11 +191,11 @@ class DnsTunnel:
         odd = _within(pair.odd or (), since)
         unique = _within(pair.names.values(), since)
         kinds = []
-        if long >= self.s.long_names_threshold:
+        if long >= s.long_names_threshold:
             kinds.append(("long_names", f"{long} very long names"))
-        if unique >= self.s.unique_names_threshold:
+        if unique >= s.unique_names_threshold:
             kinds.append(("unique_names", f"{unique} different names"))
-        if odd >= self.s.odd_types_threshold:
+        if odd >= s.odd_types_threshold:
             kinds.append(("odd_types", f"{odd} TXT/rare-type queries"))
         if not kinds:
             return None
@@ -207,7 +206,7 @@ class DnsTunnel:
             identifier=client,
             summary="{source} looks like it tunnels data over DNS under {target}: "
             + ", ".join(text for _, text in kinds)
-            + f" within {self.s.window:g}s",
+            + f" within {s.window:g}s",
             ts=ts,
             src_ip=client,
             src_mac=pair.mac,

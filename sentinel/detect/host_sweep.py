@@ -119,15 +119,18 @@ class HostSweep:
             return ()
         if not p.ip_version:
             return ()
-        if p.ip_version == 4 and mac != self.gateway_mac:  # routed frames carry its MAC
-            ip = ip_text(p.src)
-            if self.own_ip.get(mac) != ip and self._on_site(p.src):
-                self._uses(mac, ip)
+        src = ip_text(p.src)
+        if (
+            p.ip_version == 4
+            and mac != self.gateway_mac  # routed frames carry its MAC
+            and self.own_ip.get(mac) != src
+            and self._on_site(p.src)
+        ):
+            self._uses(mac, src)
         if p.proto == PROTO_UDP:
             if p.sport == 67 and p.dport == 68:  # a server's reply (the only DHCP seen here)
                 self.dhcp_macs.put(mac, True)
             return ()
-        src = ip_text(p.src)
         if p.proto == 6 and p.tcp_flags & 0x12 == 0x12:  # SYN-ACK: the target answered
             self._answer(ip_text(p.dst), src, p.dport, p.sport)
             return ()
