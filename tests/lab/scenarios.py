@@ -1367,22 +1367,46 @@ def brute_force(lan: SchoolLan, small: bool = False) -> Outcome:
 
 
 # --------------------------------------------------------------------- other tools
+def _tool(
+    lan: SchoolLan,
+    name: str,
+    expected: tuple[str, ...],
+    tool: str,
+    cmd: list[str],
+    seconds: float,
+    description: str,
+    shown: str = "",
+    notes: dict[str, object] | None = None,
+) -> Outcome:
+    """The attacker runs ``cmd`` under a ``seconds`` bound: its outcome, the command as
+    shown (``shown``, or the command itself) and the tail of its output."""
+    out = _bounded(lan, lan.attacker.ns, seconds, *cmd)
+    return Outcome(
+        name,
+        expected,
+        shown or " ".join(cmd),
+        description,
+        lan.attacker,
+        tool,
+        notes={"output_tail": out[-300:], **(notes or {})},
+    )
+
+
 def masscan_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     """masscan's own TCP stack (libpcap, not the kernel): SYNs straight to the server's MAC,
     one probe per port at a fixed rate; the attacker's kernel resets the SYN-ACKs."""
     a, srv = lan.attacker, lan.srv
     args = ["--adapter", IF, "--adapter-ip", a.ip, "--adapter-mac", a.mac]
     args += ["--router-mac", srv.mac, "-p", "1-1000", "--rate", "2000", "--wait", "2", srv.ip]
-    out = _bounded(lan, a.ns, 30, "masscan", *args)
-    return Outcome(
+    return _tool(
+        lan,
         "masscan_scan",
         ("port_scan",),
-        "masscan " + " ".join(args),
+        "masscan",
+        ["masscan", *args],
+        30,
         "masscan SYN scan of 1000 ports on the school server at 2,000 probes a second, "
         "frames sent to the server's MAC by masscan's own stack",
-        a,
-        "masscan",
-        notes={"output_tail": out[-300:]},
     )
 
 
@@ -1393,18 +1417,18 @@ def masscan_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
     args = ["--adapter", IF, "--adapter-ip", a.ip, "--adapter-mac", a.mac]
     args += ["--router-mac", lan.gw.mac, "-p", "22,445,3389", "--rate", "1000"]
     args += ["--wait", "2", LAN]
-    out = _bounded(lan, a.ns, 30, "masscan", *args)
-    return Outcome(
+    return _tool(
+        lan,
         "masscan_sweep",
         ("port_scan", "host_sweep"),
-        "masscan " + " ".join(args),
+        "masscan",
+        ["masscan", *args],
+        30,
         "masscan SYN sweep of three service ports on every address of the /24 at 1,000 "
         "probes a second, every frame to the gateway's MAC (the gateway routes them and "
         "asks ARP for every address: it is not the sweeper); a horizontal scan and a TCP "
         "host sweep, one incident",
-        a,
-        "masscan",
-        notes={"output_tail": out[-300:], "one_incident": True},
+        notes={"one_incident": True},
     )
 
 
@@ -1414,31 +1438,28 @@ def masscan_udp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     a, srv = lan.attacker, lan.srv
     args = ["--adapter", IF, "--adapter-ip", a.ip, "--adapter-mac", a.mac]
     args += ["--router-mac", srv.mac, "-pU:1-1000", "--rate", "1000", "--wait", "2", srv.ip]
-    out = _bounded(lan, a.ns, 30, "masscan", *args)
-    return Outcome(
+    return _tool(
+        lan,
         "masscan_udp_scan",
         ("port_scan",),
-        "masscan " + " ".join(args),
+        "masscan",
+        ["masscan", *args],
+        30,
         "masscan UDP scan of 1000 ports on the school server at 1,000 probes a second "
         "(payloads for the ports it knows)",
-        a,
-        "masscan",
-        notes={"output_tail": out[-300:]},
     )
 
 
 def arp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
-    a = lan.attacker
     args = ["-I", IF, "--retry", "1", LAN]
-    out = _bounded(lan, a.ns, 20, "arp-scan", *args)
-    return Outcome(
+    return _tool(
+        lan,
         "arp_scan",
         ("host_sweep",),
-        "arp-scan " + " ".join(args),
-        "arp-scan: one ARP request for each address of the /24 (its own frames, libpcap)",
-        a,
         "arp-scan",
-        notes={"output_tail": out[-300:]},
+        ["arp-scan", *args],
+        20,
+        "arp-scan: one ARP request for each address of the /24 (its own frames, libpcap)",
     )
 
 
@@ -1448,16 +1469,15 @@ def arp_probe_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     a = lan.attacker
     lan.run(a.ns, "curl", "-4", "-s", "-m", "5", "-o", "/dev/null", f"http://{lan.srv.ip}/")
     args = ["-I", IF, "--arpspa", "0.0.0.0", "--retry", "1", LAN]
-    out = _bounded(lan, a.ns, 20, "arp-scan", *args)
-    return Outcome(
+    return _tool(
+        lan,
         "arp_probe_scan",
         ("host_sweep",),
-        "arp-scan " + " ".join(args),
+        "arp-scan",
+        ["arp-scan", *args],
+        20,
         "the laptop fetches the intranet page, then arp-scan sends an ARP probe (sender "
         "0.0.0.0) for each address of the /24",
-        a,
-        "arp-scan",
-        notes={"output_tail": out[-300:]},
     )
 
 
@@ -1466,17 +1486,17 @@ def netdiscover_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
     a = lan.attacker
     lan.run(a.ns, "curl", "-4", "-s", "-m", "5", "-o", "/dev/null", f"http://{lan.srv.ip}/")
     args = ["-i", IF, "-r", LAN, "-P", "-N"]
-    out = _bounded(lan, a.ns, 30, "netdiscover", *args)
-    return Outcome(
+    return _tool(
+        lan,
         "netdiscover_sweep",
         ("host_sweep",),
-        "timeout -s INT 30 netdiscover " + " ".join(args),
+        "netdiscover",
+        ["netdiscover", *args],
+        30,
         "the laptop fetches the intranet page, then a netdiscover active scan of the /24: "
         "ARP requests for every address asking as 10.77.0.67 (a forged sender), then it "
         "prints the hosts that answered",
-        a,
-        "netdiscover",
-        notes={"output_tail": out[-300:]},
+        shown="timeout -s INT 30 netdiscover " + " ".join(args),
     )
 
 
@@ -1484,19 +1504,17 @@ def nping_timestamp_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
     """ICMP timestamp requests (type 13), not echo, to every address of another network
     (the internet host's /24, as a sweep of another VLAN would go): through the
     gateway, so the sweeper sends no ARP; only the probes show it."""
-    a = lan.attacker
     net = lan.wan.ip.rsplit(".", 1)[0] + ".0/24"
     args = ["--icmp", "--icmp-type", "time", "--send-ip", "-c", "1", "--rate", "100", "-N", net]
-    out = _bounded(lan, a.ns, 30, "nping", *args)
-    return Outcome(
+    return _tool(
+        lan,
         "nping_timestamp_sweep",
         ("host_sweep",),
-        "nping " + " ".join(args),
+        "nping (nmap)",
+        ["nping", *args],
+        30,
         f"nping ICMP timestamp requests, one to each address of {net} (routed by the "
         "gateway), 100 a second",
-        a,
-        "nping (nmap)",
-        notes={"output_tail": out[-300:]},
     )
 
 
