@@ -26,6 +26,9 @@ PROTO_ICMP = 1
 PROTO_TCP = 6
 PROTO_UDP = 17
 PROTO_ICMPV6 = 58
+PROTO_SCTP = 132
+# SCTP chunk types a port scan sends and what an endpoint answers (RFC 9260)
+SCTP_INIT, SCTP_INIT_ACK, SCTP_ABORT, SCTP_COOKIE_ECHO, SCTP_COOKIE_ACK = 1, 2, 6, 10, 11
 IPV6_EXTENSIONS = (0, 43, 44, 51, 60, 135, 139, 140)  # hop-by-hop, routing, fragment, AH, ...
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
@@ -77,7 +80,8 @@ class Packet:
     inner_proto: int = -1
     inner_sport: int = 0
     inner_dport: int = 0
-    payload_offset: int = 0  # into the frame: the application payload (DNS, DHCP)
+    payload_offset: int = 0  # into the frame: the application payload (DNS, DHCP);
+    # for SCTP, the chunks after the common header
     payload_length: int = 0
     frame: bytes = b""  # the frame itself, for payload parsers and evidence
     linktype: int = LINK_ETHERNET  # of the frame (evidence files keep it)

@@ -26,6 +26,7 @@ from sentinel.packet import (
     LINK_RAW,
     PROTO_ICMP,
     PROTO_ICMPV6,
+    PROTO_SCTP,
     PROTO_TCP,
     PROTO_UDP,
     Packet,
@@ -196,6 +197,10 @@ def _transport(p: Packet, f: bytes | memoryview, off: int, end: int, proto: int)
             return
         p.sport, p.dport = _PORTS.unpack_from(f, off)
         p.payload_offset, p.payload_length = off + 8, max(0, end - off - 8)
+    elif proto == PROTO_SCTP:
+        if end >= off + 12:  # the common header: ports where TCP's and UDP's are
+            p.sport, p.dport = _PORTS.unpack_from(f, off)
+            p.payload_offset, p.payload_length = off + 12, end - off - 12
     elif proto in (PROTO_ICMP, PROTO_ICMPV6):
         if end < off + 4:
             p.error = "truncated"

@@ -61,12 +61,14 @@ def kinds(p: Packet) -> tuple[str, ...]:
             return (base.ETHERNET, base.ANY_IP, base.TCP_ACK, base.DNS)
         return (base.ETHERNET, base.ANY_IP, base.TCP_ACK)
     elif p.proto == 17:
+        if p.payload_length == 0 and not p.fragment:
+            # An empty datagram carries no DNS, mDNS or DHCP message, whatever its ports:
+            # a probe (nmap -sU -g 53 scans from DNS's port so that filters let it by)
+            return (base.ETHERNET, base.ANY_IP, base.UDP_PROBE)
         if 53 in (p.sport, p.dport) or 5353 in (p.sport, p.dport):
             return (base.ETHERNET, base.ANY_IP, base.DNS)
         if p.sport in (67, 68) and p.dport in (67, 68):
             return (base.ETHERNET, base.ANY_IP, base.DHCP)
-        if p.payload_length == 0 and not p.fragment:
-            return (base.ETHERNET, base.ANY_IP, base.UDP_PROBE)
     elif p.proto in (1, 58):
         if p.proto == 58 and 133 <= p.icmp_type <= 137:
             return (base.ETHERNET, base.ANY_IP, base.ICMP, base.ND)

@@ -17,7 +17,17 @@ What counts as a failed probe, per (source, target host, port or protocol):
   scanner);
 - an empty UDP datagram, or an ICMP port unreachable quoting one a source sent (UDP
   scans; the kernel rate-limits the unreachables, the probes are seen anyway);
+- a kernel's refusal of a probe that was not seen (RST|ACK with sequence number 0 and
+  window 0, which answers only a segment without ACK: a SYN, or a NULL, FIN or Xmas
+  probe) from a host of the site: a SYN scan sent in IPv4 fragments (nmap -f, --mtu),
+  whose first fragment does not hold the TCP flags; the server reassembles the probe
+  and refuses it;
+- an SCTP INIT or COOKIE ECHO answered by ABORT, or by neither INIT ACK nor COOKIE ACK
+  within ``answer_timeout`` (nmap -sY, -sZ), per port as with TCP;
 - a datagram of a rare IP protocol, or an ICMP protocol unreachable (IP-protocol scans).
+
+An empty UDP datagram is a probe whatever its ports: the engine routes it as one even
+from DNS's, mDNS's or DHCP's port (nmap -sU -g 53), as it carries none of their messages.
 
 Successful connections never count: a client using many services of one server is not
 scanning it. Many ports on one host is a scan wherever the host is (vertical); many
@@ -46,8 +56,12 @@ from sentinel.packet import (
     ICMPV6_UNREACHABLE,
     PROTO_ICMP,
     PROTO_ICMPV6,
+    PROTO_SCTP,
     PROTO_TCP,
     PROTO_UDP,
+    SCTP_ABORT,
+    SCTP_COOKIE_ECHO,
+    SCTP_INIT,
     TCP_ACK,
     TCP_FIN,
     TCP_PSH,
@@ -103,8 +117,10 @@ class PortScan:
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s
         self.allowed = common.allowed(s)
-        self.pending: Bounded[tuple[str, str, int, int], tuple[float, str]] = Bounded(
-            common.max_tracked * 2  # SYNs awaiting an answer: a scan of a filtered host
+        # SYNs (and SCTP INITs, COOKIE ECHOs) awaiting an answer: a scan of a filtered
+        # host. (prober, target, port, prober's port) -> (sent, MAC, probe name)
+        self.pending: Bounded[tuple[str, str, int, int], tuple[float, str, str]] = Bounded(
+            common.max_tracked * 2
         )
         # Empty ACKs and FIN|ACKs awaiting an answer: (prober, target, port, prober's port)
         # -> (sent, MAC, probe name, whether it counts: allowed sources are tracked only
@@ -140,8 +156,29 @@ class PortScan:
         elif proto in (PROTO_ICMP, PROTO_ICMPV6):
             self._icmp(p)
         elif proto not in BULK_PROTOCOLS and proto >= 0:
+            if proto == PROTO_SCTP:
+                self._sctp(p)
             self._probe(p, PROTOCOL + proto, "protocol")
         return ()
+
+    def _sctp(self, p: Packet) -> None:
+        """An SCTP packet's first chunk: INIT and COOKIE ECHO await their answer like a
+        SYN (an association answers INIT ACK, COOKIE ACK); ABORT refuses one."""
+        if p.payload_length < 4 or not p.dport:
+            return
+        chunk = p.frame[p.payload_offset]
+        if chunk in (SCTP_INIT, SCTP_COOKIE_ECHO):
+            src, mac = ip_text(p.src), mac_text(p.src_mac)
+            if not self.allowed.source(src, mac):
+                key = (src, ip_text(p.dst), p.dport, p.sport)
+                if key not in self.pending:
+                    probe = "sctp_init" if chunk == SCTP_INIT else "sctp_cookie_echo"
+                    self.pending.setdefault(key, value=(p.ts, mac, probe))
+            return
+        key = (ip_text(p.dst), ip_text(p.src), p.sport, p.dport)
+        started = self.pending.pop(key)  # any other chunk back: an association answered
+        if started is not None and chunk == SCTP_ABORT:
+            self._fail(key[0], started[1], key[1], key[2], p.ts, started[2])
 
     def _tcp(self, p: Packet) -> None:
         flags = p.tcp_flags
@@ -150,7 +187,7 @@ class PortScan:
             if not self.allowed.source(src, mac_text(p.src_mac)):
                 key = (src, ip_text(p.dst), p.dport, p.sport)
                 if key not in self.pending:
-                    self.pending.setdefault(key, value=(p.ts, mac_text(p.src_mac)))
+                    self.pending.setdefault(key, value=(p.ts, mac_text(p.src_mac), "syn"))
         elif flags & TCP_SYN:
             # The port answered: an open port, not a failure.
             key = (ip_text(p.dst), ip_text(p.src), p.sport, p.dport)
@@ -161,7 +198,7 @@ class PortScan:
             started = self.pending.pop(key)
             ack = self.acks.pop(key)
             if started is not None:
-                self._fail(key[0], started[1], key[1], key[2], p.ts, "syn")
+                self._fail(key[0], started[1], key[1], key[2], p.ts, started[2])
             elif ack is not None:
                 if ack[3]:  # no connection for it: a probe, answered by a closed or
                     self._fail(key[0], ack[1], key[1], key[2], p.ts, ack[2])  # unfiltered port
@@ -177,6 +214,15 @@ class PortScan:
                 prober, mac = key[0], mac_text(p.dst_mac)
                 if not self.allowed.source(prober, mac):
                     self._fail(prober, mac, key[1], key[2], p.ts, "ack")
+            elif flags & TCP_ACK and p.tcp_seq == 0 and p.tcp_window == 0:
+                # A kernel refusing a segment without ACK (RST|ACK, sequence 0): a SYN or
+                # stealth probe this detector did not see, hidden in IPv4 fragments whose
+                # first one stops inside the TCP header. Connections refused after a SYN
+                # that was seen are counted above; an application's reset carries its
+                # own sequence number and window.
+                prober, mac = key[0], mac_text(p.dst_mac)
+                if self._is_local(key[1]) and not self.allowed.source(prober, mac):
+                    self._fail(prober, mac, key[1], key[2], p.ts, "unseen")
         elif not flags & TCP_ACK:
             self._probe(p, p.dport, stealth_probe(flags))
         else:
@@ -262,10 +308,10 @@ class PortScan:
 
     def tick(self, now: float) -> Iterable[Finding]:
         timeout = self.s.answer_timeout
-        for key, (started, mac) in self.pending.items():
+        for key, (started, mac, probe) in self.pending.items():
             if now - started >= timeout:
                 self.pending.pop(key)
-                self._fail(key[0], mac, key[1], key[2], started + timeout, "syn")
+                self._fail(key[0], mac, key[1], key[2], started + timeout, probe)
         for key, (started, mac, probe, counts) in self.acks.items():
             if now - started >= timeout:
                 self.acks.pop(key)
