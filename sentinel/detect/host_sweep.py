@@ -1,4 +1,4 @@
-"""host_sweep: one source probing many hosts to find who is there (ICMP, TCP, ARP).
+"""host_sweep: one source probing many hosts to find who is there (ICMP, TCP, ARP, ND).
 
 ICMP echo requests or TCP discovery probes (SYN or bare ACK) to many distinct hosts
 within ``window``; or one MAC asking ARP for many distinct addresses within
@@ -10,6 +10,14 @@ sweep. Nor are the pinned gateway's (``detect.gateway``): it asks ARP for every 
 that traffic it routes is sent to, so a sweep from another network (or masscan, which
 sends every frame to the router) makes it ask for the whole subnet; the sweeper is the
 source of the routed probes, found by them.
+
+IPv6 has no ARP: a host asks for a neighbour's MAC with a neighbour solicitation, and
+nmap -6 -sn on the local segment (or the kernel, for each address an echo sweep pings)
+asks for every address of the range. One MAC soliciting many distinct target addresses
+within ``arp_window`` is an ``nd`` sweep, by the ARP sweep's threshold, naming the
+solicitations' source address; duplicate address detection (from ``::``) asks for the
+host's own address and does not count, nor do a router's solicitations (the pinned
+gateway's MAC, or one seen sending router advertisements) for the traffic it routes.
 
 ICMP discovery is any ICMP query a host answers: echo (ping), and in IPv4 timestamp,
 information and address mask requests (nmap -PP/-PM, nping --icmp-type).
@@ -33,8 +41,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
+from sentinel.detect.nd import parse as parse_nd
 from sentinel.model import Severity
-from sentinel.packet import PROTO_UDP
+from sentinel.packet import ND_NEIGHBOR_SOLICIT, ND_ROUTER_ADVERT, PROTO_ICMPV6, PROTO_UDP
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -47,6 +56,8 @@ MAX_TARGETS = 4096
 GRACE = 1.0  # seconds a SYN waits for its SYN-ACK before it counts as a probe
 SEQ = 1 << 32
 MAX_DHCP_SERVERS = 64
+MAX_ROUTERS = 64
+UNSPECIFIED6 = "::"
 # ICMP queries a live host answers: echo (v4, v6); IPv4 timestamp, information, mask
 ICMP_QUERIES = frozenset({(4, 8), (4, 13), (4, 15), (4, 17), (6, 128)})
 
@@ -75,6 +86,8 @@ class HostSweep:
         # DHCP servers: their conflict checks (ARP per offered address) are not sweeps
         self.dhcp_ips = set(common.cfg.rogue_dhcp.servers)
         self.dhcp_macs: Bounded[str, bool] = Bounded(MAX_DHCP_SERVERS)
+        # IPv6 routers (router advertisements seen): they solicit for what they route
+        self.router_macs: Bounded[str, bool] = Bounded(MAX_ROUTERS)
         # the pinned gateway asks ARP on behalf of the traffic it routes
         self.gateway_ip = common.cfg.gateway.ip
         self.gateway_mac = common.cfg.gateway.mac
@@ -91,6 +104,7 @@ class HostSweep:
             "icmp": Bounded(cap),
             "tcp": Bounded(cap),
             "arp": Bounded(cap),
+            "nd": Bounded(cap),
         }
 
     def _note(self, kind: str, src: str, mac: str, target: str, ts: float, ip: str = "") -> _Seen:
@@ -127,6 +141,9 @@ class HostSweep:
             and self._on_site(p.src)
         ):
             self._uses(mac, src)
+        if p.proto == PROTO_ICMPV6 and p.icmp_type in (ND_NEIGHBOR_SOLICIT, ND_ROUTER_ADVERT):
+            self._nd(p, mac, src)
+            return ()
         if p.proto == PROTO_UDP:
             if p.sport == 67 and p.dport == 68:  # a server's reply (the only DHCP seen here)
                 self.dhcp_macs.put(mac, True)
@@ -148,6 +165,20 @@ class HostSweep:
         elif p.proto == 6 and p.tcp_flags & 0x04:  # the source's reset
             self._reset(src, ip_text(p.dst), p.dport, p.sport, p.tcp_seq)
         return ()
+
+    def _nd(self, p: Packet, mac: str, src: str) -> None:
+        """A neighbour solicitation asks for one address (IPv6's ARP request)."""
+        if p.icmp_type == ND_ROUTER_ADVERT:
+            if p.ttl == 255:  # hop limit 255: sent on this link
+                self.router_macs.put(mac, True)
+            return
+        if src == UNSPECIFIED6 or mac in self.router_macs:
+            return
+        if (self.gateway_mac and mac == self.gateway_mac) or self.allowed.source(src, mac):
+            return
+        target = parse_nd(ND_NEIGHBOR_SOLICIT, p.payload).target
+        if target and target != src:
+            self._note("nd", mac, mac, target, p.ts, ip=src)
 
     def _gateway(self, spa: str, mac: str) -> bool:
         pinned = bool(self.gateway_mac) and mac == self.gateway_mac
@@ -195,6 +226,7 @@ class HostSweep:
             "icmp": (self.s.window, self.s.icmp_threshold),
             "tcp": (self.s.window, self.s.tcp_threshold),
             "arp": (self.s.arp_window, self.s.arp_threshold),
+            "nd": (self.s.arp_window, self.s.arp_threshold),
         }
         for kind, table in self.tables.items():
             window, threshold = limits[kind]
@@ -214,7 +246,12 @@ class HostSweep:
                 by_mac = kind == "arp"
                 if by_mac and (src in self.dhcp_macs or seen.ip in self.dhcp_ips):
                     continue
-                src_ip = self._arp_source(src, seen.ip) if by_mac else src
+                if kind == "nd" and src in self.router_macs:
+                    continue  # a router advertised itself after its first solicitations
+                if kind == "nd":
+                    src_ip = seen.ip  # the solicitations' source address
+                else:
+                    src_ip = self._arp_source(src, seen.ip) if by_mac else src
                 asking = f", asking as {seen.ip}" if by_mac and src_ip != seen.ip else ""
                 out.append(
                     Finding(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
+from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6ND_RA, IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.layers.sctp import (
     SCTP,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 A, S, GW = "02:77:00:00:66:66", "02:77:00:00:00:0a", "02:77:00:00:00:01"
 ATK, SRV = "10.77.0.66", "10.77.0.10"
+ATK6, SRV6 = "fd77::66", "fd77::10"
 
 
 def through(
@@ -159,4 +161,33 @@ def test_sctp_aborts_refuse_and_init_acks_answer() -> None:
         frames.append((t, sctp_probe(port, SCTPChunkInit(init_tag=port))))
         back = Ether(src=S, dst=A) / IP(src=SRV, dst=ATK) / SCTP(sport=port, dport=59209)
         frames.append((t + 0.001, back / SCTPChunkInitAck()))
+    assert through(frames) == []
+
+
+def solicit(src: str, mac: str, target: str, t: float) -> tuple[float, ScapyPacket]:
+    """A neighbour solicitation (to a solicited-node group: which one does not matter)."""
+    ip6 = IPv6(src=src, dst="ff02::1:ff00:1", hlim=255)
+    return t, Ether(src=mac, dst="33:33:ff:00:00:01") / ip6 / ICMPv6ND_NS(tgt=target)
+
+
+def test_an_ipv6_neighbour_solicitation_sweep_is_a_host_sweep() -> None:
+    """nmap -6 -sn fd77::/122: one MAC solicits 64 addresses, twice each."""
+    frames = [solicit(ATK6, A, f"fd77::{i:x}", i / 100 + r) for i in range(64) for r in (0, 0.5)]
+    alerts = through(frames)
+    assert named(alerts) == {("host_sweep", ATK6)}, alerts
+    assert alerts[0].kind == "nd"
+    assert alerts[0].source.mac == A
+    assert alerts[0].first_seen < 100 + 3
+
+
+def test_routers_and_address_detection_do_not_sweep() -> None:
+    """A router (it advertises itself) solicits the 80 hosts it routes to; 80 hosts'
+    duplicate address detection (from ::); a laptop soliciting its 10 neighbours."""
+    ra = Ether(src=GW, dst="33:33:00:00:00:01") / IPv6(src="fe80::1", dst="ff02::1", hlim=255)
+    frames: list[tuple[float, ScapyPacket]] = [(0.0, ra / ICMPv6ND_RA())]
+    for i in range(80):
+        frames.append(solicit("fe80::1", GW, f"fd77::1:{i:x}", 1 + i / 50))
+        mac = f"02:77:00:00:02:{i:02x}"
+        frames.append(solicit("::", mac, f"fd77::2:{i:x}", 1 + i / 50))
+    frames += [solicit(SRV6, S, f"fd77::3:{i:x}", 1 + i) for i in range(10)]
     assert through(frames) == []
