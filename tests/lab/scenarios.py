@@ -770,6 +770,79 @@ def sweep_and_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+# --------------------------------------------------------------------- evasions
+# Scans a student can run to step around a detector: a service's source port, another
+# transport, IPv4 fragments, IPv6 neighbour discovery instead of ARP. Small on purpose
+# (the recordings share the 10 MiB of tests/data/lab).
+_QUICK = ["-Pn", "-n", "-T4", "--max-retries", "0"]
+
+
+def sport53_udp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "sport53_udp_scan",
+        ["-sU", "-g", "53", *_QUICK, "-p", "1-40", lan.srv.ip],
+        "port_scan",
+        "nmap UDP scan of 40 ports from source port 53 (-g 53): empty datagrams that a "
+        "port filter takes for DNS",
+    )
+
+
+def fragmented_syn_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    return _nmap(
+        lan,
+        "fragmented_syn_scan",
+        ["-sS", "-f", *_QUICK, "-p", "1-25", lan.srv.ip],
+        "port_scan",
+        "nmap SYN scan of 25 ports in IPv4 fragments of 8 bytes (-f): no fragment holds "
+        "the whole TCP header; the server reassembles each probe and refuses it",
+    )
+
+
+def _sctp_scan(name: str, flag: str, what: str, ports: str):  # type: ignore[no-untyped-def]
+    """The lab's kernel has no SCTP: the server answers with ICMP protocol unreachables
+    (rate-limited: a burst of six, then about one a second), or with nothing."""
+
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        return _nmap(
+            lan,
+            name,
+            [flag, *_QUICK, "-p", ports, lan.srv.ip],
+            "port_scan",
+            f"nmap SCTP {what} scan of ports {ports} on the school server (no SCTP there: a "
+            "few rate-limited ICMP protocol unreachables, silence for the rest)",
+        )
+
+    return run
+
+
+sctp_init_scan = _sctp_scan("sctp_init_scan", "-sY", "INIT", "1-60")
+sctp_cookie_scan = _sctp_scan("sctp_cookie_scan", "-sZ", "COOKIE ECHO", "1-40")
+
+
+def nd_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
+    """nmap's IPv6 host discovery on the LAN segment: neighbour solicitations for 64
+    addresses of the LAN's /64 (the IPv6 twin of an ARP sweep); the server answers."""
+    a = lan.attacker
+    lan.ipv6(lan.srv, SERVER6)
+    lan.ipv6(a, ATTACKER6)
+    try:
+        time.sleep(1)
+        out = _nmap(
+            lan,
+            "nd_sweep",
+            ["-6", "-sn", "-n", "-T4", "fd77::/122"],
+            "host_sweep",
+            "nmap -6 -sn of 64 addresses of the LAN's /64 (fd77::/122): neighbour "
+            "solicitations, as an ARP sweep asks ARP",
+        )
+    finally:
+        lan.ipv6(a, None)
+        lan.ipv6(lan.srv, None)
+    out.notes["attacker_ip6"] = ATTACKER6
+    return out
+
+
 # --------------------------------------------------------------------- floods
 def syn_flood(lan: SchoolLan, small: bool = False) -> Outcome:
     a = lan.attacker
@@ -1670,6 +1743,11 @@ SCENARIOS = {
         Scenario("dns2tcp_tunnel", ("dns2tcpc", "dns2tcpd", "curl"), dns2tcp_tunnel),
         Scenario("dns2tcp_key", ("dns2tcpc", "dns2tcpd", "curl"), dns2tcp_key),
         Scenario("dns2tcp_key_direct", ("dns2tcpc", "dns2tcpd", "curl"), dns2tcp_key_direct),
+        Scenario("sport53_udp_scan", ("nmap",), sport53_udp_scan),
+        Scenario("fragmented_syn_scan", ("nmap",), fragmented_syn_scan),
+        Scenario("sctp_init_scan", ("nmap",), sctp_init_scan),
+        Scenario("sctp_cookie_scan", ("nmap",), sctp_cookie_scan),
+        Scenario("nd_sweep", ("nmap",), nd_sweep),
     ]
 }
 # Password guessing seen in the servers' replies (tests/lab/logins.py)
