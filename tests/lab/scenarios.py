@@ -679,12 +679,21 @@ def ipproto_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
-def ipv6_scan(lan: SchoolLan, small: bool = False) -> Outcome:
-    a = lan.attacker
+@contextlib.contextmanager
+def _server_and_attacker_ipv6(lan: SchoolLan) -> Iterator[None]:
+    """The server on SERVER6 and the attacker on ATTACKER6 for the block, then IPv6 off."""
     lan.ipv6(lan.srv, SERVER6)
-    lan.ipv6(a, ATTACKER6)
+    lan.ipv6(lan.attacker, ATTACKER6)
     try:
         time.sleep(1)
+        yield
+    finally:
+        lan.ipv6(lan.attacker, None)
+        lan.ipv6(lan.srv, None)
+
+
+def ipv6_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    with _server_and_attacker_ipv6(lan):
         out = _nmap(
             lan,
             "ipv6_scan",
@@ -692,9 +701,6 @@ def ipv6_scan(lan: SchoolLan, small: bool = False) -> Outcome:
             "port_scan",
             f"nmap SYN scan over IPv6 ({ATTACKER6} to {SERVER6}) of 300 ports",
         )
-    finally:
-        lan.ipv6(a, None)
-        lan.ipv6(lan.srv, None)
     out.notes["attacker_ip6"] = ATTACKER6
     return out
 
@@ -823,11 +829,7 @@ sctp_cookie_scan = _sctp_scan("sctp_cookie_scan", "-sZ", "COOKIE ECHO", "1-40")
 def nd_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
     """nmap's IPv6 host discovery on the LAN segment: neighbour solicitations for 64
     addresses of the LAN's /64 (the IPv6 twin of an ARP sweep); the server answers."""
-    a = lan.attacker
-    lan.ipv6(lan.srv, SERVER6)
-    lan.ipv6(a, ATTACKER6)
-    try:
-        time.sleep(1)
+    with _server_and_attacker_ipv6(lan):
         out = _nmap(
             lan,
             "nd_sweep",
@@ -836,9 +838,6 @@ def nd_sweep(lan: SchoolLan, small: bool = False) -> Outcome:
             "nmap -6 -sn of 64 addresses of the LAN's /64 (fd77::/122): neighbour "
             "solicitations, as an ARP sweep asks ARP",
         )
-    finally:
-        lan.ipv6(a, None)
-        lan.ipv6(lan.srv, None)
     out.notes["attacker_ip6"] = ATTACKER6
     return out
 
