@@ -113,14 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
         "comes from the packets, so a replay gives the same alerts every time. Device "
         "identifiers are pseudonymised unless --reveal. Evidence goes to --state-dir.",
         epilog="Several files (or a quoted glob) form one timeline in packet-time order. "
-        "FILE '-' reads a pcap or pcapng stream from standard input. A damaged file is "
-        "analysed up to the damage, which is reported.\n"
+        "FILE '-' reads a pcap or pcapng stream from standard input. gzip, xz and bzip2 "
+        "captures (files or the stream) are decompressed as they are read. A damaged file "
+        "is analysed up to the damage, which is reported.\n"
         "exit status: 0 all read; 1 a file could not be read or decoded at all; 2 bad "
         "config; 3 a file was damaged (analysed up to the damage)\n\n"
         "examples:\n"
         "  sentinel analyze lan.pcap\n"
         "  sentinel analyze --format json --reveal monday-*.pcap | jq .detector\n"
-        "  tcpdump -i eth0 -w - -U | sentinel analyze -",
+        "  tcpdump -i eth0 -w - -U | sentinel analyze -\n"
+        "  sentinel analyze rotated-*.pcap.gz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     analyze.add_argument("files", type=Path, nargs="+", metavar="FILE.pcap")

@@ -15,18 +15,29 @@ the obsolete packet block, simple packets (which carry no time: they get the pre
 packet's time, or the next one's when none came before); name resolution, statistics,
 decryption secrets, journal export and custom blocks are skipped, as are block types
 this reader does not know (the format says a reader skips those); ``skipped`` counts them.
+
+Compressed captures (gzip, as ``tcpdump -z gzip`` rotates them and Wireshark saves
+``.pcapng.gz``; xz; bzip2), files or standard input, are recognised by their magic, not
+their name, and read as a stream while they are decompressed, a bounded piece at a time
+(a highly compressed file never becomes one large buffer). Damage to the compressed data
+is damage like any other: every packet decompressed before it is delivered, then
+``PcapError`` says what was wrong, at the offset into the decompressed capture. zstd is
+named and refused (the standard library has no decoder).
 """
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import mmap
 import os
 import struct
 import sys
 import time
+import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sentinel.errors import CaptureError
 
@@ -40,9 +51,13 @@ PCAP_MAGIC = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 PCAPNG_SHB = 0x0A0D0D0A
+COMPRESSED = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2"}
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_REFUSED = "zstd-compressed: not read, decompress it first (zstd -d)"
 MAX_FRAME = 262144  # as libpcap: a larger record is damage, not a giant allocation
 MAX_BLOCK = 16 << 20  # a pcapng block larger than this is damage
 STREAM_CHUNK = 1 << 20
+STEP = 16 << 10  # decompressed bytes a step: damage loses at most this much before it
 
 # pcapng block types skipped on purpose (all others unknown, skipped too, and counted)
 SKIPPED_BLOCKS = {
@@ -221,6 +236,8 @@ class Capture:
         self.offset = 0  # how far the reading has come (pcapng and streams)
         self.skipped: dict[int, int] = {}  # pcapng block type -> blocks skipped
         self.interfaces: list[Interface] = []
+        # Damage to compressed data: the stream ends there, this is raised after it.
+        self.deferred: PcapError | None = None
 
     def _interface(self, linktype: int) -> Interface:
         i = Interface(len(self.interfaces), linktype)
@@ -232,6 +249,18 @@ class Capture:
         if self.name == "-":
             yield from self._stream(self.stdin or sys.stdin.buffer)
             return
+        try:
+            fh = open(self.name, "rb")  # noqa: SIM115  (closed below or by the stream)
+        except OSError as exc:
+            raise PcapError(self.name, -1, exc.strerror or str(exc)) from None
+        with fh:
+            kind = _compression(fh.read(6))
+            if kind == "zstd":
+                raise PcapError(self.name, 0, ZSTD_REFUSED)
+            if kind is not None:
+                fh.seek(0)
+                yield from self._stream(fh)
+                return
         try:
             with open(self.name, "rb") as fh:
                 self.size = os.fstat(fh.fileno()).st_size
@@ -264,8 +293,9 @@ class Capture:
                 pass
 
     def _stream(self, fh: BinaryIO) -> Iterator[Region | Record]:
-        """A pcap or pcapng stream, a chunk at a time, as it arrives."""
-        read1 = getattr(fh, "read1", fh.read)
+        """A pcap or pcapng stream, a chunk at a time, as it arrives; a compressed one
+        decompressed as it is read."""
+        read1: Callable[[int], bytes] = getattr(fh, "read1", fh.read)
         data = b""
         while len(data) < 24:
             more = read1(STREAM_CHUNK)
@@ -274,6 +304,19 @@ class Capture:
             data += more
         if not data:
             raise PcapError(self.name, -1, "empty input")
+        kind = _compression(data)
+        if kind == "zstd":
+            raise PcapError(self.name, 0, ZSTD_REFUSED)
+        if kind is not None:
+            read1 = _Decompressed(self, kind, data, read1).read
+            data = b""
+            while len(data) < 24:
+                more = read1(STREAM_CHUNK)
+                if not more:
+                    break
+                data += more
+            if not data:
+                raise self.deferred or PcapError(self.name, -1, f"empty input ({kind})")
         head = data[:4]
         if head in PCAP_MAGIC:
             order, unit = PCAP_MAGIC[head]
@@ -288,13 +331,17 @@ class Capture:
                 final = not more
                 data = data + more
                 view = memoryview(data)
-                used = yield from ng.blocks(view, base, final)
+                # damage to compressed data: not the block's, raised as what it is
+                used = yield from ng.blocks(view, base, final and self.deferred is None)
                 if final:
+                    if self.deferred is not None:
+                        raise self.deferred
                     return
                 data = data[used - base :]
                 base = used
         else:
-            raise PcapError(self.name, 0, _not_a_capture(head))
+            # garbage out of damaged compressed data: the damage is what to report
+            raise self.deferred or PcapError(self.name, 0, _not_a_capture(head))
 
     def _pcap_stream(
         self, read1: Callable[[int], bytes], data: bytes, big: bool, unit: float, lt: int
@@ -311,17 +358,108 @@ class Capture:
                 if incl > MAX_FRAME or off + 16 + incl > end:
                     break
                 off += 16 + incl
-            if not more:
+            if not more and self.deferred is None:
                 off = end  # the stream has ended: what is left is damage (the walker says)
             yield Region(self.name, memoryview(data), start, off, big, unit, lt, base)
             self.offset = base + off
             if not more:
+                if self.deferred is not None:  # the compressed data's damage, after it
+                    raise PcapError(self.name, self.offset, self.deferred.what)
                 return
             if off + 16 <= len(data) and unpack(data, off)[2] > MAX_FRAME:
                 r = Region(self.name, memoryview(data), off, len(data), big, unit, lt, base)
                 raise PcapError(self.name, base + off, _record_problem(r, off))
             base += off
             data, start = data[off:], 0
+
+
+def _compression(head: bytes) -> str | None:
+    """The compression ``head`` starts with (gzip, xz, bzip2, zstd), or None."""
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    for magic, kind in COMPRESSED.items():
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+class _Decompressed:
+    """``read(n)``: at most n bytes of the decompressed stream, b"" at its end. Members
+    that follow one another (concatenated gzip, xz or bzip2 files, as appending to a
+    rotated file makes them) are read as one stream. Data cut off or damaged raises
+    ``PcapError`` once all that could be decompressed before it has been read."""
+
+    def __init__(
+        self, cap: Capture, kind: str, start: bytes, read1: Callable[[int], bytes]
+    ) -> None:
+        self.cap, self.kind, self.read1 = cap, kind, read1
+        self.pending = start  # compressed bytes not yet given to the decompressor
+        self.dec = self._new()
+        self.ended = False  # the compressed input has ended
+
+    def _new(self) -> Any:
+        if self.kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self.kind == "xz":
+            return lzma.LZMADecompressor()
+        return bz2.BZ2Decompressor()
+
+    def _damage(self, what: str) -> PcapError:
+        return PcapError(self.cap.name, self.cap.offset, f"{what} ({self.kind})")
+
+    def _more(self) -> bytes:
+        more = b"" if self.ended else self.read1(STREAM_CHUNK)
+        if not more:
+            self.ended = True
+        return more
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes, decompressed a ``STEP`` at a time so that damage loses only
+        the step it is found in. At damage the stream ends (b""), and the capture's
+        ``deferred`` holds the error, raised once what came before has been read."""
+        out = bytearray()
+        while len(out) < n and self.cap.deferred is None:
+            try:
+                piece = self._step(min(STEP, n - len(out)))
+            except PcapError as exc:
+                self.cap.deferred = exc
+                break
+            if not piece:
+                break
+            out += piece
+        return bytes(out)
+
+    def _step(self, n: int) -> bytes:
+        while True:
+            dec = self.dec
+            if dec.eof:  # a member ended: the input ends too, or another member follows
+                rest = (dec.unused_data + self.pending).lstrip(b"\0")  # xz stream padding
+                self.pending = b""
+                while len(rest) < 6:
+                    more = self._more()
+                    if not more:
+                        break
+                    rest = (rest + more).lstrip(b"\0")
+                if not rest:
+                    return b""
+                if _compression(rest) != self.kind:
+                    raise self._damage("data after the end of the compressed stream")
+                self.dec, self.pending = self._new(), rest
+                continue
+            try:
+                out: bytes = dec.decompress(self.pending, n)
+            except (zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
+                raise self._damage(f"damaged compressed data ({exc})") from None
+            # zlib hands back what max_length left unread; lzma and bz2 keep it inside
+            self.pending = dec.unconsumed_tail if self.kind == "gzip" else b""
+            if out:
+                return out
+            if dec.eof or self.pending or (self.kind != "gzip" and not dec.needs_input):
+                continue
+            more = self._more()
+            if not more:
+                raise self._damage("compressed data cut off")
+            self.pending = more
 
 
 def _not_a_capture(head: bytes) -> str:

@@ -5,7 +5,9 @@ mid-write, editcap, mergecap)."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import lzma
 import struct
 import subprocess
 import sys
@@ -465,3 +467,33 @@ def test_terminal_gets_progress_and_summary(tmp_path: Path) -> None:
     assert "left" in shown
     list(it)
     assert (report.done, report.bytes) == (True, SCAN.stat().st_size)
+
+
+# -- compressed captures --------------------------------------------------------------------
+
+
+def test_compressed_captures_give_the_same_alerts(tmp_path: Path) -> None:
+    """A gzip file, an xz file and a gzip stream on stdin: the alerts of the plain
+    capture, and several compressed files still form one timeline."""
+    status, plain, err = run(tmp_path / "s0", SCAN, LAB / "syn_flood.pcap")
+    assert status == 0, err
+    gz, xz = tmp_path / "scan.pcap.gz", tmp_path / "flood.pcap.xz"
+    gz.write_bytes(gzip.compress(SCAN.read_bytes()))
+    xz.write_bytes(lzma.compress((LAB / "syn_flood.pcap").read_bytes()))
+    status, alerts, err = run(tmp_path / "s1", gz, xz)
+    assert status == 0, err
+    assert key(alerts) == key(plain)
+    status, alone, err = run(tmp_path / "s2", "-", stdin=gz.read_bytes())
+    assert status == 0, err
+    assert {a["detector"] for a in alone} >= {"port_scan"}
+
+
+def test_compressed_capture_cut_off(tmp_path: Path) -> None:
+    """A gzip capture cut off: analysed up to the cut, the cut named, exit status 3."""
+    data = gzip.compress((LAB / "syn_flood.pcap").read_bytes())
+    cut = tmp_path / "flood.pcap.gz"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    status, alerts, err = run(tmp_path / "s", cut)
+    assert status == EXIT_DAMAGED, err
+    assert f"{cut}: compressed data cut off (gzip) at offset" in err
+    assert "syn_flood" in {a["detector"] for a in alerts}

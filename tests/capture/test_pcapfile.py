@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import random
 import struct
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -347,3 +351,93 @@ def test_stopping_early_releases_the_file(tmp_path: Path) -> None:
     del f
     it.close()
     assert first == frames()[0]
+
+
+COMPRESSORS = {"gzip": gzip.compress, "xz": lzma.compress, "bzip2": bz2.compress}
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_compressed_files_read_as_the_capture(tmp_path: Path, kind: str, fmt: str) -> None:
+    """gzip, xz and bzip2 files give the packets of the capture inside, also when several
+    compressed members follow one another (appending to a rotated file)."""
+    data = pcap_bytes("<", False) if fmt == "pcap" else pcapng_bytes("<", 6)
+    compress = COMPRESSORS[kind]
+    path = tmp_path / f"c.{fmt}.z"
+    path.write_bytes(compress(data))
+    check(path)
+    half = len(data) // 2
+    path.write_bytes(compress(data[:half]) + compress(data[half:]))
+    check(path)
+
+
+def test_compressed_stream_on_stdin() -> None:
+    """A gzip stream on standard input is decompressed as it arrives."""
+    from io import BytesIO
+
+    from sentinel.capture.pcapfile import Capture
+
+    cap = Capture("-", stdin=BytesIO(gzip.compress(pcap_bytes(">", True))))
+    got = []
+    for item in cap.items():
+        assert not isinstance(item, tuple)
+        got += [bytes(f) for _ts, _lt, f, _wl in item.records()]
+    assert got == frames()
+
+
+def big_capture(n: int = 3000) -> bytes:
+    """A pcap of n distinct frames (larger than the decompressor's steps)."""
+    rng = random.Random(2026)
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, LINK_ETHERNET)]
+    for i in range(n):
+        f = bytes(Ether() / IP(dst=f"10.77.{i >> 8}.{i & 255}") / UDP() / rng.randbytes(60))
+        out.append(struct.pack("<IIII", T0 + i, 0, len(f), len(f)) + f)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "xz"])
+def test_compressed_file_cut_off_is_read_up_to_the_cut(tmp_path: Path, kind: str) -> None:
+    """A compressed capture cut off gives the packets decompressed before the cut, then a
+    PcapError that says so; the whole file gives them all and no error."""
+    data = COMPRESSORS[kind](big_capture())
+    path = tmp_path / "cut.pcap.z"
+    path.write_bytes(data)
+    assert read_until_error(path) == (3000, "")
+    path.write_bytes(data[: len(data) // 2])
+    n, err = read_until_error(path)
+    assert 1000 < n < 2000, n
+    assert f"compressed data cut off ({kind})" in err
+    path.write_bytes(data[:-4])  # the gzip trailer or the xz footer cut off
+    n, err = read_until_error(path)
+    assert n > 2900, n
+    assert "cut off" in err
+
+
+def test_damaged_compressed_data_is_read_up_to_the_damage(tmp_path: Path) -> None:
+    """A byte changed inside gzip data: the packets before it, then the damage named
+    (wherever in the second half the byte is)."""
+    whole = gzip.compress(big_capture())
+    path = tmp_path / "bad.pcap.gz"
+    for at in range(len(whole) // 2, len(whole) - 8, len(whole) // 7):
+        data = bytearray(whole)
+        data[at] ^= 0x55
+        path.write_bytes(bytes(data))
+        n, err = read_until_error(path)
+        assert 1000 < n <= 3000, (at, n)
+        assert "(gzip)" in err, (at, err)
+
+
+def test_garbage_after_compressed_data_is_damage(tmp_path: Path) -> None:
+    path = tmp_path / "tail.pcap.gz"
+    path.write_bytes(gzip.compress(pcap_bytes("<", False)) + b"not gzip at all")
+    n, err = read_until_error(path)
+    assert (n, "data after the end of the compressed stream" in err) == (5, True)
+
+
+def test_zstd_is_named_not_misread(tmp_path: Path) -> None:
+    path = tmp_path / "c.pcap.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 40)
+    assert read_until_error(path) == (
+        0,
+        f"{path}: zstd-compressed: not read, decompress it first (zstd -d) at offset 0",
+    )
