@@ -4,7 +4,9 @@
 ``error`` is empty when the message made sense, or a reason (``truncated``,
 ``bad_magic``, ``bad_option``) when it did not. Options are read up to the first
 malformed one; option overload (52) and long options split over several instances are
-not needed for detection and are not handled.
+not needed for detection and are not handled. The client identifier (option 61) is
+what a server keys its leases on when a client sends one (dnsmasq, ISC, Windows), so
+``client_id`` names the client a lease is for as much as ``chaddr`` does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6,
 MAGIC = b"\x63\x82\x53\x63"
 FIXED = 236  # the BOOTP header before the magic cookie
 MAX_LIST = 16  # addresses kept per list option
+MAX_CLIENT_ID = 32  # bytes of a client identifier kept (RFC 4361's are 15 to 23)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,16 @@ class Dhcp:
     routers: tuple[str, ...] = ()  # option 3
     dns_servers: tuple[str, ...] = ()  # option 6
     lease_time: int = -1  # option 51, seconds
+    client_id: str = ""  # option 61: a hardware type 1 with a MAC as that MAC, else hex
     error: str = ""
+
+
+def _client_id(value: bytes) -> str:
+    """Option 61 as a key: type 1 (Ethernet) and six bytes is the MAC, anything else
+    (RFC 4361's IAID and DUID, a name) its type and bytes in hex, ``id:01ab...``."""
+    if len(value) == 7 and value[0] == 1:
+        return mac_text(value[1:])
+    return "id:" + value.hex()
 
 
 def _addresses(value: bytes) -> tuple[str, ...]:
@@ -56,7 +68,7 @@ def parse(data: bytes) -> Dhcp:
         return replace(head, error="truncated")
     if data[FIXED : FIXED + 4] != MAGIC:
         return replace(head, error="bad_magic")
-    message_type, server_id, lease_time = 0, "", -1
+    message_type, server_id, lease_time, client_id = 0, "", -1, ""
     routers: tuple[str, ...] = ()
     dns_servers: tuple[str, ...] = ()
     error = ""
@@ -83,6 +95,8 @@ def parse(data: bytes) -> Dhcp:
             dns_servers = _addresses(value)
         elif code == 51 and len(value) == 4 and lease_time < 0:
             lease_time = int.from_bytes(value, "big")
+        elif code == 61 and value and not client_id:
+            client_id = _client_id(value[:MAX_CLIENT_ID])
     return replace(
         head,
         message_type=message_type,
@@ -90,5 +104,6 @@ def parse(data: bytes) -> Dhcp:
         routers=routers,
         dns_servers=dns_servers,
         lease_time=lease_time,
+        client_id=client_id,
         error=error,
     )

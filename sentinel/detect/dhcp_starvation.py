@@ -4,9 +4,13 @@ Starvation tools (dhcpstarv, yersinia, scapy scripts) ask for a lease for each o
 thousands of invented MACs until the pool is empty, then a rogue server answers the
 real clients. Three signals:
 
-- ``forged``: one Ethernet sender asks for ``forged_threshold`` different client MACs
-  (``chaddr``) within ``window``. A client asks for itself; a relay agent sets
-  ``giaddr`` and is not counted. Critical: no ordinary device does this.
+- ``forged``: one Ethernet sender asks for ``forged_threshold`` different clients
+  within ``window``. A client is its client identifier (option 61) when it sends one,
+  as servers key their leases on it, else its ``chaddr``: a tool that keeps its own MAC
+  everywhere and invents identifiers takes a lease each time. A client asks for
+  itself; a relay agent sets ``giaddr`` and is not counted, but only from an address
+  and, with ``detect.gateway.mac`` pinned, from the gateway (a request from 0.0.0.0, or
+  a laptop's, that fills in giaddr is no relay). Critical: no ordinary device does this.
 - ``paced``: the same, ``slow_threshold`` client MACs within ``slow_window``: a tool
   that waits for each lease before asking for the next (dhcpstarv against a server
   that pings each address first, a lease every 3 s). A warning: a Wi-Fi repeater that
@@ -58,6 +62,7 @@ class DhcpStarvation:
         self.clients: dict[str, float] = {}  # every chaddr asked for, last time
         self.reported = float("-inf")
         self.dirty = False
+        self.gateway_mac = common.cfg.gateway.mac or ""
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         if p.dport != 67:
@@ -65,22 +70,35 @@ class DhcpStarvation:
         d = parse(p.payload)
         if d.error or d.op != BOOTREQUEST or d.message_type not in (DISCOVER, REQUEST):
             return ()
-        if d.giaddr not in ("", UNSPECIFIED) or not d.chaddr:
-            return ()  # relayed: the relay speaks for many clients by design
+        if not d.chaddr:
+            return ()
         mac = mac_text(p.src_mac)
         src = ip_text(p.src)
+        if self._relayed(d.giaddr, src, mac):
+            return ()  # the relay speaks for many clients by design
         if self.allowed.source(src, mac) or self.allowed.mac(d.chaddr):
             return ()
-        if d.chaddr != mac:
+        # The server keys its leases on the client identifier when there is one: a new
+        # identifier is a new lease, whatever chaddr says.
+        client = d.client_id or d.chaddr
+        if client != mac:
             s = self.senders.setdefault(mac, _Sender)
-            if len(s.clients) < MAX_CLIENTS or d.chaddr in s.clients:
-                s.clients[d.chaddr] = p.ts
+            if len(s.clients) < MAX_CLIENTS or client in s.clients:
+                s.clients[client] = p.ts
             if src not in ("", UNSPECIFIED):
                 s.ip = src
-        if len(self.clients) < MAX_CLIENTS or d.chaddr in self.clients:
-            self.clients[d.chaddr] = p.ts
+        if len(self.clients) < MAX_CLIENTS or client in self.clients:
+            self.clients[client] = p.ts
         self.dirty = True
         return ()
+
+    def _relayed(self, giaddr: str, src: str, mac: str) -> bool:
+        """A relay agent's request: giaddr set, sent from an address (a client before its
+        lease has none) and, with the gateway's MAC pinned, by the gateway (relays are
+        routers), so a laptop cannot pass for one by filling in giaddr."""
+        if giaddr in ("", UNSPECIFIED) or src in ("", UNSPECIFIED):
+            return False
+        return not self.gateway_mac or mac == self.gateway_mac
 
     def tick(self, now: float) -> Iterable[Finding]:
         horizon = now - self.s.window
@@ -100,6 +118,9 @@ class DhcpStarvation:
                 slow >= self.s.slow_threshold
                 and now - s.reported >= REPORT_EVERY
                 and now - s.paced >= REPORT_EVERY
+                # paced: spread over more than ``window``. A burst still inside it is
+                # judged as forged first (an alert keeps the severity it started with).
+                and min(s.clients.values()) < horizon
             ):
                 s.paced = now
                 out.append(self._forged(mac, s, now, slow, self.s.slow_window, Severity.WARNING))
@@ -131,7 +152,7 @@ class DhcpStarvation:
             severity=severity,
             identifier=mac,
             summary=f"DHCP starvation: {{source}} asked for leases for {n} "
-            f"other client MACs in {window:g}s",
+            f"other clients (client MACs or identifiers) in {window:g}s",
             ts=now,
             src_ip=s.ip,
             src_mac=mac,

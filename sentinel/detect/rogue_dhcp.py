@@ -33,6 +33,11 @@ in this order:
    packet) and were not found rogue are learned; after the period, a server that was
    not learned is rogue.
 
+A reply with ``giaddr`` set was relayed from another network and is spared rules 1
+and 2 (its router is that network's), but with ``detect.gateway.mac`` pinned only when
+the gateway (the relay agent, a router) sent it: a laptop filling in giaddr is judged
+as the server it is.
+
 Independently, ``routers`` and ``dns_servers``, when configured, are checked in every
 reply, even from an allowed server.
 
@@ -106,6 +111,7 @@ class RogueDhcp:
         self.s = s
         self.allowed = common.allowed(s)
         self.gateway = common.cfg.gateway.ip or ""
+        self.gateway_mac = common.cfg.gateway.mac or ""
         self.configured = frozenset(s.servers)
         self.networks = [ipaddress.ip_network(n, strict=False) for n in common.networks]
         self.servers: Bounded[str, _Server] = Bounded(common.max_tracked)
@@ -150,7 +156,9 @@ class RogueDhcp:
     def _judge(
         self, server: str, s: _Server, m: Dhcp, ts: float, flagged: list[tuple[str, _Server]]
     ) -> None:
-        relayed = m.giaddr not in UNSET
+        # A relayed reply reaches the clients from the relay agent, a router: with the
+        # gateway's MAC pinned, giaddr in a reply from any other MAC is no relay's.
+        relayed = m.giaddr not in UNSET and (not self.gateway_mac or s.mac == self.gateway_mac)
         if self.configured:
             if server not in self.configured:
                 self._unlisted(s, m, relayed)
