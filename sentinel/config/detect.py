@@ -244,6 +244,9 @@ class DnsTunnel:
     long_names_threshold: Count = 20
     # Query types used for tunnels (NULL, TXT, PRIVATE): counts within the window.
     odd_types_threshold: Count = 50
+    # Datagrams to port 53 of one server that are not DNS queries (iodine's raw UDP
+    # mode, a VPN on the DNS port) within the window; DNS clients send none.
+    not_dns_threshold: Count = 20
     # Per client, over all its queries whatever their domain (dnscat2 sent straight to
     # its server spreads the tunnel over names that share no domain), within
     # client_window. Shorter forgets slow tunnels sooner; longer holds more per client.

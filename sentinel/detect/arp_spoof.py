@@ -7,7 +7,11 @@
   the real owner keep overwriting each other.
 - The Ethernet source differing from the ARP sender MAC (forged frames).
 - ICMP redirects from anyone but the pinned gateway (a MITM's kernel sends them).
-The identifier is the spoofing MAC: the one claiming an address another MAC held first.
+The identifier is the spoofing MAC: of the two MACs taking turns on an address, the one
+that also claims another address (its own: arpspoof and arping resolve their victims
+from it), else the one that did not hold the address first. A spoofer's forged
+broadcast often reaches the wire before the owner has spoken at all, so "first" alone
+would blame the owner.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from sentinel.packet import Packet
 
 ZERO_MAC = "00:00:00:00:00:00"
+MAX_CLAIMS = 8  # addresses remembered per MAC
 
 
 class _Binding:
@@ -48,6 +53,8 @@ class ArpSpoof:
         self.gateway_mac = common.cfg.gateway.mac
         self.bindings: Bounded[str, _Binding] = Bounded(common.max_tracked)
         self.own_ip: Bounded[str, str] = Bounded(common.max_tracked)  # MAC -> its own IP
+        # MAC -> the addresses it claimed (a few): a spoofer claims its own and another's
+        self.claims: Bounded[str, set[str]] = Bounded(common.max_tracked)
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         if p.arp_op:
@@ -74,6 +81,9 @@ class ArpSpoof:
         if spa == "0.0.0.0" or sha == ZERO_MAC or self.allowed.source(spa, sha):  # noqa: S104
             return []
         out = []
+        claimed = self.claims.setdefault(sha, set)
+        if len(claimed) < MAX_CLAIMS:
+            claimed.add(spa)
         if eth != sha:
             out.append(
                 self._finding(
@@ -110,12 +120,14 @@ class ArpSpoof:
             b.changes.append(p.ts)
             previous, b.mac = b.mac, sha
             if len(b.changes) >= self.s.flip_threshold:
-                # The device that held the address first is its owner; the other one spoofs.
-                spoofer = sha if sha != b.first_mac else previous
+                spoofer = self._spoofer(spa, sha, previous, b.first_mac)
+                own = self.own_ip.get(spoofer) or ""
+                if own == spa:  # its first claim was the address it spoofs
+                    own = next(iter(sorted((self.claims.get(spoofer) or set()) - {spa})), "")
                 out.append(
                     self._finding(
                         spoofer,
-                        self.own_ip.get(spoofer) or "",
+                        own,
                         p.ts,
                         "flip_flop",
                         f"{{source}} and another device keep claiming {{target}} "
@@ -127,6 +139,16 @@ class ArpSpoof:
         elif sha == b.first_mac:
             self.own_ip.setdefault(sha, value=spa)
         return out
+
+    def _spoofer(self, spa: str, mac: str, previous: str, first: str) -> str:
+        """Of two MACs claiming ``spa`` in turn, the one that claims other addresses as
+        well (its own) spoofs, when only one does; else the one that did not hold it
+        first (a spoofer that speaks first, before the owner, is told apart only so)."""
+        mine = bool((self.claims.get(mac) or set()) - {spa})
+        theirs = bool((self.claims.get(previous) or set()) - {spa})
+        if mine != theirs:
+            return mac if mine else previous
+        return mac if mac != first else previous
 
     def _finding(
         self,

@@ -7,12 +7,19 @@ often use record types that carry much in the answer. Per client and registered 
 - long names: a first label longer than ``label_length`` (48) or a name longer than
   ``name_length`` (90), at least ``long_names_threshold`` (20) times. Host names are
   short; base32 chunks fill labels to 63.
-- unique names: at least ``unique_names_threshold`` (150) different names. Browsing asks
-  a few names per site; a tunnel never asks the same one twice.
+- unique names: at least ``unique_names_threshold`` (150) different names. Browsing
+  asks a few names per site; a tunnel never asks the same one twice.
 - odd types: TXT or rare-type queries (``dns.rare_type``: NULL, KEY, private use
   65280-65534, any type no everyday client asks for), at least
   ``odd_types_threshold`` (50) times. TXT has normal uses (SPF, verification) but not
   dozens an hour from one laptop.
+- not DNS: datagrams to port 53 that are no DNS query (unparseable, a response, an
+  opcode no client uses), at least ``not_dns_threshold`` (20) to one server. iodine
+  logs in over DNS, then sends its raw UDP mode straight to its server's port 53
+  (unless run with ``-r``); a VPN on port 53 steps around a firewall the same way.
+
+A name asked again counts once in the first three tests: a client's retries and a
+program polling one TXT record carry no new data.
 
 Domains on the allow-list (by default CDNs with generated host names and antivirus
 services that look files up over DNS) never count; nor do reverse lookups (``.arpa``)
@@ -54,6 +61,9 @@ if TYPE_CHECKING:
 
 REPORT_EVERY = 60.0  # seconds between findings for one ongoing tunnel (keeps it active)
 SWEEP_EVERY = 60.0  # seconds between expiry sweeps
+# Opcodes no DNS client sends (0 query, 1 inverse, 2 status, 4 notify, 5 update and 6
+# stateful operations are DNS): a datagram to port 53 with one of them is something else.
+NOT_DNS = frozenset({3, *range(7, 16)})
 
 
 class _Pair:
@@ -67,6 +77,14 @@ class _Pair:
         self.last_seen = 0.0
         self.last_report = float("-inf")
         self.mac = ""
+
+
+class _Raw:
+    __slots__ = ("last_report", "times")
+
+    def __init__(self, threshold: int) -> None:
+        self.times: deque[float] = deque(maxlen=max(1, threshold))
+        self.last_report = float("-inf")
 
 
 def _within(times: Iterable[float], since: float) -> int:
@@ -93,6 +111,7 @@ class DnsTunnel:
         self.asked: Bounded[tuple[str, str], int] = Bounded(4096)  # (client, server) -> id
         self.answerers: Bounded[str, float] = Bounded(1024)
         self.clients = Clients(s, self.name, common.max_tracked)
+        self.raw: Bounded[tuple[str, str], _Raw] = Bounded(common.max_tracked)
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         if p.proto not in (6, 17):
@@ -111,13 +130,15 @@ class DnsTunnel:
         if self.allowed.source(client, mac):
             return ()
         m = parse(data, tcp=p.proto == 6)
-        if m.qr or m.opcode != 0:
-            return ()
+        server = ip_text(p.dst)
         if m.error and not m.questions:
             self.malformed += 1
+        if p.proto == 17 and ((m.error and not m.questions) or m.qr or m.opcode in NOT_DNS):
+            # TCP segments may continue a message; a datagram is one message or none
+            return self._not_dns(client, mac, server, p.ts)
+        if m.qr or m.opcode != 0 or (m.error and not m.questions):
             return ()
         out = []
-        server = ip_text(p.dst)
         self.asked.put((client, server), m.id)
         for q in m.questions:
             if not q.name or q.name.endswith((".arpa", ".local")) or self.allowed.domain(q.name):
@@ -131,6 +152,36 @@ class DnsTunnel:
             if found is not None:
                 out.append(found)
         return out
+
+    def _not_dns(self, client: str, mac: str, server: str, ts: float) -> list[Finding]:
+        """A datagram to port 53 that is no DNS query: iodine's raw UDP mode, a VPN on
+        the DNS port. ``not_dns_threshold`` of them to one server within ``window``."""
+        t = self.raw.get((client, server))
+        if t is None:
+            t = self.raw.setdefault((client, server), value=_Raw(self.s.not_dns_threshold))
+        t.times.append(ts)
+        if ts - t.last_report < REPORT_EVERY or len(t.times) < self.s.not_dns_threshold:
+            return []
+        n = _within(t.times, ts - self.s.window)
+        if n < self.s.not_dns_threshold:
+            return []
+        t.last_report = ts
+        self.clients.reported(client, ts)
+        return [
+            Finding(
+                detector=self.name,
+                severity=Severity.WARNING,
+                identifier=client,
+                summary=f"{{source}} sends {n} datagrams to port 53 of {{target}} that are "
+                f"not DNS queries within {self.s.window:g}s: a tunnel or VPN on the DNS port",
+                ts=ts,
+                src_ip=client,
+                src_mac=mac,
+                target=server,
+                kind="not_dns",
+                counts={"not_dns": n},
+            )
+        ]
 
     def _answer(self, p: Packet) -> None:
         """A DNS response: its sender resolves for the LAN once it answers three clients."""
@@ -158,17 +209,20 @@ class DnsTunnel:
         if pair is None:
             pair = self.pairs.setdefault((client, domain), value=_Pair())
         pair.last_seen, pair.mac = ts, mac
+        key = hash(name)
+        # A name asked again (a retry, a program polling one TXT record) carries no new
+        # data: only the first asking counts as a long name or an odd type.
+        fresh = key not in pair.names
         first = name.split(".", 1)[0]
-        if len(first) > self.s.label_length or len(name) > self.s.name_length:
+        if fresh and (len(first) > self.s.label_length or len(name) > self.s.name_length):
             if pair.long is None:
                 pair.long = deque(maxlen=max(1, self.s.long_names_threshold))
             pair.long.append(ts)
-        if qtype == TXT or rare_type(qtype):  # carriers of data in the answers
+        if fresh and (qtype == TXT or rare_type(qtype)):  # carriers of data in the answers
             if pair.odd is None:
                 pair.odd = deque(maxlen=max(1, self.s.odd_types_threshold))
             pair.odd.append(ts)
-        key = hash(name)
-        if key in pair.names:
+        if not fresh:
             pair.names.move_to_end(key)
         elif len(pair.names) >= max(1, self.s.unique_names_threshold):
             pair.names.popitem(last=False)
@@ -224,6 +278,9 @@ class DnsTunnel:
             for key, pair in self.pairs.items():
                 if pair.last_seen < horizon:
                     self.pairs.pop(key)
+            for raw_key, raw in self.raw.items():
+                if raw.times[-1] < horizon:
+                    self.raw.pop(raw_key)
             self.clients.sweep(now)
         return ()
 

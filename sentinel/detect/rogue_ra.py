@@ -14,7 +14,9 @@ DHCP server. Judged from the advertisements alone:
 3. A router lifetime of 0 tells hosts to stop using the router the advertisement comes
    from. Sent with a router's source address by another MAC (kill_router6), or by any
    sender that is not a router once the routers are known, it is flagged as
-   ``kill_router``.
+   ``kill_router``. From its own address with a prefix to autoconfigure (fake_router26
+   ``-l 0 -A``, often with a DNS server), it is a rogue announcement as in 1 and 2:
+   hosts keep their router but take its addresses and resolver.
 
 4. An advertisement that came in fragments (RA-guard evasion: thc-ipv6 fake_router26
    -E D pushes the ICMPv6 header into a second fragment) is never learned: no router
@@ -92,7 +94,12 @@ class RogueRa:
             return ()
         kind = ""
         forged = src in self.router_ips or src in self.pinned_ips  # a router's address
-        if m.router_lifetime == 0:
+        if m.router_lifetime == 0 and m.prefixes and not forged:
+            # not a default router, but a prefix to autoconfigure (and often a DNS
+            # server, RDNSS): hosts take its addresses and resolver, keeping their router
+            if self.pinned or p.reassembled or not self._learning(p.ts):
+                kind = "rogue"
+        elif m.router_lifetime == 0:
             if forged or self.pinned or (len(self.routers) and not self._learning(p.ts)):
                 kind = "kill_router"
         elif self.pinned or p.reassembled or not self._learning(p.ts):
