@@ -1775,3 +1775,7 @@ SCENARIOS |= {
         Scenario("medusa_http_basic", ("medusa", "busybox"), _logins("medusa_http_basic")),
     ]
 }
+# DNS tunnel, DHCP and ARP/ND variants (tests/lab/scenarios_dns_l2.py, which imports this module)
+from tests.lab import scenarios_dns_l2  # noqa: E402
+
+SCENARIOS |= scenarios_dns_l2.SCENARIOS
