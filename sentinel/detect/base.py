@@ -137,7 +137,7 @@ class Run:
     also counts the second before it (``lead``) and its last, partial second.
     """
 
-    __slots__ = ("count", "hot", "lead", "second", "total")
+    __slots__ = ("count", "hot", "judged", "lead", "second", "total")
 
     def __init__(self) -> None:
         self.second = -1
@@ -145,6 +145,7 @@ class Run:
         self.hot = 0  # consecutive seconds at or over the rate
         self.lead = 0  # the previous second's count, when it was under the rate
         self.total = 0  # since the run (or the current second, outside one) began
+        self.judged = 0  # the total ``roll`` last judged: a run's, even once it ended
 
     def add(self, n: int = 1) -> None:
         self.count += n
@@ -168,6 +169,7 @@ class Run:
                 flood = self.hot >= sustain or self.total >= burst
             else:
                 flood = self.hot > 0 and self.total >= burst  # the run's last second
+            self.judged = self.total
             adjacent = second - self.second == 1
             if not (over and adjacent):
                 self.lead = self.count if adjacent and not over else 0

@@ -4,8 +4,10 @@ Per victim and protocol, packets are counted in one-second buckets. ``rate_thres
 packets a second for ``sustain`` seconds, or ``burst`` packets in a run of seconds
 each over the rate (with the second before it and its last, partial second: see
 ``base.Run``), is a candidate; like ``syn_flood``, only a flood's two shapes are
-flagged: one sender that dominates, or a crowd of one-shot (spoofed) senders. The
-``protocol`` of the finding (its ``kind``) says which:
+flagged: one sender that dominates, a crowd of one-shot (spoofed) senders, or a few
+hosts flooding together (``distributed``: each at least ``HEAVY_SHARE`` of the packets,
+together most of them; one finding per host, so each is named). The ``protocol`` of the
+finding (its ``kind``) says which:
 
 - ``rst``: RST segments to the victim, except those refusing a SYN-ACK the victim sent
   (a raw SYN sender's kernel does that; its SYN flood is ``syn_flood``'s), and except a
@@ -59,6 +61,11 @@ MAX_SENDERS = 4096
 PORTS_KEPT = 64
 DOMINANT_SHARE = 0.5
 ONE_SHOT_SHARE = 0.9
+# A distributed flood: senders with at least this share each (so at most 1 / HEAVY_SHARE
+# of them), two or more, together at least HEAVY_TOTAL of the packets. A busy server's
+# hundreds of clients each send a sliver; a few infected laptops each send a slice.
+HEAVY_SHARE = 0.05
+HEAVY_TOTAL = 0.8
 ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})  # v4: unreachable, quench, redirect, time, param
 ICMPV6_QUERIES = frozenset({128})  # echo request; ND and MLD are link chatter
 ANSWERED_SHARE = 0.02  # a destination answering this share of the datagrams is no victim
@@ -189,7 +196,9 @@ class Flood:
         flood, quiet = v.roll(second, rate, self.s.sustain, self.s.burst)
         if flood:
             shape = self._shape(v, key[1])
-            if shape:
+            if shape == "distributed":
+                self.found += self._distributed(key, v, float(second))
+            elif shape:
                 self.found.append(self._finding(key, v, float(second), shape))
         if quiet:
             v.senders.clear()
@@ -220,6 +229,9 @@ class Flood:
         one_shot = sum(1 for n in v.senders.values() if n == 1) + v.untracked
         if len(v.senders) >= 50 and one_shot >= ONE_SHOT_SHARE * (len(v.senders) + v.untracked):
             return "spoofed"
+        heavy = [n for n in v.senders.values() if n >= HEAVY_SHARE * total]
+        if len(heavy) >= 2 and sum(heavy) >= HEAVY_TOTAL * total:
+            return "distributed"
         return ""
 
     def _finding(self, key: tuple[str, str], v: _Victim, ts: float, shape: str) -> Finding:
@@ -235,17 +247,45 @@ class Flood:
             detector=self.name,
             severity=Severity.CRITICAL,
             identifier=f"{victim}/{protocol}",
-            summary=f"{what} flood on {{target}}: {v.total} packets "
+            summary=f"{what} flood on {{target}}: {v.judged} packets "
             + ("from {source}" if single else f"from {senders} spoofed sources"),
             ts=ts,
             src_ip=src if single else "",
             src_mac=mac if single else "",
             target=victim,
             kind=protocol,
-            counts={"packets": v.total, "senders": senders},
+            counts={"packets": v.judged, "senders": senders},
             description=f"protocol={protocol} shape={shape}"
             + (f" datagrams_with_data answered={v.answers}" if data else ""),
         )
+
+    def _distributed(self, key: tuple[str, str], v: _Victim, ts: float) -> list[Finding]:
+        """One finding per host of a distributed flood, each naming its host."""
+        victim, protocol = key
+        data = protocol == UDP_DATA
+        if data:
+            protocol = "udp"
+        total = sum(v.senders.values()) + v.untracked
+        heavy = [(who, n) for who, n in v.senders.items() if n >= HEAVY_SHARE * total]
+        what = {"rst": "RST", "ack": "ACK", "udp": "UDP", "icmp": "ICMP"}[protocol]
+        return [
+            Finding(
+                detector=self.name,
+                severity=Severity.CRITICAL,
+                identifier=f"{victim}/{protocol}/{src}",
+                summary=f"{what} flood on {{target}} from {len(heavy)} hosts together: "
+                f"{{source}} sent {n} of the {v.judged} packets",
+                ts=ts,
+                src_ip=src,
+                src_mac=mac,
+                target=victim,
+                kind=protocol,
+                counts={"packets": n, "flood_packets": v.judged, "senders": len(heavy)},
+                description=f"protocol={protocol} shape=distributed"
+                + (f" datagrams_with_data answered={v.answers}" if data else ""),
+            )
+            for (src, mac), n in heavy
+        ]
 
     def tick(self, now: float) -> Iterable[Finding]:
         second = int(now)

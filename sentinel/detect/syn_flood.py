@@ -5,9 +5,11 @@ SYN/s sustained for ``sustain`` seconds, or ``burst`` SYNs within a run of secon
 over the rate, its two edge seconds counted (a two-second burst of thousands, wherever
 it falls on the clock: ``base.Run``), is a candidate. A busy file server also gets
 many SYNs, from many clients that each open a few connections; a flood comes either
-from one sender that dominates (hping3) or from a crowd of one-shot, spoofed senders.
-Only those two shapes are flagged. One alert per victim service: with spoofed sources
-there is no real source to name.
+from one sender that dominates (hping3), from a crowd of one-shot, spoofed senders, or
+from a few hosts flooding together (``distributed``: each at least ``HEAVY_SHARE`` of the
+SYNs, together most of them). Only those shapes are flagged. One alert per victim
+service (with spoofed sources there is no real source to name), and for a distributed
+flood one per flooding host, each named.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
 MAX_SENDERS = 4096
 DOMINANT_SHARE = 0.5  # one sender with at least this share of the SYNs: a single-source flood
 ONE_SHOT_SHARE = 0.9  # senders with a single SYN: spoofed sources
+# Distributed: two or more senders with at least HEAVY_SHARE of the SYNs each, together
+# HEAVY_TOTAL of them (a busy server's clients each open a sliver of its connections).
+HEAVY_SHARE = 0.05
+HEAVY_TOTAL = 0.8
 
 
 class _Target(Run):
@@ -97,7 +103,9 @@ class SynFlood:
         flood, quiet = t.roll(second, self.s.rate_threshold, self.s.sustain, self.s.burst)
         if flood:
             shape = self._shape(t)
-            if shape:
+            if shape == "distributed":
+                self.found += self._distributed(key, t, float(second))
+            elif shape:
                 self.found.append(self._finding(key, t, float(second), shape))
         if quiet:
             t.senders.clear()
@@ -113,7 +121,31 @@ class SynFlood:
         one_shot = sum(1 for n in t.senders.values() if n == 1) + t.untracked
         if len(t.senders) >= 50 and one_shot >= ONE_SHOT_SHARE * (len(t.senders) + t.untracked):
             return "spoofed"
+        heavy = [n for n in t.senders.values() if n >= HEAVY_SHARE * total]
+        if len(heavy) >= 2 and sum(heavy) >= HEAVY_TOTAL * total:
+            return "distributed"
         return ""
+
+    def _distributed(self, key: tuple[str, int], t: _Target, ts: float) -> list[Finding]:
+        """One finding per host of a distributed SYN flood, each naming its host."""
+        total = sum(t.senders.values()) + t.untracked
+        heavy = [(who, n) for who, n in t.senders.items() if n >= HEAVY_SHARE * total]
+        return [
+            Finding(
+                detector=self.name,
+                severity=Severity.CRITICAL,
+                identifier=f"{key[0]}:{key[1]}/{src}",
+                summary=f"SYN flood on {{target}} port {key[1]} from {len(heavy)} hosts "
+                f"together: {{source}} sent {n} of the {t.judged} SYNs",
+                ts=ts,
+                src_ip=src,
+                src_mac=mac,
+                target=key[0],
+                kind="distributed",
+                counts={"syn": n, "flood_syn": t.judged, "senders": len(heavy)},
+            )
+            for (src, mac), n in heavy
+        ]
 
     def _finding(self, key: tuple[str, int], t: _Target, ts: float, shape: str) -> Finding:
         (src, mac), _ = max(t.senders.items(), key=lambda kv: kv[1])
@@ -122,7 +154,7 @@ class SynFlood:
             detector=self.name,
             severity=Severity.CRITICAL,
             identifier=f"{key[0]}:{key[1]}",
-            summary=f"SYN flood on {{target}} port {key[1]}: {t.total} SYNs "
+            summary=f"SYN flood on {{target}} port {key[1]}: {t.judged} SYNs "
             + (
                 "from {source}"
                 if single
@@ -133,7 +165,7 @@ class SynFlood:
             src_mac=mac if single else "",
             target=key[0],
             kind=shape,
-            counts={"syn": t.total, "senders": len(t.senders) + t.untracked},
+            counts={"syn": t.judged, "senders": len(t.senders) + t.untracked},
         )
 
     def tick(self, now: float) -> Iterable[Finding]:

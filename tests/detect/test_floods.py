@@ -299,3 +299,66 @@ def test_a_school_morning_is_not_starvation() -> None:
         frames += [discover(mac, t, src_mac=mac), discover(mac, t + 1, src_mac=mac)]
     frames.sort(key=lambda p: p.ts)
     assert run(make(DhcpStarvation), frames) == []
+
+
+LAPTOPS = [(f"10.77.0.{101 + i}", f"02:77:00:00:01:{i:02x}") for i in range(4)]
+GW, GW_MAC = "10.77.0.1", "02:77:00:00:00:01"
+
+
+def distributed(layer: object, n: int, rate: float) -> list[Packet]:
+    """Four laptops each sending ``n`` packets to the gateway at ``rate`` a second,
+    interleaved (hping3 on each at once): no one of them dominates."""
+    frames = []
+    for i in range(n):
+        for k, (ip, mac) in enumerate(LAPTOPS):
+            t = 10.2 + i / rate + k / (4 * rate)
+            frames.append(pkt(Ether(src=mac, dst=GW_MAC) / IP(src=ip, dst=GW) / layer, t))  # type: ignore[operator]
+    return frames
+
+
+def test_a_flood_from_four_laptops_at_once_names_each_of_them() -> None:
+    """UDP, ICMP and SYN floods of the gateway from four hosts, each a quarter."""
+    for layer, detector, kind in (
+        (UDP(sport=3000, dport=53), Flood, "udp"),
+        (ICMP(), Flood, "icmp"),
+        (TCP(sport=3000, dport=80, flags="S"), SynFlood, "distributed"),
+    ):
+        found = run(make(detector), distributed(layer, 700, 330), until=16)
+        assert {(f.kind, f.src_ip, f.src_mac, f.target) for f in found} == {
+            (kind, ip, mac, GW) for ip, mac in LAPTOPS
+        }, layer
+        assert len({f.identifier for f in found}) == 4  # one alert per flooding host
+        assert all(f.counts["senders"] == 4 for f in found)
+        assert "4 hosts together" in found[0].summary
+
+
+def test_many_clients_each_a_sliver_are_no_distributed_flood() -> None:
+    """A lesson starting: 60 laptops each opening 20 connections to one server in 3 s
+    (400 SYNs a second, over the rate, each laptop 1.7 % of them): no flood."""
+    frames = [
+        tcp(f"10.77.0.{100 + c}", SRV, 40000 + i, 445, "S", 5 + (i * 60 + c) / 400)
+        for i in range(20)
+        for c in range(60)
+    ]
+    assert run(make(SynFlood), frames) == []
+
+
+def test_a_flood_that_ended_reports_its_packets() -> None:
+    """A spoofed UDP burst judged at the end of its run counts its packets, not 0."""
+    rng = random.Random(3)
+    frames = [
+        pkt(
+            Ether(src=A, dst=S)
+            / IP(
+                src=f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.7", dst=SRV
+            )
+            / UDP(sport=2000 + i, dport=80),
+            10.6 + i / 2000,
+        )
+        for i in range(3000)
+    ]
+    found = run(make(Flood), frames, until=16)
+    assert {(f.kind, f.src_ip) for f in found} == {("udp", "")}
+    for f in found:
+        assert f.counts["packets"] >= 1000
+        assert f"{f.counts['packets']} packets" in f.summary
