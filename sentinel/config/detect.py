@@ -311,6 +311,11 @@ class BruteForce:
     # the length within 10 % (the "wrong password" page). Lower catches slower guessers
     # and more apps that post to a login-named path in a loop.
     form_threshold: Count = 10
+    # Spraying: the thresholds above reached over `spray_servers` servers or more on one
+    # login port (a few guesses each): refused logins critical, accepted sessions closed
+    # with a FIN a warning (an admin's tool fanning out over many servers' ssh opens as
+    # many; a sweep's unanswered or reset SYNs are no sessions).
+    spray_servers: Count = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,14 @@ telnet, VNC, MySQL 1045, PostgreSQL 28P01) from one server to one client within
 status, same redirect, about the same length: the "wrong password" page). The alert's
 identifier is the same (client, server, port) either way, so one attack is one alert.
 
+Spraying (a few passwords against many servers, so that no server sees many) is counted
+per (client, login port) over every server: ``failures_threshold`` refused logins from
+``spray_servers`` servers or more within ``failures_window`` is critical, as one server's
+would be; ``short_threshold`` connections to ``spray_servers`` servers or more within
+``short_window`` is a warning (an admin's tool fanning out over the servers' ssh makes
+the same connections; the refusals are what proves guessing). Its identifier is
+(client, ``*``, port).
+
 A connection that moved ``TRANSFER_BYTES`` or more in either direction (its FIN's or
 RST's sequence number against its SYN's) was a file transfer, not a guess, and stops
 counting once it ends: a backup job copying one archive after another over scp is no
@@ -101,6 +109,7 @@ class _Replies:
 
 
 GROUPS_PER_FORM, FORMS_PER_PAIR = 4, 8
+SPRAY_KEPT = 4096  # (time, server) entries kept per (client, port): bounded under a flood
 
 
 class BruteForce:
@@ -118,12 +127,21 @@ class BruteForce:
         self.posts: Bounded[tuple[str, int, str, int], tuple[str, float]] = Bounded(
             common.max_tracked
         )
+        # (client, server port) -> (time, server) of connections and of refused logins,
+        # over every server: spraying
+        self.spread: Bounded[tuple[str, int], list[tuple[float, str]]] = Bounded(common.max_tracked)
+        self.refused: Bounded[tuple[str, int], list[tuple[float, str]]] = Bounded(
+            common.max_tracked
+        )
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         if p.tcp_flags & 0x12 != 0x02:
+            found: list[Finding] = []
             if p.tcp_flags & 0x07 and (p.dport in self.ports or p.sport in self.ports):
-                self._progress(p)  # SYN-ACK, FIN, RST: a session's progress
-            return self._reply(p) if p.payload_length >= 4 else ()
+                found = self._progress(p)  # SYN-ACK, FIN, RST: a session's progress
+            if p.payload_length >= 4:
+                found += self._reply(p)
+            return found
         if p.dport not in self.ports:
             return ()
         src, mac = ip_text(p.src), mac_text(p.src_mac)
@@ -146,6 +164,50 @@ class BruteForce:
             svc.bursts = [t for t in svc.bursts if p.ts - t < self.s.short_window]
             svc.bursts.append(p.ts)
         return self._judge(key, svc, p.ts)
+
+    def _spray(
+        self,
+        table: Bounded[tuple[str, int], list[tuple[float, str]]],
+        key: tuple[str, str, int],
+        mac: str,
+        now: float,
+        window: float,
+        threshold: int,
+        service: str,
+    ) -> list[Finding]:
+        """One more session the server accepted and one side closed (``service`` "": a
+        sweep's unanswered or reset SYNs are no login) or refused login (its service)
+        from the client of ``key`` to its server: spraying when they reach ``threshold``
+        within ``window`` over ``spray_servers`` servers or more."""
+        client, server, port = key
+        seen = table.setdefault((client, port), list)
+        seen[:] = [e for e in seen[-SPRAY_KEPT:] if now - e[0] < window]
+        seen.append((now, server))
+        if len(seen) < threshold:
+            return []
+        servers = len({e[1] for e in seen})
+        if servers < self.s.spray_servers:
+            return []
+        refusals = bool(service)
+        label = service or SERVICES.get(port, f"port {port}")
+        label = {"http_auth": "HTTP authentication", "form": "a web login form"}.get(label, label)
+        what = "refused logins" if refusals else "connections"
+        return [
+            Finding(
+                detector=self.name,
+                severity=Severity.CRITICAL if refusals else Severity.WARNING,
+                identifier=f"{client}|*|{port}",
+                summary=f"{{source}} is spraying password guesses on {label} (port {port}) "
+                f"of {servers} servers: {len(seen)} {what} in {window:g}s",
+                ts=now,
+                src_ip=client,
+                src_mac=mac,
+                target_name=f"{servers} servers",
+                kind=service or SERVICES.get(port, f"port {port}"),
+                counts={"failures" if refusals else "connections": len(seen), "servers": servers},
+                description=f"spray={what.split()[-1]}",
+            )
+        ]
 
     def _reply(self, p: Packet) -> list[Finding]:
         """A segment that starts like a refused login, a login form's POST or an answer."""
@@ -177,10 +239,13 @@ class BruteForce:
             r.service = service
             r.failures = [t for t in r.failures if p.ts - t < window]
             r.failures.append(p.ts)
+            spray = self._spray(
+                self.refused, key, mac, p.ts, window, self.s.failures_threshold, service
+            )
             if len(r.failures) >= self.s.failures_threshold:
                 rule = f"{len(r.failures)} refused logins in {window:g}s"
-                return [self._found(key, r.mac, p.ts, service, rule, len(r.failures))]
-            return []
+                return [self._found(key, r.mac, p.ts, service, rule, len(r.failures)), *spray]
+            return spray
         assert answer is not None
         groups = r.forms.get(form)
         if groups is None:
@@ -221,25 +286,35 @@ class BruteForce:
             counts={"failures": n},
         )
 
-    def _progress(self, p: Packet) -> None:
-        """The server's ISN from its SYN-ACK; at a FIN or RST, a transfer is uncounted."""
+    def _progress(self, p: Packet) -> list[Finding]:
+        """The server's ISN from its SYN-ACK; an accepted session's first FIN counts for
+        spraying; at a FIN or RST, a transfer is uncounted."""
         to_server = p.dport in self.ports
         client, server = (p.src, p.dst) if to_server else (p.dst, p.src)
         cport, port = (p.sport, p.dport) if to_server else (p.dport, p.sport)
         svc = self.table.get((ip_text(client), ip_text(server), port))
         conn = svc.open.get(cport) if svc is not None else None
         if svc is None or conn is None:
-            return
+            return []
         if p.tcp_flags & 0x12 == 0x12:
             if not to_server:
                 conn[2] = p.tcp_seq
-            return
+            return []
+        found: list[Finding] = []
+        if p.tcp_flags & 0x01 and conn[2] >= 0 and len(conn) == 3:
+            # A session that was accepted and is closed with a FIN: a login's, where a SYN
+            # scan resets the server's SYN-ACK at once
+            conn.append(p.ts)
+            key = (ip_text(client), ip_text(server), port)
+            window, threshold = self.s.short_window, self.s.short_threshold
+            found = self._spray(self.spread, key, svc.mac, p.ts, window, threshold, "")
         isn = conn[1] if to_server else conn[2]
         if isn < 0 or (p.tcp_seq - int(isn) - 1) % SEQ < TRANSFER_BYTES:
-            return
+            return found
         del svc.open[cport]
         with contextlib.suppress(ValueError):
             svc.starts.remove(conn[0])
+        return found
 
     def _judge(self, key: tuple[str, str, int], svc: _Service, now: float) -> list[Finding]:
         short = sum(1 for t in svc.starts if now - t < self.s.short_window)
@@ -279,6 +354,10 @@ class BruteForce:
         for pkey, (_, ts) in self.posts.items():
             if now - ts > window:
                 self.posts.pop(pkey)
+        for table, span in ((self.spread, self.s.short_window), (self.refused, window)):
+            for skey, seen in table.items():
+                if not seen or now - seen[-1][0] > span:
+                    table.pop(skey)
         return ()
 
     def stats(self) -> dict[str, int]:
@@ -286,5 +365,10 @@ class BruteForce:
             "services": len(self.table),
             "replies": len(self.replies),
             "posts": len(self.posts),
-            "evictions": self.table.evictions + self.replies.evictions + self.posts.evictions,
+            "sprays": len(self.spread) + len(self.refused),
+            "evictions": self.table.evictions
+            + self.replies.evictions
+            + self.posts.evictions
+            + self.spread.evictions
+            + self.refused.evictions,
         }

@@ -221,8 +221,8 @@ def test_tables_are_bounded() -> None:
     for p in packets(frames):
         assert list(bf.observe(p)) == []
     st = bf.stats()
-    assert (st["replies"], st["posts"]) == (50, 50)
-    assert st["evictions"] == 900
+    assert (st["replies"], st["posts"], st["sprays"]) == (50, 50, 50)
+    assert st["evictions"] == 1350  # the refusals over every server are a table of their own
 
 
 def test_recorded_ftp_guessing_is_seen_in_the_replies_alone() -> None:
@@ -237,3 +237,28 @@ def test_recorded_ftp_guessing_is_seen_in_the_replies_alone() -> None:
     assert {(f.kind, f.src_ip, f.target, f.identifier) for f in found} == {
         ("ftp", "10.77.0.66", SERVER, f"10.77.0.66|{SERVER}|21")
     }
+
+
+def refused_by(server: str, cport: int, ts: float) -> tuple[bytes, float]:
+    return segment(server, CLIENT, 21, cport, b"530 Login incorrect.\r\n", ts)
+
+
+def test_two_refusals_from_each_of_nine_ftp_servers_are_spraying() -> None:
+    """One account, two passwords, nine FTP servers: two 530s a server, none a brute
+    force alone; eighteen refusals over nine servers in seconds are critical."""
+    servers = [f"10.77.0.{11 + i}" for i in range(9)]
+    frames = [refused_by(s, 40000 + i, i * 0.4 + k) for i, s in enumerate(servers) for k in (0, 1)]
+    found = run(make(BruteForce, settings(BruteForce, ports=())), packets(frames))
+    assert {(f.kind, f.src_ip, f.identifier, f.severity.value) for f in found} == {
+        ("ftp", CLIENT, f"{CLIENT}|*|21", "critical")
+    }
+    assert "refused logins" in found[0].summary
+
+
+def test_mistyping_on_three_servers_is_not_spraying() -> None:
+    """Three refusals from each of three servers within a minute: nothing."""
+    servers = [f"10.77.0.{11 + i}" for i in range(3)]
+    frames = [
+        refused_by(s, 40000 + i, i * 10 + k * 3) for i, s in enumerate(servers) for k in range(3)
+    ]
+    assert run(make(BruteForce, settings(BruteForce, ports=())), packets(frames)) == []

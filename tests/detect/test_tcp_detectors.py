@@ -460,3 +460,42 @@ def test_a_client_retrying_one_dead_service_is_not_a_scan() -> None:
             answer("10.77.0.10", "10.77.0.102", 8080, 40000 + i, i * 10.0 + 0.01, "RA"),
         ]
     assert run(make(PortScan), frames) == []
+
+
+SPRAYED = [f"10.77.0.{11 + i}" for i in range(9)]
+
+
+def test_two_guesses_on_each_of_nine_ssh_servers_are_spraying() -> None:
+    """hydra -M servers -P two-passwords ssh: two connections a server, nine servers. No
+    server sees a brute force; the client's connections over all of them are a warning."""
+    frames = [
+        frame
+        for i, server in enumerate(SPRAYED)
+        for k in (0, 1)
+        for frame in (
+            syn("10.77.0.66", server, 50000 + 2 * i + k, 22, i * 0.3 + k * 0.1),
+            answer(server, "10.77.0.66", 22, 50000 + 2 * i + k, i * 0.3 + k * 0.1, "SA"),
+            answer(server, "10.77.0.66", 22, 50000 + 2 * i + k, i * 0.3 + k * 0.1 + 2, "FA"),
+        )
+    ]
+    found = run(make(BruteForce), frames)
+    assert {(f.kind, f.src_ip, f.identifier, f.severity.value) for f in found} == {
+        ("ssh", "10.77.0.66", "10.77.0.66|*|22", "warning")
+    }
+    assert found[0].counts["servers"] >= 4
+    # the same SYNs unanswered: a sweep of port 22 over absent hosts, no login at all
+    unanswered = [f for f in frames if f.dport == 22]
+    assert run(make(BruteForce), unanswered) == []
+    # answered and reset at once: a SYN scan of port 22 over live servers, no login
+    scanned = [f for f in frames if not f.tcp_flags & 0x01]
+    assert run(make(BruteForce), scanned) == []
+
+
+def test_an_admin_logging_in_to_three_servers_is_not_spraying() -> None:
+    """An admin's sessions on three servers, a few each: nothing."""
+    frames = [
+        syn("10.77.0.5", server, 50000 + 3 * i + k, 22, i * 20 + k * 6)
+        for i, server in enumerate(SPRAYED[:3])
+        for k in range(3)
+    ]
+    assert run(make(BruteForce), frames) == []
