@@ -1775,6 +1775,10 @@ SCENARIOS |= {
         Scenario("medusa_http_basic", ("medusa", "busybox"), _logins("medusa_http_basic")),
     ]
 }
+# Floods and guessing variants (tests/lab/scenarios_floods_logins.py, which imports this module)
+from tests.lab import scenarios_floods_logins  # noqa: E402
+
+SCENARIOS |= scenarios_floods_logins.SCENARIOS
 # DNS tunnel, DHCP and ARP/ND variants (tests/lab/scenarios_dns_l2.py, which imports this module)
 from tests.lab import scenarios_dns_l2  # noqa: E402
 

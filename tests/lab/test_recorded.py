@@ -148,6 +148,18 @@ def test_one_source_is_one_incident(truth: dict[str, object], tmp_path: Path) ->
     assert lead["first_seen"] == min(a["first_seen"] for a in found)
 
 
+@pytest.mark.parametrize(
+    "truth", [t for t in truths() if (t.get("notes") or {}).get("senders")], ids=ids
+)
+def test_each_host_of_a_distributed_flood_is_named(
+    truth: dict[str, object], tmp_path: Path
+) -> None:
+    """A flood from several LAN hosts at once names each of them, and no one else."""
+    found = alerts(truth, tmp_path)
+    senders = set(truth["notes"]["senders"])  # type: ignore[index]
+    assert {a["source"]["ip"] for a in found} == senders, found
+
+
 # Guessing on a login port is found by its connections first; the servers' replies must
 # find it alone too (the same server on another port would show nothing else).
 ON_LOGIN_PORTS = ["ftp_guess", "postgres_guess", "mariadb_guess", "telnet_guess", "vnc_guess"]
