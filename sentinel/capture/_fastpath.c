@@ -713,12 +713,17 @@ static inline void count(Core *self, int c, unsigned long wirelen) {
 
 /* Whether detectors want a frame for its transport header (accounting.py says the same
  * in Python): TCP SYN, FIN or RST, or no ACK outside a handshake (NULL, FIN, Xmas
- * probes); UDP to or from DNS, DHCP, mDNS, or an empty datagram (a UDP probe); every
+ * probes), and DNS over TCP segments with data; UDP to or from DNS, DHCP, mDNS, or an empty datagram (a UDP probe); every
  * ICMP; any rare IP protocol (IP-protocol scans) but the tunnels that carry bulk traffic. */
 static int detector_wants_l4(unsigned proto, const uint8_t *f, Py_ssize_t n, Py_ssize_t l4,
-                             int first_fragment) {
-    if (proto == 6)
-        return first_fragment && n >= l4 + 14 && ((f[l4 + 13] & 0x07) || !(f[l4 + 13] & 0x10));
+                             int first_fragment, Py_ssize_t ip_end) {
+    if (proto == 6) {
+        if (!first_fragment || n < l4 + 14) return 0;
+        if ((f[l4 + 13] & 0x07) || !(f[l4 + 13] & 0x10)) return 1;
+        /* DNS over TCP: segments that carry data (a message, or part of one) */
+        return (be16(f + l4) == 53 || be16(f + l4 + 2) == 53) &&
+               ip_end - l4 - (Py_ssize_t)(f[l4 + 12] >> 4) * 4 > 0;
+    }
     if (proto == 17) {
         if (!first_fragment || n < l4 + 6) return 0;
         unsigned sport = be16(f + l4), dport = be16(f + l4 + 2);
@@ -1001,7 +1006,7 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
                      f[l4 + 13], data > 0 ? data : 0))
             wanted = 1;
     }
-    if (detector_wants_l4(proto, f, n, l4, first_fragment))
+    if (detector_wants_l4(proto, f, n, l4, first_fragment, ip_end))
         wanted = 1;
     else if (proto == 6 && first_fragment && n >= l4 + 20 &&
              login_wanted(self, f, n, ip_end, l4, src_hi, src_lo, dst_hi, dst_lo, ts))

@@ -394,6 +394,14 @@ class Accounting(_Reports):
             # probe (NULL, FIN, Xmas scans)
             if first_fragment and n >= l4 + 14 and (f[l4 + 13] & 0x07 or not f[l4 + 13] & 0x10):
                 want = True
+            elif first_fragment and n >= l4 + 14 and 53 in _HH.unpack_from(f, l4):
+                # DNS over TCP: segments that carry data (a message, or part of one)
+                if family == F_V4:
+                    ip_end = off + ((f[off + 2] << 8) | f[off + 3])
+                else:
+                    ip_end = off + 40 + ((f[off + 4] << 8) | f[off + 5])
+                if ip_end - l4 - (f[l4 + 12] >> 4) * 4 > 0:
+                    want = True
             elif first_fragment and n >= l4 + 20:
                 # data: a login's refusal, an HTTP POST or its answer (a few byte compares)
                 start = l4 + (f[l4 + 12] >> 4) * 4

@@ -42,7 +42,7 @@ pytestmark = [
 ]
 
 LAB = DATA / "reference"
-LAB_PCAPS = sorted(LAB.glob("*.pcap"))
+LAB_PCAPS = sorted(LAB.glob("*.pcap*"))  # .pcap, .pcap.gz
 NET4, NET6 = "10.77.0.0/24", "2001:db8:77::/48"
 
 # Like with like: accounting classifies by the IP protocol field, fragments included,

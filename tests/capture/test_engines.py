@@ -38,7 +38,7 @@ from tests.capture.test_accounting_tshark import LAB_PCAPS, NET4, NET6, mixed
 from tests.capture.test_aggregates import VICTIM, syn, udp
 
 HERE = Path(__file__).resolve().parent
-RECORDED = sorted((HERE.parent / "data" / "lab").glob("*.pcap"))
+RECORDED = sorted((HERE.parent / "data" / "lab").glob("*.pcap*"))  # .pcap, .pcap.gz
 FAST = getattr(accounting, "FastAccounting", None)
 
 needs_c = pytest.mark.skipif(FAST is None, reason="the C engine is not built")
@@ -541,3 +541,40 @@ def test_udp_with_data_per_destination_agrees(tmp_path: Path) -> None:
     assert n >= 2990
     assert answers >= 2990
     assert not any(dst[0] >= 224 for _s, dst in got)
+
+
+@needs_c
+def test_dns_over_tcp_segments_wanted_alike(tmp_path: Path) -> None:
+    """DNS over TCP: a segment carrying a query or an answer reaches the detectors from
+    both engines; a bare ACK on the same connection, and data on other ports, do not."""
+    a, b = "02:00:00:00:0a:01", "02:00:00:00:0b:02"
+    query = b"\x00\x1d" + bytes(12) + b"\x04data\x07example\x00\x00\x10\x00\x01"
+
+    def seg(src: str, dst: str, sport: int, dport: int, data: bytes = b"") -> Ether:
+        mac, peer = (a, b) if src.endswith(".66") else (b, a)
+        return (
+            Ether(src=mac, dst=peer)
+            / IP(src=src, dst=dst)
+            / TCP(sport=sport, dport=dport, flags="PA" if data else "A")
+            / data
+        )
+
+    frames = [
+        seg("10.77.0.66", "10.77.0.10", 40000, 80),  # warm-up: both MACs seen
+        seg("10.77.0.10", "10.77.0.66", 80, 40000),
+        seg("10.77.0.66", "10.77.0.10", 40001, 53, query),  # wanted: the query
+        seg("10.77.0.10", "10.77.0.66", 53, 40001),  # a bare ACK: not
+        seg("10.77.0.10", "10.77.0.66", 53, 40001, query),  # wanted: the answer
+        seg("10.77.0.66", "10.77.0.10", 40002, 8053, query),  # data on another port: not
+        seg("10.77.0.66", "10.77.0.10", 40001, 53),  # a bare ACK: not
+    ]
+    path = tmp_path / "dns_tcp.pcap"
+    wrpcap(str(path), frames)
+    py = python_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
+    c = c_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
+    same(py, c)
+    wanted = [bytes(w[2]) for w in py["wanted"]]
+    assert bytes(frames[2]) in wanted
+    assert bytes(frames[4]) in wanted
+    for i in (3, 5, 6):
+        assert bytes(frames[i]) not in wanted, i

@@ -24,10 +24,7 @@ LAB = DATA / "lab"
 
 # Known detector gaps, scenario -> reason: the test is marked xfail (strict) until the
 # detector is fixed, so a fix turns the mark into a failure, a reminder to drop it.
-MISSES: dict[str, str] = {
-    "dns_tcp_tunnel": "the capture side hands the detectors no TCP data segments on port "
-    "53 (only SYN, FIN, RST), so queries over DNS on TCP never reach dns_tunnel",
-}
+MISSES: dict[str, str] = {}
 OTHER_SOURCES: dict[str, str] = {}
 # Found, with the attacker named, but beside a second alert of another detector.
 EXTRA: dict[str, str] = {}
