@@ -14,7 +14,12 @@ What counts as a failed probe, per (source, target host, port or protocol):
 - a bare RST (no ACK flag) with window 0 from a host of the site: what a closed or
   unfiltered port's kernel answers to an ACK, Window or Maimon probe whose probe was
   not seen (an RST flood's crafted segments carry a window: they name no one a
-  scanner);
+  scanner). A SYN-ACK is never such a probe: the client's kernel resets one it has no
+  socket for (a SYN flood's or a raw SYN scan's), and that reset is the end of the
+  client's own attempt, whether the SYN-ACK was seen or not (a snap length cutting it
+  inside its options, a full detector budget): the reset that comes from a SYN's
+  sender, on the SYN's ports, with the sequence number the SYN-ACK acknowledged, is
+  the SYN answered;
 - an empty UDP datagram, or an ICMP port unreachable quoting one a source sent (UDP
   scans; the kernel rate-limits the unreachables, the probes are seen anyway);
 - a kernel's refusal of a probe that was not seen (RST|ACK with sequence number 0 and
@@ -118,9 +123,11 @@ class PortScan:
         self.s = s
         self.allowed = common.allowed(s)
         # SYNs (and SCTP INITs, COOKIE ECHOs) awaiting an answer: a scan of a filtered
-        # host. (prober, target, port, prober's port) -> (sent, MAC, probe name)
-        self.pending: Bounded[tuple[str, str, int, int], tuple[float, str, str]] = Bounded(
-            common.max_tracked * 2
+        # host. (prober, target, port, prober's port) -> (sent, MAC, probe name, the
+        # sequence number an answer acknowledges, whether it counts: allowed sources'
+        # SYNs are tracked only to recognise their own resets of the answer)
+        self.pending: Bounded[tuple[str, str, int, int], tuple[float, str, str, int, bool]] = (
+            Bounded(common.max_tracked * 2)
         )
         # Empty ACKs and FIN|ACKs awaiting an answer: (prober, target, port, prober's port)
         # -> (sent, MAC, probe name, whether it counts: allowed sources are tracked only
@@ -173,21 +180,22 @@ class PortScan:
                 key = (src, ip_text(p.dst), p.dport, p.sport)
                 if key not in self.pending:
                     probe = "sctp_init" if chunk == SCTP_INIT else "sctp_cookie_echo"
-                    self.pending.setdefault(key, value=(p.ts, mac, probe))
+                    self.pending.setdefault(key, value=(p.ts, mac, probe, -1, True))
             return
         key = (ip_text(p.dst), ip_text(p.src), p.sport, p.dport)
         started = self.pending.pop(key)  # any other chunk back: an association answered
-        if started is not None and chunk == SCTP_ABORT:
+        if started is not None and started[4] and chunk == SCTP_ABORT:
             self._fail(key[0], started[1], key[1], key[2], p.ts, started[2])
 
     def _tcp(self, p: Packet) -> None:
         flags = p.tcp_flags
         if flags & TCP_SYN and not flags & TCP_ACK:
-            src = ip_text(p.src)
-            if not self.allowed.source(src, mac_text(p.src_mac)):
-                key = (src, ip_text(p.dst), p.dport, p.sport)
-                if key not in self.pending:
-                    self.pending.setdefault(key, value=(p.ts, mac_text(p.src_mac), "syn"))
+            src, mac = ip_text(p.src), mac_text(p.src_mac)
+            key = (src, ip_text(p.dst), p.dport, p.sport)
+            if key not in self.pending:
+                counts = not self.allowed.source(src, mac)
+                answer = (p.tcp_seq + 1) & 0xFFFFFFFF  # what a SYN-ACK acknowledges
+                self.pending.setdefault(key, value=(p.ts, mac, "syn", answer, counts))
         elif flags & TCP_SYN:
             # The port answered: an open port, not a failure.
             key = (ip_text(p.dst), ip_text(p.src), p.sport, p.dport)
@@ -198,7 +206,10 @@ class PortScan:
             started = self.pending.pop(key)
             ack = self.acks.pop(key)
             if started is not None:
-                self._fail(key[0], started[1], key[1], key[2], p.ts, started[2])
+                if started[4]:
+                    self._fail(key[0], started[1], key[1], key[2], p.ts, started[2])
+            elif self._refused_answer(p):
+                pass  # a SYN's sender resetting the SYN-ACK it got: the SYN was answered
             elif ack is not None:
                 if ack[3]:  # no connection for it: a probe, answered by a closed or
                     self._fail(key[0], ack[1], key[1], key[2], p.ts, ack[2])  # unfiltered port
@@ -227,6 +238,18 @@ class PortScan:
             self._probe(p, p.dport, stealth_probe(flags))
         else:
             self._ack(p, flags)
+
+    def _refused_answer(self, p: Packet) -> bool:
+        """A reset from a SYN's sender on the SYN's own ports, with the sequence number a
+        SYN-ACK acknowledged: the client's kernel refusing the answer to a SYN it sent
+        from no socket (hping3, a SYN flood or scan), or a client aborting its attempt.
+        The SYN was answered (its SYN-ACK, seen or not), and the SYN-ACK probed nothing."""
+        own = (ip_text(p.src), ip_text(p.dst), p.dport, p.sport)
+        started = self.pending.get(own)
+        if started is None or started[2] != "syn" or p.tcp_seq != started[3]:
+            return False
+        self.pending.pop(own)
+        return True
 
     def _ack(self, p: Packet, flags: int) -> None:
         """An ACK without SYN or RST: the answer to an empty ACK from its peer (a live
@@ -308,10 +331,11 @@ class PortScan:
 
     def tick(self, now: float) -> Iterable[Finding]:
         timeout = self.s.answer_timeout
-        for key, (started, mac, probe) in self.pending.items():
+        for key, (started, mac, probe, _, counts) in self.pending.items():
             if now - started >= timeout:
                 self.pending.pop(key)
-                self._fail(key[0], mac, key[1], key[2], started + timeout, probe)
+                if counts:
+                    self._fail(key[0], mac, key[1], key[2], started + timeout, probe)
         for key, (started, mac, probe, counts) in self.acks.items():
             if now - started >= timeout:
                 self.acks.pop(key)
