@@ -21,12 +21,25 @@ DHCP server. Judged from the advertisements alone:
 4. An advertisement that came in fragments (RA-guard evasion: thc-ipv6 fake_router26
    -E D pushes the ICMPv6 header into a second fragment) is never learned: no router
    fragments neighbour discovery (RFC 6980), so it is rogue even in the learn period.
+5. A flood (thc-ipv6 flood_router26: advertisements from thousands of random MACs and
+   link-local addresses) is one finding, not one per forged router: ``FLOOD_ROUTERS``
+   new rogue advertisers within ``HOLD`` seconds start it, identifier ``lan``, kind
+   ``flood``, critical (no LAN has thousands of routers, pinned or learned), counting
+   advertisers and advertisements until ``FLOOD_QUIET`` seconds pass without a rogue
+   advertisement; it names a MAC only when one sent at least half of them. It is
+   reported at the next tick (within a second), then at each tick its counts grew. So that a
+   flood's first routers are not alerted one by one, a new rogue advertiser's first
+   finding waits ``HOLD`` seconds (one tick) before it is reported; a router already
+   reported keeps its own alert during a flood.
+
 Only advertisements with hop limit 255 count: hosts drop any other (RFC 4861 6.1.2),
-so they cannot do harm. The identifier is the sender's MAC.
+so they cannot do harm. The identifier is the sender's MAC (``lan`` for a flood). Every
+table is bounded: senders by ``max_tracked``, held findings by the flood rule.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
@@ -43,8 +56,14 @@ if TYPE_CHECKING:
     from sentinel.packet import Packet
 
 
+FLOOD_ROUTERS = 5  # new rogue advertisers within HOLD seconds: a flood
+HOLD = 1.0  # seconds a new rogue advertiser's first finding waits (a flood's, or its own)
+FLOOD_QUIET = 10.0  # seconds without a rogue advertisement that end a flood
+MAX_HELD = 256  # findings waiting: the flood rule keeps them to a few, this is a backstop
+
+
 class _Sender:
-    __slots__ = ("adverts", "fragmented", "ip", "kind", "prefix")
+    __slots__ = ("adverts", "forged", "fragmented", "ip", "kind", "prefix", "reported")
 
     def __init__(self) -> None:
         self.adverts = 0
@@ -52,6 +71,20 @@ class _Sender:
         self.ip = ""
         self.prefix = ""
         self.kind = ""
+        self.forged = False
+        self.reported = False  # its own finding was sent: it keeps its alert in a flood
+
+
+class _Flood:
+    __slots__ = ("advertisers", "adverts", "first", "last", "reported", "top", "top_adverts")
+
+    def __init__(self, ts: float) -> None:
+        self.first = self.last = ts
+        self.advertisers = 0
+        self.adverts = 0
+        self.top = ""  # the MAC with the most advertisements, and their count
+        self.top_adverts = 0
+        self.reported = 0  # advertisements when its finding was last reported
 
 
 class RogueRa:
@@ -70,6 +103,10 @@ class RogueRa:
         self.router_ips: Bounded[str, str] = Bounded(64)  # address -> the router's MAC
         self.senders: Bounded[str, _Sender] = Bounded(common.max_tracked)
         self.first_advert: float | None = None
+        self.held: dict[str, float] = {}  # MAC -> its first finding's time, not yet reported
+        self.newcomers: deque[float] = deque(maxlen=FLOOD_ROUTERS)  # held senders' times
+        self.flood: _Flood | None = None
+        self.folded = 0  # findings folded into flood findings
         self.malformed = 0
         self.ignored = 0  # hop limit below 255: dropped by every host
 
@@ -116,7 +153,50 @@ class RogueRa:
         s.ip = "" if forged else src
         s.prefix = m.prefixes[0] if m.prefixes else s.prefix
         s.kind = kind
-        return [self._finding(mac, s, p.ts, forged)]
+        s.forged = forged
+        return self._judge(mac, s, p.ts)
+
+    def _judge(self, mac: str, s: _Sender, ts: float) -> list[Finding]:
+        """A rogue advertisement: its sender's own finding, held, or part of a flood."""
+        flood = self.flood
+        if flood is not None and ts - flood.last >= FLOOD_QUIET:
+            flood = self.flood = None
+        if s.reported:  # its own alert goes on; a flood counts only the routers it folds
+            return [self._finding(mac, s, ts, s.forged)]
+        if flood is not None:
+            if s.adverts == 1 or mac in self.held:
+                flood.advertisers += 1
+                self.held.pop(mac, None)
+            self._count(flood, mac, s, ts)
+            self.folded += 1
+            return []
+        if mac in self.held:
+            return []  # its finding is on its way: it will carry this advertisement
+        self.held[mac] = ts
+        if len(self.held) > MAX_HELD:
+            first = next(iter(self.held))
+            self.held.pop(first)
+        self.newcomers.append(ts)
+        if len(self.newcomers) < FLOOD_ROUTERS or ts - self.newcomers[0] >= HOLD:
+            return []
+        # FLOOD_ROUTERS new rogue routers within HOLD: a flood, their findings fold into it
+        flood = self.flood = _Flood(ts)
+        for held in list(self.held):
+            h = self.senders.get(held)
+            if h is not None:
+                flood.advertisers += 1
+                self._count(flood, held, h, ts, h.adverts)
+                self.folded += 1
+        self.held.clear()
+        self.newcomers.clear()
+        return []  # reported by the next tick, with the routers it has counted by then
+
+    @staticmethod
+    def _count(flood: _Flood, mac: str, s: _Sender, ts: float, n: int = 1) -> None:
+        flood.adverts += n
+        flood.last = ts
+        if s.adverts > flood.top_adverts:
+            flood.top, flood.top_adverts = mac, s.adverts
 
     def _router(self, src: str, mac: str) -> bool:
         if self.pinned_macs:
@@ -170,13 +250,67 @@ class RogueRa:
             description=description,
         )
 
+    def _flood_finding(self, flood: _Flood, ts: float) -> Finding:
+        dominant = flood.top_adverts * 2 >= flood.adverts and flood.advertisers > 1
+        top = self.senders.get(flood.top) if dominant else None
+        mac = flood.top if top is not None else ""
+        return Finding(
+            detector=self.name,
+            severity=Severity.CRITICAL,
+            identifier="lan",
+            summary=(
+                "IPv6 router advertisement flood: many rogue routers announce themselves "
+                "at once" + (", most of the advertisements from {source}" if mac else "")
+            ),
+            ts=ts,
+            src_ip=top.ip if top is not None else "",
+            src_mac=mac,
+            kind="flood",
+            counts={
+                "advertisers": flood.advertisers,
+                "adverts": flood.adverts,
+                "top_adverts": flood.top_adverts,
+            },
+            description=(
+                "Router advertisements from many routers at once (forged MACs and "
+                "addresses, as thc-ipv6 flood_router26 sends them): every IPv6 host adds "
+                "each router and its prefixes, which can use up its memory and CPU and "
+                "take its IPv6 connectivity. The senders are forged"
+                + (
+                    ", but most advertisements came from {source}."
+                    if mac
+                    else ": no one device sent most of them, so none is named; the "
+                    "switch port the flood enters on is the attacker's."
+                )
+            ),
+        )
+
     def tick(self, now: float) -> Iterable[Finding]:
-        return ()
+        out: list[Finding] = []
+        flood = self.flood
+        if flood is not None:
+            if now - flood.last >= FLOOD_QUIET:
+                self.flood = None
+            elif flood.adverts > flood.reported:
+                flood.reported = flood.adverts  # the alert's counts move on
+                out.append(self._flood_finding(flood, now))
+        if not self.held:
+            return out
+        for mac, ts in list(self.held.items()):
+            if now - ts < HOLD:
+                continue
+            del self.held[mac]
+            s = self.senders.get(mac)
+            if s is not None:
+                s.reported = True
+                out.append(self._finding(mac, s, ts, s.forged))
+        return out
 
     def stats(self) -> dict[str, int]:
         """Table sizes and evictions (the metrics sum the sizes into table entries)."""
         return {
             "routers": len(self.routers),
             "senders": len(self.senders),
+            "held": len(self.held),
             "evictions": self.senders.evictions + self.routers.evictions,
         }
