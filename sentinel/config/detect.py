@@ -102,8 +102,10 @@ class HostSweep:
     # address mask) or TCP discovery probes within the window.
     icmp_threshold: Count = 20
     tcp_threshold: Count = 20
-    # Distinct addresses one MAC asks for with ARP within arp_window. Hosts talk to few
-    # neighbours; a sweep asks for the whole subnet.
+    # Distinct addresses one MAC asks for with ARP (or IPv6 solicitations) within
+    # arp_window. Hosts talk to few neighbours; a sweep asks for the whole subnet. An
+    # address that sent the MAC a packet within arp_window does not count: asking for it
+    # is answering it (a server flooded from spoofed addresses of its own subnet).
     arp_window: Seconds = 60.0
     arp_threshold: Count = 50
 

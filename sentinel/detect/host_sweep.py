@@ -19,6 +19,16 @@ solicitations' source address; duplicate address detection (from ``::``) asks fo
 host's own address and does not count, nor do a router's solicitations (the pinned
 gateway's MAC, or one seen sending router advertisements) for the traffic it routes.
 
+A host asks ARP (or solicits) for an address before it answers a packet from it: a
+server under a flood from spoofed addresses of its own subnet (hping3, thc-ipv6
+thcsyn6 -r) asks for every one of them, as a sweep would. The victim is answering, not
+sweeping: a request for an address that sent this MAC a unicast packet within
+``arp_window`` does not count. Every IP packet is looked at for that (a bounded table,
+MAC and source address -> when, ``max_tracked`` entries: at flood rates it spans the
+last fraction of a second, longer than a host takes to ask), and a sweep's targets
+sent the sweeper nothing before it asked. Answers that follow the request (a live
+host's neighbour advertisement or ARP reply) come too late to excuse it.
+
 ICMP discovery is any ICMP query a host answers: echo (ping), and in IPv4 timestamp,
 information and address mask requests (nmap -PP/-PM, nping --icmp-type).
 
@@ -78,7 +88,11 @@ class _Seen:
 
 class HostSweep:
     name: ClassVar[str] = "host_sweep"
-    wants: ClassVar[frozenset[str]] = frozenset({base.ICMP, base.TCP_CONTROL, base.ARP, base.DHCP})
+    # ANY_IP: every IP packet, for who sent a MAC what (``heard``); TCP ACK segments
+    # and datagrams other than DHCP's go no further
+    wants: ClassVar[frozenset[str]] = frozenset(
+        {base.ICMP, base.TCP_CONTROL, base.ARP, base.DHCP, base.ANY_IP}
+    )
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s
@@ -100,6 +114,10 @@ class HostSweep:
             for n in (ipaddress.ip_network(x, strict=False) for x in common.networks)
             if n.version == 4
         ]
+        # destination MAC + source address (raw bytes) -> packet time: what each MAC was
+        # sent lately, so that its requests for those addresses are seen as answers
+        self.heard: Bounded[bytes, float] = Bounded(cap)
+        self.answers = 0  # ARP requests and solicitations not counted: answers to traffic
         self.tables: dict[str, Bounded[str, _Seen]] = {
             "icmp": Bounded(cap),
             "tcp": Bounded(cap),
@@ -125,6 +143,7 @@ class HostSweep:
                 spa != ip_text(p.arp_tpa)
                 and not self.allowed.source(spa, mac)
                 and not self._gateway(spa, mac)
+                and not self._answering(p.src_mac, p.arp_tpa, p.ts)
             ):
                 self._note("arp", mac, mac, ip_text(p.arp_tpa), p.ts, ip=spa)
             return ()
@@ -132,6 +151,13 @@ class HostSweep:
             self._uses(mac, ip_text(p.arp_spa))
             return ()
         if not p.ip_version:
+            return ()
+        if p.dst_mac and not p.dst_mac[0] & 1:  # unicast: this MAC was sent a packet
+            self.heard.put(p.dst_mac + p.src, p.ts)
+        if p.proto == 6:
+            if not p.tcp_flags & 0x07 and p.tcp_flags & 0x10:
+                return ()  # an ACK segment (base.TCP_ACK): heard, nothing more
+        elif p.proto not in (1, 58, PROTO_UDP):
             return ()
         src = ip_text(p.src)
         if (
@@ -177,8 +203,16 @@ class HostSweep:
         if (self.gateway_mac and mac == self.gateway_mac) or self.allowed.source(src, mac):
             return
         target = parse_nd(ND_NEIGHBOR_SOLICIT, p.payload).target
-        if target and target != src:
+        if target and target != src and not self._answering(p.src_mac, p.payload[4:20], p.ts):
             self._note("nd", mac, mac, target, p.ts, ip=src)
+
+    def _answering(self, mac: bytes, target: bytes, ts: float) -> bool:
+        """``target`` sent ``mac`` a packet within arp_window: asking for it is answering."""
+        heard = self.heard.get(mac + target)
+        if heard is None or ts - heard >= self.s.arp_window:
+            return False
+        self.answers += 1
+        return True
 
     def _gateway(self, spa: str, mac: str) -> bool:
         pinned = bool(self.gateway_mac) and mac == self.gateway_mac
@@ -288,5 +322,6 @@ class HostSweep:
     def stats(self) -> dict[str, int]:
         return {
             "sources": sum(len(t) for t in self.tables.values()),
-            "evictions": sum(t.evictions for t in self.tables.values()),
+            "heard": len(self.heard),
+            "evictions": sum(t.evictions for t in self.tables.values()) + self.heard.evictions,
         }

