@@ -5,6 +5,11 @@ never raises, so the detection side can call it from the event loop at any time.
 runs in ``run``: one loop per sink (a slow mail server does not hold up Alertmanager), a
 re-send loop for sinks that want active alerts again (Alertmanager), and housekeeping
 (expiry, auto-resolve). Failed deliveries back off exponentially with jitter per entry.
+
+Dedupe keeps one notification per alert, except for news: a repeat more severe than
+the active alert (an escalation) is queued at once, and supersedes its lower form if
+that is still waiting (held for its incident, or retried); a less severe repeat keeps
+the active alert's severity and texts.
 """
 
 from __future__ import annotations
@@ -153,20 +158,38 @@ class Router:
         if alert.resolved is not None:
             self._end(alert, now)
             return
+        escalating = False
         lead = self._members.get(key)
         if lead is not None:  # a finding folded into its incident: not sent on its own
-            self._suppressed += 1
-            self._seen[key] = now
-            self._fold(lead, alert)
-            return
-        if key in self._active:
-            self._suppressed += 1
-            self._seen[key] = now
+            leader = self._active.get(lead)
+            if leader is None or alert.severity.rank <= leader.severity.rank:
+                self._suppressed += 1
+                self._seen[key] = now
+                self._fold(lead, alert)
+                return
+            # It became more severe than its incident's alert: notified on its own now
+            # (it still names its incident), as a more severe finding would have been.
+            self._unfold(key, lead, now)
+            escalating = True
+        active = self._active.get(key)
+        if active is not None:
             self._ending.pop(key, None)
-            first = self._active[key].first_seen
-            findings = self._active[key].findings
+            self._seen[key] = now
+            if alert.severity.rank > active.severity.rank:
+                self._escalate(active, alert, now)
+                return
+            self._suppressed += 1
+            if alert.severity.rank < active.severity.rank:  # never a downgrade
+                alert = dataclasses.replace(
+                    alert,
+                    severity=active.severity,
+                    summary=active.summary,
+                    description=active.description,
+                    target=active.target,
+                    kind=active.kind,
+                )
             self._active[key] = dataclasses.replace(
-                alert, first_seen=min(first, alert.first_seen), findings=findings
+                alert, first_seen=min(active.first_seen, alert.first_seen), findings=active.findings
             )
             return
         lead = alert.lead
@@ -194,8 +217,40 @@ class Router:
         # A detector's alert opens an incident: wait a moment for the source's next
         # findings, so that the one notification names them (delivery sends the active
         # form, see ``deliver_once``).
-        hold = self.config.incident_hold if alert.incident else 0.0
+        hold = self.config.incident_hold if alert.incident and not escalating else 0.0
         self._enqueue(alert, now, now + hold)
+
+    def _escalate(self, active: Alert, alert: Alert, now: float) -> None:
+        """A repeat more severe than the alert that was notified (a warning become
+        critical): news, sent at once with its new severity and summary, never held
+        and never suppressed. Alertmanager tells alerts apart by their labels, severity
+        among them: it is told that the alert of the old severity ended, so the incident
+        does not fire twice there until the old one times out."""
+        findings = tuple(alert.finding if f == active.finding else f for f in active.findings)
+        escalated = dataclasses.replace(
+            alert, first_seen=min(active.first_seen, alert.first_seen), findings=findings
+        )
+        self._active[alert.key] = escalated
+        self.outbox.activate(escalated)
+        log.info(
+            "alert escalated",
+            detector=alert.detector,
+            severity=alert.severity.value,
+            was=active.severity.value,
+        )
+        self._enqueue(escalated, now)
+        refreshers = [s.name for s in self.sinks if isinstance(s, Refresher)]
+        if refreshers:
+            end = dataclasses.replace(active, resolved=now, last_seen=alert.last_seen)
+            self._enqueue(end, now, sinks=refreshers)
+
+    def _unfold(self, key: tuple[str, str], lead: tuple[str, str], now: float) -> None:
+        """``key`` is no longer folded into ``lead``'s incident; an incident whose own
+        finding ended and that waited only for this one ends now."""
+        del self._members[key]
+        ended = self._ending.get(lead)
+        if ended is not None and lead not in self._members.values():
+            self._finish(lead, ended, self._active[lead].last_seen, now)
 
     def _fold(self, lead: tuple[str, str], member: Alert) -> None:
         """Name ``member``'s finding in its incident's alert, which stays active with it."""
@@ -240,8 +295,12 @@ class Router:
         end = dataclasses.replace(active, resolved=resolved, last_seen=max(active.last_seen, last))
         self._enqueue(end, now)
 
-    def _enqueue(self, alert: Alert, now: float, at: float | None = None) -> None:
-        evicted = self.outbox.put(alert, self._wake, now, at)
+    def _enqueue(
+        self, alert: Alert, now: float, at: float | None = None, sinks: Sequence[str] = ()
+    ) -> None:
+        """Queue ``alert`` for every sink (or only ``sinks``), due at ``at``."""
+        names = list(sinks) if sinks else list(self._wake)
+        evicted = self.outbox.put(alert, names, now, at)
         if evicted and not self.outbox.on_disk and self.outbox.path is not None:
             self._dropped["memory_full"] += evicted
             log.warning(
@@ -251,10 +310,9 @@ class Router:
         elif evicted:
             self._dropped["overflow"] += evicted
             log.warning("alert outbox full, dropped lowest severity first", dropped=evicted)
-        for name in self._wake:
+        for name in names:
             self._queued[name] = self._queued.get(name, 0) + 1
-        for event in self._wake.values():
-            event.set()
+            self._wake[name].set()
         if evicted:
             self._queued = self.outbox.counts()
 
@@ -290,6 +348,13 @@ class Router:
         pending = self.outbox.due(sink.name, math.inf if ignore_backoff else now, sink.batch)
         if not pending:
             return False
+        stale = [p.event.id for p in pending if self._superseded(p.event)]
+        if stale:  # never sent: the alert's more severe form is queued after them
+            self.outbox.done(stale)
+            self._queued[sink.name] = max(0, self._queued.get(sink.name, 0) - len(stale))
+            pending = [p for p in pending if p.event.id not in stale]
+            if not pending:
+                return True
         ids = [p.event.id for p in pending]
         events = [self._current(p.event) for p in pending]
         try:
@@ -312,6 +377,13 @@ class Router:
         self._done(sink.name, ids)
         self._set_up(sink.name, True)
         return True
+
+    def _superseded(self, event: Event) -> bool:
+        """A firing alert not yet delivered (held for its incident, or retried) whose
+        active form is more severe: its escalation, queued later, says it all."""
+        a = event.alert
+        now = self._active.get(a.key) if a.resolved is None else None
+        return now is not None and now.severity.rank > a.severity.rank
 
     def _current(self, event: Event) -> Event:
         """A firing alert as it is now: with every finding folded into its incident since

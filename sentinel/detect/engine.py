@@ -4,6 +4,11 @@ One place for what every detector needs: packets routed by kind (a detector sees
 what it asked for), time from packet timestamps (a replay gives the same alerts),
 repeats suppressed per identifier, alerts resolved when their source has been quiet,
 device identifiers pseudonymised, evidence written.
+
+A repeat that is more severe than the active alert (a warning that became critical)
+escalates it: the alert takes the finding's severity, summary, description, kind and
+target, and goes out at once, whatever ``suppress_for`` says: it is news. A repeat of
+the same or a lower severity never changes them (no downgrade while the alert is active).
 """
 
 from __future__ import annotations
@@ -202,7 +207,12 @@ class Engine:
                 )
                 if self.incidents is not None:
                     self.incidents.seen(f.ts, f.src_ip, f.src_mac)
-                if f.ts - prev.sent_at < self.cfg.suppress_for:
+                escalated = f.severity.rank > prev.alert.severity.rank
+                if escalated:
+                    prev.alert = self._escalate(prev.alert, f)
+                    sev = (f.detector, f.severity.value)
+                    self.detections[sev] = self.detections.get(sev, 0) + 1
+                elif f.ts - prev.sent_at < self.cfg.suppress_for:
                     continue
                 prev.sent_at = f.ts
                 out.append(prev.alert)
@@ -220,12 +230,33 @@ class Engine:
             out.append(alert)
         return out
 
-    def _alert(self, f: Finding) -> Alert:
+    def _escalate(self, alert: Alert, f: Finding) -> Alert:
+        """The active ``alert`` as the more severe finding ``f`` describes it (its times,
+        counts, source, incident and evidence stay)."""
+        source, target = self._names(f)
+        return dataclasses.replace(
+            alert,
+            severity=f.severity,
+            summary=f.summary.format(source=source, target=target),
+            description=f.description.format(source=source, target=target),
+            target=target,
+            kind=f.kind,
+        )
+
+    def _names(self, f: Finding) -> tuple[str, str]:
+        """How an alert names the finding's source and target (pseudonyms unless the site
+        allows clear text)."""
         ps = self.pseudonymise
         ip = ps(f.src_ip) if f.src_ip else ""
         mac = ps(f.src_mac) if f.src_mac else ""
         target = ps(f.target) if f.target else f.target_name
-        source = ip or mac or ps(f.identifier)
+        return ip or mac or ps(f.identifier), target
+
+    def _alert(self, f: Finding) -> Alert:
+        ps = self.pseudonymise
+        ip = ps(f.src_ip) if f.src_ip else ""
+        mac = ps(f.src_mac) if f.src_mac else ""
+        source, target = self._names(f)
         evidence = self.evidence.write(f.detector, source, f.ts, f.src_ip, f.src_mac)
         return Alert(
             detector=f.detector,
