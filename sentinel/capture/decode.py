@@ -141,7 +141,7 @@ def _ipv4(p: Packet, f: bytes | memoryview, off: int) -> None:
     if frag & 0x1FFF:
         p.fragment = True
         return
-    _transport(p, f, off + ihl, end, proto)
+    _transport(p, f, off + ihl, end, proto, off + total)
 
 
 def _ipv6(p: Packet, f: bytes | memoryview, off: int) -> None:
@@ -154,7 +154,8 @@ def _ipv6(p: Packet, f: bytes | memoryview, off: int) -> None:
         p.error = "bad_ip_header"
         return
     p.ip_version, p.src, p.dst, p.ttl = 6, src, dst, hlim
-    end = min(n, off + 40 + plen)
+    wire_end = off + 40 + plen
+    end = min(n, wire_end)
     off += 40
     hops = 0
     while nxt in IPV6_EXTENSIONS:
@@ -173,10 +174,14 @@ def _ipv6(p: Packet, f: bytes | memoryview, off: int) -> None:
         else:
             nxt, off = f[off], off + (f[off + 1] + 1) * 8
     p.proto = nxt
-    _transport(p, f, off, end, nxt)
+    _transport(p, f, off, end, nxt, wire_end)
 
 
-def _transport(p: Packet, f: bytes | memoryview, off: int, end: int, proto: int) -> None:
+def _transport(
+    p: Packet, f: bytes | memoryview, off: int, end: int, proto: int, wire_end: int
+) -> None:
+    """``end``: where the captured datagram ends; ``wire_end``: where it ends on the wire
+    (later when the snap length cut the frame)."""
     if proto == PROTO_TCP:
         if end < off + 20:
             p.error = "truncated"
@@ -188,6 +193,9 @@ def _transport(p: Packet, f: bytes | memoryview, off: int, end: int, proto: int)
             p.error = "bad_tcp_header"
             return
         if off + hlen > end:
+            if off + hlen <= wire_end:  # options cut by the snap length: flags still read
+                p.payload_offset, p.payload_length = end, 0
+                return
             p.error = "truncated"
             return
         p.payload_offset, p.payload_length = off + hlen, max(0, end - off - hlen)

@@ -466,3 +466,18 @@ def test_raw_decoded_is_plain_packet() -> None:
     f = raw(eth() / IP(src=A4, dst=B4) / UDP(sport=1, dport=2) / Raw(b"\x01\x02"))
     p = ok(f)
     assert f[p.payload_offset : p.payload_offset + p.payload_length] == b"\x01\x02"
+
+
+def test_tcp_options_cut_by_the_snap_length() -> None:
+    """A SYN-ACK captured with a 54-byte snap length (tcpdump -s 54) ends inside its
+    options: its ports, flags and sequence number are read and it is no error; a data
+    offset past the datagram itself still is one."""
+    opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 2)), ("NOP", None), ("WScale", 7)]
+    f = raw(eth() / IP(src=A4, dst=B4) / TCP(sport=80, dport=4242, seq=7, flags="SA", options=opts))
+    for n in range(54, len(f)):
+        p = decode(f[:n], wirelen=len(f))
+        assert p.error == "", n
+        assert (p.sport, p.dport, p.tcp_flags, p.tcp_seq) == (80, 4242, 0x12, 7)
+        assert (p.payload_offset, p.payload_length) == (n, 0)
+    short = patched(f, 16, struct.pack("!H", 40))  # the IP datagram ends after 20 TCP bytes
+    assert decode(short).error == "truncated"
