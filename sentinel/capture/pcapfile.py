@@ -296,12 +296,7 @@ class Capture:
         """A pcap or pcapng stream, a chunk at a time, as it arrives; a compressed one
         decompressed as it is read."""
         read1: Callable[[int], bytes] = getattr(fh, "read1", fh.read)
-        data = b""
-        while len(data) < 24:
-            more = read1(STREAM_CHUNK)
-            if not more:
-                break
-            data += more
+        data = _first_bytes(read1)
         if not data:
             raise PcapError(self.name, -1, "empty input")
         kind = _compression(data)
@@ -309,12 +304,7 @@ class Capture:
             raise PcapError(self.name, 0, ZSTD_REFUSED)
         if kind is not None:
             read1 = _Decompressed(self, kind, data, read1).read
-            data = b""
-            while len(data) < 24:
-                more = read1(STREAM_CHUNK)
-                if not more:
-                    break
-                data += more
+            data = _first_bytes(read1)
             if not data:
                 raise self.deferred or PcapError(self.name, -1, f"empty input ({kind})")
         head = data[:4]
@@ -371,6 +361,17 @@ class Capture:
                 raise PcapError(self.name, base + off, _record_problem(r, off))
             base += off
             data, start = data[off:], 0
+
+
+def _first_bytes(read1: Callable[[int], bytes]) -> bytes:
+    """At least a pcap file header's worth (24 bytes) of a stream, unless it ends first."""
+    data = b""
+    while len(data) < 24:
+        more = read1(STREAM_CHUNK)
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _compression(head: bytes) -> str | None:
