@@ -30,20 +30,25 @@ if TYPE_CHECKING:
     from tests.lab.lan import SchoolLan
 
 BASIC_PORT, FORM_PORT, REDIS_PORT, DIGEST_PORT = 8080, 8081, 6379, 8082
+REDIRECT_PORT = 8083  # the login form that redirects a wrong password
 VNC_DISPLAY = 77  # Xvnc's display (its lock and socket are in /tmp)
 PG_BIN = "/usr/lib/postgresql/15/bin"
 IN_TELNETD = "/usr/sbin/in.telnetd"  # netkit telnetd, from the telnetd-ssl package
 SECRET = "Blackboard-7"  # not in PASSWORDS: every guess fails
 
 FORM_APP = '''\
-"""A school web app's login form: POST /login, 200 "wrong password" or 302 to /home."""
+"""A school web app's login form: POST /login, 302 to /home for the right password; a
+wrong one answered 200 "wrong password", or with argument "redirect" 302 back to the
+form (/login?error=1), which then says so."""
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
-FORM = (b"<html><body><h1>Homework portal</h1><form method=post action=/login>"
+REDIRECT = sys.argv[4:] == ["redirect"]
+FORM = (b"<html><body><h1>%s</h1>%s<form method=post action=/login>"
         b"<input name=user><input name=pass type=password><button>Log in</button>"
         b"</form></body></html>\\n")
+TITLE = b"Staff portal" if REDIRECT else b"Homework portal"
 
 
 class Login(BaseHTTPRequestHandler):
@@ -61,16 +66,21 @@ class Login(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/home":
             self.send(200, b"<html><body>Your homework</body></html>\\n")
+        elif REDIRECT:
+            wrong = b"Wrong user name or password" if "error" in self.path else b""
+            self.send(200, FORM % (TITLE, b"<p>%s</p>" % wrong))
         else:
-            self.send(200, FORM)
+            self.send(200, FORM % (TITLE, b""))
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         form = parse_qs(self.rfile.read(min(n, 4096)).decode(errors="replace"))
         if form.get("user") == ["admin"] and form.get("pass") == [sys.argv[3]]:
             self.send(302, b"", "/home")
+        elif REDIRECT:
+            self.send(302, b"", "/login?error=1")
         else:
-            self.send(200, b"<p>wrong password</p>" + FORM)
+            self.send(200, b"<p>wrong password</p>" + FORM % (TITLE, b""))
 
     def log_message(self, *args):
         pass
@@ -112,13 +122,16 @@ def _basic_httpd(lan: SchoolLan) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _form_app(lan: SchoolLan) -> subprocess.Popen[bytes]:
+def _form_app(lan: SchoolLan, redirect: bool = False) -> subprocess.Popen[bytes]:
+    """The login form on the server (admin / SECRET), on FORM_PORT; ``redirect``: on
+    REDIRECT_PORT, a wrong password answered with 302 to /login?error=1."""
     app = lan.work / "login_app.py"
     app.write_text(FORM_APP)
-    proc = lan.start(
-        lan.srv.ns, "login-app", sys.executable, str(app), lan.srv.ip, str(FORM_PORT), SECRET
-    )
-    lan.wait_port(lan.srv, FORM_PORT)
+    port = REDIRECT_PORT if redirect else FORM_PORT
+    args = [lan.srv.ip, str(port), SECRET, *(["redirect"] if redirect else [])]
+    name = "login-redirect" if redirect else "login-app"
+    proc = lan.start(lan.srv.ns, name, sys.executable, str(app), *args)
+    lan.wait_port(lan.srv, port)
     return proc
 
 

@@ -486,61 +486,14 @@ def ftp_slow_guess(lan: SchoolLan, small: bool = False) -> Outcome:
         lan.stop(proc)  # type: ignore[arg-type]
 
 
-FORM_PORT = 8083
-REDIRECT_APP = '''\
-"""A login form that sends a wrong password back to itself: 302 /login?error=1."""
-import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qs
-
-FORM = (b"<html><body><h1>Staff portal</h1><p>%s</p><form method=post action=/login>"
-        b"<input name=user><input name=pass type=password><button>Log in</button>"
-        b"</form></body></html>\\n")
-
-
-class Login(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def send(self, status, body, location=None):
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        if location:
-            self.send_header("Location", location)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        wrong = b"Wrong user name or password" if "error" in self.path else b""
-        self.send(200, FORM % wrong)
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        form = parse_qs(self.rfile.read(min(n, 4096)).decode(errors="replace"))
-        if form.get("user") == ["admin"] and form.get("pass") == [sys.argv[3]]:
-            self.send(302, b"", "/home")
-        else:
-            self.send(302, b"", "/login?error=1")
-
-    def log_message(self, *args):
-        pass
-
-
-HTTPServer((sys.argv[1], int(sys.argv[2])), Login).serve_forever()
-'''
-
-
 def http_form_redirect_guess(lan: SchoolLan, small: bool = False) -> Outcome:
-    app = lan.work / "login_redirect_app.py"
-    app.write_text(REDIRECT_APP)
-    server = lan.start(
-        lan.srv.ns, "login-redirect", sys.executable, str(app), lan.srv.ip, str(FORM_PORT), "x9"
-    )
+    from tests.lab.logins import REDIRECT_PORT, _form_app
+
+    server = _form_app(lan, redirect=True)
     try:
-        lan.wait_port(lan.srv, FORM_PORT)
         words = _lines(lan, "passwords.txt", PASSWORDS)
         form = "/login:user=^USER^&pass=^PASS^:F=Wrong user name"
-        args = ["-I", "-t", "4", "-l", "admin", "-P", words, "-s", str(FORM_PORT)]
+        args = ["-I", "-t", "4", "-l", "admin", "-P", words, "-s", str(REDIRECT_PORT)]
         args += [lan.srv.ip, "http-post-form", form]
         return _guess(
             lan,
@@ -549,7 +502,7 @@ def http_form_redirect_guess(lan: SchoolLan, small: bool = False) -> Outcome:
             args,
             60,
             f"hydra guessing passwords on a login form that answers a wrong password with "
-            f"302 to /login?error=1 (port {FORM_PORT}), {len(PASSWORDS)} passwords, 4 tasks",
+            f"302 to /login?error=1 (port {REDIRECT_PORT}), {len(PASSWORDS)} passwords, 4 tasks",
         )
     finally:
         lan.stop(server)
