@@ -370,33 +370,61 @@ def _sshd_on(lan: SchoolLan, addrs: list[str]) -> object:
     text = text.replace("sshd.pid", "sshd-spray.pid")
     conf.write_text("".join(f"ListenAddress {a}\n" for a in addrs) + text)
     proc = lan.start(lan.srv.ns, "sshd-spray", "/usr/sbin/sshd", "-D", "-e", "-f", str(conf))
+    try:
+        for a in addrs:
+            lan.wait_port(lan.srv.__class__("s", lan.srv.ns, a, lan.srv.mac), 22)
+    except BaseException:
+        lan.stop(proc)
+        raise
     return proc
+
+
+def _spray_servers(
+    lan: SchoolLan,
+    name: str,
+    start: Callable[[SchoolLan], object],
+    user: str,
+    service: str,
+    seconds: float,
+    what: str,
+    severity: str,
+) -> Outcome:
+    """hydra -M: one account and SPRAY's passwords against the server and SERVERS (more
+    addresses of it, served by what ``start`` starts), one task each, four at a time."""
+    targets = [lan.srv.ip, *SERVERS]
+    with _aliases(lan, lan.srv, SERVERS):
+        proc = start(lan)
+        try:
+            servers = _lines(lan, "servers.txt", targets)
+            spray = _lines(lan, "spray.txt", SPRAY)
+            args = ["-I", "-t", "1", "-T", "4", "-l", user, "-P", spray, "-M", servers, service]
+            return _guess(
+                lan,
+                name,
+                "hydra",
+                args,
+                seconds,
+                f"hydra: one account and {len(SPRAY)} passwords against {len(targets)} {what}, "
+                "one task each, four at a time",
+                severity=severity,
+            )
+        finally:
+            lan.stop(proc)  # type: ignore[arg-type]
 
 
 def ssh_spray_servers(lan: SchoolLan, small: bool = False) -> Outcome:
     """One account and two passwords against nine SSH servers (the server and eight
     more addresses of it, one sshd each): two guesses a server, one connection each."""
-    targets = [lan.srv.ip, *SERVERS]
-    with _aliases(lan, lan.srv, SERVERS):
-        proc = _sshd_on(lan, SERVERS)
-        try:
-            for a in SERVERS:
-                lan.wait_port(lan.srv.__class__("s", lan.srv.ns, a, lan.srv.mac), 22)
-            servers = _lines(lan, "servers.txt", targets)
-            spray = _lines(lan, "spray.txt", SPRAY)
-            args = ["-I", "-t", "1", "-T", "4", "-l", "admin", "-P", spray, "-M", servers, "ssh"]
-            return _guess(
-                lan,
-                "ssh_spray_servers",
-                "hydra",
-                args,
-                60,
-                f"hydra: one account and {len(SPRAY)} passwords against {len(targets)} SSH "
-                "servers, one task each, four at a time",
-                severity="warning",  # connections alone: an admin's fan-out makes them too
-            )
-        finally:
-            lan.stop(proc)  # type: ignore[arg-type]
+    return _spray_servers(
+        lan,
+        "ssh_spray_servers",
+        lambda lan: _sshd_on(lan, SERVERS),
+        "admin",
+        "ssh",
+        60,
+        "SSH servers",
+        severity="warning",  # connections alone: an admin's fan-out makes them too
+    )
 
 
 def _vsftpd_all(lan: SchoolLan) -> object:
@@ -414,25 +442,16 @@ def _vsftpd_all(lan: SchoolLan) -> object:
 
 
 def ftp_spray_servers(lan: SchoolLan, small: bool = False) -> Outcome:
-    targets = [lan.srv.ip, *SERVERS]
-    with _aliases(lan, lan.srv, SERVERS):
-        proc = _vsftpd_all(lan)
-        try:
-            servers = _lines(lan, "servers.txt", targets)
-            spray = _lines(lan, "spray.txt", SPRAY)
-            args = ["-I", "-t", "1", "-T", "4", "-l", "teacher", "-P", spray, "-M", servers, "ftp"]
-            return _guess(
-                lan,
-                "ftp_spray_servers",
-                "hydra",
-                args,
-                90,
-                f"hydra: one account and {len(SPRAY)} passwords against {len(targets)} FTP "
-                "servers (vsftpd, 530), one task each, four at a time",
-                severity="critical",  # refused logins: proof of guessing
-            )
-        finally:
-            lan.stop(proc)  # type: ignore[arg-type]
+    return _spray_servers(
+        lan,
+        "ftp_spray_servers",
+        _vsftpd_all,
+        "teacher",
+        "ftp",
+        90,
+        "FTP servers (vsftpd, 530)",
+        severity="critical",  # refused logins: proof of guessing
+    )
 
 
 def ftp_spray_accounts(lan: SchoolLan, small: bool = False) -> Outcome:
