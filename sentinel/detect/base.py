@@ -262,3 +262,38 @@ class Common:
 
     def allowed(self, own: Any) -> Allowed:
         return Allowed(self.cfg.allow, own.allow)
+
+
+# A flood's senders (syn_flood, flood): one that dominates, a crowd of one-shot (spoofed)
+# senders, or a few hosts flooding together.
+DOMINANT_SHARE = 0.5  # one sender with at least this share: a single-source flood
+ONE_SHOT_SHARE = 0.9  # senders with a single packet: spoofed sources
+# Distributed: senders with at least HEAVY_SHARE each (so at most 1 / HEAVY_SHARE of
+# them), two or more, together at least HEAVY_TOTAL of the packets. A busy server's
+# hundreds of clients each send a sliver; a few infected laptops each send a slice.
+HEAVY_SHARE = 0.05
+HEAVY_TOTAL = 0.8
+
+
+def heavy_senders(senders: dict[K, int], untracked: int) -> list[tuple[K, int]]:
+    """The senders with at least HEAVY_SHARE of the packets (``untracked``: packets from
+    senders past the cap), with their counts."""
+    total = sum(senders.values()) + untracked
+    return [(who, n) for who, n in senders.items() if n >= HEAVY_SHARE * total]
+
+
+def flood_shape(senders: dict[K, int], untracked: int) -> str:
+    """How a flood's packets are spread over their senders: ``single``, ``spoofed``,
+    ``distributed``, or "" when none of those (a busy server's many clients)."""
+    total = sum(senders.values()) + untracked
+    if not total:
+        return ""
+    if max(senders.values(), default=0) >= DOMINANT_SHARE * total:
+        return "single"
+    one_shot = sum(1 for n in senders.values() if n == 1) + untracked
+    if len(senders) >= 50 and one_shot >= ONE_SHOT_SHARE * (len(senders) + untracked):
+        return "spoofed"
+    heavy = [n for _, n in heavy_senders(senders, untracked)]
+    if len(heavy) >= 2 and sum(heavy) >= HEAVY_TOTAL * total:
+        return "distributed"
+    return ""

@@ -5,9 +5,9 @@ packets a second for ``sustain`` seconds, or ``burst`` packets in a run of secon
 each over the rate (with the second before it and its last, partial second: see
 ``base.Run``), is a candidate; like ``syn_flood``, only a flood's two shapes are
 flagged: one sender that dominates, a crowd of one-shot (spoofed) senders, or a few
-hosts flooding together (``distributed``: each at least ``HEAVY_SHARE`` of the packets,
-together most of them; one finding per host, so each is named). The ``protocol`` of the
-finding (its ``kind``) says which:
+hosts flooding together (``distributed``: each at least ``base.HEAVY_SHARE`` of the
+packets, together most of them; one finding per host, so each is named). The
+``protocol`` of the finding (its ``kind``) says which:
 
 - ``rst``: RST segments to the victim, except those refusing a SYN-ACK the victim sent
   (a raw SYN sender's kernel does that; its SYN flood is ``syn_flood``'s), and except a
@@ -59,13 +59,6 @@ if TYPE_CHECKING:
 
 MAX_SENDERS = 4096
 PORTS_KEPT = 64
-DOMINANT_SHARE = 0.5
-ONE_SHOT_SHARE = 0.9
-# A distributed flood: senders with at least this share each (so at most 1 / HEAVY_SHARE
-# of them), two or more, together at least HEAVY_TOTAL of the packets. A busy server's
-# hundreds of clients each send a sliver; a few infected laptops each send a slice.
-HEAVY_SHARE = 0.05
-HEAVY_TOTAL = 0.8
 ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})  # v4: unreachable, quench, redirect, time, param
 ICMPV6_QUERIES = frozenset({128})  # echo request; ND and MLD are link chatter
 ANSWERED_SHARE = 0.02  # a destination answering this share of the datagrams is no victim
@@ -222,17 +215,9 @@ class Flood:
             return ""  # one source port to many: a fast UDP scan (port_scan's), not a flood
         if protocol == UDP_DATA and v.answers >= ANSWERED_SHARE * total:
             return ""  # the destination answers: a download, a call, a game
-        if protocol == "rst" and v.zero_window >= ONE_SHOT_SHARE * total and len(v.seqs) <= 2:
+        if protocol == "rst" and v.zero_window >= base.ONE_SHOT_SHARE * total and len(v.seqs) <= 2:
             return ""  # a host's kernel answering a fast scan: port_scan names the scanner
-        if max(v.senders.values(), default=0) >= DOMINANT_SHARE * total:
-            return "single"
-        one_shot = sum(1 for n in v.senders.values() if n == 1) + v.untracked
-        if len(v.senders) >= 50 and one_shot >= ONE_SHOT_SHARE * (len(v.senders) + v.untracked):
-            return "spoofed"
-        heavy = [n for n in v.senders.values() if n >= HEAVY_SHARE * total]
-        if len(heavy) >= 2 and sum(heavy) >= HEAVY_TOTAL * total:
-            return "distributed"
-        return ""
+        return base.flood_shape(v.senders, v.untracked)
 
     def _finding(self, key: tuple[str, str], v: _Victim, ts: float, shape: str) -> Finding:
         victim, protocol = key
@@ -265,8 +250,7 @@ class Flood:
         data = protocol == UDP_DATA
         if data:
             protocol = "udp"
-        total = sum(v.senders.values()) + v.untracked
-        heavy = [(who, n) for who, n in v.senders.items() if n >= HEAVY_SHARE * total]
+        heavy = base.heavy_senders(v.senders, v.untracked)
         what = {"rst": "RST", "ack": "ACK", "udp": "UDP", "icmp": "ICMP"}[protocol]
         return [
             Finding(

@@ -6,8 +6,8 @@ over the rate, its two edge seconds counted (a two-second burst of thousands, wh
 it falls on the clock: ``base.Run``), is a candidate. A busy file server also gets
 many SYNs, from many clients that each open a few connections; a flood comes either
 from one sender that dominates (hping3), from a crowd of one-shot, spoofed senders, or
-from a few hosts flooding together (``distributed``: each at least ``HEAVY_SHARE`` of the
-SYNs, together most of them). Only those shapes are flagged. One alert per victim
+from a few hosts flooding together (``distributed``: each at least ``base.HEAVY_SHARE`` of
+the SYNs, together most of them). Only those shapes are flagged. One alert per victim
 service (with spoofed sources there is no real source to name), and for a distributed
 flood one per flooding host, each named.
 """
@@ -29,12 +29,6 @@ if TYPE_CHECKING:
     from sentinel.packet import NewMacs, Packet, UdpFlows
 
 MAX_SENDERS = 4096
-DOMINANT_SHARE = 0.5  # one sender with at least this share of the SYNs: a single-source flood
-ONE_SHOT_SHARE = 0.9  # senders with a single SYN: spoofed sources
-# Distributed: two or more senders with at least HEAVY_SHARE of the SYNs each, together
-# HEAVY_TOTAL of them (a busy server's clients each open a sliver of its connections).
-HEAVY_SHARE = 0.05
-HEAVY_TOTAL = 0.8
 
 
 class _Target(Run):
@@ -102,7 +96,7 @@ class SynFlood:
     def _roll(self, t: _Target, key: tuple[str, int], second: int) -> None:
         flood, quiet = t.roll(second, self.s.rate_threshold, self.s.sustain, self.s.burst)
         if flood:
-            shape = self._shape(t)
+            shape = base.flood_shape(t.senders, t.untracked)
             if shape == "distributed":
                 self.found += self._distributed(key, t, float(second))
             elif shape:
@@ -111,25 +105,9 @@ class SynFlood:
             t.senders.clear()
             t.untracked = 0
 
-    def _shape(self, t: _Target) -> str:
-        total = sum(t.senders.values()) + t.untracked
-        if not total:
-            return ""
-        top = max(t.senders.values(), default=0)
-        if top >= DOMINANT_SHARE * total:
-            return "single"
-        one_shot = sum(1 for n in t.senders.values() if n == 1) + t.untracked
-        if len(t.senders) >= 50 and one_shot >= ONE_SHOT_SHARE * (len(t.senders) + t.untracked):
-            return "spoofed"
-        heavy = [n for n in t.senders.values() if n >= HEAVY_SHARE * total]
-        if len(heavy) >= 2 and sum(heavy) >= HEAVY_TOTAL * total:
-            return "distributed"
-        return ""
-
     def _distributed(self, key: tuple[str, int], t: _Target, ts: float) -> list[Finding]:
         """One finding per host of a distributed SYN flood, each naming its host."""
-        total = sum(t.senders.values()) + t.untracked
-        heavy = [(who, n) for who, n in t.senders.items() if n >= HEAVY_SHARE * total]
+        heavy = base.heavy_senders(t.senders, t.untracked)
         return [
             Finding(
                 detector=self.name,
