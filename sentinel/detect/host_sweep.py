@@ -115,8 +115,15 @@ class HostSweep:
             if n.version == 4
         ]
         # destination MAC + source address (raw bytes) -> packet time: what each MAC was
-        # sent lately, so that its requests for those addresses are seen as answers
-        self.heard: Bounded[bytes, float] = Bounded(cap)
+        # sent lately, so that its requests for those addresses are seen as answers. Fed
+        # by every IP frame, so two plain dicts, not an LRU: the newer takes every entry,
+        # and becomes the older once it is an arp_window old or holds half the cap (the
+        # older one's entries are then dropped, counted in ``heard_dropped``).
+        self.heard: dict[bytes, float] = {}
+        self.heard_old: dict[bytes, float] = {}
+        self.heard_since: float | None = None
+        self.heard_cap = max(2, cap // 2)
+        self.heard_dropped = 0
         self.answers = 0  # ARP requests and solicitations not counted: answers to traffic
         self.tables: dict[str, Bounded[str, _Seen]] = {
             "icmp": Bounded(cap),
@@ -153,7 +160,15 @@ class HostSweep:
         if not p.ip_version:
             return ()
         if p.dst_mac and not p.dst_mac[0] & 1:  # unicast: this MAC was sent a packet
-            self.heard.put(p.dst_mac + p.src, p.ts)
+            heard = self.heard
+            since = self.heard_since
+            if since is None:
+                self.heard_since = p.ts
+            elif p.ts - since >= self.s.arp_window or len(heard) >= self.heard_cap:
+                self.heard_dropped += len(self.heard_old)
+                self.heard_old, self.heard, self.heard_since = heard, {}, p.ts
+                heard = self.heard
+            heard[p.dst_mac + p.src] = p.ts
         if p.proto == 6:
             if not p.tcp_flags & 0x07 and p.tcp_flags & 0x10:
                 return ()  # an ACK segment (base.TCP_ACK): heard, nothing more
@@ -208,7 +223,10 @@ class HostSweep:
 
     def _answering(self, mac: bytes, target: bytes, ts: float) -> bool:
         """``target`` sent ``mac`` a packet within arp_window: asking for it is answering."""
-        heard = self.heard.get(mac + target)
+        key = mac + target
+        heard = self.heard.get(key)
+        if heard is None:
+            heard = self.heard_old.get(key)
         if heard is None or ts - heard >= self.s.arp_window:
             return False
         self.answers += 1
@@ -322,6 +340,6 @@ class HostSweep:
     def stats(self) -> dict[str, int]:
         return {
             "sources": sum(len(t) for t in self.tables.values()),
-            "heard": len(self.heard),
-            "evictions": sum(t.evictions for t in self.tables.values()) + self.heard.evictions,
+            "heard": len(self.heard) + len(self.heard_old),
+            "evictions": sum(t.evictions for t in self.tables.values()) + self.heard_dropped,
         }
