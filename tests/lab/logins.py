@@ -216,17 +216,20 @@ def redis_guess(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
-def _vsftpd(lan: SchoolLan) -> subprocess.Popen[bytes]:
-    """vsftpd on the server (local users through PAM: every guess gets 530)."""
-    conf = lan.work / "vsftpd.conf"
+def _vsftpd(lan: SchoolLan, every_address: bool = False) -> subprocess.Popen[bytes]:
+    """vsftpd on the server's address, or on all of them (local users through PAM: every
+    guess gets 530)."""
+    name = "vsftpd-all" if every_address else "vsftpd"
+    conf = lan.work / f"{name}.conf"
+    where = "" if every_address else f"listen_address={lan.srv.ip}\n"
     conf.write_text(
         "listen=YES\nlisten_ipv6=NO\nbackground=NO\n"
-        f"listen_address={lan.srv.ip}\nlisten_port=21\n"
+        f"{where}listen_port=21\n"
         "anonymous_enable=NO\nlocal_enable=YES\nseccomp_sandbox=NO\n"
         "secure_chroot_dir=/var/run/vsftpd/empty\npam_service_name=vsftpd\n"
         f"vsftpd_log_file={lan.work / 'logs' / 'vsftpd-xfer.log'}\n"
     )
-    proc = lan.start(lan.srv.ns, "vsftpd", "vsftpd", str(conf))
+    proc = lan.start(lan.srv.ns, name, "vsftpd", str(conf))
     lan.wait_port(lan.srv, 21)
     return proc
 

@@ -429,16 +429,9 @@ def ssh_spray_servers(lan: SchoolLan, small: bool = False) -> Outcome:
 
 def _vsftpd_all(lan: SchoolLan) -> object:
     """vsftpd on every address of the server (local users through PAM: 530s)."""
-    conf = lan.work / "vsftpd-all.conf"
-    conf.write_text(
-        "listen=YES\nlisten_ipv6=NO\nbackground=NO\nlisten_port=21\n"
-        "anonymous_enable=NO\nlocal_enable=YES\nseccomp_sandbox=NO\n"
-        "secure_chroot_dir=/var/run/vsftpd/empty\npam_service_name=vsftpd\n"
-        f"vsftpd_log_file={lan.work / 'logs' / 'vsftpd-xfer.log'}\n"
-    )
-    proc = lan.start(lan.srv.ns, "vsftpd-all", "vsftpd", str(conf))
-    lan.wait_port(lan.srv, 21)
-    return proc
+    from tests.lab.logins import _vsftpd  # logins imports the scenarios: not at the top
+
+    return _vsftpd(lan, every_address=True)
 
 
 def ftp_spray_servers(lan: SchoolLan, small: bool = False) -> Outcome:
