@@ -35,6 +35,7 @@ backup host in ``allow``.
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
@@ -129,8 +130,10 @@ class BruteForce:
         )
         # (client, server port) -> (time, server) of connections and of refused logins,
         # over every server: spraying
-        self.spread: Bounded[tuple[str, int], list[tuple[float, str]]] = Bounded(common.max_tracked)
-        self.refused: Bounded[tuple[str, int], list[tuple[float, str]]] = Bounded(
+        self.spread: Bounded[tuple[str, int], deque[tuple[float, str]]] = Bounded(
+            common.max_tracked
+        )
+        self.refused: Bounded[tuple[str, int], deque[tuple[float, str]]] = Bounded(
             common.max_tracked
         )
 
@@ -167,7 +170,7 @@ class BruteForce:
 
     def _spray(
         self,
-        table: Bounded[tuple[str, int], list[tuple[float, str]]],
+        table: Bounded[tuple[str, int], deque[tuple[float, str]]],
         key: tuple[str, str, int],
         mac: str,
         now: float,
@@ -180,8 +183,11 @@ class BruteForce:
         from the client of ``key`` to its server: spraying when they reach ``threshold``
         within ``window`` over ``spray_servers`` servers or more."""
         client, server, port = key
-        seen = table.setdefault((client, port), list)
-        seen[:] = [e for e in seen[-SPRAY_KEPT:] if now - e[0] < window]
+        seen = table.get((client, port))
+        if seen is None:
+            seen = table.setdefault((client, port), value=deque(maxlen=SPRAY_KEPT))
+        while seen and now - seen[0][0] >= window:  # in time order: the oldest go first
+            seen.popleft()
         seen.append((now, server))
         if len(seen) < threshold:
             return []

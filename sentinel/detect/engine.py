@@ -233,7 +233,7 @@ class Engine:
     def _escalate(self, alert: Alert, f: Finding) -> Alert:
         """The active ``alert`` as the more severe finding ``f`` describes it (its times,
         counts, source, incident and evidence stay)."""
-        source, target = self._names(f)
+        _ip, _mac, source, target = self._names(f)
         return dataclasses.replace(
             alert,
             severity=f.severity,
@@ -243,20 +243,18 @@ class Engine:
             kind=f.kind,
         )
 
-    def _names(self, f: Finding) -> tuple[str, str]:
-        """How an alert names the finding's source and target (pseudonyms unless the site
-        allows clear text)."""
+    def _names(self, f: Finding) -> tuple[str, str, str, str]:
+        """How an alert names the finding's source IP, MAC, source and target
+        (pseudonyms unless the site allows clear text)."""
         ps = self.pseudonymise
         ip = ps(f.src_ip) if f.src_ip else ""
         mac = ps(f.src_mac) if f.src_mac else ""
         target = ps(f.target) if f.target else f.target_name
-        return ip or mac or ps(f.identifier), target
+        return ip, mac, ip or mac or ps(f.identifier), target
 
     def _alert(self, f: Finding) -> Alert:
         ps = self.pseudonymise
-        ip = ps(f.src_ip) if f.src_ip else ""
-        mac = ps(f.src_mac) if f.src_mac else ""
-        source, target = self._names(f)
+        ip, mac, source, target = self._names(f)
         evidence = self.evidence.write(f.detector, source, f.ts, f.src_ip, f.src_mac)
         return Alert(
             detector=f.detector,

@@ -298,9 +298,9 @@ class HostSweep:
                 by_mac = kind == "arp"
                 if by_mac and (src in self.dhcp_macs or seen.ip in self.dhcp_ips):
                     continue
-                if kind == "nd" and src in self.router_macs:
-                    continue  # a router advertised itself after its first solicitations
                 if kind == "nd":
+                    if src in self.router_macs:
+                        continue  # a router advertised itself after its first solicitations
                     src_ip = seen.ip  # the solicitations' source address
                 else:
                     src_ip = self._arp_source(src, seen.ip) if by_mac else src
