@@ -326,6 +326,14 @@ class AlertingCollector(Collector):
             total = CounterMetricFamily(name, doc)
             total.add_metric([], value)
             yield total
+        escalated = CounterMetricFamily(
+            "sentinel_alerts_escalated",
+            "Active alerts that became more severe, sent at once with the new severity.",
+            labels=["detector", "severity"],
+        )
+        for (detector, severity), v in sorted(st.escalated.items()):
+            escalated.add_metric([detector, severity], v)
+        yield escalated
         active = GaugeMetricFamily("sentinel_alerts_active", "Alerts currently active.")
         active.add_metric([], st.active)
         yield active

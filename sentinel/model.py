@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -113,6 +113,9 @@ class Alert:
     incident: str = ""
     # An incident's alert as delivered: every finding folded into it, "detector/kind".
     findings: tuple[str, ...] = ()
+    # The severity this alert (or its incident) was notified at before it became more
+    # severe while active; None for an alert that did not escalate. Set by the router.
+    escalated_from: Severity | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -163,6 +166,8 @@ class AlertingStats:
     sink_up: Mapping[str, bool]  # last attempt of each sink succeeded
     on_disk: bool = True  # the outbox is written to the state directory (false: in memory)
     correlated: int = 0  # alerts folded into an active incident, not sent on their own
+    # (detector, new severity) -> alerts that became more severe while active
+    escalated: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

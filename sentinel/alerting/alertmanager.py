@@ -2,9 +2,11 @@
 
 Labels identify an alert in Alertmanager, so besides ``alertname``, ``detector``,
 ``severity`` and ``site`` every alert carries ``identifier`` (already pseudonymised):
-two scanners on one site are two alerts, not one. While an alert is active it is posted
-again every ``resend`` with ``endsAt`` 4 x ``resend`` ahead (Prometheus' rule), so
-Alertmanager resolves it by itself if sentinel stops; a resolution posts the real end.
+two scanners on one site are two alerts, not one. An escalated alert names the severity
+it was notified at before in the ``escalated_from`` annotation. While an alert is active
+it is posted again every ``resend`` with ``endsAt`` 4 x ``resend`` ahead (Prometheus'
+rule), so Alertmanager resolves it by itself if sentinel stops; a resolution posts the
+real end.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ def payload(
     }
     if len(alert.findings) > 1:  # an incident: every finding of its source, in order
         item["annotations"]["findings"] = ", ".join(alert.findings)
+    if alert.escalated_from is not None and alert.resolved is None:
+        # An annotation, not a label: labels are the alert's identity (its grouping,
+        # silences and inhibitions), and an escalation is the same alert become worse.
+        item["annotations"]["escalated_from"] = alert.escalated_from.value
     if generator_url:
         item["generatorURL"] = (
             f"{generator_url}{'&' if '?' in generator_url else '?'}"

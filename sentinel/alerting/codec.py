@@ -26,6 +26,7 @@ def to_dict(alert: Alert) -> dict[str, Any]:
         "kind": alert.kind,
         "incident": alert.incident,
         "findings": list(alert.findings),
+        "escalated_from": None if alert.escalated_from is None else alert.escalated_from.value,
     }
 
 
@@ -34,10 +35,12 @@ def dumps(alert: Alert) -> str:
 
 
 def loads(data: str) -> Alert:
-    """The alert ``dumps`` wrote; unknown keys (from a newer version) are ignored."""
+    """The alert ``dumps`` wrote; unknown keys (from a newer version) are ignored, missing
+    optional ones (from an older version) take their defaults."""
     d = json.loads(data)
     src = d.get("source") or {}
     resolved = d.get("resolved")
+    was = d.get("escalated_from")  # absent in outboxes written before escalations were named
     return Alert(
         detector=str(d["detector"]),
         severity=Severity(d["severity"]),
@@ -54,4 +57,5 @@ def loads(data: str) -> Alert:
         kind=str(d.get("kind", "")),
         incident=str(d.get("incident", "")),
         findings=tuple(str(f) for f in d.get("findings") or ()),
+        escalated_from=None if was is None else Severity(was),
     )

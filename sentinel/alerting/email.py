@@ -37,6 +37,9 @@ def message(
     msg["X-Sentinel-Site"] = site
     msg["X-Sentinel-Detector"] = alert.detector
     msg["X-Sentinel-Status"] = "resolved" if alert.resolved is not None else "firing"
+    msg["X-Sentinel-Severity"] = alert.severity.value
+    if alert.escalated_from is not None and alert.resolved is None:  # for mail filters
+        msg["X-Sentinel-Escalated-From"] = alert.escalated_from.value
     msg.set_content(templates.plain(alert, site, lang))
     msg.add_alternative(templates.html_body(alert, site, lang), subtype="html")
     return msg

@@ -39,6 +39,7 @@ class EventLogSink:
                 detector=a.detector,
                 kind=a.kind,
                 severity=a.severity.value,
+                escalated_from=a.escalated_from.value if a.escalated_from is not None else "",
                 identifier=a.identifier,
                 summary=a.summary,
                 source_ip=a.source.ip,

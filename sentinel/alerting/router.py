@@ -9,7 +9,11 @@ re-send loop for sinks that want active alerts again (Alertmanager), and houseke
 Dedupe keeps one notification per alert, except for news: a repeat more severe than
 the active alert (an escalation) is queued at once, and supersedes its lower form if
 that is still waiting (held for its incident, or retried); a less severe repeat keeps
-the active alert's severity and texts.
+the active alert's severity and texts. An escalation names the severity the admin was
+told before (``Alert.escalated_from``): the most severe form of the alert (or, for a
+finding folded into an incident, of its incident) handed to a sink so far; none when the
+lower form was never sent (it was still held for its incident), so the admin is never
+pointed at a warning that did not arrive.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
 
     from sentinel.alerting.sink import Event, Sink
     from sentinel.config.alerting import AlertingConfig
-    from sentinel.model import Alert
+    from sentinel.model import Alert, Severity
     from sentinel.supervise import Health
 
 log = logsetup.get(__name__)
@@ -113,6 +117,12 @@ class Router:
         self._members: dict[tuple[str, str], tuple[str, str]] = {}
         self._ending: dict[tuple[str, str], float] = {}
         self._correlated = 0
+        self._escalations: Counter[tuple[str, str]] = Counter()
+        # Key -> the most severe firing form handed to a sink. An alert restored from the
+        # outbox was, as a rule, sent before the restart.
+        self._told = {k: a.severity for k, a in self._active.items()}
+        # (key, severity) of firing alerts being sent right now: maybe notified already.
+        self._sending: Counter[tuple[tuple[str, str], Severity]] = Counter()
         self._seen = dict.fromkeys(self._active, now)  # wall time of the last repeat
         self._queued = self.outbox.counts()
 
@@ -159,6 +169,7 @@ class Router:
             self._end(alert, now)
             return
         escalating = False
+        was: Severity | None = None
         lead = self._members.get(key)
         if lead is not None:  # a finding folded into its incident: not sent on its own
             leader = self._active.get(lead)
@@ -169,6 +180,7 @@ class Router:
                 return
             # It became more severe than its incident's alert: notified on its own now
             # (it still names its incident), as a more severe finding would have been.
+            was = self._notified(lead)
             self._unfold(key, lead, now)
             escalating = True
         active = self._active.get(key)
@@ -189,7 +201,10 @@ class Router:
                     kind=active.kind,
                 )
             self._active[key] = dataclasses.replace(
-                alert, first_seen=min(active.first_seen, alert.first_seen), findings=active.findings
+                alert,
+                first_seen=min(active.first_seen, alert.first_seen),
+                findings=active.findings,
+                escalated_from=active.escalated_from,
             )
             return
         lead = alert.lead
@@ -210,7 +225,9 @@ class Router:
             self._dropped["rate_limited"] += 1
             log.debug("alert over the rate limit", detector=alert.detector)
             return
-        alert = dataclasses.replace(alert, findings=(alert.finding,))
+        alert = dataclasses.replace(alert, findings=(alert.finding,), escalated_from=was)
+        if escalating:
+            self._escalations[(alert.detector, alert.severity.value)] += 1
         self._active[key] = alert
         self._seen[key] = now
         self.outbox.activate(alert)
@@ -227,11 +244,16 @@ class Router:
         among them: it is told that the alert of the old severity ended, so the incident
         does not fire twice there until the old one times out."""
         findings = tuple(alert.finding if f == active.finding else f for f in active.findings)
+        told = self._notified(alert.key)
         escalated = dataclasses.replace(
-            alert, first_seen=min(active.first_seen, alert.first_seen), findings=findings
+            alert,
+            first_seen=min(active.first_seen, alert.first_seen),
+            findings=findings,
+            escalated_from=told if told is not None and told.rank < alert.severity.rank else None,
         )
         self._active[alert.key] = escalated
         self.outbox.activate(escalated)
+        self._escalations[(alert.detector, alert.severity.value)] += 1
         log.info(
             "alert escalated",
             detector=alert.detector,
@@ -241,7 +263,9 @@ class Router:
         self._enqueue(escalated, now)
         refreshers = [s.name for s in self.sinks if isinstance(s, Refresher)]
         if refreshers:
-            end = dataclasses.replace(active, resolved=now, last_seen=alert.last_seen)
+            end = dataclasses.replace(
+                active, resolved=now, last_seen=alert.last_seen, escalated_from=None
+            )
             self._enqueue(end, now, sinks=refreshers)
 
     def _unfold(self, key: tuple[str, str], lead: tuple[str, str], now: float) -> None:
@@ -289,10 +313,17 @@ class Router:
         active = self._active.pop(key)
         self._ending.pop(key, None)
         self._seen.pop(key, None)
+        self._told.pop(key, None)
         self.outbox.deactivate(key)
         # The end of what was sent: same severity and fields (Alertmanager identifies an
-        # alert by its labels), with the resolution's times.
-        end = dataclasses.replace(active, resolved=resolved, last_seen=max(active.last_seen, last))
+        # alert by its labels), with the resolution's times; the end of an escalated alert
+        # is the end, not news of its escalation again.
+        end = dataclasses.replace(
+            active,
+            resolved=resolved,
+            last_seen=max(active.last_seen, last),
+            escalated_from=None,
+        )
         self._enqueue(end, now)
 
     def _enqueue(
@@ -357,12 +388,16 @@ class Router:
                 return True
         ids = [p.event.id for p in pending]
         events = [self._current(p.event) for p in pending]
+        firing = (e.alert for e in events if e.alert.resolved is None)
+        flight = Counter((a.key, a.severity) for a in firing)
+        self._sending.update(flight)
         try:
             async with asyncio.timeout(SEND_GUARD):
                 await sink.send(events)
         except Exception as exc:
             self._failures[sink.name] += 1
             got = set(exc.delivered if isinstance(exc, SinkError) else ()) & set(ids)
+            self._tell([e for e in events if e.id in got])
             if got:  # delivered before the failure: done, never sent again
                 self._done(sink.name, [i for i in ids if i in got])
             left = [p for p in pending if p.event.id not in got]
@@ -374,6 +409,10 @@ class Router:
             self.outbox.retry([p.event.id for p in left], self._clock() + delay)
             self._set_up(sink.name, False, exc, retry_in=round(delay, 1))
             return bool(got)
+        finally:
+            self._sending.subtract(flight)
+            self._sending = +self._sending  # drop the zeros
+        self._tell(events)
         self._done(sink.name, ids)
         self._set_up(sink.name, True)
         return True
@@ -384,6 +423,23 @@ class Router:
         a = event.alert
         now = self._active.get(a.key) if a.resolved is None else None
         return now is not None and now.severity.rank > a.severity.rank
+
+    def _notified(self, key: tuple[str, str]) -> Severity | None:
+        """The most severe form of the alert ``key`` a sink has, or is being sent now."""
+        told = [s for k, s in self._sending if k == key]
+        if key in self._told:
+            told.append(self._told[key])
+        return max(told, key=lambda s: s.rank, default=None)
+
+    def _tell(self, events: Sequence[Event]) -> None:
+        """Remember the most severe form of each active alert a sink took."""
+        for e in events:
+            a = e.alert
+            if a.resolved is not None or a.key not in self._active:
+                continue
+            told = self._told.get(a.key)
+            if told is None or told.rank < a.severity.rank:
+                self._told[a.key] = a.severity
 
     def _current(self, event: Event) -> Event:
         """A firing alert as it is now: with every finding folded into its incident since
@@ -494,4 +550,5 @@ class Router:
             sink_up=dict(self._up),
             on_disk=self.outbox.on_disk,
             correlated=self._correlated,
+            escalated=dict(self._escalations),
         )

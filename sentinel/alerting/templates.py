@@ -14,7 +14,7 @@ from string import Template
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from sentinel.model import Alert
+    from sentinel.model import Alert, Severity
 
 Language = Literal["nl", "en"]
 
@@ -29,6 +29,8 @@ class Texts:
     fields: dict[str, str]
     intro: str
     outro: str
+    escalated: str  # after the severity in the subject: the severity it was notified at
+    escalation: str  # the body's row: from the old severity to the new one
 
 
 TEXTS: dict[Language, Texts] = {
@@ -40,6 +42,7 @@ TEXTS: dict[Language, Texts] = {
             "site": "Site",
             "detector": "Detector",
             "severity": "Severity",
+            "escalated": "Escalated",
             "summary": "Summary",
             "source": "Source",
             "target": "Target",
@@ -56,6 +59,8 @@ TEXTS: dict[Language, Texts] = {
             "Devices are named by pseudonym where the site's privacy settings ask for it. "
             "The evidence file is in the state directory of the site's sentinel box."
         ),
+        escalated="escalated from $was",
+        escalation="from $was to $now",
     ),
     "nl": Texts(
         firing="MELDING",
@@ -65,6 +70,7 @@ TEXTS: dict[Language, Texts] = {
             "site": "School",
             "detector": "Detector",
             "severity": "Ernst",
+            "escalated": "Escalatie",
             "summary": "Samenvatting",
             "source": "Bron",
             "target": "Doel",
@@ -81,6 +87,8 @@ TEXTS: dict[Language, Texts] = {
             "Apparaten worden met een pseudoniem benoemd waar de privacy-instellingen van de "
             "school dat vragen. Het bewijsbestand staat in de statusmap van de sentinel-box."
         ),
+        escalated="geëscaleerd van $was",
+        escalation="van $was naar $now",
     ),
 }
 
@@ -102,6 +110,19 @@ def _time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _severity(t: Texts, severity: Severity) -> str:
+    return t.severity.get(severity.value, severity.value)
+
+
+def _escalation(t: Texts, alert: Alert, words: str) -> str:
+    """``words`` filled in for an escalated alert; "" for any other (and for an end)."""
+    if alert.escalated_from is None or alert.resolved is not None:
+        return ""
+    return Template(words).substitute(
+        was=_severity(t, alert.escalated_from), now=_severity(t, alert.severity)
+    )
+
+
 def rows(alert: Alert, site: str, lang: Language) -> list[tuple[str, str]]:
     """(label, value) pairs shown in both bodies, in order; empty values left out."""
     t = TEXTS[lang]
@@ -110,7 +131,8 @@ def rows(alert: Alert, site: str, lang: Language) -> list[tuple[str, str]]:
     items = [
         (f["site"], site),
         (f["detector"], alert.detector),
-        (f["severity"], t.severity.get(alert.severity.value, alert.severity.value)),
+        (f["severity"], _severity(t, alert.severity)),
+        (f["escalated"], _escalation(t, alert, t.escalation)),
         (f["summary"], alert.summary),
         (f["source"], source),
         (f["target"], alert.target),
@@ -128,7 +150,10 @@ def rows(alert: Alert, site: str, lang: Language) -> list[tuple[str, str]]:
 def subject(alert: Alert, site: str, lang: Language) -> str:
     t = TEXTS[lang]
     state = t.resolved if alert.resolved is not None else t.firing
-    sev = t.severity.get(alert.severity.value, alert.severity.value)
+    sev = _severity(t, alert.severity)
+    escalated = _escalation(t, alert, t.escalated)
+    if escalated:  # before the detector: a long summary cuts the subject, never this
+        sev = f"{sev} ({escalated})"
     return f"[{state}] {site}: {sev} {alert.detector}: {alert.summary}"[:200]
 
 

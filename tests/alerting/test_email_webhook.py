@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sentinel.alerting import clean
+from sentinel.alerting import clean, templates
 from sentinel.alerting.email import EmailSink
+from sentinel.alerting.router import Router
 from sentinel.alerting.sink import Event, SinkError
 from sentinel.alerting.webhook import SIGNATURE, TIMESTAMP, WebhookSink, verify
-from sentinel.config.alerting import EmailConfig, WebhookConfig
+from sentinel.config.alerting import AlertingConfig, EmailConfig, WebhookConfig
 from sentinel.config.secret import Secret, SecretSource
+from sentinel.model import Severity
 from tests.alerting.conftest import (
     SMTP_PASSWORD,
     SMTP_USER,
@@ -33,6 +35,11 @@ EVIL = '<b>x</b><script>alert("pwn")</script>.evil.example'
 
 def secret(value: str) -> Secret:
     return Secret(value, SecretSource("inline", ""))
+
+
+def rows(body: str) -> list[str]:
+    """The lines of a plain mail body, each with its padding collapsed."""
+    return [" ".join(line.split()) for line in body.splitlines()]
 
 
 def mail_config(port: int, ca: Path | None, **kw: object) -> EmailConfig:
@@ -131,3 +138,57 @@ async def test_webhook_error_status_is_a_sink_error() -> None:
                 await sink.send([Event(1, make_alert(), 0.0)])
         finally:
             await sink.close()
+
+
+async def test_an_escalation_says_so_in_the_mail_and_the_webhook(
+    tls_pair: tuple[Path, Path],
+) -> None:
+    """Warning, then critical, then the end, through the router to a real SMTP server and a
+    webhook receiver: only the escalation names the severity notified before."""
+    from tests.alerting.test_escalation import WHY, spray
+    from tests.alerting.test_units import Clock
+
+    clock = Clock()
+    with smtp_server(tls_pair) as srv:
+        async with http_receiver("/hook") as rec:
+            mail = EmailSink(mail_config(srv.port, tls_pair[0]), "site-a")
+            hook = WebhookSink(WebhookConfig(url=f"http://127.0.0.1:{rec.port}/hook"), "site-a")
+            r = Router(AlertingConfig(), "site-a", None, sinks=[mail, hook], clock=clock)
+            try:
+                for alert in (spray(), spray(Severity.CRITICAL), spray(resolved=clock.now + 5)):
+                    clock.now += 5
+                    r.submit(alert)
+                    for sink in (mail, hook):
+                        while await r.deliver_once(sink):
+                            pass
+            finally:
+                await r.close()
+    mails = [email.message_from_bytes(m[2], policy=email.policy.default) for m in srv.messages]
+    assert [m["Subject"] for m in mails] == [
+        "[ALERT] site-a: warning brute_force: pseudo-1 is spraying port 21 over 9 servers: "
+        "sessions",
+        f"[ALERT] site-a: critical (escalated from warning) brute_force: {WHY}",
+        f"[RESOLVED] site-a: critical brute_force: {WHY}",
+    ]
+    assert [m["X-Sentinel-Escalated-From"] for m in mails] == [None, "warning", None]
+    assert [m["X-Sentinel-Severity"] for m in mails] == ["warning", "critical", "critical"]
+    bodies = [m.get_body(("plain",)).get_content() for m in mails]  # type: ignore[union-attr]
+    assert "Escalated: from warning to critical" in rows(bodies[1])
+    assert "Escalated" not in bodies[0] + bodies[2]
+    html = mails[1].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert '<th align="left" valign="top">Escalated</th>' in html
+    docs = rec.json()
+    assert [(d["status"], d["alert"]["severity"], d["alert"]["escalated_from"]) for d in docs] == [
+        ("firing", "warning", None),
+        ("firing", "critical", "warning"),
+        ("resolved", "critical", None),
+    ]
+    assert docs[1]["alert"]["source"] == {"ip": "pseudo-1", "mac": "m-pseudo-1"}  # pseudonyms
+
+
+def test_the_escalation_in_dutch() -> None:
+    """language: nl names the escalation in Dutch words, in the subject and the body."""
+    a = make_alert(severity=Severity.CRITICAL, escalated_from=Severity.WARNING)
+    subject = templates.subject(a, "site-a", "nl")
+    assert subject.startswith("[MELDING] site-a: kritiek (geëscaleerd van waarschuwing) port_scan")
+    assert "Escalatie: van waarschuwing naar kritiek" in rows(templates.plain(a, "site-a", "nl"))

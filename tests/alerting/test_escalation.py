@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sentinel.alerting import codec
+from sentinel.alerting.eventlog import LOGGER, EventLogSink
+from sentinel.alerting.outbox import FILE
 from sentinel.alerting.router import Router
 from sentinel.config.alerting import AlertingConfig
+from sentinel.metrics import Metrics
 from sentinel.model import Severity
 from tests.alerting.conftest import make_alert, needs_alertmanager, wait_for
 from tests.alerting.test_alertmanager import config, running
@@ -16,6 +24,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    import pytest
+
+    from sentinel.alerting.sink import Event
     from sentinel.model import Alert
     from tests.alerting.conftest import AlertmanagerProc, Recorder
 
@@ -36,6 +47,127 @@ async def drain(r: Router, sink: FakeSink) -> None:
         pass
 
 
+def escalations(r: Router) -> dict[tuple[str, str], float]:
+    """``sentinel_alerts_escalated_total`` as a scrape renders it, by (detector, severity)."""
+    m = Metrics(process=False)
+    m.alerting.source = r.stats
+    return {
+        (s.labels["detector"], s.labels["severity"]): s.value
+        for f in m.registry.collect()
+        if f.name == "sentinel_alerts_escalated"
+        for s in f.samples
+        if s.name == "sentinel_alerts_escalated_total"
+    }
+
+
+async def test_an_escalation_names_what_the_admin_was_told(tmp_path: Path) -> None:
+    """Info was delivered, the warning it became failed to go out (and is dropped unsent
+    once it is critical): the critical escalated from info, the severity last notified."""
+    clock, sink = Clock(), FakeSink()
+    r = router(tmp_path, clock, sink)
+    r.submit(spray(Severity.INFO))
+    await drain(r, sink)
+    sink.failing = True
+    clock.now += 10
+    r.submit(spray())
+    await r.deliver_once(sink)
+    sink.failing = False
+    clock.now += 10
+    r.submit(spray(C))
+    await r.deliver_once(sink, ignore_backoff=True)
+    await drain(r, sink)
+    assert [(e.alert.severity, e.alert.escalated_from) for e in sink.sent] == [
+        (Severity.INFO, None),
+        (C, Severity.INFO),
+    ]
+    assert escalations(r) == {("brute_force", "warning"): 1.0, ("brute_force", "critical"): 1.0}
+    await r.close()
+
+
+class SlowSink(FakeSink):
+    """A sink that takes each batch only once ``go`` is set (a slow mail server)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+        self.busy = asyncio.Event()
+
+    async def send(self, events: Sequence[Event]) -> None:
+        self.busy.set()
+        async with asyncio.timeout(5):
+            await self.go.wait()
+        await super().send(events)
+
+
+async def test_an_escalation_while_the_warning_is_being_sent(tmp_path: Path) -> None:
+    """The detector turns critical while the warning's mail is still in transit: the
+    warning arrives, so the critical escalated from it."""
+    clock, sink = Clock(), SlowSink()
+    r = router(tmp_path, clock, sink)
+    r.submit(spray())
+    sending = asyncio.create_task(r.deliver_once(sink))
+    async with asyncio.timeout(5):
+        await sink.busy.wait()
+    clock.now += 10
+    r.submit(spray(C))
+    sink.go.set()
+    await sending
+    await drain(r, sink)
+    assert [(e.alert.severity, e.alert.escalated_from) for e in sink.sent] == [(W, None), (C, W)]
+    await r.close()
+
+
+async def test_an_escalation_after_a_restart_from_an_older_outbox(tmp_path: Path) -> None:
+    """An outbox written before escalations were named (no ``escalated_from`` in its
+    records) still opens: its active warning, escalated after the restart, escalated from
+    warning; a repeat keeps the escalated form active (what Alertmanager is re-sent)."""
+    clock, sink = Clock(), FakeSink()
+    r = router(tmp_path, clock, sink)
+    r.submit(spray())
+    await drain(r, sink)
+    await r.close()
+    db = sqlite3.connect(tmp_path / FILE)
+    [(stored,)] = db.execute("SELECT alert FROM active").fetchall()
+    old = json.loads(stored)
+    del old["escalated_from"]
+    with db:
+        db.execute("UPDATE active SET alert = ?", (json.dumps(old),))
+    db.close()
+    assert codec.loads(json.dumps(old)).escalated_from is None
+    r = router(tmp_path, clock, sink)
+    clock.now += 10
+    r.submit(spray(C))
+    r.submit(spray(C))
+    r.submit(spray())
+    await drain(r, sink)
+    assert [(e.alert.severity, e.alert.escalated_from) for e in sink.sent] == [(W, None), (C, W)]
+    [active] = r.outbox.active()
+    assert (active.severity, active.escalated_from) == (C, W)
+    await r.close()
+
+
+async def test_the_event_log_names_the_escalation(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The journal's alert lines: escalated_from is the old severity on the escalation,
+    empty on the first alert and on the end."""
+    clock, log = Clock(), EventLogSink("site-a")
+    r = Router(AlertingConfig(), "site-a", tmp_path, sinks=[log], clock=clock)
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    for alert in (spray(), spray(C), spray(resolved=clock.now + 5)):
+        clock.now += 5
+        r.submit(alert)
+        while await r.deliver_once(log):
+            pass
+    await r.close()
+    lines = [rec.kv for rec in caplog.records if rec.name == LOGGER]
+    assert [(kv["status"], kv["severity"], kv["escalated_from"]) for kv in lines] == [
+        ("firing", "warning", ""),
+        ("firing", "critical", "warning"),
+        ("resolved", "critical", ""),
+    ]
+
+
 async def test_an_escalation_is_notified_at_once_and_once(tmp_path: Path) -> None:
     clock, sink = Clock(), FakeSink()
     r = router(tmp_path, clock, sink)
@@ -47,14 +179,16 @@ async def test_an_escalation_is_notified_at_once_and_once(tmp_path: Path) -> Non
     r.submit(spray(C))
     r.submit(spray())  # less severe again: no downgrade, nothing sent
     await drain(r, sink)
-    assert [(e.alert.severity, e.alert.summary) for e in sink.sent] == [
-        (W, "pseudo-1 is spraying port 21 over 9 servers: sessions"),
-        (C, WHY),
+    assert [(e.alert.severity, e.alert.summary, e.alert.escalated_from) for e in sink.sent] == [
+        (W, "pseudo-1 is spraying port 21 over 9 servers: sessions", None),
+        (C, WHY, W),
     ]
+    assert escalations(r) == {("brute_force", "critical"): 1.0}
     r.submit(spray(resolved=clock.now))
     await drain(r, sink)
     end = sink.sent[-1].alert
     assert (end.severity, end.summary, end.resolved) == (C, WHY, clock.now)  # what was sent
+    assert end.escalated_from is None  # an end, not the escalation again
     assert len(sink.sent) == 3
     await r.close()
 
@@ -77,6 +211,9 @@ async def test_an_escalation_within_the_incident_hold_is_one_notification(
     await drain(r, sink)
     assert [e.alert.severity for e in sink.sent] == [C]
     assert r.stats().queued == {"fake": 0}
+    # the warning never went out: the critical does not point the admin at it
+    assert sink.sent[0].alert.escalated_from is None
+    assert escalations(r) == {("brute_force", "critical"): 1.0}
     await r.close()
 
 
@@ -100,6 +237,9 @@ async def test_a_folded_finding_that_becomes_more_severe_is_notified_on_its_own(
         ("brute_force", C),
     ]
     assert sink.sent[1].alert.incident == LEAD
+    # the admin saw the finding in the incident's warning: it escalated from that
+    assert [e.alert.escalated_from for e in sink.sent] == [None, W]
+    assert escalations(r) == {("brute_force", "critical"): 1.0}
     # each ends on its own: the sweep's incident, then the spraying
     r.submit(make_alert("pseudo-1", detector="host_sweep", resolved=clock.now, incident=LEAD))
     r.submit(spray(C, resolved=clock.now, incident=LEAD))
@@ -150,6 +290,8 @@ async def test_a_real_alertmanager_shows_one_alert_with_the_new_severity(
         r.submit(spray())
         await wait_for(lambda: len(alertmanager.alerts()) == 1)
         await wait_for(lambda: any(n["status"] == "firing" for n in am_hook.json()))
+        [first] = alertmanager.alerts()
+        assert "escalated_from" not in first["annotations"]
         r.submit(spray(C, last_seen=time.time()))
         await wait_for(
             lambda: [a["labels"]["severity"] for a in alertmanager.alerts()] == ["critical"]
@@ -163,6 +305,8 @@ async def test_a_real_alertmanager_shows_one_alert_with_the_new_severity(
         )
         [got] = alertmanager.alerts()
         assert got["annotations"]["summary"] == WHY
+        assert got["annotations"]["escalated_from"] == "warning"
+        assert "escalated_from" not in got["labels"]  # the same alert, become worse
     firing = [
         a["labels"]["severity"]
         for n in am_hook.json()

@@ -130,6 +130,8 @@ def test_codec_round_trip() -> None:
     """The stored form gives back the same alert."""
     a = make_alert(severity=Severity.CRITICAL, resolved=123.5)
     assert codec.loads(codec.dumps(a)) == a
+    b = make_alert(severity=Severity.CRITICAL, escalated_from=Severity.INFO)
+    assert codec.loads(codec.dumps(b)) == b
 
 
 def test_alertmanager_payload_ends_ahead_while_active_and_at_resolution() -> None:
