@@ -314,6 +314,13 @@ async def test_a_real_alertmanager_shows_one_alert_with_the_new_severity(
         if a["status"] == "firing"
     ]
     assert firing.count("critical") == 1
+    told = {
+        (a["labels"]["severity"], a["annotations"].get("escalated_from"))
+        for n in am_hook.json()
+        for a in n["alerts"]
+        if a["status"] == "firing"
+    }
+    assert told == {("warning", None), ("critical", "warning")}  # what the receiver got
 
 
 async def test_from_the_engine_to_the_notifications(tmp_path: Path) -> None:
