@@ -92,6 +92,15 @@ class Bounded(Generic[K, V]):
             self._d.move_to_end(key)
         return v
 
+    def touch(self, key: K) -> bool:
+        """Whether ``key`` is here; if so it becomes the most recent (one lookup: for
+        tables asked on every frame, whose keys are nearly always present)."""
+        try:
+            self._d.move_to_end(key)
+        except KeyError:
+            return False
+        return True
+
     def setdefault(self, key: K, factory: type[V] | None = None, value: V | None = None) -> V:
         v = self._d.get(key)
         if v is not None:

@@ -18,10 +18,16 @@ counts as a suffix (``a.b.tunnel.test`` -> ``tunnel.test``). ``split_name()`` al
 gives the labels left of the domain (where a tunnel puts its data) and whether the
 suffix is a known one. The list is read once, on the first call (about 0.15 s,
 1 MiB); the answers for recently seen names are cached.
+
+``facts()`` is what the DNS detectors read from a name (its domain, its data part's
+length and entropy, its first label's length), worked out once per name: a school asks
+the same few thousand names all day, so a query of a known name costs a cache lookup.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -162,6 +168,21 @@ def parse(data: bytes, tcp: bool = False) -> Dns:
     )
 
 
+@lru_cache(maxsize=4096)
+def _after_id(rest: bytes) -> Dns:
+    return parse(b"\0\0" + rest)
+
+
+def parse_datagram(data: bytes) -> tuple[int, Dns]:
+    """``parse()`` of a message over UDP, its id apart: ``(id, message with id 0)``.
+
+    Queries for one name differ only in their id (the client library sends the same
+    flags and options each time), so the message after the id is parsed once and the
+    answer remembered for the names asked lately.
+    """
+    return int.from_bytes(data[:2], "big"), _after_id(data[2:])
+
+
 @cache
 def _psl() -> PublicSuffixList:
     # the list shipped in the package, ICANN and PRIVATE; an unknown top-level label
@@ -194,3 +215,39 @@ def split_name(name: str) -> tuple[str, str, bool]:
 def registered_domain(name: str) -> str:
     """The registrable domain (eTLD+1) of ``name``: ``www.bbc.co.uk`` -> ``bbc.co.uk``."""
     return split_name(name)[1]
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy of the characters of ``text``, in bits a character."""
+    n = len(text)
+    if n < 2:
+        return 0.0
+    return -sum(c / n * math.log2(c / n) for c in Counter(text).values())
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """What the DNS detectors read from one name (``facts()``)."""
+
+    domain: str  # the registered domain
+    known: bool  # under a known public suffix
+    first_label: int  # characters of the leftmost label
+    data: int  # characters of the data part: the labels left of the domain, dots
+    # removed (the whole name under an unknown top-level label)
+    entropy: float  # of the data part, bits a character
+    local: bool  # reverse lookups (.arpa) and multicast DNS (.local): never judged
+
+
+@lru_cache(maxsize=16384)
+def facts(name: str) -> Name:
+    """The facts of ``name`` (lowercased, no trailing dot, as ``parse`` gives it)."""
+    sub, domain, known = split_name(name)
+    data = sub.replace(".", "") if known else name.replace(".", "")
+    return Name(
+        domain=domain,
+        known=known,
+        first_label=len(name.split(".", 1)[0]),
+        data=len(data),
+        entropy=entropy(data),
+        local=name.endswith((".arpa", ".local")),
+    )

@@ -29,15 +29,18 @@ clients is a ``Bounded`` of ``max_tracked``.
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING
 
 from sentinel.detect.base import Bounded, Finding
-from sentinel.detect.dns import CNAME, MX, TXT, rare_type, split_name
+from sentinel.detect.dns import CNAME, MX, TXT, entropy, rare_type
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
     from sentinel.config.detect import DnsTunnel as Settings
+    from sentinel.detect.dns import Name
+
+__all__ = ["Clients", "entropy"]
 
 MINUTE = 60.0
 DISTINCT_CAP = 256  # different names remembered per client and minute
@@ -46,14 +49,6 @@ CARRIERS = frozenset({TXT, CNAME, MX})  # and every rare type
 # A client whose different names fall under different ordinary domains this often (one
 # in two) looks up the world for others: a resolver before it is seen answering.
 RELAY_SHARE = 2
-
-
-def entropy(text: str) -> float:
-    """Shannon entropy of the characters of ``text``, in bits a character."""
-    n = len(text)
-    if n < 2:
-        return 0.0
-    return -sum(c / n * math.log2(c / n) for c in Counter(text).values())
 
 
 def _limit(table: OrderedDict[int, float], key: int, ts: float, cap: int) -> None:
@@ -76,10 +71,25 @@ class _Minute:
 
 
 class _Client:
-    __slots__ = ("domains", "encoded", "last_report", "last_seen", "mac", "minutes", "server")
+    __slots__ = (
+        "carriers",
+        "distinct",
+        "domains",
+        "encoded",
+        "last_report",
+        "last_seen",
+        "mac",
+        "minutes",
+        "queries",
+        "server",
+    )
 
     def __init__(self) -> None:
         self.minutes: deque[_Minute] = deque()
+        # the sums over ``minutes``: whether a test can be due is known without summing
+        self.queries = 0
+        self.carriers = 0
+        self.distinct = 0
         self.encoded: OrderedDict[int, float] = OrderedDict()  # name hash -> last asked
         self.domains: OrderedDict[int, float] = OrderedDict()  # known-suffix domains
         self.last_seen = 0.0
@@ -98,8 +108,9 @@ class Clients:
         self.relays_seen = 0  # judgements withheld: the client relays for others
 
     def add(
-        self, client: str, mac: str, server: str, name: str, qtype: int, ts: float
+        self, client: str, mac: str, server: str, name: str, facts: Name, qtype: int, ts: float
     ) -> Finding | None:
+        """One question for ``name`` (``facts``: ``dns.facts(name)``)."""
         s = self.s
         c = self.table.get(client)
         if c is None:
@@ -110,30 +121,38 @@ class Clients:
             c.minutes.append(_Minute(minute))
             oldest = minute - max(1, math.ceil(s.client_window / MINUTE))
             while c.minutes and c.minutes[0].minute <= oldest:
-                c.minutes.popleft()
+                gone = c.minutes.popleft()
+                c.queries -= gone.queries
+                c.carriers -= gone.carriers
+                c.distinct -= len(gone.names)
         bucket = c.minutes[-1]
         bucket.queries += 1
+        c.queries += 1
         if qtype in CARRIERS or rare_type(qtype):
             bucket.carriers += 1
+            c.carriers += 1
         key = hash(name)
-        if len(bucket.names) < DISTINCT_CAP:
+        if len(bucket.names) < DISTINCT_CAP and key not in bucket.names:
             bucket.names.add(key)
-        sub, domain, known = split_name(name)
-        if known:
-            _limit(c.domains, hash(domain), ts, s.relay_domains_threshold)
-        data = sub.replace(".", "") if known else name.replace(".", "")
-        if len(data) >= s.data_length and entropy(data) >= s.entropy_threshold:
+            c.distinct += 1
+        if facts.known:
+            _limit(c.domains, hash(facts.domain), ts, s.relay_domains_threshold)
+        if facts.data >= s.data_length and facts.entropy >= s.entropy_threshold:
             _limit(c.encoded, key, ts, s.encoded_names_threshold)
         if ts - c.last_report < REPORT_EVERY:
             return None
+        if (
+            len(c.encoded) < s.encoded_names_threshold
+            and c.carriers < s.carrier_types_threshold
+            and c.distinct < s.distinct_names_threshold
+        ):
+            return None  # no test can be due
         return self._judge(client, c, ts)
 
     def _judge(self, client: str, c: _Client, ts: float) -> Finding | None:
         s = self.s
         since = ts - s.client_window
-        queries = sum(m.queries for m in c.minutes)
-        carriers = sum(m.carriers for m in c.minutes)
-        distinct = sum(len(m.names) for m in c.minutes)
+        queries, carriers, distinct = c.queries, c.carriers, c.distinct
         # ``encoded`` holds at most its threshold's worth: count it only when it is full.
         encoded = len(c.encoded)
         if encoded >= s.encoded_names_threshold:

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
-from sentinel.detect.dns import TXT, parse, rare_type, registered_domain
+from sentinel.detect.dns import TXT, facts, parse, parse_datagram, rare_type
 from sentinel.detect.dns_clients import Clients
 from sentinel.model import Severity
 
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import DnsTunnel as Settings
     from sentinel.detect.base import Common
+    from sentinel.detect.dns import Name
     from sentinel.packet import Packet
 
 REPORT_EVERY = 60.0  # seconds between findings for one ongoing tunnel (keeps it active)
@@ -64,6 +65,7 @@ SWEEP_EVERY = 60.0  # seconds between expiry sweeps
 # Opcodes no DNS client sends (0 query, 1 inverse, 2 status, 4 notify, 5 update and 6
 # stateful operations are DNS): a datagram to port 53 with one of them is something else.
 NOT_DNS = frozenset({3, *range(7, 16)})
+ALLOWED_NAMES_CAP = 16384  # names whose allow-list answer is remembered
 
 
 class _Pair:
@@ -98,6 +100,7 @@ class DnsTunnel:
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s
         self.allowed = common.allowed(s)
+        self.allowed_names: dict[str, bool] = {}
         self.pairs: Bounded[tuple[str, str], _Pair] = Bounded(common.max_tracked)
         self.next_sweep: float | None = None
         self.malformed = 0
@@ -129,7 +132,11 @@ class DnsTunnel:
             return ()
         if self.allowed.source(client, mac):
             return ()
-        m = parse(data, tcp=p.proto == 6)
+        if p.proto == 17:
+            ident, m = parse_datagram(data)
+        else:
+            m = parse(data, tcp=True)
+            ident = m.id
         server = ip_text(p.dst)
         if m.error and not m.questions:
             self.malformed += 1
@@ -139,12 +146,15 @@ class DnsTunnel:
         if m.qr or m.opcode != 0 or (m.error and not m.questions):
             return ()
         out = []
-        self.asked.put((client, server), m.id)
+        self.asked.put((client, server), ident)
         for q in m.questions:
-            if not q.name or q.name.endswith((".arpa", ".local")) or self.allowed.domain(q.name):
+            if not q.name:
                 continue
-            found = self._question(client, mac, q.name, q.qtype, p.ts)
-            f = self.clients.add(client, mac, server, q.name, q.qtype, p.ts)
+            name = facts(q.name)
+            if name.local or self._allowed_domain(q.name):
+                continue
+            found = self._question(client, mac, q.name, name, q.qtype, p.ts)
+            f = self.clients.add(client, mac, server, q.name, name, q.qtype, p.ts)
             if found is not None:
                 self.clients.reported(client, p.ts)  # one finding says it
             elif f is not None:
@@ -203,8 +213,20 @@ class DnsTunnel:
             self.resolvers.add(server)
             self.answered.pop(server)
 
-    def _question(self, client: str, mac: str, name: str, qtype: int, ts: float) -> Finding | None:
-        domain = registered_domain(name)
+    def _allowed_domain(self, name: str) -> bool:
+        """``allowed.domain(name)``, remembered per name (emptied when full)."""
+        hit = self.allowed_names.get(name)
+        if hit is None:
+            hit = self.allowed.domain(name)
+            if len(self.allowed_names) >= ALLOWED_NAMES_CAP:
+                self.allowed_names.clear()
+            self.allowed_names[name] = hit
+        return hit
+
+    def _question(
+        self, client: str, mac: str, name: str, info: Name, qtype: int, ts: float
+    ) -> Finding | None:
+        domain = info.domain
         pair = self.pairs.get((client, domain))
         if pair is None:
             pair = self.pairs.setdefault((client, domain), value=_Pair())
@@ -213,8 +235,7 @@ class DnsTunnel:
         # A name asked again (a retry, a program polling one TXT record) carries no new
         # data: only the first asking counts as a long name or an odd type.
         fresh = key not in pair.names
-        first = name.split(".", 1)[0]
-        if fresh and (len(first) > self.s.label_length or len(name) > self.s.name_length):
+        if fresh and (info.first_label > self.s.label_length or len(name) > self.s.name_length):
             if pair.long is None:
                 pair.long = deque(maxlen=max(1, self.s.long_names_threshold))
             pair.long.append(ts)

@@ -43,7 +43,7 @@ class MacFlood:
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         mac = p.src_mac
-        if not mac or mac[0] & 1 or self.seen.get(mac) is not None:
+        if not mac or mac[0] & 1 or self.seen.touch(mac):
             return ()
         if self.started is None:
             self.started = p.ts

@@ -34,7 +34,7 @@ class NewDevice:
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         mac = p.src_mac
-        if not mac or mac[0] & 1 or self.seen.get(mac) is not None:
+        if not mac or mac[0] & 1 or self.seen.touch(mac):
             return ()
         self.seen.setdefault(mac, value=p.ts)
         if self.started is None:

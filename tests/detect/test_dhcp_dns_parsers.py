@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -225,3 +226,30 @@ def test_split_name_of_any_text(text: str) -> None:
     assert domain.split(".") == labels[len(labels) - len(domain.split(".")) :] or not domain
     assert sub == ".".join(labels[: len(labels) - len(domain.split("."))]) or not domain
     assert isinstance(known, bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80), st.integers(0, 65535))
+def test_parse_datagram_is_parse_with_the_id_apart(data: bytes, ident: int) -> None:
+    """The remembered parse of a message after its id is the full parse, id aside."""
+    msg = ident.to_bytes(2, "big") + data
+    got_id, got = dns.parse_datagram(msg)
+    whole = dns.parse(msg)
+    if len(msg) >= 12:
+        assert got_id == whole.id
+    assert dataclasses.replace(got, id=whole.id) == whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab.-_x0-9AZ"), max_size=120))
+def test_facts_of_a_name(text: str) -> None:
+    """``facts`` says what split_name and entropy say of the name, once per name."""
+    name = text.lower().strip(".")
+    f = dns.facts(name)
+    sub, domain, known = dns.split_name(name)
+    data = sub.replace(".", "") if known else name.replace(".", "")
+    assert (f.domain, f.known, f.data) == (domain, known, len(data))
+    assert f.entropy == dns.entropy(data)
+    assert f.first_label == len(name.split(".", 1)[0])
+    assert f.local == name.endswith((".arpa", ".local"))
+    assert dns.facts(name) is f  # remembered

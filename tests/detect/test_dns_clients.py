@@ -165,6 +165,20 @@ def test_many_new_names_a_minute() -> None:
     assert any(f.kind == "client" and f.counts["distinct_names"] >= 600 for f in found)
 
 
+def test_new_names_of_minutes_past_the_window_no_longer_count() -> None:
+    """The new-name count is over ``client_window``: 400 names, eleven quiet minutes,
+    then 400 more are 400 within the window, not 800 (threshold 600)."""
+    d = _detector(DnsTunnel(distinct_names_threshold=600))
+    first = [_query(f"n{i}.x.site{i % 50}.com", 1.0 + i * 0.25) for i in range(400)]
+    later = [_query(f"m{i}.x.site{i % 50}.com", 800.0 + i * 0.25) for i in range(400)]
+    assert _feed(d, first + later) == []
+    # the same 800 names within the window are flagged
+    d = _detector(DnsTunnel(distinct_names_threshold=600))
+    close = [_query(f"m{i}.x.site{i % 50}.com", 200.0 + i * 0.25) for i in range(400)]
+    found = _feed(d, first + close)
+    assert any(f.kind == "client" and f.counts["distinct_names"] >= 600 for f in found)
+
+
 def test_retrying_one_name_is_not_flagged() -> None:
     """A program asking one name ten times a second is noisy, not a tunnel."""
     d = _detector(DnsTunnel(distinct_names_threshold=300))
