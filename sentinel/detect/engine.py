@@ -109,6 +109,7 @@ class Engine:
             per_alert=cfg.evidence.packets_per_alert,
             max_total_bytes=cfg.evidence.max_total_mb << 20,
         )
+        self.keeping = self.evidence.directory is not None  # else nothing is written
         self.active: dict[tuple[str, str], _Active] = {}
         self.incidents = (
             Incidents(cfg.incidents.window, gateway_mac=cfg.gateway.mac or "")
@@ -126,13 +127,14 @@ class Engine:
             self.next_tick = p.ts + TICK
         elif p.ts >= self.next_tick:
             out += self.tick(p.ts)
-        self.now = max(self.now, p.ts)
+        if p.ts > self.now:
+            self.now = p.ts
         ks = kinds(p)
         plan = self.plans.get(ks)
         if plan is None:
             plan = self.plans[ks] = self._plan(ks)
         keep, detectors = plan
-        if keep:  # a detector beyond layer 2 looks at it: evidence for its alerts
+        if keep and self.keeping:  # a detector beyond layer 2 looks at it: evidence
             src = ip_text(p.src) if p.src else (ip_text(p.arp_spa) if p.arp_spa else "")
             self.evidence.add(p.ts, src, mac_text(p.src_mac), p.frame, p.linktype)
         for d in detectors:
