@@ -117,7 +117,8 @@ class SynFlood:
     # SYNs per second to one (host, port), sustained for `sustain` seconds, or `burst`
     # SYNs in a run of seconds each over the rate (a two-second burst of thousands).
     # A busy file server gets many SYNs too, from many clients that each open a few:
-    # only a dominant sender or a crowd of one-shot (spoofed) senders is a flood.
+    # only a dominant sender, a crowd of one-shot (spoofed) senders, a few heavy senders,
+    # or many addresses behind one MAC the service never answers is a flood.
     rate_threshold: Rate = 200.0
     sustain: Seconds = 3.0
     burst: Count = 1000

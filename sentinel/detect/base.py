@@ -12,7 +12,7 @@ from sentinel.config.detect import DetectConfig
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Collection, Iterable, Iterator
 
     from sentinel.config.detect import Allow
     from sentinel.packet import Packet
@@ -277,6 +277,7 @@ class Common:
 # senders, or a few hosts flooding together.
 DOMINANT_SHARE = 0.5  # one sender with at least this share: a single-source flood
 ONE_SHOT_SHARE = 0.9  # senders with a single packet: spoofed sources
+CROWD = 50  # distinct senders a crowd of one-shot senders has at least
 # Distributed: senders with at least HEAVY_SHARE each (so at most 1 / HEAVY_SHARE of
 # them), two or more, together at least HEAVY_TOTAL of the packets. A busy server's
 # hundreds of clients each send a sliver; a few infected laptops each send a slice.
@@ -300,9 +301,31 @@ def flood_shape(senders: dict[K, int], untracked: int) -> str:
     if max(senders.values(), default=0) >= DOMINANT_SHARE * total:
         return "single"
     one_shot = sum(1 for n in senders.values() if n == 1) + untracked
-    if len(senders) >= 50 and one_shot >= ONE_SHOT_SHARE * (len(senders) + untracked):
+    if len(senders) >= CROWD and one_shot >= ONE_SHOT_SHARE * (len(senders) + untracked):
         return "spoofed"
     heavy = [n for _, n in heavy_senders(senders, untracked)]
     if len(heavy) >= 2 and sum(heavy) >= HEAVY_TOTAL * total:
         return "distributed"
     return ""
+
+
+# A crowd of repeating spoofed senders (syn_flood): addresses that each send a few SYNs,
+# far more of them than the MACs they come from, almost none of them ever answered.
+# More addresses than a lesson's laptops (60 opening 20 connections each in 3 s).
+REPEATING_CROWD = 100
+CROWD_MAC_SHARE = 0.1  # at most one sender MAC per ten addresses
+UNANSWERED_SHARE = 0.9  # senders the service never sent a SYN-ACK
+
+
+def spoofed_crowd(senders: dict[tuple[str, str], int], answered: Collection[str]) -> bool:
+    """``senders`` ((address, MAC) -> packets) are a spoofed crowd: at least
+    REPEATING_CROWD addresses behind at most a tenth as many MACs (one machine, or the
+    router in front of it, sending for them all), and UNANSWERED_SHARE of them never
+    answered by the service (``answered``: the addresses it sent a SYN-ACK). Laptops each
+    have their own MAC, clients behind a router are answered: a busy server's clients
+    are neither."""
+    n = len(senders)
+    if n < REPEATING_CROWD or len({mac for _, mac in senders}) > CROWD_MAC_SHARE * n:
+        return False
+    served = sum(1 for ip, _ in senders if ip in answered) if answered else 0
+    return n - served >= UNANSWERED_SHARE * n

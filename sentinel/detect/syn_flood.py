@@ -7,9 +7,14 @@ it falls on the clock: ``base.Run``), is a candidate. A busy file server also ge
 many SYNs, from many clients that each open a few connections; a flood comes either
 from one sender that dominates (hping3), from a crowd of one-shot, spoofed senders, or
 from a few hosts flooding together (``distributed``: each at least ``base.HEAVY_SHARE`` of
-the SYNs, together most of them). Only those shapes are flagged. One alert per victim
-service (with spoofed sources there is no real source to name), and for a distributed
-flood one per flooding host, each named.
+the SYNs, together most of them). A crowd of spoofed senders that repeat (a few hundred
+addresses of the LAN, a few SYNs each) is told from a busy server's clients by what the
+service answers and who sends: ``base.spoofed_crowd`` takes at least 100 addresses behind
+a tenth as many MACs, nine in ten of them never sent a SYN-ACK (the SYN-ACKs seen are
+remembered per service). Laptops each have their own MAC; clients behind a router are
+answered. Only those shapes are flagged. One alert per victim service (with spoofed
+sources there is no real source to name), and for a distributed flood one per flooding
+host, each named.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ MAX_SENDERS = 4096
 
 
 class _Target(Run):
-    __slots__ = ("senders", "untracked")
+    __slots__ = ("answered", "senders", "untracked")
 
     def __init__(self) -> None:
         super().__init__()
         self.senders: dict[tuple[str, str], int] = {}  # (ip, mac) -> SYNs
         self.untracked = 0  # SYNs from senders past the cap (spoofed floods)
+        self.answered: set[str] = set()  # addresses the service sent a SYN-ACK
 
 
 class SynFlood:
@@ -51,7 +57,13 @@ class SynFlood:
         self.found: list[Finding] = []
 
     def observe(self, p: Packet) -> Iterable[Finding]:
-        if p.tcp_flags & 0x12 != 0x02:  # only SYN without ACK
+        flags = p.tcp_flags & 0x12
+        if flags == 0x12:  # a SYN-ACK: the service answers that client
+            t = self.targets.get((ip_text(p.src), p.sport))
+            if t is not None and len(t.answered) < MAX_SENDERS:
+                t.answered.add(ip_text(p.dst))
+            return ()
+        if flags != 0x02:  # otherwise only SYN without ACK
             return ()
         src, mac = ip_text(p.src), mac_text(p.src_mac)
         if self.allowed.source(src, mac):
@@ -97,6 +109,8 @@ class SynFlood:
         flood, quiet = t.roll(second, self.s.rate_threshold, self.s.sustain, self.s.burst)
         if flood:
             shape = base.flood_shape(t.senders, t.untracked)
+            if not shape and base.spoofed_crowd(t.senders, t.answered):
+                shape = "spoofed"  # a crowd of repeating spoofed senders
             if shape == "distributed":
                 self.found += self._distributed(key, t, float(second))
             elif shape:
@@ -104,6 +118,7 @@ class SynFlood:
         if quiet:
             t.senders.clear()
             t.untracked = 0
+            t.answered.clear()
 
     def _distributed(self, key: tuple[str, int], t: _Target, ts: float) -> list[Finding]:
         """One finding per host of a distributed SYN flood, each naming its host."""

@@ -24,10 +24,7 @@ LAB = DATA / "lab"
 
 # Known detector gaps, scenario -> reason: the test is marked xfail (strict) until the
 # detector is fixed, so a fix turns the mark into a failure, a reminder to drop it.
-MISSES: dict[str, str] = {
-    "lan_spoofed_syn_flood": "syn_flood: spoofed sources of the LAN's own /24 repeat (227 "
-    "senders, 8 SYNs each): neither one-shot senders nor one that dominates",
-}
+MISSES: dict[str, str] = {}
 OTHER_SOURCES: dict[str, str] = {}
 # Found, with the attacker named, but beside a second alert of another detector.
 EXTRA: dict[str, str] = {}
