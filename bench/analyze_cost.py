@@ -51,7 +51,13 @@ def pipeline(detect: bool) -> Any:
     from sentinel.capture.pipeline import Pipeline, Settings, make_engine
     from sentinel.config.detect import DetectConfig
 
-    settings = Settings(networks=(capbench.SITE4,), detect=DetectConfig() if detect else None)
+    # as sentinel analyze runs: recent frames kept for evidence files in its state folder
+    evidence = tempfile.mkdtemp(prefix="sentinel-bench-evidence-") if detect else ""
+    settings = Settings(
+        networks=(capbench.SITE4,),
+        detect=DetectConfig() if detect else None,
+        evidence_dir=evidence,
+    )
     return Pipeline(settings, make_engine(settings))
 
 

@@ -316,6 +316,8 @@ def _pipeline(args: argparse.Namespace) -> Any:
         detect=DetectConfig() if args.detect else None,
         header_snaplen=args.header_snaplen,
         snaplen=args.snaplen,
+        # as sentinel analyze and the daemon run: recent frames kept for evidence files
+        evidence_dir=tempfile.mkdtemp(prefix="sentinel-bench-evidence-") if args.detect else "",
     )
     return Pipeline(settings, make_engine(settings))
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sentinel.detect import base
-from sentinel.detect.base import Finding, ip_text, mac_text
 from sentinel.detect.evidence import Evidence
 from sentinel.detect.incidents import Incidents
 from sentinel.detect.registry import build
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from sentinel.config.detect import DetectConfig
-    from sentinel.detect.base import Detector
+    from sentinel.detect.base import Detector, Finding
     from sentinel.packet import NewMacs, Packet, SynAggregate, UdpFlows
 
 TICK = 1.0  # seconds of packet time between detector ticks
@@ -135,8 +134,7 @@ class Engine:
             plan = self.plans[ks] = self._plan(ks)
         keep, detectors = plan
         if keep and self.keeping:  # a detector beyond layer 2 looks at it: evidence
-            src = ip_text(p.src) if p.src else (ip_text(p.arp_spa) if p.arp_spa else "")
-            self.evidence.add(p.ts, src, mac_text(p.src_mac), p.frame, p.linktype)
+            self.evidence.add(p.ts, p.src or p.arp_spa, p.src_mac, p.frame, p.linktype)
         for d in detectors:
             findings = d.observe(p)  # () or a list when nothing is due, or a generator
             if findings:

@@ -11,6 +11,7 @@ writer's) are deleted when the folder is opened; they never count as evidence.""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import struct
@@ -65,7 +66,7 @@ class Evidence:
         max_total_bytes: int = 100 << 20,
     ) -> None:
         self.directory = directory
-        self.recent: deque[tuple[float, str, str, bytes, int]] = deque(maxlen=keep)
+        self.recent: deque[tuple[float, bytes, bytes, bytes, int]] = deque(maxlen=keep)
         self.per_alert = per_alert
         self.max_total = max_total_bytes
         self.written = 0
@@ -74,18 +75,23 @@ class Evidence:
             remove_stale_temporaries(directory)
 
     def add(
-        self, ts: float, src_ip: str, src_mac: str, frame: bytes, linktype: int = LINK_ETHERNET
+        self, ts: float, src_ip: bytes, src_mac: bytes, frame: bytes, linktype: int = LINK_ETHERNET
     ) -> None:
+        """Keep one frame; its source address and MAC as they are on the wire (4 or 16
+        bytes, 6 bytes; empty when it has none): made text only when a file is written."""
         self.recent.append((ts, src_ip, src_mac, frame, linktype))
 
     def write(self, detector: str, name: str, ts: float, src_ip: str, src_mac: str) -> str:
-        """Write the recent frames from this source; the file name, or "" when none."""
+        """Write the recent frames from this source (``src_ip``, ``src_mac`` as text); the
+        file name, or "" when none."""
         if self.directory is None:
             return ""
+        ip_raw = _raw_ip(src_ip)
+        mac_raw = _raw_mac(src_mac)
         frames = [
             (t, lt, f)
             for t, ip, mac, f, lt in self.recent
-            if (src_ip and ip == src_ip) or (src_mac and mac == src_mac)
+            if (ip_raw and ip == ip_raw) or (mac_raw and mac == mac_raw)
         ][-self.per_alert :]
         if not frames:
             return ""
@@ -171,3 +177,20 @@ def remove_stale_temporaries(directory: Path, now: float | None = None) -> int:
         except OSError:
             continue
     return removed
+
+
+def _raw_ip(text: str) -> bytes:
+    """An address's wire form; b"" for none (or text that is no address)."""
+    try:
+        return ipaddress.ip_address(text).packed if text else b""
+    except ValueError:
+        return b""
+
+
+def _raw_mac(text: str) -> bytes:
+    """A MAC's wire form (``02:77:00:00:66:66``); b"" for none."""
+    try:
+        raw = bytes.fromhex(text.replace(":", "").replace("-", ""))
+    except ValueError:
+        return b""
+    return raw if len(raw) == 6 else b""

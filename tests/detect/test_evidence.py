@@ -30,7 +30,7 @@ from sentinel.detect.evidence import Evidence
 ev = Evidence(pathlib.Path(sys.argv[1]), keep={FRAMES}, per_alert={FRAMES},
               max_total_bytes=64 << 20)
 for i in range({FRAMES}):
-    ev.add(1700000000.0 + i / 1000, "10.0.0.9", "", bytes([i % 256]) * {FRAME})
+    ev.add(1700000000.0 + i / 1000, bytes([10, 0, 0, 9]), b"", bytes([i % 256]) * {FRAME})
 print("ready", flush=True)
 n = 0
 while True:
@@ -90,7 +90,7 @@ def test_writer_killed_mid_write_leaves_whole_files_only(tmp_path: Path) -> None
     assert [n for n in os.listdir(folder) if n.endswith(evidence.TEMP_SUFFIX)] == []
     # The budget counts evidence files only: one more write keeps exactly one of them.
     for i in range(FRAMES):
-        ev.add(1.0 + i, "10.0.0.7", "", b"\x01" * FRAME)
+        ev.add(1.0 + i, bytes([10, 0, 0, 7]), b"", b"\x01" * FRAME)
     assert ev.write("port_scan", "last", 2.0, "10.0.0.7", "")
     assert [n for n in os.listdir(folder) if n.endswith(".pcap")] == [
         n for n in os.listdir(folder) if "last" in n
@@ -102,7 +102,7 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
     directory) returns no evidence name and leaves no temporary behind."""
     folder = tmp_path / "evidence"
     ev = Evidence(folder)
-    ev.add(1.0, "10.0.0.5", "", b"\x02" * 60)
+    ev.add(1.0, bytes([10, 0, 0, 5]), b"", b"\x02" * 60)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(1.0))
     (folder / f"port_scan-{stamp}-x.pcap").mkdir(parents=True)  # the rename must fail
     assert ev.write("port_scan", "x", 1.0, "10.0.0.5", "") == ""
