@@ -231,6 +231,13 @@ typedef struct {
     long long amount;
 } Talker;
 
+#define QUIET_MAX 1024 /* resolvers (address, MAC) whose answers are not wanted */
+
+typedef struct {
+    uint64_t hi, lo, mac;
+    int v6;
+} Quiet;
+
 typedef struct {
     PyObject_HEAD
     unsigned long long packets[N_CELLS], bytes[N_CELLS];
@@ -266,6 +273,9 @@ typedef struct {
     double post_ts[POST_SLOTS];
     double *ack_seen; /* [2 * slot + side]: the last segment from each side of a flow */
     double *ack_pend; /* [2 * slot + side]: an empty ACK from that side awaits an answer */
+    Quiet quiet[QUIET_MAX]; /* accounting.Accounting.quiet: see quiet_answers() */
+    int n_quiet;
+    unsigned long long answers_quiet;
     int failed; /* out of memory inside the hot path: raised after the frame */
     int ready;  /* __init__ has completed: until then every method refuses */
 } Core;
@@ -1006,13 +1016,31 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
                      f[l4 + 13], data > 0 ? data : 0))
             wanted = 1;
     }
-    if (detector_wants_l4(proto, f, n, l4, first_fragment, ip_end))
+    int quiet = 0;
+    if (detector_wants_l4(proto, f, n, l4, first_fragment, ip_end)) {
         wanted = 1;
+        /* A learned resolver's answer over UDP: no detector reads it (quiet_answers) */
+        if (self->n_quiet && proto == 17 && !new_mac && n >= l4 + 8 && be16(f + l4) == 53 &&
+            be16(f + l4 + 4) > 8) {
+            uint64_t smac = ((uint64_t)be16(f + 6) << 32) | be32(f + 8);
+            int v6 = family == F_V6;
+            for (int i = 0; i < self->n_quiet; i++) {
+                const Quiet *q = &self->quiet[i];
+                if (q->lo == src_lo && q->mac == smac && q->hi == src_hi && q->v6 == v6) {
+                    quiet = 1;
+                    wanted = 0;
+                    self->answers_quiet++;
+                    break;
+                }
+            }
+        }
+    }
     else if (proto == 6 && first_fragment && n >= l4 + 20 &&
              login_wanted(self, f, n, ip_end, l4, src_hi, src_lo, dst_hi, dst_lo, ts))
         wanted = 1;
     count(self, CELL(direction, family, p), wirelen);
-    if (!wanted && proto == 17 && self->detector_cap && first_fragment && n >= l4 + 8) {
+    if (!wanted && !quiet && proto == 17 && self->detector_cap && first_fragment &&
+        n >= l4 + 8) {
         int group = family == F_V6 ? (dst_hi >> 56) == 0xFF
                                    : (dst_lo >> 28) == 0xE || dst_lo == 0xFFFFFFFFu;
         if (!group) /* multicast and broadcast streams are nobody's flood */
@@ -1345,7 +1373,45 @@ static PyObject *core_talkers(Core *self, PyObject *Py_UNUSED(ignored)) {
     return list;
 }
 
+/* quiet_answers([(address bytes, MAC bytes), ...]): replaces the resolvers whose answers
+ * over UDP are not wanted (accounting.Accounting.quiet_answers). */
+static PyObject *core_quiet_answers(Core *self, PyObject *arg) {
+    if (not_ready(self)) return NULL;
+    PyObject *seq = PySequence_Fast(arg, "quiet_answers() takes a sequence of (address, MAC)");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > QUIET_MAX) n = QUIET_MAX;
+    Quiet got[QUIET_MAX];
+    int k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *ip, *mac;
+        Py_ssize_t ip_n, mac_n;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "y#y#", &ip, &ip_n, &mac,
+                              &mac_n)) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+        if ((ip_n != 4 && ip_n != 16) || mac_n != 6) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "quiet_answers(): 4 or 16 address bytes, 6 MAC bytes");
+            return NULL;
+        }
+        const uint8_t *a = (const uint8_t *)ip, *m = (const uint8_t *)mac;
+        got[k].v6 = ip_n == 16;
+        got[k].hi = ip_n == 16 ? be64(a) : 0;
+        got[k].lo = ip_n == 16 ? be64(a + 8) : be32(a);
+        got[k].mac = ((uint64_t)be16(m) << 32) | be32(m + 2);
+        k++;
+    }
+    Py_DECREF(seq);
+    memcpy(self->quiet, got, sizeof(Quiet) * (size_t)k);
+    self->n_quiet = k;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef core_methods[] = {
+    {"quiet_answers", (PyCFunction)core_quiet_answers, METH_O,
+     "quiet_answers([(address, MAC), ...]): resolvers whose answers over UDP are not wanted"},
     {"frame", (PyCFunction)core_frame, METH_VARARGS,
      "frame(f, wirelen, ts): account one Ethernet frame"},
     {"pcap", (PyCFunction)core_pcap, METH_VARARGS,
@@ -1382,6 +1448,7 @@ static PyMemberDef core_members[] = {
      NULL},
     {"detector_frames_aggregated", T_ULONGLONG, offsetof(Core, detector_frames_aggregated),
      READONLY, NULL},
+    {"answers_quiet", T_ULONGLONG, offsetof(Core, answers_quiet), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 

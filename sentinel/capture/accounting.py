@@ -41,6 +41,7 @@ SOURCE_RATE = 5000  # a quarter of the default budget: one flooding source canno
 AGG_CAP = 256  # SYN aggregates between two drains
 AGG_SENDERS = 64  # senders kept exactly per aggregate; the rest are counted
 GATE_MAC_TAG = 1 << 127  # the key of a source known only by its MAC
+QUIET_MAX = 1024  # resolvers (address, MAC) whose answers are not wanted (_fastpath.c)
 MAC_AGGS = 16  # seconds of withheld never-seen MACs between two drains (then merged)
 # UDP datagrams with data (never frames for the detectors) are counted per destination and
 # second; a second with UDP_FLOOR or more is handed to ``flood`` once it is over: a flood
@@ -150,6 +151,7 @@ class Counter(Protocol):
     def aggregates(self) -> list[Aggregate]: ...
     def mac_aggregates(self) -> list[tuple[int, int, int]]: ...
     def udp_aggregates(self, final: bool = False) -> list[UdpAggregate]: ...
+    def quiet_answers(self, resolvers: Iterable[tuple[bytes, bytes]]) -> None: ...
     def top_talkers(self, top: int = 5) -> list[tuple[str, int]]: ...
     def snapshot(self) -> Snapshot: ...
 
@@ -254,6 +256,10 @@ class Accounting(_Reports):
         self.detector_second = -1
         self.detector_budget = detector_rate
         self.wanted: list[tuple[float, int, bytes]] = []  # (ts, wirelen, frame)
+        # (IPv6, address, MAC) of resolvers whose answers over UDP no detector reads
+        # (``quiet_answers``): counted, not handed over, nor counted as UDP flows
+        self.quiet: set[tuple[bool, int, int]] = set()
+        self.answers_quiet = 0
         self.detector_frames = 0
         self.detector_frames_dropped = 0
         self.detector_frames_aggregated = 0
@@ -306,6 +312,7 @@ class Accounting(_Reports):
             etype = (f[off + 2] << 8) | f[off + 3]
             off += 4
         want = new_mac
+        quiet = False  # a learned resolver's answer (quiet_answers)
         if etype == 0x0800:
             if n < off + 20:
                 self._bad("truncated", wirelen)
@@ -421,6 +428,12 @@ class Accounting(_Reports):
                 empty = f[l4 + 4] == 0 and f[l4 + 5] == 8  # an empty datagram: a UDP probe
                 if empty or sport in DETECTOR_PORTS or dport in DETECTOR_PORTS:
                     want = True
+                    if self.quiet and sport == 53 and not new_mac and not empty and n >= l4 + 8:
+                        # a learned resolver's answer: no detector reads it (quiet_answers)
+                        mac_hi, mac_lo = _HI.unpack_from(f, 6)
+                        if (family == F_V6, src, (mac_hi << 32) | mac_lo) in self.quiet:
+                            want, quiet = False, True
+                            self.answers_quiet += 1
         elif proto in (1, 58):
             p = P_ICMP
             want = True
@@ -437,7 +450,7 @@ class Accounting(_Reports):
                 self._want(f, wirelen, ts, src, (dst, family == F_V6, dport), new_mac)
             else:
                 self._want(f, wirelen, ts, src, None, new_mac)
-        elif proto == 17 and self.detector_cap and first_fragment and n >= l4 + 8:
+        elif proto == 17 and not quiet and self.detector_cap and first_fragment and n >= l4 + 8:
             v6 = family == F_V6
             if not ((dst >> 120) == 0xFF if v6 else (dst >> 28) == 0xE or dst == 0xFFFFFFFF):
                 # multicast and broadcast streams are nobody's flood
@@ -744,6 +757,17 @@ class Accounting(_Reports):
                 del t[k]
         if amount > low:
             t[addr] = amount - low
+
+    def quiet_answers(self, resolvers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Replace the resolvers (address, MAC as wire bytes) whose answers over UDP are
+        not wanted: the engine's ``quiet_answers()`` (at most ``QUIET_MAX``)."""
+        quiet: set[tuple[bool, int, int]] = set()
+        for ip, mac in resolvers:
+            if len(ip) not in (4, 16) or len(mac) != 6:
+                raise ValueError("quiet_answers(): 4 or 16 address bytes, 6 MAC bytes")
+            if len(quiet) < QUIET_MAX:
+                quiet.add((len(ip) == 16, int.from_bytes(ip, "big"), int.from_bytes(mac, "big")))
+        self.quiet = quiet
 
     def detector_batch(self) -> list[tuple[float, int, bytes]]:
         """The frames wanted since the last call (the caller decodes them)."""

@@ -88,6 +88,7 @@ class Pipeline:
         self.kernel_packets = 0  # live capture: what the kernel saw and dropped
         self.kernel_drops = 0
         self.last_ts = 0.0
+        self.quiet_version = 0  # of the engine's quiet answers the capture side has
 
     def drain(self, final: bool = False) -> list[Alert]:
         """Decode the frames the detectors want and run them; alerts that became due.
@@ -123,6 +124,9 @@ class Pipeline:
                 alerts += engine.aggregate(NewMacs(second, macs, multicast))
             for flows in self.accounting.udp_aggregates(final):
                 alerts += engine.aggregate(UdpFlows(*flows))
+            if engine.quiet_version != self.quiet_version:  # a resolver learned
+                self.quiet_version = engine.quiet_version
+                self.accounting.quiet_answers(sorted(engine.quiet_answers()))
         return [self._context(a) for a in alerts]
 
     def _context(self, alert: Alert) -> Alert:

@@ -64,6 +64,7 @@ class _List:
 class Blocklist:
     name: ClassVar[str] = "blocklist"
     wants: ClassVar[frozenset[str]] = frozenset({base.TCP_CONTROL, base.ICMP, base.DNS})
+    reads_resolver_answers: ClassVar[bool] = False  # queries only
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s

@@ -53,6 +53,7 @@ class _Client:
 class DnsBypass:
     name: ClassVar[str] = "dns_bypass"
     wants: ClassVar[frozenset[str]] = frozenset({base.DNS, base.TCP_CONTROL})
+    reads_resolver_answers: ClassVar[bool] = False  # queries only
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s

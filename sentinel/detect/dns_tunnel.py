@@ -66,6 +66,7 @@ SWEEP_EVERY = 60.0  # seconds between expiry sweeps
 # stateful operations are DNS): a datagram to port 53 with one of them is something else.
 NOT_DNS = frozenset({3, *range(7, 16)})
 ALLOWED_NAMES_CAP = 16384  # names whose allow-list answer is remembered
+QUIET_MACS = 4  # MACs one resolver's answers may arrive from (a pair of routers)
 
 
 class _Pair:
@@ -96,6 +97,7 @@ def _within(times: Iterable[float], since: float) -> int:
 class DnsTunnel:
     name: ClassVar[str] = "dns_tunnel"
     wants: ClassVar[frozenset[str]] = frozenset({base.DNS})
+    reads_resolver_answers: ClassVar[bool] = False  # ``_answer`` stops at a resolver
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s
@@ -115,6 +117,10 @@ class DnsTunnel:
         self.answerers: Bounded[str, float] = Bounded(1024)
         self.clients = Clients(s, self.name, common.max_tracked)
         self.raw: Bounded[tuple[str, str], _Raw] = Bounded(common.max_tracked)
+        # Each resolver's address and the MACs its answers arrive from (wire bytes): the
+        # capture side need not hand those answers over (``quiet_answers``).
+        self.quiet: dict[bytes, set[bytes]] = {}
+        self.quiet_version = 0  # changes whenever ``quiet`` does
 
     def observe(self, p: Packet) -> Iterable[Finding]:
         if p.proto not in (6, 17):
@@ -201,6 +207,7 @@ class DnsTunnel:
             return
         server = ip_text(p.src)
         if server in self.resolvers:
+            self._quiet(p.src, p.src_mac)
             return
         client = ip_text(p.dst)
         ident = int.from_bytes(data[flags : flags + 2], "big")
@@ -212,6 +219,20 @@ class DnsTunnel:
         if len(clients) >= 3 and len(self.resolvers) < 256:
             self.resolvers.add(server)
             self.answered.pop(server)
+            self._quiet(p.src, p.src_mac)
+
+    def _quiet(self, server: bytes, mac: bytes) -> None:
+        macs = self.quiet.get(server)
+        if macs is None:
+            macs = self.quiet[server] = set()
+        if mac and mac not in macs and len(macs) < QUIET_MACS:
+            macs.add(mac)
+            self.quiet_version += 1
+
+    def quiet_answers(self) -> set[tuple[bytes, bytes]]:
+        """(address, MAC) of each resolver, as its answers arrive: they tell this
+        detector nothing more (at most 256 resolvers, ``QUIET_MACS`` MACs each)."""
+        return {(ip, mac) for ip, macs in self.quiet.items() for mac in macs}
 
     def _allowed_domain(self, name: str) -> bool:
         """``allowed.domain(name)``, remembered per name (emptied when full)."""

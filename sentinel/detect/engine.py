@@ -141,6 +141,28 @@ class Engine:
                 out += self._report(findings)
         return out
 
+    @property
+    def quiet_version(self) -> int:
+        """Changes whenever ``quiet_answers()`` may have."""
+        return sum(getattr(d, "quiet_version", 0) for d in self.detectors)
+
+    def quiet_answers(self) -> set[tuple[bytes, bytes]]:
+        """DNS servers (address, MAC as wire bytes) whose answers over UDP no detector
+        reads: the capture side need not hand them over. They come from the detectors
+        that learn resolvers (``quiet_answers()``: dns_tunnel), and only when every
+        detector that gets DNS answers says it does not read a resolver's
+        (``reads_resolver_answers = False``); a detector that does not say so keeps
+        them all coming."""
+        _keep, readers = self._plan((base.ETHERNET, base.ANY_IP, base.DNS))
+        if any(getattr(d, "reads_resolver_answers", True) for d in readers):
+            return set()
+        out: set[tuple[bytes, bytes]] = set()
+        for d in self.detectors:
+            learned = getattr(d, "quiet_answers", None)
+            if learned is not None:
+                out |= learned()
+        return out
+
     def aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> list[Alert]:
         """Feed one aggregate: what a flood sent past the frame budget, counted by the
         capture side (SYNs per service and second, never-seen MACs per second)."""

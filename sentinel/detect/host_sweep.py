@@ -93,6 +93,9 @@ class HostSweep:
     wants: ClassVar[frozenset[str]] = frozenset(
         {base.ICMP, base.TCP_CONTROL, base.ARP, base.DHCP, base.ANY_IP}
     )
+    # A resolver's answers only fill ``heard``: asking ARP for the resolver after its
+    # answer is one target, never a sweep.
+    reads_resolver_answers: ClassVar[bool] = False
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 class MacFlood:
     name: ClassVar[str] = "mac_flood"
     wants: ClassVar[frozenset[str]] = frozenset({base.ETHERNET})
+    reads_resolver_answers: ClassVar[bool] = False  # their MAC: seen already
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 class NewDevice:
     name: ClassVar[str] = "new_device"
     wants: ClassVar[frozenset[str]] = frozenset({base.ETHERNET})
+    reads_resolver_answers: ClassVar[bool] = False  # their MAC: seen already
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s

@@ -578,3 +578,65 @@ def test_dns_over_tcp_segments_wanted_alike(tmp_path: Path) -> None:
     assert bytes(frames[4]) in wanted
     for i in (3, 5, 6):
         assert bytes(frames[i]) not in wanted, i
+
+
+@needs_c
+def test_quiet_resolver_answers_alike(tmp_path: Path) -> None:
+    """The answers over UDP of a resolver the detectors no longer need (``quiet_answers``:
+    address and MAC) are neither handed over nor counted as UDP flows, by both engines;
+    its answers from another MAC (a forger), over IPv6 from a quiet IPv4 address, empty
+    datagrams from its port 53 (probes), its queries and its other traffic still are."""
+    res_mac, forger, client = "02:00:00:00:0a:01", "02:00:00:00:0e:0e", "02:00:00:00:0b:02"
+    answer = bytes(12) + b"\x07example\x00\x00\x01\x00\x01"
+    answer = answer[:2] + b"\x81\x80" + answer[4:]
+
+    def dgram(mac: str, ip: Any, sport: int, dport: int, data: bytes = answer) -> Ether:
+        return Ether(src=mac, dst=client) / ip / UDP(sport=sport, dport=dport) / data
+
+    v4 = IP(src="10.77.0.10", dst="10.77.0.66")
+    frames = [
+        Ether(src=client, dst=res_mac)
+        / IP(src="10.77.0.66", dst="10.77.0.10")
+        / UDP(dport=53)
+        / answer,  # the client's MAC seen first
+        Ether(src=res_mac, dst=client) / IP(src="10.77.0.10", dst="10.77.0.66") / UDP(dport=9),
+        dgram(res_mac, v4, 53, 40000),  # quiet
+        dgram(res_mac, v4, 53, 40001),  # quiet
+        dgram(forger, v4, 53, 40002),  # another MAC: wanted
+        dgram(res_mac, IPv6(src="2001:db8::10", dst="2001:db8::66"), 53, 40003),  # wanted
+        dgram(res_mac, v4, 53, 40004, b""),  # an empty datagram: a probe, wanted
+        dgram(res_mac, v4, 40005, 53),  # a query of its own: wanted
+        dgram(res_mac, v4, 53, 67),  # to the DHCP port: still its answer, quiet
+    ]
+    for i, f in enumerate(frames):
+        f.time = 1.0 + i * 0.05
+    path = tmp_path / "quiet.pcap"
+    wrpcap(str(path), frames)
+    quiet = [(bytes([10, 77, 0, 10]), bytes.fromhex("02000000" + "0a01"))]
+    py_acc = Accounting((NET4,), detector_rate=100_000, detector_cap=1000)
+    py_acc.quiet_answers(quiet)
+    for ts, _lt, frame, wirelen in pcapfile.read(path):
+        py_acc.frame(frame, wirelen, ts)
+    assert FAST is not None
+    c_acc = FAST((NET4,), detector_rate=100_000, detector_cap=1000)
+    c_acc.quiet_answers(quiet)
+    for item in scan(path):
+        assert isinstance(item, Region)
+        for _n in item.batches(c_acc.pcap, 1 << 30):
+            pass
+    assert (py_acc.answers_quiet, c_acc.answers_quiet) == (3, 3)
+    py, c = state(py_acc), state(c_acc)
+    same(py, c)
+    wanted = {bytes(w[2]) for w in py["wanted"]}
+    for i in (2, 3, 8):
+        assert bytes(frames[i]) not in wanted, i
+    for i in (0, 1, 4, 5, 6, 7):
+        assert bytes(frames[i]) in wanted, i
+    # replaced, not added to: an empty list wants every answer again
+    c_acc.quiet_answers([])
+    c_acc.frame(bytes(frames[2]), len(frames[2]), 10.0)
+    assert [bytes(w[2]) for w in c_acc.detector_batch()] == [bytes(frames[2])]
+    with pytest.raises(ValueError):
+        c_acc.quiet_answers([(b"\x01\x02", b"\x00" * 6)])
+    with pytest.raises(ValueError):
+        py_acc.quiet_answers([(b"\x01\x02", b"\x00" * 6)])
