@@ -12,8 +12,12 @@ what a server keys its leases on when a client sends one (dnsmasq, ISC, Windows)
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from sentinel.detect.base import ip_text, mac_text
+
+if TYPE_CHECKING:
+    from sentinel.packet import Packet
 
 BOOTREQUEST, BOOTREPLY = 1, 2
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
@@ -53,6 +57,20 @@ def _client_id(value: bytes) -> str:
 
 def _addresses(value: bytes) -> tuple[str, ...]:
     return tuple(ip_text(value[i : i + 4]) for i in range(0, min(len(value), 4 * MAX_LIST) - 3, 4))
+
+
+_LAST: list[tuple[bytes, int, Dhcp]] = []  # the last frame parse_packet read, and its message
+
+
+def parse_packet(p: Packet) -> Dhcp:
+    """``parse(p.payload)``, once per packet however many detectors ask (the frame is
+    kept with its message, so the identity test cannot meet another frame)."""
+    last = _LAST[0] if _LAST else None
+    if last is not None and last[0] is p.frame and last[1] == p.payload_offset:
+        return last[2]
+    m = parse(p.payload)
+    _LAST[:] = [(p.frame, p.payload_offset, m)]
+    return m
 
 
 def parse(data: bytes) -> Dhcp:

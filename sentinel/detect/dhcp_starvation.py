@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
-from sentinel.detect.dhcp import BOOTREQUEST, DISCOVER, REQUEST, parse
+from sentinel.detect.dhcp import BOOTREQUEST, DISCOVER, REQUEST, parse_packet
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class DhcpStarvation:
     def observe(self, p: Packet) -> Iterable[Finding]:
         if p.dport != 67:
             return ()
-        d = parse(p.payload)
+        d = parse_packet(p)
         if d.error or d.op != BOOTREQUEST or d.message_type not in (DISCOVER, REQUEST):
             return ()
         if not d.chaddr:

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
-from sentinel.detect.dhcp import ACK, BOOTREPLY, OFFER, Dhcp, parse
+from sentinel.detect.dhcp import ACK, BOOTREPLY, OFFER, Dhcp, parse_packet
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class RogueDhcp:
     def observe(self, p: Packet) -> Iterable[Finding]:
         if self.first_packet is None:
             self.first_packet = p.ts
-        m = parse(p.payload)
+        m = parse_packet(p)
         if m.error:
             self.malformed += 1
             return ()

@@ -253,3 +253,27 @@ def test_facts_of_a_name(text: str) -> None:
     assert f.first_label == len(name.split(".", 1)[0])
     assert f.local == name.endswith((".arpa", ".local"))
     assert dns.facts(name) is f  # remembered
+
+
+def test_parse_packet_once_per_packet() -> None:
+    """Two detectors asking for one packet's message get one parse; another packet,
+    even with the same bytes, is parsed again."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from sentinel.capture.decode import decode
+
+    raw = bytes(
+        Ether(src="02:77:00:00:00:0a")
+        / IP(src="10.77.0.10", dst="255.255.255.255")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, yiaddr="10.77.0.50", chaddr=bytes.fromhex("027700006666"))
+        / DHCP(options=[("message-type", "offer"), ("server_id", "10.77.0.10"), "end"])
+    )
+    p, q = decode(raw, ts=1.0), decode(bytes(bytearray(raw)), ts=2.0)
+    first = dhcp.parse_packet(p)
+    assert first == dhcp.parse(p.payload)
+    assert dhcp.parse_packet(p) is first
+    again = dhcp.parse_packet(q)
+    assert again == first
+    assert again is not first
