@@ -223,7 +223,10 @@ class UdpFlows:
     """UDP datagrams with data to one destination in one second, counted by the capture
     side (they are never frames for the detectors): ``answers`` is what the destination
     sent back in UDP that second; ``senders`` (address, MAC, datagrams) the first senders
-    exactly, ``untracked`` the datagrams of the others; up to 8 distinct ports a side."""
+    exactly, ``untracked`` the datagrams of the others; up to 8 distinct ports a side.
+    With ``fragments``, ``packets`` counts the IPv4 and IPv6 fragments of UDP and TCP
+    (first and later) to the destination instead, and no ports: a fragmented datagram is
+    counted there only."""
 
     second: int
     dst: bytes
@@ -233,3 +236,4 @@ class UdpFlows:
     untracked: int = 0
     dports: tuple[int, ...] = ()
     sports: tuple[int, ...] = ()
+    fragments: bool = False

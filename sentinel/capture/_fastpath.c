@@ -210,7 +210,8 @@ typedef struct {
 } MacAggregate;
 
 /* UDP datagrams with data to one destination in one second (accounting.UDP_*): what a
- * flood of non-empty datagrams looks like, and how much the destination answered. */
+ * flood of non-empty datagrams looks like, and how much the destination answered; the
+ * fragments of UDP and TCP (first and later) to it apart (frag), the same way. */
 #define UDP_AGG_CAP 512
 #define UDP_INDEX 1024
 #define UDP_FLOOR 1000 /* datagrams a second: fewer are never handed over */
@@ -219,7 +220,7 @@ typedef struct {
 typedef struct {
     long long second, packets, answers, untracked;
     uint64_t dhi, dlo;
-    int v6, n_senders, n_dports, n_sports;
+    int v6, frag, n_senders, n_dports, n_sports;
     unsigned dports[UDP_PORTS], sports[UDP_PORTS];
     Sender senders[AGG_SENDERS];
 } UdpAggregate;
@@ -527,19 +528,20 @@ static int aggregate_syn(Core *self, long long second, uint64_t dhi, uint64_t dl
     return 1;
 }
 
-static inline size_t udp_slot(long long second, uint64_t hi, uint64_t lo) {
-    uint64_t h = (lo ^ seed_a ^ (uint64_t)second) * 0x9E3779B97F4A7C15ull;
+static inline size_t udp_slot(long long second, uint64_t hi, uint64_t lo, int frag) {
+    uint64_t h = (lo ^ seed_a ^ (uint64_t)second ^ ((uint64_t)frag << 40)) * 0x9E3779B97F4A7C15ull;
     h ^= (hi ^ seed_b) * 0xC2B2AE3D27D4EB4Full;
     h ^= h >> 29;
     return (size_t)h & (UDP_INDEX - 1);
 }
 
 static long udp_find(const Core *self, long long second, uint64_t hi, uint64_t lo, int v6,
-                     size_t *slot) {
-    size_t i = udp_slot(second, hi, lo);
+                     int frag, size_t *slot) {
+    size_t i = udp_slot(second, hi, lo, frag);
     while (self->udp_index[i] >= 0) {
         const UdpAggregate *u = &self->udp[self->udp_index[i]];
-        if (u->second == second && u->dlo == lo && u->dhi == hi && u->v6 == v6)
+        if (u->second == second && u->dlo == lo && u->dhi == hi && u->v6 == v6 &&
+            u->frag == frag)
             return self->udp_index[i];
         i = (i + 1) & (UDP_INDEX - 1);
     }
@@ -553,13 +555,15 @@ static void keep_port(unsigned *ports, int *n, unsigned port) {
     if (*n < UDP_PORTS) ports[(*n)++] = port;
 }
 
-/* A UDP datagram with data the detectors do not take as a frame (accounting._udp). */
+/* A UDP datagram with data the detectors do not take as a frame, or (frag) a fragment of
+ * UDP or TCP (accounting._udp). */
 static void udp_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t dhi,
-                     uint64_t dlo, int v6, unsigned sport, unsigned dport, uint64_t mac) {
+                     uint64_t dlo, int v6, int frag, unsigned sport, unsigned dport,
+                     uint64_t mac) {
     long long second = (long long)floor(ts);
     if (second > self->udp_second) self->udp_second = second;
     size_t slot = 0;
-    long k = udp_find(self, second, dhi, dlo, v6, &slot);
+    long k = udp_find(self, second, dhi, dlo, v6, frag, &slot);
     if (k < 0 && self->n_udp < UDP_AGG_CAP) {
         if (!self->n_udp || second < self->udp_oldest) self->udp_oldest = second;
         k = self->n_udp++;
@@ -570,12 +574,15 @@ static void udp_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t
         u->dhi = dhi;
         u->dlo = dlo;
         u->v6 = v6;
+        u->frag = frag;
     }
     if (k >= 0) {
         UdpAggregate *u = &self->udp[k];
         u->packets++;
-        keep_port(u->dports, &u->n_dports, dport);
-        keep_port(u->sports, &u->n_sports, sport);
+        if (!frag) { /* later fragments carry no ports */
+            keep_port(u->dports, &u->n_dports, dport);
+            keep_port(u->sports, &u->n_sports, sport);
+        }
         int found = 0;
         for (int j = 0; j < u->n_senders; j++) {
             Sender *x = &u->senders[j];
@@ -597,8 +604,10 @@ static void udp_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t
             }
         }
     }
-    long a = udp_find(self, second, shi, slo, v6, NULL); /* the sender is itself a target */
-    if (a >= 0) self->udp[a].answers++;
+    for (int kind = 0; kind < 2; kind++) { /* the sender is itself a destination: an answer */
+        long a = udp_find(self, second, shi, slo, v6, kind, NULL);
+        if (a >= 0) self->udp[a].answers++;
+    }
 }
 
 /* A frame the detectors want (accounting.Accounting._want). key: its source (the IP
@@ -915,7 +924,7 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         etype = be16(f + off + 2);
         off += 4;
     }
-    int wanted = new_mac, family, src_local = 0, dst_local = 0, first_fragment;
+    int wanted = new_mac, family, src_local = 0, dst_local = 0, first_fragment, fragment;
     unsigned proto;
     Py_ssize_t l4;
     uint64_t src_hi = 0, src_lo, dst_hi = 0, dst_lo;
@@ -943,6 +952,7 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         proto = f[off + 9];
         l4 = off + (Py_ssize_t)ihl;
         first_fragment = !((f[off + 6] & 0x1F) | f[off + 7]);
+        fragment = ((f[off + 6] & 0x3F) | f[off + 7]) != 0; /* more fragments, or an offset */
         family = F_V4;
     } else if (etype == 0x86DD) {
         if (n < off + 40) {
@@ -970,6 +980,7 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         proto = f[off + 6];
         l4 = off + 40;
         first_fragment = 1;
+        fragment = 0;
         family = F_V6;
         int hops = 0;
         while ((proto == 0 || proto == 43 || proto == 60 || proto == 51 || proto == 135 ||
@@ -978,6 +989,7 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
             hops++;
             if (proto == 44) { /* fragment header: later fragments carry no L4 header */
                 first_fragment = !(be16(f + l4 + 2) & 0xFFF8);
+                fragment = (be16(f + l4 + 2) & 0xFFF9) != 0; /* an offset, or M */
                 proto = f[l4];
                 l4 += 8;
                 if (!first_fragment) break; /* the rest is data: proto names its first header */
@@ -1039,13 +1051,14 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
              login_wanted(self, f, n, ip_end, l4, src_hi, src_lo, dst_hi, dst_lo, ts))
         wanted = 1;
     count(self, CELL(direction, family, p), wirelen);
-    if (!wanted && !quiet && proto == 17 && self->detector_cap && first_fragment &&
-        n >= l4 + 8) {
+    /* a fragment of UDP or TCP, wanted or not; a whole datagram with data, not wanted */
+    if ((proto == 17 || proto == 6) && self->detector_cap &&
+        (fragment || (proto == 17 && !wanted && !quiet && n >= l4 + 8))) {
         int group = family == F_V6 ? (dst_hi >> 56) == 0xFF
                                    : (dst_lo >> 28) == 0xE || dst_lo == 0xFFFFFFFFu;
         if (!group) /* multicast and broadcast streams are nobody's flood */
-            udp_seen(self, ts, src_hi, src_lo, dst_hi, dst_lo, family == F_V6,
-                     be16(f + l4), be16(f + l4 + 2),
+            udp_seen(self, ts, src_hi, src_lo, dst_hi, dst_lo, family == F_V6, fragment,
+                     fragment ? 0 : be16(f + l4), fragment ? 0 : be16(f + l4 + 2),
                      ((uint64_t)be16(f + 6) << 32) | be32(f + 8));
     }
     if (wanted) {
@@ -1237,7 +1250,7 @@ static PyObject *ports_tuple(const unsigned *ports, int n) {
 
 /* The UDP aggregates of the seconds that are over (all of them when final) with at least
  * UDP_FLOOR datagrams: [(second, destination, datagrams, answers, senders, untracked,
- * destination ports, source ports)]; the seconds handed over are forgotten. */
+ * destination ports, source ports, fragments)]; the seconds handed over are forgotten. */
 static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"final", NULL};
     int final = 0;
@@ -1269,9 +1282,9 @@ static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds)
             PyTuple_SET_ITEM(senders, k, t);
         }
         PyObject *item = Py_BuildValue(
-            "(LNLLNLNN)", u->second, addr_bytes(u->dhi, u->dlo, u->v6), u->packets, u->answers,
+            "(LNLLNLNNN)", u->second, addr_bytes(u->dhi, u->dlo, u->v6), u->packets, u->answers,
             senders, u->untracked, ports_tuple(u->dports, u->n_dports),
-            ports_tuple(u->sports, u->n_sports));
+            ports_tuple(u->sports, u->n_sports), PyBool_FromLong(u->frag));
         if (!item || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);
             goto fail;
@@ -1284,7 +1297,7 @@ static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds)
     for (int i = 0; i < kept; i++) {
         size_t slot = 0;
         UdpAggregate *u = &self->udp[i];
-        udp_find(self, u->second, u->dhi, u->dlo, u->v6, &slot);
+        udp_find(self, u->second, u->dhi, u->dlo, u->v6, u->frag, &slot);
         self->udp_index[slot] = (int16_t)i;
     }
     return list;

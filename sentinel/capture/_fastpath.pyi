@@ -44,6 +44,7 @@ class Core:
             int,
             tuple[int, ...],
             tuple[int, ...],
+            bool,
         ]
     ]: ...
     def aggregates(

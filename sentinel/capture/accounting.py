@@ -45,7 +45,9 @@ QUIET_MAX = 1024  # resolvers (address, MAC) whose answers are not wanted (_fast
 MAC_AGGS = 16  # seconds of withheld never-seen MACs between two drains (then merged)
 # UDP datagrams with data (never frames for the detectors) are counted per destination and
 # second; a second with UDP_FLOOR or more is handed to ``flood`` once it is over: a flood
-# of non-empty datagrams, and how much its target answered.
+# of non-empty datagrams, and how much its target answered. IPv4 and IPv6 fragments of
+# UDP and TCP (first and later: later ones carry no ports, so no frame for a detector) are
+# counted alike beside them, and a fragmented datagram is counted there only.
 UDP_AGG_CAP = 512  # destinations and seconds held at once
 UDP_FLOOR = 1000  # a tenth of flood.udp_data_rate_threshold
 UDP_PORTS = 8  # distinct ports kept per side
@@ -162,7 +164,7 @@ Aggregate = tuple[int, bytes, int, int, tuple[tuple[bytes, bytes, int], ...], in
 
 
 # (second, destination, datagrams, answers, ((sender, MAC, n), ...), untracked, destination
-# ports, source ports)
+# ports, source ports, fragments: True when it counts fragments of UDP and TCP)
 UdpAggregate = tuple[
     int,
     bytes,
@@ -172,6 +174,7 @@ UdpAggregate = tuple[
     int,
     tuple[int, ...],
     tuple[int, ...],
+    bool,
 ]
 
 
@@ -271,9 +274,10 @@ class Accounting(_Reports):
         # (second, victim, v6, port) -> [SYNs, {(sender, MAC): SYNs}, untracked]
         self.aggs: dict[tuple[int, int, bool, int], list[Any]] = {}
         self.mac_aggs: list[list[int]] = []  # [second, never-seen MACs, multicast ones]
-        # (second, destination, v6) -> [datagrams, answers, {(sender, MAC): n}, untracked,
-        # destination ports, source ports]: UDP with data, per destination and second
-        self.udp: dict[tuple[int, int, bool], list[Any]] = {}
+        # (second, destination, v6, fragments) -> [datagrams or fragments, answers,
+        # {(sender, MAC): n}, untracked, destination ports, source ports]: UDP with data
+        # (fragments of UDP and TCP apart), per destination and second
+        self.udp: dict[tuple[int, int, bool, bool], list[Any]] = {}
         self.udp_second = -1
         self.udp_oldest = -1  # the earliest second held
         self.talker_slots = talker_slots
@@ -332,6 +336,7 @@ class Accounting(_Reports):
             proto = f[off + 9]
             l4 = off + ihl
             first_fragment = not ((f[off + 6] & 0x1F) | f[off + 7])
+            fragment = bool((f[off + 6] & 0x3F) | f[off + 7])  # more fragments, or an offset
             family = F_V4
         elif etype == 0x86DD:
             if n < off + 40:
@@ -352,12 +357,14 @@ class Accounting(_Reports):
             proto = f[off + 6]
             l4 = off + 40
             first_fragment = True
+            fragment = False
             family = F_V6
             hops = 0
             while (proto in _IPV6_EXT or proto == 44) and hops < 8 and n >= l4 + 8:
                 hops += 1
                 if proto == 44:  # fragment header: later fragments carry no L4 header
                     first_fragment = not (((f[l4 + 2] << 8) | f[l4 + 3]) & 0xFFF8)
+                    fragment = bool(((f[l4 + 2] << 8) | f[l4 + 3]) & 0xFFF9)  # offset or M
                     proto, l4 = f[l4], l4 + 8
                     if not first_fragment:
                         break  # the rest is data: proto names its first header
@@ -450,12 +457,21 @@ class Accounting(_Reports):
                 self._want(f, wirelen, ts, src, (dst, family == F_V6, dport), new_mac)
             else:
                 self._want(f, wirelen, ts, src, None, new_mac)
-        elif proto == 17 and not quiet and self.detector_cap and first_fragment and n >= l4 + 8:
+        # a fragment of UDP or TCP, wanted or not; a whole datagram with data, not wanted
+        if (
+            (proto == 17 or proto == 6)
+            and self.detector_cap
+            and (fragment or (proto == 17 and not want and not quiet and n >= l4 + 8))
+        ):
             v6 = family == F_V6
             if not ((dst >> 120) == 0xFF if v6 else (dst >> 28) == 0xE or dst == 0xFFFFFFFF):
                 # multicast and broadcast streams are nobody's flood
                 mac_hi, mac_lo = _HI.unpack_from(f, 6)
-                self._udp(ts, src, dst, v6, sport, dport, (mac_hi << 32) | mac_lo)
+                mac = (mac_hi << 32) | mac_lo
+                if fragment:
+                    self._udp(ts, src, dst, v6, mac, True)
+                else:
+                    self._udp(ts, src, dst, v6, mac, False, *_HH.unpack_from(f, l4))
 
     def pcap(
         self, view: memoryview, off: int, end: int, big_endian: bool, unit: float, limit: int
@@ -643,22 +659,33 @@ class Accounting(_Reports):
         return True
 
     def _udp(
-        self, ts: float, src: int, dst: int, v6: bool, sport: int, dport: int, mac: int
+        self,
+        ts: float,
+        src: int,
+        dst: int,
+        v6: bool,
+        mac: int,
+        frag: bool,
+        sport: int = 0,
+        dport: int = 0,
     ) -> None:
-        """A UDP datagram with data the detectors do not take as a frame: counted for its
-        destination's second, and as an answer if its sender is a destination itself."""
+        """A UDP datagram with data the detectors do not take as a frame, or (``frag``) a
+        fragment of UDP or TCP: counted for its destination's second, datagrams and
+        fragments apart, and as an answer if its sender is a destination itself."""
         second = math.floor(ts)
         self.udp_second = max(self.udp_second, second)
-        u = self.udp.get((second, dst, v6))
+        key = (second, dst, v6, frag)
+        u = self.udp.get(key)
         if u is None and len(self.udp) < UDP_AGG_CAP:
             if not self.udp or second < self.udp_oldest:
                 self.udp_oldest = second
-            u = self.udp[(second, dst, v6)] = [0, 0, {}, 0, [], []]
+            u = self.udp[key] = [0, 0, {}, 0, [], []]
         if u is not None:
             u[0] += 1
-            for ports, port in ((u[4], dport), (u[5], sport)):
-                if port not in ports and len(ports) < UDP_PORTS:
-                    ports.append(port)
+            if not frag:  # later fragments carry no ports
+                for ports, port in ((u[4], dport), (u[5], sport)):
+                    if port not in ports and len(ports) < UDP_PORTS:
+                        ports.append(port)
             senders = u[2]
             who = (src, mac)
             if who in senders:
@@ -667,9 +694,10 @@ class Accounting(_Reports):
                 senders[who] = 1
             else:
                 u[3] += 1
-        back = self.udp.get((second, src, v6))
-        if back is not None:
-            back[1] += 1
+        for kind in (False, True):  # the sender is itself a destination: an answer
+            back = self.udp.get((second, src, v6, kind))
+            if back is not None:
+                back[1] += 1
 
     def udp_aggregates(self, final: bool = False) -> list[UdpAggregate]:
         """The UDP aggregates of the seconds that are over (all of them when ``final``)
@@ -677,9 +705,9 @@ class Accounting(_Reports):
         out: list[UdpAggregate] = []
         if not final and (not self.udp or self.udp_oldest >= self.udp_second):
             return out  # every second held is still going on: nothing to hand over
-        kept: dict[tuple[int, int, bool], list[Any]] = {}
+        kept: dict[tuple[int, int, bool, bool], list[Any]] = {}
         for key, u in self.udp.items():
-            second, dst, v6 = key
+            second, dst, v6, frag = key
             if not final and second >= self.udp_second:
                 kept[key] = u
                 continue
@@ -699,6 +727,7 @@ class Accounting(_Reports):
                     u[3],
                     tuple(u[4]),
                     tuple(u[5]),
+                    frag,
                 )
             )
         self.udp = kept

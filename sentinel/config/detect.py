@@ -142,6 +142,11 @@ class Flood:
     # QUIC and game traffic is answered, and one-way streams (NetFlow or syslog to a
     # collector, a camera to a recorder) stay well under ten thousand a second.
     udp_data_rate_threshold: Rate = 10000.0
+    # IPv4 and IPv6 fragments of UDP and TCP to one host that answers fewer than 2 % of
+    # them (a flood sent in fragments: hping3 -f, or datagrams over the MTU). Fragments are
+    # rare on a LAN (a few large DNS answers); NFS over UDP and VPN tunnels that fragment
+    # are answered, and a one-way stream would need some 25 Mbit/s in fragments.
+    fragment_rate_threshold: Rate = 2000.0
 
 
 @dataclass(frozen=True, slots=True)

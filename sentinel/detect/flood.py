@@ -27,6 +27,14 @@ packets, together most of them; one finding per host, so each is named). The
   destination that answered fewer than 2 % of them is a flood (a download's client
   acknowledges every few datagrams; a flood's victim answers nothing but ICMP errors).
   Its identifier is the empty-datagram flood's: one UDP flood alert per victim.
+- ``fragments``: IPv4 and IPv6 fragments of UDP and TCP to the victim, first and later
+  (hping3 ``-f``, or datagrams over the MTU, which the sender's kernel splits): later
+  fragments carry no ports and are never frames; the capture side counts them per
+  destination and second beside the datagrams with data (``UdpFlows.fragments``; a
+  fragmented datagram is counted there only). A second of ``fragment_rate_threshold``
+  or more, sustained like the others, to a destination that answered fewer than 2 % of
+  them is a flood (a few large DNS answers stay far under it, and NFS over UDP or a VPN
+  tunnel that fragments is answered).
 
 Ordinary traffic never makes these: a download is data segments with ACKs, a ping is
 one a second, and nothing sends empty datagrams or thousands of RSTs a second.
@@ -63,6 +71,8 @@ ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})  # v4: unreachable, quench, redirect,
 ICMPV6_QUERIES = frozenset({128})  # echo request; ND and MLD are link chatter
 ANSWERED_SHARE = 0.02  # a destination answering this share of the datagrams is no victim
 UDP_DATA = "udp_data"  # the victims' key for datagrams with data (reported as "udp")
+FRAGMENTS = "fragments"  # fragments of UDP and TCP, counted by the capture side too
+WHAT = {"rst": "RST", "ack": "ACK", "udp": "UDP", "icmp": "ICMP", FRAGMENTS: "IP fragment"}
 
 
 class _Victim(Run):
@@ -158,10 +168,11 @@ class Flood:
         return v
 
     def observe_aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> Iterable[Finding]:
-        """A destination's second of UDP datagrams with data, counted by the capture side."""
+        """A destination's second of UDP datagrams with data, or of fragments, counted by
+        the capture side."""
         if not isinstance(a, UdpFlows):
             return ()
-        key = (ip_text(a.dst), UDP_DATA)
+        key = (ip_text(a.dst), FRAGMENTS if a.fragments else UDP_DATA)
         v = self.victims.setdefault(key, _Victim)
         if a.second > v.second:
             self._roll(v, key, a.second)
@@ -185,7 +196,12 @@ class Flood:
         return out
 
     def _roll(self, v: _Victim, key: tuple[str, str], second: int) -> None:
-        rate = self.s.udp_data_rate_threshold if key[1] == UDP_DATA else self.s.rate_threshold
+        if key[1] == UDP_DATA:
+            rate = self.s.udp_data_rate_threshold
+        elif key[1] == FRAGMENTS:
+            rate = self.s.fragment_rate_threshold
+        else:
+            rate = self.s.rate_threshold
         flood, quiet = v.roll(second, rate, self.s.sustain, self.s.burst)
         if flood:
             shape = self._shape(v, key[1])
@@ -213,8 +229,8 @@ class Flood:
             return ""  # the victim's answers to an ACK flood
         if protocol in ("udp", UDP_DATA) and len(v.peer_ports) == 1 and len(v.own_ports) > 1:
             return ""  # one source port to many: a fast UDP scan (port_scan's), not a flood
-        if protocol == UDP_DATA and v.answers >= ANSWERED_SHARE * total:
-            return ""  # the destination answers: a download, a call, a game
+        if protocol in (UDP_DATA, FRAGMENTS) and v.answers >= ANSWERED_SHARE * total:
+            return ""  # the destination answers: a download, a call, a game, NFS, a tunnel
         if protocol == "rst" and v.zero_window >= base.ONE_SHOT_SHARE * total and len(v.seqs) <= 2:
             return ""  # a host's kernel answering a fast scan: port_scan names the scanner
         return base.flood_shape(v.senders, v.untracked)
@@ -227,7 +243,7 @@ class Flood:
         (src, mac), _ = max(v.senders.items(), key=lambda kv: kv[1])
         single = shape == "single"
         senders = len(v.senders) + v.untracked
-        what = {"rst": "RST", "ack": "ACK", "udp": "UDP", "icmp": "ICMP"}[protocol]
+        what = WHAT[protocol]
         return Finding(
             detector=self.name,
             severity=Severity.CRITICAL,
@@ -240,8 +256,7 @@ class Flood:
             target=victim,
             kind=protocol,
             counts={"packets": v.judged, "senders": senders},
-            description=f"protocol={protocol} shape={shape}"
-            + (f" datagrams_with_data answered={v.answers}" if data else ""),
+            description=f"protocol={protocol} shape={shape}" + _answered(protocol, data, v),
         )
 
     def _distributed(self, key: tuple[str, str], v: _Victim, ts: float) -> list[Finding]:
@@ -251,7 +266,7 @@ class Flood:
         if data:
             protocol = "udp"
         heavy = base.heavy_senders(v.senders, v.untracked)
-        what = {"rst": "RST", "ack": "ACK", "udp": "UDP", "icmp": "ICMP"}[protocol]
+        what = WHAT[protocol]
         return [
             Finding(
                 detector=self.name,
@@ -265,8 +280,7 @@ class Flood:
                 target=victim,
                 kind=protocol,
                 counts={"packets": n, "flood_packets": v.judged, "senders": len(heavy)},
-                description=f"protocol={protocol} shape=distributed"
-                + (f" datagrams_with_data answered={v.answers}" if data else ""),
+                description=f"protocol={protocol} shape=distributed" + _answered(protocol, data, v),
             )
             for (src, mac), n in heavy
         ]
@@ -285,3 +299,12 @@ class Flood:
             "victims": len(self.victims),
             "evictions": self.victims.evictions + self.answered.evictions,
         }
+
+
+def _answered(protocol: str, data: bool, v: _Victim) -> str:
+    """What the capture side counted, and the victim's answers (datagrams, fragments)."""
+    if data:
+        return f" datagrams_with_data answered={v.answers}"
+    if protocol == FRAGMENTS:
+        return f" answered={v.answers}"
+    return ""

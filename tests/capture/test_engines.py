@@ -35,7 +35,7 @@ from sentinel.capture import accounting, pcapfile
 from sentinel.capture.accounting import Accounting, engine, new_accounting
 from sentinel.capture.pcapfile import Region, scan
 from tests.capture.test_accounting_tshark import LAB_PCAPS, NET4, NET6, mixed
-from tests.capture.test_aggregates import VICTIM, syn, udp
+from tests.capture.test_aggregates import VICTIM, frag4, syn, udp, udp_in_fragments
 
 HERE = Path(__file__).resolve().parent
 RECORDED = sorted((HERE.parent / "data" / "lab").glob("*.pcap*"))  # .pcap, .pcap.gz
@@ -541,6 +541,68 @@ def test_udp_with_data_per_destination_agrees(tmp_path: Path) -> None:
     assert n >= 2990
     assert answers >= 2990
     assert not any(dst[0] >= 224 for _s, dst in got)
+
+
+def frag6(src: bytes, dst: bytes, mac: bytes, ident: int, offset: int, more: bool) -> bytes:
+    """An Ethernet/IPv6 fragment of UDP: 1,232 bytes at ``offset`` (8-byte units)."""
+    data = (struct.pack("!HHHH", 4000, 9999, 2472, 0) + bytes(1224)) if offset == 0 else bytes(1232)
+    head = struct.pack("!IHBB16s16s", 6 << 28, 8 + len(data), 44, 64, src, dst)
+    fh = struct.pack("!BBHI", 17, 0, (offset << 3) | more, ident)
+    return b"\x02\x00\x00\x00\x0b\x02" + mac + b"\x86\xdd" + head + fh + data
+
+
+@needs_c
+def test_fragments_per_destination_agree(tmp_path: Path) -> None:
+    """IPv4 fragments of UDP (first and later) and of TCP (a SYN split in two), IPv6
+    fragments, fragments answered by small datagrams, ICMP and multicast fragments, over
+    a second: the same aggregates in both engines; fragments counted apart from whole
+    datagrams (a fragmented datagram only there), with no ports, and the answers."""
+    atk, nfs, laptop = (
+        b"\x02\x00\x00\x00\x0a\x66",
+        b"\x02\x00\x00\x00\x0a\x20",
+        b"\x02\x00\x00\x00\x0a\x50",
+    )
+    a4 = bytes
+    victim, tcp_victim, icmp_victim = a4([10, 77, 0, 9]), a4([10, 77, 0, 8]), a4([10, 77, 0, 7])
+    server, client, group = a4([10, 77, 0, 20]), a4([10, 77, 0, 50]), a4([239, 1, 2, 3])
+    v6_attacker, v6_victim = (
+        bytes.fromhex("fd00" + "00" * 12 + "0066"),
+        bytes.fromhex("fd00" + "00" * 12 + "0009"),
+    )
+    syn_head = struct.pack("!HHIIBBHHH", 4000, 80, 1, 0, 0x50, 0x02, 1024, 0, 0)
+    frames = []
+    for i in range(1200):
+        t = 1000 + i / 1200
+        batch = udp_in_fragments(a4([10, 77, 0, 66]), victim, 2000 + i, 9999, atk, i)
+        batch += [
+            frag4(a4([10, 77, 0, 66]), tcp_victim, atk, 6, i, 0, True, syn_head[:16]),
+            frag4(a4([10, 77, 0, 66]), tcp_victim, atk, 6, i, 2, False, syn_head[16:]),
+            frag4(a4([10, 77, 0, 66]), icmp_victim, atk, 1, i, 0, True, bytes(16)),
+            frag4(a4([10, 77, 0, 66]), icmp_victim, atk, 1, i, 2, False, bytes(16)),
+            udp(client, server, 800, 2049, laptop, 100),  # a request, answered in fragments
+            *udp_in_fragments(server, client, 2049, 800, nfs, i),
+            *udp_in_fragments(a4([10, 77, 0, 66]), group, 5004, 5004, atk, i),
+            frag6(v6_attacker, v6_victim, atk, i, 0, True),
+            frag6(v6_attacker, v6_victim, atk, i, 154, False),
+        ]
+        frames += [(t, frame) for frame in batch]
+    path = tmp_path / "fragments.pcap"
+    write_frames(path, frames)
+    py = python_file(path, (NET4,))
+    same(py, c_file(path, (NET4,)))
+    got = {(a[1], a[8]): a for a in py["udp_aggregates"]}
+    udp_victim = got[(victim, True)]
+    assert (udp_victim[2], udp_victim[3]) == (3600, 0)  # every fragment, none answered
+    assert (udp_victim[6], udp_victim[7]) == ((), ())  # later fragments carry no ports
+    assert {(a, m): n for a, m, n in udp_victim[4]} == {(a4([10, 77, 0, 66]), atk): 3600}
+    assert (victim, False) not in got  # the fragmented datagrams: counted once, as fragments
+    assert got[(tcp_victim, True)][2] == 2400
+    assert got[(v6_victim, True)][2] == 2400
+    to_laptop = got[(client, True)]
+    # answered by its requests (a new MAC's first frame goes to the detectors instead)
+    assert (to_laptop[2], to_laptop[3]) == (3600, 1199)
+    assert got[(server, False)][3] == 3597  # the requests (from the second), in fragments
+    assert not any(dst in (icmp_victim, group) for dst, _frag in got)
 
 
 @needs_c

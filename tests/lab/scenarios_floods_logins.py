@@ -78,11 +78,58 @@ icmp_fragment_flood = _hping(
 )
 udp_fragment_flood = _hping(
     "udp_fragment_flood",
-    (),
+    ("flood",),  # about 6,000 fragments a second: kind fragments
     ["--udp", "-f", "-d", "40", "-p", "80", "-c", "3000", "-i", "u500"],
     "UDP datagrams of 48 bytes split into 16-byte IPv4 fragments (-f), 3,000 at about "
     "2,000 a second",
 )
+
+
+def udp_oversize_flood(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hping3 UDP datagrams of 3,000 bytes at a student, over the LAN's 1,500-byte MTU:
+    each leaves in three IPv4 fragments, about 3,000 fragments a second for 1.5 s."""
+    args = ["--udp", "-d", "3000", "-p", "9999", "-c", "1500", "-i", "u1000"]
+    args.append(lan.students[0].ip)
+    out = _bounded(lan, lan.attacker.ns, 30, "hping3", *args)
+    return Outcome(
+        "udp_oversize_flood",
+        ("flood",),
+        "hping3 " + " ".join(args),
+        "hping3 UDP datagrams of 3,000 bytes at a student, 1,500 at about 1,000 a second, "
+        "each in three IPv4 fragments (the LAN's MTU is 1,500)",
+        lan.attacker,
+        "hping3",
+        notes={"output_tail": out[-300:]},
+    )
+
+
+def fragmented_streams(lan: SchoolLan, small: bool = False) -> Outcome:
+    """Benign UDP in IPv4 fragments (iperf3, datagrams of 3,000 bytes over the 1,500-byte
+    MTU): a call between a student and the server, 24 Mbit/s each way for 2 s (about
+    3,000 fragments a second to each, each side answering), then a one-way stream at
+    10 Mbit/s (a camera to a recorder: about 1,250 fragments a second, under the rate)."""
+    srv, stu = lan.srv, lan.students[0]
+    base = ["iperf3", "-c", srv.ip, "-u", "-l", "3000"]
+    call = [*base, "-b", "24M", "--bidir", "-t", "2"]
+    stream = [*base, "-b", "10M", "-t", "2"]
+    for args in (call, stream):
+        server = lan.start(srv.ns, "iperf3-s", "timeout", "20", "iperf3", "-s", "-1", "-B", srv.ip)
+        try:
+            time.sleep(0.5)
+            lan.run(stu.ns, "timeout", "15", *args, timeout=20)
+        finally:
+            lan.stop(server)
+    return Outcome(
+        "fragmented_streams",
+        (),
+        " ; ".join(" ".join(a) for a in (call, stream)),
+        "iperf3 UDP datagrams of 3,000 bytes (three IPv4 fragments each): a student and the "
+        "server at 24 Mbit/s each way for 2 s, then a one-way stream at 10 Mbit/s for 2 s",
+        None,
+        "iperf3",
+    )
+
+
 udp_flood_turning_ports = _hping(
     "udp_flood_turning_ports",
     ("flood", "port_scan"),  # empty datagrams to 1,700 closed ports: a scan and a flood
@@ -526,6 +573,7 @@ def _scenarios() -> dict[str, Scenario]:
         ("icmp_flood_random_sources", icmp_flood_random_sources),
         ("icmp_fragment_flood", icmp_fragment_flood),
         ("udp_fragment_flood", udp_fragment_flood),
+        ("udp_oversize_flood", udp_oversize_flood),
         ("udp_flood_turning_ports", udp_flood_turning_ports),
         ("syn_flood_turning_ports", syn_flood_turning_ports),
         ("spoofed_syn_flood_turning_ports", spoofed_syn_flood_turning_ports),
@@ -552,6 +600,7 @@ def _scenarios() -> dict[str, Scenario]:
     ]
     out = {n: Scenario(n, ("hping3",), f) for n, f in hping}
     out |= {n: Scenario(n, (tool,), f) for n, tool, f in thc}
+    out["fragmented_streams"] = Scenario("fragmented_streams", ("iperf3",), fragmented_streams)
     out |= {n: Scenario(n, tools, f) for n, tools, f in guess}
     out["lan_spoofed_syn_flood"] = Scenario("lan_spoofed_syn_flood", (), lan_spoofed_syn_flood)
     return out
