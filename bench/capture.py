@@ -270,9 +270,10 @@ def write_pcap(path: Path, seq: list[Template], n: int, pps: float = 150_000.0) 
                 ip_pack(f, t.ip_off, base_ip | ((1 + (client >> 8)) << 8) | (client & 0xFF))
             if t.port_off >= 0:
                 port_pack(f, t.port_off, port)
-            f[t.mac_off + 5] = client & 0xFF
+            # one MAC per client (02:00:00:00:1h:ll), never the gateway's 02:00:00:00:00:fe
+            f[t.mac_off + 4], f[t.mac_off + 5] = 0x10 | (client >> 8), client & 0xFF
             if t.arp_mac_off >= 0:  # the ARP sender is the frame's sender
-                f[t.arp_mac_off + 5] = client & 0xFF
+                f[t.arp_mac_off + 4], f[t.arp_mac_off + 5] = 0x10 | (client >> 8), client & 0xFF
             ts = i / pps
             sec = int(ts)
             write(rec.pack(sec, int((ts - sec) * 1e6), len(f), len(f)))
