@@ -20,10 +20,31 @@ from sentinel.capture.pipeline import Settings
 from sentinel.config.detect import DetectConfig
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+    from typing import BinaryIO
 
 SCANNER = bytes([10, 30, 0, 66])
 VICTIM = bytes([10, 30, 0, 1])
+
+
+def use_engine(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run on the Python engine ("python") or the C one ("c", which must be built)."""
+    if engine == "python":
+        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
+    elif getattr(accounting, "FastAccounting", None) is None:
+        pytest.fail("the C engine is not built")
+
+
+def pcap_writer(f: BinaryIO) -> Callable[[float, bytes], None]:
+    """Write a classic pcap header to ``f``; the function that appends one frame."""
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+    def put(ts: float, data: bytes) -> None:
+        f.write(struct.pack("<IIII", int(ts), round((ts % 1) * 1e6), len(data), len(data)))
+        f.write(data)
+
+    return put
 
 
 def syn(src: bytes, dst: bytes, sport: int, dport: int, mac: bytes) -> bytes:
@@ -56,10 +77,7 @@ def write_flood(path: Path, frames: int, seconds: float) -> int:
 def test_a_scan_inside_a_flood_fifty_times_the_budget(
     tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if engine == "python":
-        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
-    elif getattr(accounting, "FastAccounting", None) is None:
-        pytest.fail("the C engine is not built")
+    use_engine(engine, monkeypatch)
     path = tmp_path / "flood.pcap"
     probes = write_flood(path, 100_000, 0.1)  # a million frames a second, 4,000 probes
     job = Analysis([path], Settings(networks=("10.30.0.0/16",), detect=DetectConfig()))
@@ -147,20 +165,13 @@ def test_a_flood_in_fragments_and_answered_fragments_beside_it(
     replies in fragments at the same rate to a laptop that sends a request for each, and
     a few large DNS answers in fragments: one flood alert, of kind fragments, for the
     first. Before fragments were counted, nothing was raised."""
-    if engine == "python":
-        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
-    elif getattr(accounting, "FastAccounting", None) is None:
-        pytest.fail("the C engine is not built")
+    use_engine(engine, monkeypatch)
     attacker, student = bytes([10, 30, 0, 66]), bytes([10, 30, 0, 9])
     nfs, laptop, resolver = bytes([10, 30, 0, 20]), bytes([10, 30, 0, 50]), bytes([10, 30, 0, 2])
     t0, n = 1_800_000_000.0, 3000
     path = tmp_path / "fragments.pcap"
     with path.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-
-        def put(ts: float, data: bytes) -> None:
-            f.write(struct.pack("<IIII", int(ts), round((ts % 1) * 1e6), len(data), len(data)))
-            f.write(data)
+        put = pcap_writer(f)
 
         for i in range(n):
             ts = t0 + 3.0 * i / n
@@ -192,19 +203,12 @@ def test_a_flood_of_datagrams_with_data_and_a_download_beside_it(
     """Three seconds of 15,000 datagrams of 120 bytes a second to one host that answers
     none (a UDP flood with data) and, beside it, a QUIC-like download of 15,000 a second
     to a laptop that acknowledges every fourth: one UDP flood alert, for the first."""
-    if engine == "python":
-        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
-    elif getattr(accounting, "FastAccounting", None) is None:
-        pytest.fail("the C engine is not built")
+    use_engine(engine, monkeypatch)
     victim, laptop, cdn = bytes([10, 30, 0, 9]), bytes([10, 30, 0, 50]), bytes([198, 51, 100, 7])
     t0, n = 1_800_000_000.0, 45_000
     path = tmp_path / "udp.pcap"
     with path.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-
-        def put(ts: float, data: bytes) -> None:
-            f.write(struct.pack("<IIII", int(ts), round((ts % 1) * 1e6), len(data), len(data)))
-            f.write(data)
+        put = pcap_writer(f)
 
         for i in range(n):
             ts = t0 + 3.0 * i / n
