@@ -94,7 +94,9 @@ def test_atheris_short_run() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     result = json.loads(proc.stdout)
-    assert result["executed"] == 3000
+    # libFuzzer may execute a few units past -runs (seen: 3,025 once on a loaded machine,
+    # 3,000 on reruns): all 3,000 ran is what matters
+    assert result["executed"] >= 3000
     assert result["findings"] == []
     assert result["coverage_edges"] > 100
 
