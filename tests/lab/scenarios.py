@@ -1805,3 +1805,7 @@ SCENARIOS |= scenarios_floods_logins.SCENARIOS
 from tests.lab import scenarios_dns_l2  # noqa: E402
 
 SCENARIOS |= scenarios_dns_l2.SCENARIOS
+# Fragment floods over IPv6 and from random sources (tests/lab/scenarios_fragments.py)
+from tests.lab import scenarios_fragments  # noqa: E402
+
+SCENARIOS |= scenarios_fragments.SCENARIOS

@@ -82,6 +82,7 @@ udp_fragment_flood = _hping(
     ["--udp", "-f", "-d", "40", "-p", "80", "-c", "3000", "-i", "u500"],
     "UDP datagrams of 48 bytes split into 16-byte IPv4 fragments (-f), 3,000 at about "
     "2,000 a second",
+    expected_kind={"flood": "fragments"},
 )
 
 
@@ -99,7 +100,7 @@ def udp_oversize_flood(lan: SchoolLan, small: bool = False) -> Outcome:
         "each in three IPv4 fragments (the LAN's MTU is 1,500)",
         lan.attacker,
         "hping3",
-        notes={"output_tail": out[-300:]},
+        notes={"output_tail": out[-300:], "expected_kind": {"flood": "fragments"}},
     )
 
 

@@ -157,6 +157,16 @@ def test_each_host_of_a_distributed_flood_is_named(
     assert {a["source"]["ip"] for a in found} == senders, found
 
 
+@pytest.mark.parametrize(
+    "truth", [t for t in truths() if (t.get("notes") or {}).get("expected_kind")], ids=ids
+)
+def test_expected_kind(truth: dict[str, object], tmp_path: Path) -> None:
+    """The notes' "expected_kind" ({detector: kind}) is the kind of all its alerts."""
+    found = alerts(truth, tmp_path)
+    for detector, kind in truth["notes"]["expected_kind"].items():  # type: ignore[index]
+        assert {a["kind"] for a in found if a["detector"] == detector} == {kind}, found
+
+
 # Guessing on a login port is found by its connections first; the servers' replies must
 # find it alone too (the same server on another port would show nothing else).
 ON_LOGIN_PORTS = ["ftp_guess", "postgres_guess", "mariadb_guess", "telnet_guess", "vnc_guess"]

