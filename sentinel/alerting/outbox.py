@@ -9,8 +9,10 @@ before ``commit()`` returns). ``synchronous=NORMAL`` skips the fsync per commit,
 submit costs well under a millisecond and never waits for the disk; the price is that a
 power cut can lose the last commits since the last checkpoint, never corrupt the file.
 
-Tables: ``outbox`` (one row per event per sink) and ``active`` (firing alerts by key, so
-re-sends and dedupe survive a restart). Access is from the event loop thread only.
+Tables: ``outbox`` (one row per event per sink), ``active`` (firing alerts by key, so
+re-sends and dedupe survive a restart) and ``threads`` (the first mail's Message-ID of
+each alert, by a hash of its key, so its later mails still reply to it after a restart;
+``alerting.threads``). Access is from the event loop thread only.
 
 A write the state directory refuses (full, read-only, I/O error) does not lose the event:
 the outbox is copied into memory (SQLite's backup API, ids and retry state included) and
@@ -62,6 +64,10 @@ CREATE TABLE IF NOT EXISTS active (
     identifier TEXT NOT NULL,
     alert TEXT NOT NULL,
     PRIMARY KEY (detector, identifier)
+);
+CREATE TABLE IF NOT EXISTS threads (
+    key TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL
 );
 """
 
@@ -218,6 +224,28 @@ class Outbox:
         """Every active alert, as last stored."""
         rows = self._db.execute("SELECT alert FROM active ORDER BY rowid").fetchall()
         return [codec.loads(a) for (a,) in rows]
+
+    def threads(self) -> list[tuple[str, str]]:
+        """Every mail thread (hashed key, first Message-ID), oldest started first."""
+        rows = self._db.execute("SELECT key, message_id FROM threads ORDER BY rowid").fetchall()
+        return [(str(k), str(m)) for k, m in rows]
+
+    def save_threads(
+        self, started: Sequence[tuple[str, str]], ended: Sequence[str], cap: int
+    ) -> None:
+        """Add the threads ``started``, drop those ``ended``, keep the newest ``cap``."""
+
+        def save(db: sqlite3.Connection) -> None:
+            db.executemany("DELETE FROM threads WHERE key = ?", [(k,) for k in ended])
+            # REPLACE gives the row a new rowid: a restarted thread counts as the newest.
+            db.executemany("INSERT OR REPLACE INTO threads (key, message_id) VALUES (?,?)", started)
+            db.execute(
+                "DELETE FROM threads WHERE rowid NOT IN "
+                "(SELECT rowid FROM threads ORDER BY rowid DESC LIMIT ?)",
+                (cap,),
+            )
+
+        self._write(save)
 
     def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one transaction; if the file refuses it, in memory instead."""

@@ -56,6 +56,13 @@ MAX_MEMBERS = 10000  # findings folded into incidents; beyond, each is notified 
 
 
 @runtime_checkable
+class Keeper(Protocol):
+    """A sink that keeps state of its own in the outbox (the e-mail sink's threads)."""
+
+    def attach(self, store: Outbox) -> None: ...
+
+
+@runtime_checkable
 class Refresher(Protocol):
     """A sink that wants the active alerts again every ``resend`` seconds."""
 
@@ -93,6 +100,9 @@ class Router:
         else:
             self.outbox = self._open(path, config.outbox.max_entries)
         self._next_restore = 0.0  # monotonic
+        for sink in self.sinks:
+            if isinstance(sink, Keeper):
+                sink.attach(self.outbox)
         self._limiter = RateLimiter(
             config.rate_limit.per_detector, config.rate_limit.per_site, config.rate_limit.window
         )
