@@ -34,7 +34,10 @@ packets, together most of them; one finding per host, so each is named). The
   fragmented datagram is counted there only). A second of ``fragment_rate_threshold``
   or more, sustained like the others, to a destination that answered fewer than 2 % of
   them is a flood (a few large DNS answers stay far under it, and NFS over UDP or a VPN
-  tunnel that fragments is answered).
+  tunnel that fragments is answered). A spoofed address sends a whole datagram's
+  fragments, never one packet, so here a crowd of ``FRAGMENT_CROWD`` addresses behind
+  at most a tenth as many MACs is spoofed too (hping3 ``-f --rand-source -d 1000``: 63
+  fragments from each address).
 
 Ordinary traffic never makes these: a download is data segments with ACKs, a ping is
 one a second, and nothing sends empty datagrams or thousands of RSTs a second.
@@ -72,6 +75,10 @@ ICMPV6_QUERIES = frozenset({128})  # echo request; ND and MLD are link chatter
 ANSWERED_SHARE = 0.02  # a destination answering this share of the datagrams is no victim
 UDP_DATA = "udp_data"  # the victims' key for datagrams with data (reported as "udp")
 FRAGMENTS = "fragments"  # fragments of UDP and TCP, counted by the capture side too
+# Spoofed addresses sending fragments: each sends a whole datagram's (63 for hping3 -f -d
+# 1000), so at fragment_rate_threshold a second there are a few dozen. With fewer than
+# 1 / base.HEAVY_SHARE, one of them is heavy and the flood is found as distributed.
+FRAGMENT_CROWD = 20
 WHAT = {"rst": "RST", "ack": "ACK", "udp": "UDP", "icmp": "ICMP", FRAGMENTS: "IP fragment"}
 
 
@@ -233,7 +240,10 @@ class Flood:
             return ""  # the destination answers: a download, a call, a game, NFS, a tunnel
         if protocol == "rst" and v.zero_window >= base.ONE_SHOT_SHARE * total and len(v.seqs) <= 2:
             return ""  # a host's kernel answering a fast scan: port_scan names the scanner
-        return base.flood_shape(v.senders, v.untracked)
+        shape = base.flood_shape(v.senders, v.untracked)
+        if not shape and protocol == FRAGMENTS and _behind_few_macs(v.senders):
+            return "spoofed"  # each spoofed address sends a whole datagram's fragments
+        return shape
 
     def _finding(self, key: tuple[str, str], v: _Victim, ts: float, shape: str) -> Finding:
         victim, protocol = key
@@ -299,6 +309,13 @@ class Flood:
             "victims": len(self.victims),
             "evictions": self.victims.evictions + self.answered.evictions,
         }
+
+
+def _behind_few_macs(senders: dict[tuple[str, str], int]) -> bool:
+    """At least FRAGMENT_CROWD addresses behind at most a tenth as many MACs: one machine
+    (or the router in front of it) sending for them all. Laptops have their own MACs."""
+    n = len(senders)
+    return n >= FRAGMENT_CROWD and len({mac for _, mac in senders}) <= base.CROWD_MAC_SHARE * n
 
 
 def _answered(protocol: str, data: bool, v: _Victim) -> str:

@@ -95,3 +95,45 @@ def test_fragments_have_their_own_rate() -> None:
     the fragment threshold is what flags them."""
     assert seconds([6000, 6000, 6000], fragments=False) == []
     assert seconds([6000, 6000, 6000], fragments=True) != []
+
+
+def crowd(addresses: int, each: int, macs: int, seconds_: int = 2) -> list[Finding]:
+    """``addresses`` senders a second to VICTIM, ``each`` fragments apiece, behind
+    ``macs`` MACs; the capture side keeps 64 senders exactly and counts the rest."""
+    flood = make(Flood)
+    out: list[Finding] = []
+    for i in range(seconds_):
+        hosts = [
+            (bytes([198, 51, i, k]), bytes.fromhex(f"0277000002{k % macs:02x}"))
+            for k in range(addresses)
+        ]
+        kept = hosts[:64]
+        flows = UdpFlows(
+            T0 + i,
+            VICTIM,
+            addresses * each,
+            0,
+            tuple((a, m, each) for a, m in kept),
+            (len(hosts) - len(kept)) * each,
+            fragments=True,
+        )
+        out += flood.observe_aggregate(flows)
+        out += flood.tick(T0 + i + 1.5)
+    for t in range(3):
+        out += flood.tick(T0 + seconds_ + 1 + t)
+    return out
+
+
+def test_random_sources_each_sending_a_long_datagram_are_spoofed() -> None:
+    """hping3 -f --rand-source -d 1000: 63 fragments from each of 49 addresses a second,
+    all behind the attacker's MAC: a spoofed flood, no one named."""
+    found = crowd(49, 63, macs=1)
+    assert found
+    assert {(f.kind, f.src_ip, f.src_mac) for f in found} == {("fragments", "", "")}
+    assert "shape=spoofed" in found[0].description
+
+
+def test_a_crowd_of_laptops_sending_fragments_is_not_spoofed() -> None:
+    """49 hosts with their own MACs, 63 fragments each a second: no one dominates, none
+    is heavy, and they are not one machine's addresses: not flagged."""
+    assert crowd(49, 63, macs=49) == []

@@ -96,9 +96,33 @@ def udp_fragment_flood_random_sources(lan: SchoolLan, small: bool = False) -> Ou
     )
 
 
+def udp_long_fragment_flood_random_sources(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hping3 -f --rand-source with datagrams of 1,000 bytes: 63 fragments from each
+    random address, about 50 addresses a second (3,000 fragments a second for 2 s)."""
+    args = ["--udp", "-f", "--rand-source", "-d", "1000", "-p", "80", "-c", "100"]
+    args += ["-i", "u20000", lan.srv.ip]
+    out = _bounded(lan, lan.attacker.ns, 30, "hping3", *args)
+    return Outcome(
+        "udp_long_fragment_flood_random_sources",
+        ("flood",),  # kind fragments
+        "hping3 " + " ".join(args),
+        "hping3 UDP datagrams of 1,008 bytes split into 63 IPv4 fragments of 16 bytes (-f), "
+        "each datagram from a random source address (--rand-source; one MAC: the "
+        "attacker's), 100 at about 50 a second: about 3,000 fragments a second for 2 s",
+        lan.attacker,
+        "hping3",
+        notes={"output_tail": out[-300:], "no_single_source": True, **_KIND},
+    )
+
+
 SCENARIOS = {
     "ipv6_fragment_flood": Scenario("ipv6_fragment_flood", (), ipv6_fragment_flood),
     "udp_fragment_flood_random_sources": Scenario(
         "udp_fragment_flood_random_sources", ("hping3",), udp_fragment_flood_random_sources
+    ),
+    "udp_long_fragment_flood_random_sources": Scenario(
+        "udp_long_fragment_flood_random_sources",
+        ("hping3",),
+        udp_long_fragment_flood_random_sources,
     ),
 }
