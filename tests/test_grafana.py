@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from sentinel.metrics import Metrics
 from sentinel.model import (
+    AlertingStats,
     CensusCounts,
     InterfaceSample,
     L2Snapshot,
@@ -135,6 +136,17 @@ def exported_names() -> frozenset[str]:
     for result in probe_results():
         metrics.probes.publish(result)
     metrics.probes.set_verdict("good", 0.1)
+    metrics.alerting.source = lambda: AlertingStats(
+        received=2,
+        suppressed=0,
+        active=1,
+        queued={"email": 0},
+        delivered={"email": 2},
+        failures={"email": 0},
+        dropped={"expired": 0},
+        sink_up={"email": True},
+        escalated={("port_scan", "critical"): 1},
+    )
     suffixes = {
         "counter": ("_total", "_created"),
         "gauge": ("",),
@@ -355,6 +367,8 @@ def test_exported_names_come_from_the_code() -> None:
     assert "sentinel_task_up" in names
     assert "sentinel_task_restarts_total" in names
     assert "sentinel_interface_receive_bytes" not in names
+    assert "sentinel_alerts_escalated_total" in names  # the alert router's counts
+    assert "sentinel_alert_sink_up" in names
 
 
 def test_metric_names_skip_functions_labels_and_keywords() -> None:

@@ -92,7 +92,10 @@ def exported_names() -> frozenset[str]:
             detector_tables=(("port_scan", 1, 0),),
         )
     )
-    stats = AlertingStats(1, 0, 1, {"am": 0}, {"am": 1}, {"am": 0}, {"overflow": 0}, {"am": True})
+    stats = AlertingStats(
+        1, 0, 1, {"am": 0}, {"am": 1}, {"am": 0}, {"overflow": 0}, {"am": True},
+        escalated={("brute_force", "critical"): 1},
+    )  # fmt: skip
     m.alerting.source = lambda: stats
     for result in probe_results():
         m.probes.publish(result)

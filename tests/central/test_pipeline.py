@@ -34,7 +34,49 @@ pytestmark = [
 ]
 # What Grafana would put for its built-ins with a 2-minute range and 2 s scrapes.
 BUILTINS = {"__rate_interval": "20s", "__interval": "5s", "__range": "2m"}
+REFUSED = b"530 Login incorrect.\r\n"  # FTP's answer to a wrong password
 _VAR = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)\]\]")
+
+
+def escalating_spray(path: Path) -> None:
+    """A pcap of one client spraying FTP over five servers: ten accepted sessions closed
+    with a FIN (brute_force's spray warning), then ten refused logins (530) from the same
+    servers (the same alert, critical): one escalation for the Security dashboard."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Packet, Raw
+    from scapy.utils import wrpcap
+
+    client, client_mac = "10.77.0.67", "02:77:00:00:00:67"
+    frames: list[Packet] = []
+    t = 1_800_000_000.0
+
+    def add(src: str, dst: str, macs: tuple[str, str], ports: tuple[int, int], flags: str,
+            seq: int, ack: int = 0, load: bytes = b"") -> None:  # fmt: skip
+        nonlocal t
+        frame = Ether(src=macs[0], dst=macs[1]) / IP(src=src, dst=dst)
+        frame /= TCP(sport=ports[0], dport=ports[1], flags=flags, seq=seq, ack=ack)
+        if load:
+            frame /= Raw(load)
+        frame.time = t
+        t += 0.02
+        frames.append(frame)
+
+    sport = 40000
+    for refused in (False, True):
+        for n in range(10):
+            server, mac = f"10.77.0.{20 + n % 5}", f"02:77:00:00:00:{20 + n % 5:02x}"
+            sport += 1
+            up, down = (client_mac, mac), (mac, client_mac)
+            add(client, server, up, (sport, 21), "S", 1000)
+            add(server, client, down, (21, sport), "SA", 5000, 1001)
+            add(client, server, up, (sport, 21), "A", 1001, 5001)
+            if refused:
+                add(server, client, down, (21, sport), "PA", 5001, 1001, REFUSED)
+            add(client, server, up, (sport, 21), "FA", 1001, 5001)
+            add(server, client, down, (21, sport), "FA", 5001, 1002)
+        t += 1.0
+    wrpcap(str(path), frames)
 
 
 def substitute(expr: str, values: dict[str, str]) -> str:
@@ -44,8 +86,8 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
-    """The running pipeline, with a port scan replayed, probes running, a minute of samples
-    stored and vmalert's recorded series and alerts in place."""
+    """The running pipeline, with a port scan and an escalating FTP spray replayed, probes
+    running, a minute of samples stored and vmalert's recorded series and alerts in place."""
     require_tools(*BINARIES, "tcpreplay", "vmalert", package="victoria-metrics, tcpreplay")
     require_tools("prometheus-alertmanager", package="prometheus-alertmanager")
     require_tools("dnsmasq", package="dnsmasq-base")
@@ -54,9 +96,16 @@ def pipeline() -> Iterator[Pipeline]:
     try:
         p.start()
         p.replay(SCAN)
+        spray = p.tmp / "ftp_spray_escalating.pcap"
+        escalating_spray(spray)
+        p.replay(spray)
         p.wait(
             lambda: p.instant(f'sentinel_detections_total{{site="{SITE}"}}'),
             "a detection remote-written",
+        )
+        p.wait(
+            lambda: p.instant(f'sentinel_alerts_escalated_total{{site="{SITE}"}}'),
+            "an escalation remote-written",
         )
         p.wait(
             lambda: (
