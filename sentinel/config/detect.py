@@ -105,7 +105,10 @@ class HostSweep:
     # Distinct addresses one MAC asks for with ARP (or IPv6 solicitations) within
     # arp_window. Hosts talk to few neighbours; a sweep asks for the whole subnet. An
     # address that sent the MAC a packet within arp_window does not count: asking for it
-    # is answering it (a server flooded from spoofed addresses of its own subnet).
+    # is answering it (a server flooded from spoofed addresses of its own subnet). Nor
+    # do a host's requests within arp_window of a second in which 20 addresses sent it
+    # datagrams with data or fragments (counted by the capture side, not packets here);
+    # requests are judged 2 s old, once their second's counts are in.
     arp_window: Seconds = 60.0
     arp_threshold: Count = 50
 

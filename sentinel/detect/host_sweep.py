@@ -27,7 +27,13 @@ sweeping: a request for an address that sent this MAC a unicast packet within
 MAC and source address -> when, ``max_tracked`` entries: at flood rates it spans the
 last fraction of a second, longer than a host takes to ask), and a sweep's targets
 sent the sweeper nothing before it asked. Answers that follow the request (a live
-host's neighbour advertisement or ARP reply) come too late to excuse it.
+host's neighbour advertisement or ARP reply) come too late to excuse it. Datagrams
+with data and fragments are no packets here (the capture side counts them per
+destination and second, ``UdpFlows``): a host sent them by ``FLOOD_SENDERS`` addresses
+or more in a second is flooded, and asks for each sender as it answers, so while it is
+(within ``arp_window`` of such a second) its requests and solicitations are no sweep.
+Such a second is handed over once it is over, so an ARP or ND sweep is judged on the
+requests ``ASK_GRACE`` old.
 
 ICMP discovery is any ICMP query a host answers: echo (ping), and in IPv4 timestamp,
 information and address mask requests (nmap -PP/-PM, nping --icmp-type).
@@ -53,17 +59,26 @@ from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
 from sentinel.detect.nd import parse as parse_nd
 from sentinel.model import Severity
-from sentinel.packet import ND_NEIGHBOR_SOLICIT, ND_ROUTER_ADVERT, PROTO_ICMPV6, PROTO_UDP
+from sentinel.packet import (
+    ND_NEIGHBOR_SOLICIT,
+    ND_ROUTER_ADVERT,
+    PROTO_ICMPV6,
+    PROTO_UDP,
+    UdpFlows,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from sentinel.config.detect import HostSweep as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import Packet
+    from sentinel.packet import NewMacs, Packet, SynAggregate
 
 MAX_TARGETS = 4096
 GRACE = 1.0  # seconds a SYN waits for its SYN-ACK before it counts as a probe
+FLOOD_SENDERS = 20  # addresses sending one host datagrams or fragments in a second
+MAX_FLOODED = 256  # flooded hosts remembered
+ASK_GRACE = 2.0  # seconds an ARP request (solicitation) waits for its second's UdpFlows
 SEQ = 1 << 32
 MAX_DHCP_SERVERS = 64
 MAX_ROUTERS = 64
@@ -128,6 +143,8 @@ class HostSweep:
         self.heard_cap = max(2, cap // 2)
         self.heard_dropped = 0
         self.answers = 0  # ARP requests and solicitations not counted: answers to traffic
+        # address -> the last second it was sent datagrams or fragments by a crowd
+        self.flooded: Bounded[str, int] = Bounded(MAX_FLOODED)
         self.tables: dict[str, Bounded[str, _Seen]] = {
             "icmp": Bounded(cap),
             "tcp": Bounded(cap),
@@ -224,6 +241,28 @@ class HostSweep:
         if target and target != src and not self._answering(p.src_mac, p.payload[4:20], p.ts):
             self._note("nd", mac, mac, target, p.ts, ip=src)
 
+    def observe_aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> Iterable[Finding]:
+        """A host sent datagrams or fragments by a crowd of addresses in a second."""
+        if isinstance(a, UdpFlows) and len(a.senders) >= FLOOD_SENDERS:
+            self.flooded.put(ip_text(a.dst), a.second)
+        return ()
+
+    def _flooded(self, ip: str, now: float) -> bool:
+        """The asker's address was flooded by a crowd within arp_window: it answers."""
+        second = self.flooded.get(ip) if ip else None
+        return second is not None and now - second < self.s.arp_window
+
+    @staticmethod
+    def _asked(seen: _Seen, now: float) -> int:
+        """Targets asked for at least ASK_GRACE ago (dirty till then)."""
+        n = 0
+        for ts in seen.targets.values():
+            if now - ts < ASK_GRACE:
+                seen.dirty = True
+            else:
+                n += 1
+        return n
+
     def _answering(self, mac: bytes, target: bytes, ts: float) -> bool:
         """``target`` sent ``mac`` a packet within arp_window: asking for it is answering."""
         key = mac + target
@@ -296,6 +335,8 @@ class HostSweep:
                 n = len(seen.targets)
                 if kind == "tcp":
                     n = self._probed(seen, now)
+                elif kind in ("arp", "nd") and n >= threshold:
+                    n = self._asked(seen, now)
                 if n < threshold:
                     continue
                 by_mac = kind == "arp"
@@ -307,6 +348,8 @@ class HostSweep:
                     src_ip = seen.ip  # the solicitations' source address
                 else:
                     src_ip = self._arp_source(src, seen.ip) if by_mac else src
+                if kind in ("arp", "nd") and self._flooded(src_ip, now):
+                    continue  # a flooded host asking for its senders
                 asking = f", asking as {seen.ip}" if by_mac and src_ip != seen.ip else ""
                 out.append(
                     Finding(

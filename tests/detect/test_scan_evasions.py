@@ -21,6 +21,7 @@ from scapy.layers.sctp import (
 from sentinel.capture.pipeline import Pipeline, Settings
 from sentinel.config.detect import DetectConfig
 from sentinel.detect.engine import Engine
+from sentinel.detect.host_sweep import ASK_GRACE
 from tests.detect.crafted import NETS
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def test_an_ipv6_neighbour_solicitation_sweep_is_a_host_sweep() -> None:
     assert named(alerts) == {("host_sweep", ATK6)}, alerts
     assert alerts[0].kind == "nd"
     assert alerts[0].source.mac == A
-    assert alerts[0].first_seen < 100 + 3
+    assert alerts[0].first_seen < 100 + 3 + ASK_GRACE  # judged on requests ASK_GRACE old
 
 
 def test_routers_and_address_detection_do_not_sweep() -> None:

