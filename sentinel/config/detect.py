@@ -285,6 +285,20 @@ class DnsTunnel:
     # a client; the per-domain tests still apply. Lower spares busier single users, and
     # lets a tunnel hidden among that many ordinary lookups go unseen by the client test.
     relay_domains_threshold: Count = 150
+    # Slow tunnels: dnscat2 with --delay 6000 or slower asks under 100 names in
+    # client_window (at 20 s, under 40 carriers too). Per client within slow_window:
+    # different random-looking names (data_length, entropy_threshold) under no known
+    # public suffix (dnscat2's direct mode, dnscat.<hex> straight to its server) or very
+    # long (label_length, name_length: iodine's chunks). Hashed CDN and ad-frame names
+    # and GUID telemetry sit in short labels under known suffixes and never count (a
+    # busy laptop asks a hundred of those an hour, so short random labels under one
+    # domain are left to unique_names_threshold: to one query every 24 s, 72 s as TXT).
+    # 200 in 6 h is one query every 108 s or faster (some 20 kB); lower or longer catches
+    # slower tunnels, and a device asking many random local names (a domain controller's
+    # GUID records: allow it). A name asked again counts once; 2 KiB a client counted,
+    # 1,024 clients at most.
+    slow_window: Seconds = 21600.0
+    slow_names_threshold: Count = 200
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,10 @@ is also judged over ``client_window`` (10 min) across all its queries:
   private use, any type no everyday client asks for) queries, at least
   ``carrier_types_threshold`` of them and ``carrier_share`` percent of all its queries;
 - new names a minute: different names per minute, summed over the window, at least
-  ``distinct_names_threshold``.
+  ``distinct_names_threshold``;
+- slowly, over ``slow_window`` (6 h): random-looking names under no known suffix or
+  very long, at least ``slow_names_threshold`` (``dns_slow``): a finding of kind
+  ``slow`` when nothing else is due.
 
 A client that asks for ``relay_domains_threshold`` different registered domains
 under known suffixes within the window, or for as many such domains as half its
@@ -23,7 +26,7 @@ left to the per-domain tests; nor are configured resolvers and
 hosts seen answering DNS (the caller checks those). Memory per client: at most
 ``client_window / 60`` minute buckets of at most ``DISTINCT_CAP`` name hashes, plus
 ``encoded_names_threshold`` and ``relay_domains_threshold`` hashes; the table of
-clients is a ``Bounded`` of ``max_tracked``.
+clients is a ``Bounded`` of ``max_tracked``; ``dns_slow`` holds its own, smaller one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from sentinel.detect.base import Bounded, Finding
 from sentinel.detect.dns import CNAME, MX, TXT, entropy, rare_type
+from sentinel.detect.dns_slow import ADMIT, SlowNames
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
@@ -82,6 +86,7 @@ class _Client:
         "minutes",
         "queries",
         "server",
+        "shaped",
     )
 
     def __init__(self) -> None:
@@ -96,6 +101,7 @@ class _Client:
         self.last_report = float("-inf")
         self.mac = ""
         self.server = ""
+        self.shaped = 0  # tunnel-shaped names seen, up to ``ADMIT``
 
 
 class Clients:
@@ -106,6 +112,7 @@ class Clients:
         self.detector = detector
         self.table: Bounded[str, _Client] = Bounded(cap)
         self.relays_seen = 0  # judgements withheld: the client relays for others
+        self.slow = SlowNames(s.slow_window)
 
     def add(
         self, client: str, mac: str, server: str, name: str, facts: Name, qtype: int, ts: float
@@ -137,7 +144,14 @@ class Clients:
             c.distinct += 1
         if facts.known:
             _limit(c.domains, hash(facts.domain), ts, s.relay_domains_threshold)
+        slow = 0
         if facts.data >= s.data_length and facts.entropy >= s.entropy_threshold:
+            if not facts.known or facts.first_label > s.label_length or len(name) > s.name_length:
+                # tunnel-shaped: counted over slow_window once the client asked ADMIT
+                if c.shaped < ADMIT and key not in c.encoded:
+                    c.shaped += 1
+                if c.shaped >= ADMIT or client in self.slow.table:
+                    slow = self.slow.add(client, name, ts)
             _limit(c.encoded, key, ts, s.encoded_names_threshold)
         if ts - c.last_report < REPORT_EVERY:
             return None
@@ -145,11 +159,12 @@ class Clients:
             len(c.encoded) < s.encoded_names_threshold
             and c.carriers < s.carrier_types_threshold
             and c.distinct < s.distinct_names_threshold
+            and slow < s.slow_names_threshold
         ):
             return None  # no test can be due
-        return self._judge(client, c, ts)
+        return self._judge(client, c, ts, slow)
 
-    def _judge(self, client: str, c: _Client, ts: float) -> Finding | None:
+    def _judge(self, client: str, c: _Client, ts: float, slow: int) -> Finding | None:
         s = self.s
         since = ts - s.client_window
         queries, carriers, distinct = c.queries, c.carriers, c.distinct
@@ -164,6 +179,10 @@ class Clients:
             kinds.append(f"{carriers} TXT/CNAME/MX/rare-type queries of {queries}")
         if distinct >= s.distinct_names_threshold:
             kinds.append(f"{distinct} different names (counted a minute at a time)")
+        kind, window = "client", s.client_window
+        if not kinds and slow >= s.slow_names_threshold:
+            kind, window = "slow", s.slow_window
+            kinds.append(f"{slow} random-looking names under no known suffix or very long")
         if not kinds:
             return None
         domains = sum(1 for t in c.domains.values() if t >= since)
@@ -178,18 +197,19 @@ class Clients:
             identifier=client,
             summary="{source} looks like it tunnels data over DNS to {target}: "
             + ", ".join(kinds)
-            + f" within {s.client_window:g}s, whatever their domain",
+            + f" within {window:g}s, whatever their domain",
             ts=ts,
             src_ip=client,
             src_mac=c.mac,
             target_name=c.server,
-            kind="client",
+            kind=kind,
             counts={
                 "queries": queries,
                 "encoded_names": encoded,
                 "carrier_types": carriers,
                 "distinct_names": distinct,
                 "known_domains": domains,
+                "slow_names": slow,
             },
         )
 
@@ -204,3 +224,4 @@ class Clients:
         for key, c in self.table.items():
             if c.last_seen < horizon:
                 self.table.pop(key)
+        self.slow.sweep(now)

@@ -30,7 +30,9 @@ long-name count is the same signal).
 
 Each client is also judged over all its queries, whatever their domain
 (``dns_clients``: random-looking names, TXT/CNAME/MX/rare-type carriers, new names a minute,
-within ``client_window``): a finding of kind ``client``. Resolvers are never judged as
+within ``client_window``): a finding of kind ``client``; and over ``slow_window``
+(``dns_slow``: random-looking names under no known suffix or very long, for tunnels
+too slow for every other test): a finding of kind ``slow``. Resolvers are never judged as
 the source: those configured in ``dns_bypass.resolvers``, hosts seen answering three
 clients, or answering a query another host sent them (the same pair and id on the
 wire: a forged answer does not count), and queries sent from port 53 (a forwarder's
@@ -330,6 +332,9 @@ class DnsTunnel:
         return {
             "pairs": len(self.pairs),
             "clients": len(self.clients.table),
-            "evictions": self.pairs.evictions + self.clients.table.evictions,
+            "slow_clients": len(self.clients.slow.table),
+            "evictions": self.pairs.evictions
+            + self.clients.table.evictions
+            + self.clients.slow.table.evictions,
             "malformed": self.malformed,
         }
