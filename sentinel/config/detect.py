@@ -331,6 +331,19 @@ class BruteForce:
     # few seconds (allow it).
     failures_threshold: Count = 10
     failures_window: Seconds = 60.0
+    # Slow guessing: refused logins from one server to one client within
+    # failures_long_window, a warning. hydra with one task spacing its guesses (-c 10:
+    # six a minute) or one kept-alive HTTP or IMAP session stays under the minute's bar
+    # and reaches 30 in five minutes; at three a minute in ten. A person mistyping makes
+    # a few, a browser one 401 per visit, a digest server one per nonce (Apache: every
+    # five minutes), a mail client or a printer with a stale password one per poll:
+    # every 2 minutes or slower is 15 at most, half the bar. What reaches it averages a
+    # refusal a minute for half an hour: a guesser, or a device an admin should fix or
+    # allow (a monitoring probe with old credentials every 60 s, an intranet on plain
+    # HTTP with Windows sign-in, whose NTLM answers each new connection with a 401).
+    # Lower or longer catches slower guessers, and more such devices.
+    failures_long_threshold: Count = 30
+    failures_long_window: Seconds = 1800.0
     # POSTs from one client to one login form (its path or fields name a login or
     # password) answered alike within failures_window: the same status and redirect,
     # the length within 10 % (the "wrong password" page). Lower catches slower guessers

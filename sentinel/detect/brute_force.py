@@ -11,9 +11,13 @@ them anyway. Three rules per (source, service): ``short_threshold`` connections 
 On any port, the servers' plain-text replies (``logins``): ``failures_threshold``
 refused logins (HTTP 401, FTP 530, SMTP 535, POP3/IMAP refusals, Redis WRONGPASS,
 telnet, VNC, MySQL 1045, PostgreSQL 28P01) from one server to one client within
-``failures_window``, or ``form_threshold`` POSTs to one login form answered alike (same
-status, same redirect, about the same length: the "wrong password" page). The alert's
-identifier is the same (client, server, port) either way, so one attack is one alert.
+``failures_window`` (critical), or ``failures_long_threshold`` within
+``failures_long_window`` (a warning: a slow guesser keeping one session, or one task
+waiting between guesses, stays under the minute's bar; a device retrying a stale
+password every minute reaches it too), or ``form_threshold`` POSTs to one login form
+answered alike (same status, same redirect, about the same length: the "wrong password"
+page). The alert's identifier is the same (client, server, port) either way, so one
+attack is one alert.
 
 Spraying (a few passwords against many servers, so that no server sees many) is counted
 per (client, login port) over every server: ``failures_threshold`` refused logins from
@@ -101,8 +105,9 @@ class _Replies:
 
     __slots__ = ("failures", "forms", "last", "mac", "service")
 
-    def __init__(self) -> None:
-        self.failures: list[float] = []  # refused logins
+    def __init__(self, kept: int) -> None:
+        # times of the last ``kept`` refused logins: enough for either threshold
+        self.failures: deque[float] = deque(maxlen=kept)
         self.forms: dict[str, list[_Group]] = {}  # form path -> its answers, alike
         self.service = ""
         self.mac = ""
@@ -125,6 +130,8 @@ class BruteForce:
         # (client, server, server port) -> replies; (client, client port, server, server
         # port) -> the login form a POST went to, until its answer
         self.replies: Bounded[tuple[str, str, int], _Replies] = Bounded(common.max_tracked)
+        self.kept = max(s.failures_threshold, s.failures_long_threshold)
+        self.replies_for = max(s.failures_window, s.failures_long_window)  # kept while quiet
         self.posts: Bounded[tuple[str, int, str, int], tuple[str, float]] = Bounded(
             common.max_tracked
         )
@@ -238,20 +245,18 @@ class BruteForce:
         if self.allowed.source(client, mac):
             return []
         key = (client, ip_text(p.src), p.sport)
-        r = self.replies.setdefault(key, _Replies)
+        r = self.replies.get(key)
+        if r is None:
+            r = self.replies.setdefault(key, value=_Replies(self.kept))
         r.mac, r.last = mac, p.ts
         window = self.s.failures_window
         if service:
             r.service = service
-            r.failures = [t for t in r.failures if p.ts - t < window]
             r.failures.append(p.ts)
             spray = self._spray(
                 self.refused, key, mac, p.ts, window, self.s.failures_threshold, service
             )
-            if len(r.failures) >= self.s.failures_threshold:
-                rule = f"{len(r.failures)} refused logins in {window:g}s"
-                return [self._found(key, r.mac, p.ts, service, rule, len(r.failures)), *spray]
-            return spray
+            return self._refused(key, r, p.ts) + spray
         assert answer is not None
         groups = r.forms.get(form)
         if groups is None:
@@ -274,15 +279,37 @@ class BruteForce:
         )
         return [self._found(key, r.mac, p.ts, "form", rule, len(group.times))]
 
+    def _refused(self, key: tuple[str, str, int], r: _Replies, now: float) -> list[Finding]:
+        """One more refused login in ``r``: ``failures_threshold`` within the minute's
+        window is critical, ``failures_long_threshold`` within the long one a warning."""
+        window, long_window = self.s.failures_window, self.s.failures_long_window
+        recent = sum(1 for t in r.failures if now - t < window)
+        if recent >= self.s.failures_threshold:
+            rule = f"{recent} refused logins in {window:g}s"
+            return [self._found(key, r.mac, now, r.service, rule, recent)]
+        slow = sum(1 for t in r.failures if now - t < long_window)
+        if slow < self.s.failures_long_threshold:
+            return []
+        rule = f"{slow} refused logins in {long_window:g}s, {recent} in the last {window:g}s"
+        return [self._found(key, r.mac, now, r.service, rule, slow, Severity.WARNING)]
+
     def _found(
-        self, key: tuple[str, str, int], mac: str, now: float, kind: str, rule: str, n: int
+        self,
+        key: tuple[str, str, int],
+        mac: str,
+        now: float,
+        kind: str,
+        rule: str,
+        n: int,
+        severity: Severity = Severity.CRITICAL,
     ) -> Finding:
         label = {"http_auth": "HTTP authentication", "form": "a web login form"}.get(kind, kind)
+        slowly = " slowly" if severity is Severity.WARNING else ""
         return Finding(
             detector=self.name,
-            severity=Severity.CRITICAL,
+            severity=severity,
             identifier=f"{key[0]}|{key[1]}|{key[2]}",
-            summary=f"{{source}} is guessing passwords on {label} (port {key[2]}) of "
+            summary=f"{{source}} is guessing passwords{slowly} on {label} (port {key[2]}) of "
             f"{{target}}: {rule}",
             ts=now,
             src_ip=key[0],
@@ -355,7 +382,7 @@ class BruteForce:
                 self.table.pop(key)
         window = self.s.failures_window
         for rkey, r in self.replies.items():
-            if now - r.last > window:
+            if now - r.last > self.replies_for:
                 self.replies.pop(rkey)
         for pkey, (_, ts) in self.posts.items():
             if now - ts > window:

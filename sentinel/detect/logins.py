@@ -7,6 +7,7 @@ recognise is "not a login". Texts are bounded: at most ``HEAD`` bytes are looked
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 HEAD = 2048  # bytes of a payload read: a request line and headers, a reply line
@@ -34,7 +35,7 @@ def refusal(payload: bytes) -> str:
     """The service whose refused login ``payload`` is (``http_auth``, ``ftp``, ...), or ""."""
     head = payload[:HEAD]
     if head.startswith(b"HTTP/1.") and head[8:12] == b" 401":
-        return "http_auth"
+        return "" if _HANDSHAKE.search(head) else "http_auth"
     first = head[:4]
     if first in (b"530 ", b"530-"):
         return "ftp"
@@ -64,6 +65,11 @@ def refusal(payload: bytes) -> str:
     if imap and rest.startswith((b"NO ", b"BAD ")) and _mentions(rest, _AUTH_WORDS):
         return "imap"
     return ""
+
+
+# A 401 carrying an NTLM or Negotiate token is the handshake's second step (the server's
+# challenge to the client's first message), never a refused password.
+_HANDSHAKE = re.compile(rb"(?im)^www-authenticate:[ \t]*(?:ntlm|negotiate)[ \t]+[a-z0-9+/]")
 
 
 def _mentions(text: bytes, words: tuple[bytes, ...]) -> bool:

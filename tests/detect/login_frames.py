@@ -31,6 +31,13 @@ REFUSALS = [
         b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="marks"\r\n\r\n',
     ),
     (
+        "http-ntlm-bare",  # a bare NTLM challenge: the first answer, or a refused login
+        "http_auth",
+        80,
+        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\n"
+        b"WWW-Authenticate: NTLM\r\n\r\n",
+    ),
+    (
         "http-digest",
         "http_auth",
         80,
@@ -66,6 +73,16 @@ REFUSALS = [
 NOT_REFUSALS = [
     ("http-200", b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n"),
     ("http-403", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+    (
+        "http-ntlm-challenge",  # an NTLM handshake's second step, not a refusal
+        b"HTTP/1.1 401 Unauthorized\r\nServer: Microsoft-IIS/10.0\r\n"
+        b"WWW-Authenticate: NTLM TlRMTVNTUAACAAAADAAMADgAAAAFgomi\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "http-negotiate-challenge",
+        b"HTTP/1.1 401 Unauthorized\r\n"
+        b"www-authenticate: Negotiate oYIBCzCCAQegAwoBAaEMBgor\r\n\r\n",
+    ),
     ("ftp-230", b"230 Login successful.\r\n"),
     ("smtp-250", b"250 2.0.0 Ok: queued as 4F2A1\r\n"),
     ("pop3-other", b"-ERR no such message\r\n"),

@@ -93,11 +93,94 @@ def test_mistyping_a_few_times_is_nothing(
     assert run(make(BruteForce), packets(frames)) == []
 
 
-def test_refusals_slower_than_the_window_are_nothing() -> None:
-    """One refused login every 10 s (a device with a stale password): six a minute, quiet."""
+def test_six_refusals_a_minute_are_slow_guessing() -> None:
+    """One refused login every 10 s on one kept-alive session (hydra -t 1 -c 10): never ten
+    in a minute, so no critical; the 30th within failures_long_window is a warning with
+    the minute rule's identifier."""
     payload = REFUSALS[0][3]
-    frames = [reply(8080, 40000 + i, payload, i * 10.0) for i in range(40)]
+    frames = [reply(8080, 40000, payload, i * 10.0) for i in range(40)]
+    found = run(make(BruteForce), packets(frames))
+    assert found
+    assert {f.severity.value for f in found} == {"warning"}
+    f = found[0]
+    assert (f.kind, f.src_ip, f.target, f.ts) == ("http_auth", CLIENT, SERVER, 290.0)
+    assert f.identifier == f"{CLIENT}|{SERVER}|8080"
+    assert f.counts["failures"] == 30  # failures_long_threshold
+    assert "slowly" in f.summary
+    assert "30 refused logins in 1800s, 6 in the last 60s" in f.summary
+
+
+@pytest.mark.parametrize(
+    ("case", "service", "port", "payload"), REFUSALS, ids=[r[0] for r in REFUSALS]
+)
+def test_three_refusals_a_minute_are_slow_guessing(
+    case: str, service: str, port: int, payload: bytes
+) -> None:
+    """Every refusal the parser knows, one each 20 s for 12 minutes: a warning at the 30th."""
+    frames = [reply(port, 40000 + i // 5, payload, i * 20.0) for i in range(36)]
+    found = run(make(BruteForce, settings(BruteForce, ports=())), packets(frames))
+    assert {(f.kind, f.severity.value, f.identifier) for f in found} == {
+        (service, "warning", f"{CLIENT}|{SERVER}|{port}")
+    }
+    assert found[0].ts == 29 * 20.0
+
+
+def test_slow_guessing_that_speeds_up_is_critical() -> None:
+    """A slow guesser's warning, then ten refusals in a minute: the critical finding."""
+    payload = REFUSALS[2][3]  # ftp 530
+    frames = [reply(2121, 40000, payload, i * 10.0) for i in range(32)]
+    frames += [reply(2121, 40001, payload, 320.0 + i) for i in range(10)]
+    found = run(make(BruteForce), packets(frames))
+    assert [f.severity.value for f in found][:3] == ["warning"] * 3
+    assert found[-1].severity.value == "critical"
+    assert len({f.identifier for f in found}) == 1
+
+
+def test_a_stale_password_polled_every_two_minutes_is_nothing() -> None:
+    """A phone's mail app or a printer retrying a stale password every two minutes for a
+    school day (240 refusals over eight hours): at most 15 in any half hour, quiet."""
+    for service, port, payload in (("imap", 143, REFUSALS[5][3]), ("smtp", 25, REFUSALS[3][3])):
+        frames = [reply(port, 40000 + i, payload, i * 120.0) for i in range(240)]
+        assert run(make(BruteForce), packets(frames)) == [], service
+
+
+def test_a_mail_client_checking_four_folders_every_ten_minutes_is_nothing() -> None:
+    """Four connections refused together per check, a check every ten minutes: twelve in
+    half an hour at most (and four in a minute), quiet all morning."""
+    payload = REFUSALS[5][3]
+    frames = [
+        reply(143, 40000 + 4 * i + k, payload, i * 600.0 + k * 0.2)
+        for i in range(24)
+        for k in range(4)
+    ]
     assert run(make(BruteForce), packets(frames)) == []
+
+
+@pytest.mark.parametrize(("every", "alerts"), [(65.0, False), (55.0, True)])
+def test_the_long_bar_is_a_refusal_a_minute(every: float, alerts: bool) -> None:
+    """A refused login every 65 s for an hour stays at 28 in any half hour; every 55 s
+    reaches 30."""
+    payload = REFUSALS[0][3]
+    frames = [reply(8080, 40000 + i, payload, i * every) for i in range(int(3600 / every))]
+    found = run(make(BruteForce), packets(frames))
+    assert bool(found) is alerts
+    assert {f.severity.value for f in found} <= {"warning"}
+
+
+def test_refusals_kept_per_pair_are_bounded() -> None:
+    """Two thousand refusals from one server to one client in a second: one critical
+    finding's worth of times kept (the larger threshold), and the pair is dropped once
+    quiet for failures_long_window."""
+    bf = make(BruteForce)
+    frames = [reply(21, 40000, b"530 Login incorrect.\r\n", i * 0.0005) for i in range(2000)]
+    found = run(bf, packets(frames))
+    assert {f.severity.value for f in found} == {"critical"}
+    kept = bf.replies.get((CLIENT, SERVER, 21)).failures
+    assert len(kept) == kept.maxlen == 30
+    assert list(bf.tick(1000.0)) == []
+    assert bf.stats()["replies"] == 1  # a slow guesser's pair outlives the minute
+    assert list(bf.tick(1802.0)) == []
+    assert bf.stats()["replies"] == 0
 
 
 def test_a_browser_401_page_then_the_password_is_nothing() -> None:
