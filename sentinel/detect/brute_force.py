@@ -39,6 +39,7 @@ backup host in ``allow``.
 from __future__ import annotations
 
 import contextlib
+from array import array
 from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
@@ -105,9 +106,10 @@ class _Replies:
 
     __slots__ = ("failures", "forms", "last", "mac", "service")
 
-    def __init__(self, kept: int) -> None:
-        # times of the last ``kept`` refused logins: enough for either threshold
-        self.failures: deque[float] = deque(maxlen=kept)
+    def __init__(self) -> None:
+        # times of the last refused logins, as many as the larger threshold (8 bytes each:
+        # 20,000 pairs at the cap keep 30 for about 6 MB)
+        self.failures = array("d")
         self.forms: dict[str, list[_Group]] = {}  # form path -> its answers, alike
         self.service = ""
         self.mac = ""
@@ -245,14 +247,14 @@ class BruteForce:
         if self.allowed.source(client, mac):
             return []
         key = (client, ip_text(p.src), p.sport)
-        r = self.replies.get(key)
-        if r is None:
-            r = self.replies.setdefault(key, value=_Replies(self.kept))
+        r = self.replies.setdefault(key, _Replies)
         r.mac, r.last = mac, p.ts
         window = self.s.failures_window
         if service:
             r.service = service
             r.failures.append(p.ts)
+            if len(r.failures) > self.kept:
+                del r.failures[0]
             spray = self._spray(
                 self.refused, key, mac, p.ts, window, self.s.failures_threshold, service
             )

@@ -176,7 +176,7 @@ def test_refusals_kept_per_pair_are_bounded() -> None:
     found = run(bf, packets(frames))
     assert {f.severity.value for f in found} == {"critical"}
     kept = bf.replies.get((CLIENT, SERVER, 21)).failures
-    assert len(kept) == kept.maxlen == 30
+    assert len(kept) == 30  # failures_long_threshold
     assert list(bf.tick(1000.0)) == []
     assert bf.stats()["replies"] == 1  # a slow guesser's pair outlives the minute
     assert list(bf.tick(1802.0)) == []
