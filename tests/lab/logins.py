@@ -156,6 +156,30 @@ def http_basic_guess(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def http_basic_slow_guess(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hydra with one task and 10 s per guess (-c 10) against busybox httpd's basic auth:
+    six refused logins a minute, under failures_threshold's ten; the long window's."""
+    a = lan.attacker
+    server = _basic_httpd(lan)
+    try:
+        args = ["-I", "-t", "1", "-c", "10", "-l", "admin", "-P", _wordlist(lan)]
+        args += ["-s", str(BASIC_PORT), lan.srv.ip, "http-get", "/"]
+        out = _bounded(lan, a.ns, 420, "hydra", *args)
+    finally:
+        lan.stop(server)
+    return Outcome(
+        "http_basic_slow_guess",
+        ("brute_force",),
+        "hydra " + " ".join(args).replace(str(lan.work / "passwords.txt"), "passwords.txt"),
+        f"hydra guessing HTTP basic-auth passwords on busybox httpd (port {BASIC_PORT}) "
+        f"slowly: one task, 10 s per guess (-c 10, six a minute), {len(PASSWORDS)} passwords",
+        a,
+        "hydra",
+        fast=False,
+        notes={"output_tail": out[-300:], "expected_severity": {"brute_force": "warning"}},
+    )
+
+
 def http_form_guess(lan: SchoolLan, small: bool = False) -> Outcome:
     a = lan.attacker
     server = _form_app(lan)

@@ -1776,6 +1776,7 @@ SCENARIOS |= {
     s.name: s
     for s in [
         Scenario("http_basic_guess", ("hydra", "busybox"), _logins("http_basic_guess")),
+        Scenario("http_basic_slow_guess", ("hydra", "busybox"), _logins("http_basic_slow_guess")),
         Scenario("http_form_guess", ("hydra",), _logins("http_form_guess")),
         Scenario("redis_guess", ("hydra", "redis-server"), _logins("redis_guess")),
         Scenario("login_mistyped", ("busybox", "curl"), _logins("login_mistyped")),
