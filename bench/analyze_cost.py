@@ -85,8 +85,8 @@ def plain(path: Path, detect: bool) -> dict[str, float]:
 def instrumented(path: Path) -> dict[str, Any]:
     """Per kind: frames, decode, engine (own) and detector seconds; per detector too."""
     from sentinel.capture.decode import LINK_ETHERNET, decode
+    from sentinel.capture.pipeline import feed_aggregates
     from sentinel.detect.engine import kinds
-    from sentinel.packet import NewMacs, SynAggregate, UdpFlows
 
     pl = pipeline(True)
     engine = pl.engine
@@ -134,12 +134,7 @@ def instrumented(path: Path) -> dict[str, Any]:
             decode_s[k] += t1 - t0
             engine_s[k] += (t2 - t1) - inside[0]
         t0 = clock()
-        for agg in acc.aggregates():
-            engine.aggregate(SynAggregate(*agg))
-        for second, macs, multicast in acc.mac_aggregates():
-            engine.aggregate(NewMacs(second, macs, multicast))
-        for flows in acc.udp_aggregates(False):
-            engine.aggregate(UdpFlows(*flows))
+        feed_aggregates(acc, engine)
         if engine.quiet_version != quiet[0]:  # as Pipeline.drain: learned resolvers
             quiet[0] = engine.quiet_version
             acc.quiet_answers(sorted(engine.quiet_answers()))

@@ -237,3 +237,21 @@ class UdpFlows:
     dports: tuple[int, ...] = ()
     sports: tuple[int, ...] = ()
     fragments: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UdpProbes:
+    """UDP datagrams with data from one sender to many ports of one destination in one
+    second, counted by the capture side (a UDP scan with payloads, nmap -sU
+    --data-length): ``probes`` (sender, MAC, destination ports) for each sender that
+    reached the capture's floor of distinct ports (at most 32 kept); ``answered`` the
+    ports the destination sent UDP back from that second (open ports, not failures)."""
+
+    second: int
+    dst: bytes
+    probes: tuple[tuple[bytes, bytes, tuple[int, ...]], ...]
+    answered: tuple[int, ...] = ()
+
+
+# What the capture side counts instead of handing frames over, fed to ``observe_aggregate``.
+Aggregate = SynAggregate | NewMacs | UdpFlows | UdpProbes

@@ -216,13 +216,21 @@ typedef struct {
 #define UDP_INDEX 1024
 #define UDP_FLOOR 1000 /* datagrams a second: fewer are never handed over */
 #define UDP_PORTS 8   /* distinct ports kept per side */
+/* UDP probes with data (a UDP scan, nmap -sU --data-length): the distinct destination
+ * ports each tracked sender sent datagrams to, and the ports the destination answered
+ * from, in the second; a second where one sender reached UDP_PROBE_FLOOR ports is handed
+ * over whatever its datagrams (accounting.UDP_PROBE_*). */
+#define UDP_PROBE_FLOOR 8
+#define UDP_PROBE_PORTS 32
 
 typedef struct {
     long long second, packets, answers, untracked;
     uint64_t dhi, dlo;
-    int v6, frag, n_senders, n_dports, n_sports;
-    unsigned dports[UDP_PORTS], sports[UDP_PORTS];
+    int v6, frag, n_senders, n_dports, n_sports, n_answered, probing;
+    unsigned dports[UDP_PORTS], sports[UDP_PORTS], answered[UDP_PROBE_PORTS];
     Sender senders[AGG_SENDERS];
+    uint16_t sender_ports[AGG_SENDERS][UDP_PROBE_PORTS];
+    uint8_t n_sender_ports[AGG_SENDERS];
 } UdpAggregate;
 
 /* -- the accounting core ------------------------------------------------------------- */
@@ -549,10 +557,23 @@ static long udp_find(const Core *self, long long second, uint64_t hi, uint64_t l
     return -1;
 }
 
-static void keep_port(unsigned *ports, int *n, unsigned port) {
+static void keep_port(unsigned *ports, int *n, unsigned port, int cap) {
     for (int k = 0; k < *n; k++)
         if (ports[k] == port) return;
-    if (*n < UDP_PORTS) ports[(*n)++] = port;
+    if (*n < cap) ports[(*n)++] = port;
+}
+
+/* A tracked sender's datagram to dport: its distinct ports, up to UDP_PROBE_PORTS. */
+static void sender_port(UdpAggregate *u, int j, unsigned dport) {
+    uint16_t *ports = u->sender_ports[j];
+    int n = u->n_sender_ports[j];
+    for (int k = 0; k < n; k++)
+        if (ports[k] == dport) return;
+    if (n < UDP_PROBE_PORTS) {
+        ports[n] = (uint16_t)dport;
+        u->n_sender_ports[j] = (uint8_t)(n + 1);
+        if (n + 1 >= UDP_PROBE_FLOOR) u->probing = 1;
+    }
 }
 
 /* A UDP datagram with data the detectors do not take as a frame, or (frag) a fragment of
@@ -570,6 +591,7 @@ static void udp_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t
         self->udp_index[slot] = (int16_t)k;
         UdpAggregate *u = &self->udp[k];
         memset(u, 0, offsetof(UdpAggregate, senders));
+        /* sender_ports and n_sender_ports are reset per sender as it is added */
         u->second = second;
         u->dhi = dhi;
         u->dlo = dlo;
@@ -580,33 +602,40 @@ static void udp_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t
         UdpAggregate *u = &self->udp[k];
         u->packets++;
         if (!frag) { /* later fragments carry no ports */
-            keep_port(u->dports, &u->n_dports, dport);
-            keep_port(u->sports, &u->n_sports, sport);
+            keep_port(u->dports, &u->n_dports, dport, UDP_PORTS);
+            keep_port(u->sports, &u->n_sports, sport, UDP_PORTS);
         }
-        int found = 0;
+        int found = -1;
         for (int j = 0; j < u->n_senders; j++) {
             Sender *x = &u->senders[j];
             if (x->lo == slo && x->hi == shi && x->mac == mac) {
                 x->count++;
-                found = 1;
+                found = j;
                 break;
             }
         }
-        if (!found) {
+        if (found < 0) {
             if (u->n_senders < AGG_SENDERS) {
-                Sender *x = &u->senders[u->n_senders++];
+                found = u->n_senders++;
+                Sender *x = &u->senders[found];
                 x->hi = shi;
                 x->lo = slo;
                 x->mac = mac;
                 x->count = 1;
+                u->n_sender_ports[found] = 0;
             } else {
                 u->untracked++;
             }
         }
+        if (found >= 0 && !frag) sender_port(u, found, dport);
     }
     for (int kind = 0; kind < 2; kind++) { /* the sender is itself a destination: an answer */
         long a = udp_find(self, second, shi, slo, v6, kind, NULL);
-        if (a >= 0) self->udp[a].answers++;
+        if (a >= 0) {
+            UdpAggregate *b = &self->udp[a];
+            b->answers++;
+            if (!kind && !frag) keep_port(b->answered, &b->n_answered, sport, UDP_PROBE_PORTS);
+        }
     }
 }
 
@@ -1248,9 +1277,35 @@ static PyObject *ports_tuple(const unsigned *ports, int n) {
     return t;
 }
 
+/* ((sender, MAC, (destination ports, ...)), ...): the senders of a UDP aggregate that
+ * reached UDP_PROBE_FLOOR distinct destination ports. */
+static PyObject *udp_probes(const UdpAggregate *u) {
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    for (int k = 0; u->probing && k < u->n_senders; k++) {
+        int n = u->n_sender_ports[k];
+        if (n < UDP_PROBE_FLOOR) continue;
+        unsigned ports[UDP_PROBE_PORTS];
+        for (int i = 0; i < n; i++) ports[i] = u->sender_ports[k][i];
+        const Sender *x = &u->senders[k];
+        PyObject *t = Py_BuildValue("(NNN)", addr_bytes(x->hi, x->lo, u->v6), mac_bytes(x->mac),
+                                    ports_tuple(ports, n));
+        if (!t || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    PyObject *t = PyList_AsTuple(out);
+    Py_DECREF(out);
+    return t;
+}
+
 /* The UDP aggregates of the seconds that are over (all of them when final) with at least
- * UDP_FLOOR datagrams: [(second, destination, datagrams, answers, senders, untracked,
- * destination ports, source ports, fragments)]; the seconds handed over are forgotten. */
+ * UDP_FLOOR datagrams or a sender of UDP probes: [(second, destination, datagrams, answers,
+ * senders, untracked, destination ports, source ports, fragments, probes, answered ports)];
+ * the seconds handed over are forgotten. */
 static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"final", NULL};
     int final = 0;
@@ -1268,7 +1323,9 @@ static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds)
             kept++;
             continue;
         }
-        if (u->packets < UDP_FLOOR) continue;
+        if (u->packets < UDP_FLOOR && !u->probing) continue;
+        PyObject *probes = udp_probes(u);
+        if (!probes) goto fail;
         PyObject *senders = PyTuple_New(u->n_senders);
         if (!senders) goto fail;
         for (int k = 0; k < u->n_senders; k++) {
@@ -1277,14 +1334,16 @@ static PyObject *core_udp_aggregates(Core *self, PyObject *args, PyObject *kwds)
                                         x->count);
             if (!t) {
                 Py_DECREF(senders);
+                Py_DECREF(probes);
                 goto fail;
             }
             PyTuple_SET_ITEM(senders, k, t);
         }
         PyObject *item = Py_BuildValue(
-            "(LNLLNLNNN)", u->second, addr_bytes(u->dhi, u->dlo, u->v6), u->packets, u->answers,
-            senders, u->untracked, ports_tuple(u->dports, u->n_dports),
-            ports_tuple(u->sports, u->n_sports), PyBool_FromLong(u->frag));
+            "(LNLLNLNNNNN)", u->second, addr_bytes(u->dhi, u->dlo, u->v6), u->packets,
+            u->answers, senders, u->untracked, ports_tuple(u->dports, u->n_dports),
+            ports_tuple(u->sports, u->n_sports), PyBool_FromLong(u->frag), probes,
+            ports_tuple(u->answered, u->n_answered));
         if (!item || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);
             goto fail;

@@ -45,6 +45,8 @@ class Core:
             tuple[int, ...],
             tuple[int, ...],
             bool,
+            tuple[tuple[builtins.bytes, builtins.bytes, tuple[int, ...]], ...],
+            tuple[int, ...],
         ]
     ]: ...
     def aggregates(

@@ -51,6 +51,12 @@ MAC_AGGS = 16  # seconds of withheld never-seen MACs between two drains (then me
 UDP_AGG_CAP = 512  # destinations and seconds held at once
 UDP_FLOOR = 1000  # a tenth of flood.udp_data_rate_threshold
 UDP_PORTS = 8  # distinct ports kept per side
+# UDP probes with data (a UDP scan, nmap -sU --data-length): each tracked sender's distinct
+# destination ports in the second, and the ports the destination answered from; a second
+# where one sender reached UDP_PROBE_FLOOR ports is handed over whatever its datagrams, for
+# port_scan (the empty probes are frames already).
+UDP_PROBE_FLOOR = 8
+UDP_PROBE_PORTS = 32
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -164,7 +170,9 @@ Aggregate = tuple[int, bytes, int, int, tuple[tuple[bytes, bytes, int], ...], in
 
 
 # (second, destination, datagrams, answers, ((sender, MAC, n), ...), untracked, destination
-# ports, source ports, fragments: True when it counts fragments of UDP and TCP)
+# ports, source ports, fragments: True when it counts fragments of UDP and TCP, probes:
+# ((sender, MAC, (destination ports, ...)), ...) of the senders that reached
+# UDP_PROBE_FLOOR ports, the ports the destination answered from)
 UdpAggregate = tuple[
     int,
     bytes,
@@ -175,6 +183,8 @@ UdpAggregate = tuple[
     tuple[int, ...],
     tuple[int, ...],
     bool,
+    tuple[tuple[bytes, bytes, tuple[int, ...]], ...],
+    tuple[int, ...],
 ]
 
 
@@ -275,8 +285,9 @@ class Accounting(_Reports):
         self.aggs: dict[tuple[int, int, bool, int], list[Any]] = {}
         self.mac_aggs: list[list[int]] = []  # [second, never-seen MACs, multicast ones]
         # (second, destination, v6, fragments) -> [datagrams or fragments, answers,
-        # {(sender, MAC): n}, untracked, destination ports, source ports]: UDP with data
-        # (fragments of UDP and TCP apart), per destination and second
+        # {(sender, MAC): n}, untracked, destination ports, source ports, {(sender, MAC):
+        # its destination ports}, ports answered from, probing]: UDP with data (fragments
+        # of UDP and TCP apart), per destination and second
         self.udp: dict[tuple[int, int, bool, bool], list[Any]] = {}
         self.udp_second = -1
         self.udp_oldest = -1  # the earliest second held
@@ -679,7 +690,7 @@ class Accounting(_Reports):
         if u is None and len(self.udp) < UDP_AGG_CAP:
             if not self.udp or second < self.udp_oldest:
                 self.udp_oldest = second
-            u = self.udp[key] = [0, 0, {}, 0, [], []]
+            u = self.udp[key] = [0, 0, {}, 0, [], [], {}, [], False]
         if u is not None:
             u[0] += 1
             if not frag:  # later fragments carry no ports
@@ -688,20 +699,33 @@ class Accounting(_Reports):
                         ports.append(port)
             senders = u[2]
             who = (src, mac)
+            tracked = True
             if who in senders:
                 senders[who] += 1
             elif len(senders) < AGG_SENDERS:
                 senders[who] = 1
+                u[6][who] = []
             else:
                 u[3] += 1
+                tracked = False
+            if tracked and not frag:
+                ports = u[6][who]
+                if dport not in ports and len(ports) < UDP_PROBE_PORTS:
+                    ports.append(dport)
+                    if len(ports) >= UDP_PROBE_FLOOR:
+                        u[8] = True
         for kind in (False, True):  # the sender is itself a destination: an answer
             back = self.udp.get((second, src, v6, kind))
             if back is not None:
                 back[1] += 1
+                answered = back[7]
+                if not (kind or frag) and sport not in answered and len(answered) < UDP_PROBE_PORTS:
+                    answered.append(sport)
 
     def udp_aggregates(self, final: bool = False) -> list[UdpAggregate]:
         """The UDP aggregates of the seconds that are over (all of them when ``final``)
-        with at least UDP_FLOOR datagrams; the seconds handed over are forgotten."""
+        with at least UDP_FLOOR datagrams or a sender of UDP probes; the seconds handed
+        over are forgotten."""
         out: list[UdpAggregate] = []
         if not final and (not self.udp or self.udp_oldest >= self.udp_second):
             return out  # every second held is still going on: nothing to hand over
@@ -711,9 +735,14 @@ class Accounting(_Reports):
             if not final and second >= self.udp_second:
                 kept[key] = u
                 continue
-            if u[0] < UDP_FLOOR:
+            if u[0] < UDP_FLOOR and not u[8]:
                 continue
             size = 16 if v6 else 4
+            probes = tuple(
+                (a.to_bytes(size, "big"), m.to_bytes(6, "big"), tuple(ports))
+                for (a, m), ports in u[6].items()
+                if len(ports) >= UDP_PROBE_FLOOR
+            )
             out.append(
                 (
                     second,
@@ -728,6 +757,8 @@ class Accounting(_Reports):
                     tuple(u[4]),
                     tuple(u[5]),
                     frag,
+                    probes,
+                    tuple(u[7]),
                 )
             )
         self.udp = kept

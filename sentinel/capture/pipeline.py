@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sentinel.capture.accounting import Snapshot, new_accounting
+from sentinel.capture.accounting import UDP_FLOOR, Counter, Snapshot, new_accounting
 from sentinel.capture.census import CensusTap
 from sentinel.capture.decode import LINK_ETHERNET, decode
 from sentinel.capture.reassembly import Reassembler
 from sentinel.config.detect import DetectConfig
-from sentinel.packet import NewMacs, SynAggregate, UdpFlows
+from sentinel.packet import NewMacs, SynAggregate, UdpFlows, UdpProbes
 
 if TYPE_CHECKING:
     from sentinel.detect.engine import Engine
@@ -63,6 +63,24 @@ def make_engine(settings: Settings) -> Engine | None:
 # Keys of a detector's stats() that count events, not table entries (the rest are summed
 # into sentinel_detector_table_entries).
 COUNTS = frozenset({"evictions", "malformed"})
+
+
+def feed_aggregates(accounting: Counter, engine: Engine, final: bool = False) -> list[Alert]:
+    """What the capture side counted instead of handing frames over, to the detectors:
+    the SYNs a flood sent past the frame budget (per service and second), never-seen
+    MACs, UDP datagrams with data per destination and second (floods, and senders of UDP
+    probes to many ports)."""
+    alerts: list[Alert] = []
+    for agg in accounting.aggregates():
+        alerts += engine.aggregate(SynAggregate(*agg))
+    for second, macs, multicast in accounting.mac_aggregates():
+        alerts += engine.aggregate(NewMacs(second, macs, multicast))
+    for flows in accounting.udp_aggregates(final):
+        if flows[2] >= UDP_FLOOR:
+            alerts += engine.aggregate(UdpFlows(*flows[:9]))
+        if flows[9]:  # a sender of UDP probes with data to many ports
+            alerts += engine.aggregate(UdpProbes(flows[0], flows[1], flows[9], flows[10]))
+    return alerts
 
 
 class Pipeline:
@@ -117,13 +135,7 @@ class Pipeline:
             if engine is not None:
                 alerts += engine.packet(p)
         if engine is not None:
-            # The SYNs a flood sent past the frame budget, counted per service and second.
-            for agg in self.accounting.aggregates():
-                alerts += engine.aggregate(SynAggregate(*agg))
-            for second, macs, multicast in self.accounting.mac_aggregates():
-                alerts += engine.aggregate(NewMacs(second, macs, multicast))
-            for flows in self.accounting.udp_aggregates(final):
-                alerts += engine.aggregate(UdpFlows(*flows))
+            alerts += feed_aggregates(self.accounting, engine, final)
             if engine.quiet_version != self.quiet_version:  # a resolver learned
                 self.quiet_version = engine.quiet_version
                 self.accounting.quiet_answers(sorted(engine.quiet_answers()))

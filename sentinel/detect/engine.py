@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import DetectConfig
     from sentinel.detect.base import Detector, Finding
-    from sentinel.packet import NewMacs, Packet, SynAggregate, UdpFlows
+    from sentinel.packet import Aggregate, Packet
 
 TICK = 1.0  # seconds of packet time between detector ticks
 FINISH_GRACE = 10.0  # seconds past the last packet of a file: longer than answer timeouts
@@ -163,7 +163,7 @@ class Engine:
                 out |= learned()
         return out
 
-    def aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> list[Alert]:
+    def aggregate(self, a: Aggregate) -> list[Alert]:
         """Feed one aggregate: what a flood sent past the frame budget, counted by the
         capture side (SYNs per service and second, never-seen MACs per second)."""
         self.now = max(self.now, float(a.second))

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import Flood as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import NewMacs, Packet, SynAggregate
+    from sentinel.packet import Aggregate, Packet
 
 MAX_SENDERS = 4096
 PORTS_KEPT = 64
@@ -174,7 +174,7 @@ class Flood:
             v.untracked += 1
         return v
 
-    def observe_aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> Iterable[Finding]:
+    def observe_aggregate(self, a: Aggregate) -> Iterable[Finding]:
         """A destination's second of UDP datagrams with data, or of fragments, counted by
         the capture side."""
         if not isinstance(a, UdpFlows):

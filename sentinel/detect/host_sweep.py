@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import HostSweep as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import NewMacs, Packet, SynAggregate
+    from sentinel.packet import Aggregate, Packet
 
 MAX_TARGETS = 4096
 GRACE = 1.0  # seconds a SYN waits for its SYN-ACK before it counts as a probe
@@ -241,7 +241,7 @@ class HostSweep:
         if target and target != src and not self._answering(p.src_mac, p.payload[4:20], p.ts):
             self._note("nd", mac, mac, target, p.ts, ip=src)
 
-    def observe_aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> Iterable[Finding]:
+    def observe_aggregate(self, a: Aggregate) -> Iterable[Finding]:
         """A host sent datagrams or fragments by a crowd of addresses in a second."""
         if isinstance(a, UdpFlows) and len(a.senders) >= FLOOD_SENDERS:
             self.flooded.put(ip_text(a.dst), a.second)

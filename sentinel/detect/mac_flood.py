@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import MacFlood as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import Packet, SynAggregate, UdpFlows
+    from sentinel.packet import Aggregate, Packet
 
 
 class MacFlood:
@@ -62,7 +62,7 @@ class MacFlood:
             self.new.append((second, n))
         self.counted += n
 
-    def observe_aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> Iterable[Finding]:
+    def observe_aggregate(self, a: Aggregate) -> Iterable[Finding]:
         """Never-seen unicast MACs the capture side counted instead of handing over (a
         flood past the detectors' frame budget; the capture side saw each MAC once)."""
         if isinstance(a, NewMacs) and a.macs > a.multicast:

@@ -22,6 +22,11 @@ What counts as a failed probe, per (source, target host, port or protocol):
   the SYN answered;
 - an empty UDP datagram, or an ICMP port unreachable quoting one a source sent (UDP
   scans; the kernel rate-limits the unreachables, the probes are seen anyway);
+- a UDP datagram with data to a port of a site's host that did not answer from it, when
+  the sender sent such datagrams to 8 or more ports of the host in one second (UDP
+  scans with payloads, nmap -sU --data-length, --max-retries 0, against a kernel that
+  answers one unreachable a second): the capture side counts them per sender and hands
+  the second over (``UdpProbes``), traceroute's ports 33434-33534 excepted;
 - a kernel's refusal of a probe that was not seen (RST|ACK with sequence number 0 and
   window 0, which answers only a segment without ACK: a SYN, or a NULL, FIN or Xmas
   probe) from a host of the site: a SYN scan sent in IPv4 fragments (nmap -f, --mtu),
@@ -73,6 +78,7 @@ from sentinel.packet import (
     TCP_RST,
     TCP_SYN,
     TCP_URG,
+    UdpProbes,
 )
 
 if TYPE_CHECKING:
@@ -80,7 +86,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import PortScan as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import Packet
+    from sentinel.packet import Aggregate, Packet
 
 MAX_FAILURES_PER_SOURCE = 8192
 MAX_DECOYS = 64
@@ -89,6 +95,7 @@ PROTOCOL = 1 << 16  # failure keys above this are IP protocols, not ports
 LATE_ANSWER = 10.0  # seconds an unanswered empty ACK's answer is still recognised as one
 BULK_PROTOCOLS = frozenset({4, 41, 47, 50, 51})  # tunnels: traffic, never probes
 ICMPV6_PARAMETER_PROBLEM = 4  # code 1: unrecognised next header (IPv6's protocol unreachable)
+TRACEROUTE_FIRST, TRACEROUTE_LAST = 33434, 33534  # traceroute's UDP ports (Linux, BSD)
 
 
 def stealth_probe(flags: int) -> str:
@@ -166,6 +173,27 @@ class PortScan:
             if proto == PROTO_SCTP:
                 self._sctp(p)
             self._probe(p, PROTOCOL + proto, "protocol")
+        return ()
+
+    def observe_aggregate(self, a: Aggregate) -> Iterable[Finding]:
+        """UDP probes with data: datagrams from one sender to many ports of a site's host
+        in one second, counted by the capture side (they are never frames). A port the
+        host answered from that second is open, not a failure; traceroute's ports are
+        paths being traced, not services."""
+        if not isinstance(a, UdpProbes):
+            return ()
+        target = ip_text(a.dst)
+        if not self._is_local(target):
+            return ()  # peer-to-peer clients' NAT traversal tries many ports of a peer
+        answered = set(a.answered)
+        ts = float(a.second)
+        for raw, raw_mac, ports in a.probes:
+            src, mac = ip_text(raw), mac_text(raw_mac)
+            if self.allowed.source(src, mac):
+                continue
+            for port in ports:
+                if port not in answered and not TRACEROUTE_FIRST <= port <= TRACEROUTE_LAST:
+                    self._fail(src, mac, target, port, ts, "udp")
         return ()
 
     def _sctp(self, p: Packet) -> None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from sentinel.config.detect import SynFlood as Settings
     from sentinel.detect.base import Common
-    from sentinel.packet import NewMacs, Packet, UdpFlows
+    from sentinel.packet import Aggregate, Packet
 
 MAX_SENDERS = 4096
 
@@ -80,7 +80,7 @@ class SynFlood:
         out, self.found = self.found, []
         return out
 
-    def observe_aggregate(self, a: SynAggregate | NewMacs | UdpFlows) -> Iterable[Finding]:
+    def observe_aggregate(self, a: Aggregate) -> Iterable[Finding]:
         """SYNs the capture side counted instead of handing over (a flood past the
         detectors' frame budget): the same counts as ``observe`` would have made."""
         if not isinstance(a, SynAggregate):

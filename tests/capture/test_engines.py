@@ -543,6 +543,39 @@ def test_udp_with_data_per_destination_agrees(tmp_path: Path) -> None:
     assert not any(dst[0] >= 224 for _s, dst in got)
 
 
+@needs_c
+def test_udp_probes_per_sender_agree(tmp_path: Path) -> None:
+    """A UDP scan with payloads (300 ports in one second, two of them answered), a client
+    below the floor (7 ports), a sender past the tracked senders of a busy destination,
+    and a sender of more ports than are kept: the same aggregates in both engines; a
+    second of probes is handed over although it holds far fewer datagrams than a flood."""
+    a4 = bytes
+    atk, client, victim = a4([10, 77, 0, 66]), a4([10, 77, 0, 50]), a4([10, 77, 0, 9])
+    amac, cmac, vmac = b"\x02\x00\x00\x00\x0a\x66", b"\x02\x00\x00\x00\x0a\x50", b"\x02" * 6
+    busy = a4([10, 77, 0, 20])
+    frames = []
+    for i in range(300):
+        t = 1000 + i / 300
+        frames.append((t, udp(atk, victim, 45000, 1 + i, amac, 20)))
+        if 1 + i in (7, 161):
+            frames.append((t + 0.0001, udp(victim, atk, 1 + i, 45000, vmac, 40)))
+        if i < 7:
+            frames.append((t, udp(client, victim, 40000, 7000 + i, cmac, 20)))
+    # 70 senders of one datagram each, then a scanner of 20 ports
+    frames += [
+        (1001 + i / 100, udp(a4([10, 77, 1, i]), busy, 5000, 443, cmac, 40)) for i in range(70)
+    ]
+    frames += [(1001.8 + i / 100, udp(atk, busy, 45000, 100 + i, amac, 20)) for i in range(20)]
+    path = tmp_path / "probes.pcap"
+    frames, n = probes()
+    # a warm-up frame first, so no probe is wanted for being a never-seen MAC
+    wrpcap(str(path), [frames[-1], *frames[n:], *frames])
+    py = python_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
+    c = c_file(path, (NET4,), detector_rate=1000, detector_cap=1000)
+    same(py, c)
+    assert len(py["wanted"]) == 1 + n  # the warm-up frame: a new MAC
+
+
 def frag6(src: bytes, dst: bytes, mac: bytes, ident: int, offset: int, more: bool) -> bytes:
     """An Ethernet/IPv6 fragment of UDP: 1,232 bytes at ``offset`` (8-byte units)."""
     data = (struct.pack("!HHHH", 4000, 9999, 2472, 0) + bytes(1224)) if offset == 0 else bytes(1232)

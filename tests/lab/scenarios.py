@@ -668,6 +668,20 @@ def udp_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def udp_data_scan(lan: SchoolLan, small: bool = False) -> Outcome:
+    """Every probe carries 24 bytes and none is retried: the server's kernel answers about
+    one port unreachable a second, so the probes themselves are the scan."""
+    args = ["-sU", "-Pn", "-n", "-T4", "--max-retries", "0", "--data-length", "24"]
+    return _nmap(
+        lan,
+        "udp_data_scan",
+        [*args, "-p", "1-300", lan.srv.ip],
+        "port_scan",
+        "nmap UDP scan of 300 ports, 24-byte payloads, no retries (rate-limited unreachables)",
+        seconds=40,
+    )
+
+
 def ipproto_scan(lan: SchoolLan, small: bool = False) -> Outcome:
     return _nmap(
         lan,
@@ -1726,6 +1740,7 @@ SCENARIOS = {
         Scenario("filtered_window_scan", ("nmap", "nft"), filtered_window_scan),
         Scenario("filtered_maimon_scan", ("nmap", "nft"), filtered_maimon_scan),
         Scenario("udp_scan", ("nmap",), udp_scan),
+        Scenario("udp_data_scan", ("nmap",), udp_data_scan),
         Scenario("fast_syn_scan", ("nmap",), fast_syn_scan),
         Scenario("fast_ack_scan", ("nmap",), fast_ack_scan),
         Scenario("fast_udp_scan", ("nmap",), fast_udp_scan),
