@@ -77,41 +77,47 @@ def ipv6_fragment_flood(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
-def udp_fragment_flood_random_sources(lan: SchoolLan, small: bool = False) -> Outcome:
-    """hping3 -f --rand-source: each datagram's three fragments from a new random
-    address (of all IPv4), all from the attacker's one MAC."""
-    args = ["--udp", "-f", "--rand-source", "-d", "40", "-p", "80", "-c", "3000", "-i", "u500"]
-    args.append(lan.srv.ip)
+def _random_source_fragments(
+    lan: SchoolLan, name: str, args: list[str], description: str
+) -> Outcome:
+    """hping3 ``args`` (with -f --rand-source) at the server: a fragment flood whose
+    datagrams each come from a random source address, all from the attacker's MAC."""
+    args = [*args, lan.srv.ip]
     out = _bounded(lan, lan.attacker.ns, 30, "hping3", *args)
     return Outcome(
-        "udp_fragment_flood_random_sources",
+        name,
         ("flood",),  # kind fragments
         "hping3 " + " ".join(args),
-        "hping3 UDP datagrams of 48 bytes split into 16-byte IPv4 fragments (-f), each "
-        "datagram from a random source address (--rand-source; one MAC: the attacker's), "
-        "3,000 at about 2,000 a second",
+        description,
         lan.attacker,
         "hping3",
         notes={"output_tail": out[-300:], "no_single_source": True, **_KIND},
     )
 
 
+def udp_fragment_flood_random_sources(lan: SchoolLan, small: bool = False) -> Outcome:
+    """hping3 -f --rand-source: each datagram's three fragments from a new random
+    address (of all IPv4), all from the attacker's one MAC."""
+    return _random_source_fragments(
+        lan,
+        "udp_fragment_flood_random_sources",
+        ["--udp", "-f", "--rand-source", "-d", "40", "-p", "80", "-c", "3000", "-i", "u500"],
+        "hping3 UDP datagrams of 48 bytes split into 16-byte IPv4 fragments (-f), each "
+        "datagram from a random source address (--rand-source; one MAC: the attacker's), "
+        "3,000 at about 2,000 a second",
+    )
+
+
 def udp_long_fragment_flood_random_sources(lan: SchoolLan, small: bool = False) -> Outcome:
     """hping3 -f --rand-source with datagrams of 1,000 bytes: 63 fragments from each
     random address, about 50 addresses a second (3,000 fragments a second for 2 s)."""
-    args = ["--udp", "-f", "--rand-source", "-d", "1000", "-p", "80", "-c", "100"]
-    args += ["-i", "u20000", lan.srv.ip]
-    out = _bounded(lan, lan.attacker.ns, 30, "hping3", *args)
-    return Outcome(
+    return _random_source_fragments(
+        lan,
         "udp_long_fragment_flood_random_sources",
-        ("flood",),  # kind fragments
-        "hping3 " + " ".join(args),
+        ["--udp", "-f", "--rand-source", "-d", "1000", "-p", "80", "-c", "100", "-i", "u20000"],
         "hping3 UDP datagrams of 1,008 bytes split into 63 IPv4 fragments of 16 bytes (-f), "
         "each datagram from a random source address (--rand-source; one MAC: the "
         "attacker's), 100 at about 50 a second: about 3,000 fragments a second for 2 s",
-        lan.attacker,
-        "hping3",
-        notes={"output_tail": out[-300:], "no_single_source": True, **_KIND},
     )
 
 
