@@ -5,8 +5,8 @@ Rules, first match wins (docs/PROBES.md):
 1. ``uplink_saturated``: the busiest direction of the busiest uplink carried at least
    ``saturated_ratio`` of its speed over the window. A full uplink explains latency and
    loss, so it goes first: the school's own traffic, not the provider. Also when the
-   path is bad (rule 2's test) and the uplink was that full within a second of the bad
-   ICMP rounds (a sampling interval's worth): a window that a full uplink fills only in
+   path is bad (rule 2's test) and the uplink was that full within two seconds of the bad
+   ICMP rounds (two sampling intervals): a window that a full uplink fills only in
    part, and the queue it leaves draining.
 2. ``provider_degraded``: the uplink is not full, yet ICMP loss over the window is at least
    ``loss_ratio`` or the median round trip is at least ``latency``.
@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 
 HISTORY_PER_TARGET = 128
 # Seconds either side of an ICMP round in which a full uplink still explains it: the
-# queue it built drains after it, and the counters are sampled about once a second.
-DRAIN = 1.0
+# queue it built drains after it, and the counters are sampled about once a second, so
+# the last interval the uplink was full in can end up to one interval before the upload
+# stops (the one it stops in reads part-full), and a round that starts as it stops sees
+# the queue drain: two intervals.
+DRAIN = 2.0
 # Seconds a bad round may wait for the uplink counters that cover it before it is judged
 # without them (an idle uplink's counters do not change, so they never arrive).
 PENDING = 5.0

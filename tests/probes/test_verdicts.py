@@ -410,11 +410,11 @@ def test_a_bad_round_waits_for_the_counters_that_cover_it() -> None:
     assert waiting.verdict == "good"
     assert "waiting" in waiting.why
     # Counters came after the round: the uplink was idle, the provider is to blame.
-    assert decide(rounds, frozenset(), 0.3, cfg, view(lambda s, e: 0.3, known=299.5)).verdict == (
-        "provider_degraded"
-    )
+    assert decide(
+        rounds, frozenset(), 0.3, cfg, view(lambda s, e: 0.3, known=298 + DRAIN + 0.5)
+    ).verdict == ("provider_degraded")
     # Full just after the round: the upload started while it ran.
-    full = view(lambda s, e: 0.97 if e > 298 else 0.3, known=299.5)
+    full = view(lambda s, e: 0.97 if e > 298 else 0.3, known=298 + DRAIN + 0.5)
     assert decide(rounds, frozenset(), 0.3, cfg, full, previous="good").verdict == (
         "uplink_saturated"
     )
@@ -440,3 +440,30 @@ def test_peak_is_the_fullest_sampling_interval_near_a_span() -> None:
     assert u.between(4.0, 7.0, RATE) == pytest.approx(0.5, rel=0.01)
     assert u.known_until() == 9.0
     assert Utilisation().known_until() is None
+
+
+def test_a_round_that_sees_the_queue_drain_after_the_last_full_interval() -> None:
+    """Counters sampled each second at k + 0.2; an upload fills the uplink until 11.0, so
+    the interval 10.2-11.2 reads 80 % and the last full one ends at 10.2. A short round
+    at 11.25-11.35 sees the queue still draining (a 400 ms queue): the uplink's, not the
+    provider's, though the last full interval ended more than a second before it."""
+    cfg = VerdictConfig()
+    u = Utilisation()
+    rate = RATE / 8
+    total = 0
+    for k in range(16):
+        t = k + 0.2
+        u.add(t, [uplink(0, total)])
+        total += int(rate if t + 1 <= 11.0 else rate * 0.8 if t < 11.0 else 1000)
+    assert u.peak(10.3, 11.1, RATE) == pytest.approx(0.8, rel=0.01)
+    assert u.peak(9.3, 10.1, RATE) == pytest.approx(1.0, rel=0.01)
+    rounds = [icmp(t, 0.002) for t in range(0, 8, 2)]
+    rounds += [icmp(t + 0.5, 0.300) for t in range(8, 11)]  # behind the full uplink
+    rounds.append(
+        ProbeResult("icmp", "isp", "10.99.0.2", True, 0.1, 11.35, sent=10, rtts=(0.3,) * 10)
+    )
+    known = u.known_until()
+    assert known is not None
+    uplink_view = UplinkView(lambda s, e: u.peak(s, e, RATE), known, 15.0)
+    got = decide(rounds, frozenset(), 0.6, cfg, uplink_view, previous="uplink_saturated")
+    assert got.verdict == "uplink_saturated", got
