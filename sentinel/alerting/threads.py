@@ -2,10 +2,12 @@
 
 An alert's mails are its first notification, its escalation (a warning become critical)
 and its end. Each later one carries ``In-Reply-To`` and ``References`` naming the first,
-so Thunderbird, Outlook and Gmail show them as one conversation. What ties them is the
-key the router tells alerts apart by: ``Alert.lead``, the alert's own (detector,
-identifier), or its incident's first alert's when it joined one (the router treats an
-incident as one alert: an escalation out of it names the incident's severity). A thread
+so mail clients that thread by these headers (Thunderbird, mutt) show them as one
+conversation; Gmail and Outlook also group by subject, which changes with severity.
+What ties them is the key the router tells alerts apart by: ``Alert.lead``, the
+alert's own (detector, identifier), or its incident's first alert's when it joined one
+(the router treats an incident as one alert: an escalation out of it names the
+incident's severity). A thread
 ends with the end of its own alert; the next alert under that key starts a new one.
 
 The table holds no device identifiers: a thread's key is a hash of the site and the

@@ -317,6 +317,13 @@ CROWD_MAC_SHARE = 0.1  # at most one sender MAC per ten addresses
 UNANSWERED_SHARE = 0.9  # senders the service never sent a SYN-ACK
 
 
+def behind_few_macs(senders: Collection[tuple[str, str]], crowd: int) -> bool:
+    """At least ``crowd`` (address, MAC) senders behind at most a tenth as many MACs: one
+    machine (or the router in front of it) sending for them all. Laptops have their own."""
+    n = len(senders)
+    return n >= crowd and len({mac for _, mac in senders}) <= CROWD_MAC_SHARE * n
+
+
 def spoofed_crowd(senders: dict[tuple[str, str], int], answered: Collection[str]) -> bool:
     """``senders`` ((address, MAC) -> packets) are a spoofed crowd: at least
     REPEATING_CROWD addresses behind at most a tenth as many MACs (one machine, or the
@@ -324,8 +331,8 @@ def spoofed_crowd(senders: dict[tuple[str, str], int], answered: Collection[str]
     answered by the service (``answered``: the addresses it sent a SYN-ACK). Laptops each
     have their own MAC, clients behind a router are answered: a busy server's clients
     are neither."""
-    n = len(senders)
-    if n < REPEATING_CROWD or len({mac for _, mac in senders}) > CROWD_MAC_SHARE * n:
+    if not behind_few_macs(senders, REPEATING_CROWD):
         return False
+    n = len(senders)
     served = sum(1 for ip, _ in senders if ip in answered) if answered else 0
     return n - served >= UNANSWERED_SHARE * n

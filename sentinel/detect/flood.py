@@ -241,7 +241,7 @@ class Flood:
         if protocol == "rst" and v.zero_window >= base.ONE_SHOT_SHARE * total and len(v.seqs) <= 2:
             return ""  # a host's kernel answering a fast scan: port_scan names the scanner
         shape = base.flood_shape(v.senders, v.untracked)
-        if not shape and protocol == FRAGMENTS and _behind_few_macs(v.senders):
+        if not shape and protocol == FRAGMENTS and base.behind_few_macs(v.senders, FRAGMENT_CROWD):
             return "spoofed"  # each spoofed address sends a whole datagram's fragments
         return shape
 
@@ -309,13 +309,6 @@ class Flood:
             "victims": len(self.victims),
             "evictions": self.victims.evictions + self.answered.evictions,
         }
-
-
-def _behind_few_macs(senders: dict[tuple[str, str], int]) -> bool:
-    """At least FRAGMENT_CROWD addresses behind at most a tenth as many MACs: one machine
-    (or the router in front of it) sending for them all. Laptops have their own MACs."""
-    n = len(senders)
-    return n >= FRAGMENT_CROWD and len({mac for _, mac in senders}) <= base.CROWD_MAC_SHARE * n
 
 
 def _answered(protocol: str, data: bool, v: _Victim) -> str:
