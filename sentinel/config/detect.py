@@ -107,8 +107,9 @@ class HostSweep:
     # address that sent the MAC a packet within arp_window does not count: asking for it
     # is answering it (a server flooded from spoofed addresses of its own subnet). Nor
     # do a host's requests within arp_window of a second in which 20 addresses sent it
-    # datagrams with data or fragments (counted by the capture side, not packets here);
-    # requests are judged 2 s old, once their second's counts are in.
+    # datagrams with data, fragments, or SYNs past the frame budget (counted by the
+    # capture side, not packets here); requests are judged 2 s old, once their
+    # second's counts are in.
     arp_window: Seconds = 60.0
     arp_threshold: Count = 50
 

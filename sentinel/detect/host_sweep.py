@@ -29,11 +29,12 @@ last fraction of a second, longer than a host takes to ask), and a sweep's targe
 sent the sweeper nothing before it asked. Answers that follow the request (a live
 host's neighbour advertisement or ARP reply) come too late to excuse it. Datagrams
 with data and fragments are no packets here (the capture side counts them per
-destination and second, ``UdpFlows``): a host sent them by ``FLOOD_SENDERS`` addresses
-or more in a second is flooded, and asks for each sender as it answers, so while it is
-(within ``arp_window`` of such a second) its requests and solicitations are no sweep.
-Such a second is handed over once it is over, so an ARP or ND sweep is judged on the
-requests ``ASK_GRACE`` old.
+destination and second, ``UdpFlows``), nor are a SYN flood's SYNs past the detectors'
+frame budget (counted per service and second, ``SynAggregate``): a host sent either by
+``FLOOD_SENDERS`` addresses or more in a second is flooded, and asks for each sender as
+it answers, so while it is (within ``arp_window`` of such a second) its requests and
+solicitations are no sweep. Such a second is handed over once it is over, so an ARP or
+ND sweep is judged on the requests ``ASK_GRACE`` old.
 
 ICMP discovery is any ICMP query a host answers: echo (ping), and in IPv4 timestamp,
 information and address mask requests (nmap -PP/-PM, nping --icmp-type).
@@ -64,6 +65,7 @@ from sentinel.packet import (
     ND_ROUTER_ADVERT,
     PROTO_ICMPV6,
     PROTO_UDP,
+    SynAggregate,
     UdpFlows,
 )
 
@@ -76,7 +78,7 @@ if TYPE_CHECKING:
 
 MAX_TARGETS = 4096
 GRACE = 1.0  # seconds a SYN waits for its SYN-ACK before it counts as a probe
-FLOOD_SENDERS = 20  # addresses sending one host datagrams or fragments in a second
+FLOOD_SENDERS = 20  # addresses sending one host datagrams, fragments or SYNs in a second
 MAX_FLOODED = 256  # flooded hosts remembered
 ASK_GRACE = 2.0  # seconds an ARP request (solicitation) waits for its second's UdpFlows
 SEQ = 1 << 32
@@ -145,6 +147,9 @@ class HostSweep:
         self.answers = 0  # ARP requests and solicitations not counted: answers to traffic
         # address -> the last second it was sent datagrams or fragments by a crowd
         self.flooded: Bounded[str, int] = Bounded(MAX_FLOODED)
+        # address -> (second, senders of its SYN aggregates in that second, up to
+        # FLOOD_SENDERS): a second's SYNs come over in pieces, one each drain
+        self.syn_senders: Bounded[str, tuple[int, set[bytes]]] = Bounded(MAX_FLOODED)
         self.tables: dict[str, Bounded[str, _Seen]] = {
             "icmp": Bounded(cap),
             "tcp": Bounded(cap),
@@ -242,9 +247,24 @@ class HostSweep:
             self._note("nd", mac, mac, target, p.ts, ip=src)
 
     def observe_aggregate(self, a: Aggregate) -> Iterable[Finding]:
-        """A host sent datagrams or fragments by a crowd of addresses in a second."""
+        """A host sent datagrams, fragments or SYNs by a crowd of addresses in a second.
+        A second's UDP counts come whole, once it is over; its SYN aggregates in pieces
+        (each drain's), whose senders add up."""
         if isinstance(a, UdpFlows) and len(a.senders) >= FLOOD_SENDERS:
             self.flooded.put(ip_text(a.dst), a.second)
+        elif isinstance(a, SynAggregate) and a.senders:
+            dst = ip_text(a.dst)
+            seen = self.syn_senders.get(dst)
+            if seen is None or seen[0] != a.second:
+                seen = (a.second, set())
+                self.syn_senders.put(dst, seen)
+            senders = seen[1]
+            for raw, _mac, _n in a.senders:
+                if len(senders) >= FLOOD_SENDERS:
+                    break
+                senders.add(raw)
+            if len(senders) >= FLOOD_SENDERS:
+                self.flooded.put(dst, a.second)
         return ()
 
     def _flooded(self, ip: str, now: float) -> bool:
