@@ -34,9 +34,12 @@ in this order:
    not learned is rogue.
 
 A reply with ``giaddr`` set was relayed from another network and is spared rules 1
-and 2 (its router is that network's), but with ``detect.gateway.mac`` pinned only when
-the gateway (the relay agent, a router) sent it: a laptop filling in giaddr is judged
-as the server it is.
+and 2 (its router is that network's), but only when the relay agent's part in it is
+seen: with ``detect.gateway.mac`` pinned, when the gateway (the relay agent, a router)
+sent it; without, when it comes from the address in giaddr (the agent delivering it
+from its interface on the clients' network, which is what giaddr names) or goes to
+that address's server port (the server's leg, seen on a mirror port). A laptop filling
+in giaddr is judged as the server it is.
 
 Independently, ``routers`` and ``dns_servers``, when configured, are checked in every
 reply, even from an allowed server.
@@ -71,6 +74,7 @@ if TYPE_CHECKING:
 ESTABLISHED = 60.0
 UNLISTED = "unlisted"  # a server missing from ``servers`` that hands out the site's settings
 UNSET = ("", str(ipaddress.IPv4Address(0)))  # no address
+SERVER_PORT = 67  # where a server answers a relay agent
 
 
 class _Server:
@@ -146,19 +150,34 @@ class RogueDhcp:
             s.acks += 1
         flagged: list[tuple[str, _Server]] = []
         if not s.kind or s.kind == UNLISTED:
-            self._judge(server, s, m, p.ts, flagged)
+            self._judge(server, s, m, p.ts, flagged, self._relayed(m, p, src, mac))
         if s.kind:
             flagged.append((server, s))
         elif m.message_type == ACK and p.ts < self.first_packet + self.s.learn_period:
             s.learned = True
         return [self._finding(name, srv, p.ts) for name, srv in flagged]
 
+    def _relayed(self, m: Dhcp, p: Packet, src: str, mac: str) -> bool:
+        """A reply the relay agent (a router) is seen taking part in: with the gateway's
+        MAC pinned, sent by it; without, from the address giaddr names (the agent
+        delivering it) or to that address's server port (the server answering it)."""
+        if m.giaddr in UNSET:
+            return False
+        if self.gateway_mac:
+            return mac == self.gateway_mac
+        if src == m.giaddr:
+            return True
+        return p.dport == SERVER_PORT and bool(p.dst) and ip_text(p.dst) == m.giaddr
+
     def _judge(
-        self, server: str, s: _Server, m: Dhcp, ts: float, flagged: list[tuple[str, _Server]]
+        self,
+        server: str,
+        s: _Server,
+        m: Dhcp,
+        ts: float,
+        flagged: list[tuple[str, _Server]],
+        relayed: bool,
     ) -> None:
-        # A relayed reply reaches the clients from the relay agent, a router: with the
-        # gateway's MAC pinned, giaddr in a reply from any other MAC is no relay's.
-        relayed = m.giaddr not in UNSET and (not self.gateway_mac or s.mac == self.gateway_mac)
         if self.configured:
             if server not in self.configured:
                 self._unlisted(s, m, relayed)

@@ -102,18 +102,29 @@ def test_a_fast_burst_is_critical_from_its_first_finding() -> None:
     assert (found[0].kind, found[0].severity) == ("forged", Severity.CRITICAL)
 
 
-def offer(ts: float, giaddr: str, src_mac: str = A):  # type: ignore[no-untyped-def]
+def offer(  # type: ignore[no-untyped-def]
+    ts: float,
+    giaddr: str,
+    src_mac: str = A,
+    *,
+    src: str = ATK,
+    dst: str = "255.255.255.255",
+    dport: int = 68,
+    yiaddr: str = "10.77.0.210",
+    server: str = ATK,
+    router: str = ATK,
+):
     return pkt(
         Ether(src=src_mac, dst="ff:ff:ff:ff:ff:ff")
-        / IP(src=ATK, dst="255.255.255.255")
-        / UDP(sport=67, dport=68)
-        / BOOTP(op=2, xid=1, yiaddr="10.77.0.210", giaddr=giaddr, chaddr=b"\x02\x77\0\0\1\2")
+        / IP(src=src, dst=dst)
+        / UDP(sport=67, dport=dport)
+        / BOOTP(op=2, xid=1, yiaddr=yiaddr, giaddr=giaddr, chaddr=b"\x02\x77\0\0\1\2")
         / DHCP(
             options=[
                 ("message-type", "offer"),
-                ("server_id", ATK),
-                ("router", ATK),
-                ("name_server", ATK),
+                ("server_id", server),
+                ("router", router),
+                ("name_server", server),
                 "end",
             ]
         ),
@@ -127,3 +138,55 @@ def test_a_rogue_posing_as_relayed_is_judged_on_its_router() -> None:
     found = run(make(RogueDhcp, cfg=PINNED), [offer(1.0, GW), offer(2.0, GW)])
     assert found
     assert {(f.kind, f.src_ip, f.severity) for f in found} == {("router", ATK, Severity.CRITICAL)}
+
+
+def test_a_laptop_posing_as_a_relay_without_a_pinned_gateway_is_judged() -> None:
+    """No gateway pinned, no servers listed: a laptop's OFFERs carry giaddr (the
+    gateway's address, or a made-up one) and hand out a home router's range. No relay
+    agent delivers them (they come from the laptop's address, not giaddr's): the
+    foreign range is rogue at the first OFFER."""
+    for giaddr in (GW, "10.99.0.1"):
+        frames = [
+            offer(1.0 + i, giaddr, yiaddr="192.168.1.50", router="192.168.1.1") for i in range(2)
+        ]
+        found = run(make(RogueDhcp), frames)
+        assert {(f.kind, f.src_ip, f.severity) for f in found} == {
+            ("foreign_range", ATK, Severity.CRITICAL)
+        }
+        assert found[0].ts == 1.0
+
+
+def test_the_relay_agent_delivering_and_the_server_answering_it_are_relayed() -> None:
+    """Seen on a mirror port, no gateway pinned: the relay agent of another VLAN
+    (10.78.0.1) delivering an OFFER for that VLAN from its address there, and the
+    central server's leg of it, sent to the agent's server port. Both are relayed, and
+    spared the foreign range."""
+    agent, central = "10.78.0.1", "10.77.0.10"
+    leg = offer(
+        1.0,
+        agent,
+        GW_MAC,
+        src=central,
+        dst=agent,
+        dport=67,
+        yiaddr="10.78.0.50",
+        server=central,
+        router=agent,
+    )
+    delivered = offer(
+        1.001, agent, GW_MAC, src=agent, yiaddr="10.78.0.50", server=central, router=agent
+    )
+    assert run(make(RogueDhcp), [leg, delivered]) == []
+    # the same leg to another port is no relay's: the foreign range counts
+    stray = offer(
+        1.0,
+        agent,
+        GW_MAC,
+        src=central,
+        dst=agent,
+        dport=68,
+        yiaddr="10.78.0.50",
+        server=central,
+        router=agent,
+    )
+    assert {f.kind for f in run(make(RogueDhcp), [stray])} == {"foreign_range"}
