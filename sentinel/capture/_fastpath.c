@@ -761,7 +761,7 @@ static inline void count(Core *self, int c, unsigned long wirelen) {
 
 /* Whether detectors want a frame for its transport header (accounting.py says the same
  * in Python): TCP SYN, FIN or RST, or no ACK outside a handshake (NULL, FIN, Xmas
- * probes), and DNS over TCP segments with data; UDP to or from DNS, DHCP, mDNS, or an empty datagram (a UDP probe); every
+ * probes), and DNS over TCP segments with data; UDP to or from DNS, DHCP, DHCPv6, mDNS, or an empty datagram (a UDP probe); every
  * ICMP; any rare IP protocol (IP-protocol scans) but the tunnels that carry bulk traffic. */
 static int detector_wants_l4(unsigned proto, const uint8_t *f, Py_ssize_t n, Py_ssize_t l4,
                              int first_fragment, Py_ssize_t ip_end) {
@@ -775,8 +775,9 @@ static int detector_wants_l4(unsigned proto, const uint8_t *f, Py_ssize_t n, Py_
     if (proto == 17) {
         if (!first_fragment || n < l4 + 6) return 0;
         unsigned sport = be16(f + l4), dport = be16(f + l4 + 2);
-        return sport == 53 || sport == 67 || sport == 68 || sport == 5353 || dport == 53 ||
-               dport == 67 || dport == 68 || dport == 5353 || be16(f + l4 + 4) == 8;
+        return sport == 53 || sport == 67 || sport == 68 || sport == 546 || sport == 547 ||
+               sport == 5353 || dport == 53 || dport == 67 || dport == 68 || dport == 546 ||
+               dport == 547 || dport == 5353 || be16(f + l4 + 4) == 8;
     }
     if (proto == 1 || proto == 58) return 1;
     return proto != 4 && proto != 41 && proto != 47 && proto != 50 && proto != 51;

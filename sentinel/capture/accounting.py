@@ -83,7 +83,7 @@ _HH = struct.Struct("!HH")
 _QQ = struct.Struct("!QQ")
 # Tunnels that carry bulk traffic: never wanted (everything else rare is).
 BULK_PROTOCOLS = frozenset({4, 41, 47, 50, 51})
-DETECTOR_PORTS = frozenset((53, 67, 68, 5353))  # DNS, DHCP, mDNS payloads are inspected
+DETECTOR_PORTS = frozenset((53, 67, 68, 546, 547, 5353))  # DNS, DHCP(v6), mDNS payloads
 # HTTP POSTs whose answer is wanted too (a login form's "wrong password" page): a table
 # of flow hashes, one slot each, overwritten when full; answers after this are not.
 POST_SLOTS = 256

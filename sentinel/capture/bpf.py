@@ -1,6 +1,7 @@
 """The kernel filter on the capture socket: how many bytes of each frame reach the ring.
 
-Detectors read payloads of DNS (53, TCP and UDP), DHCP (67, 68) and mDNS (5353) only;
+Detectors read payloads of DNS (53, TCP and UDP), DHCP (67, 68), DHCPv6 (546, 547) and
+mDNS (5353) only;
 every other frame is accounted and inspected by its headers. So the classic BPF program
 attached to the socket keeps whole frames (up to ``snaplen``) for those ports, for
 non-IP frames (ARP and friends, all small) and for IPv6 with extension headers (rare,
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PAYLOAD_PORTS = (53, 67, 68, 5353)  # DNS, DHCP, mDNS: the payloads detectors parse
+PAYLOAD_PORTS = (53, 67, 68, 546, 547, 5353)  # DNS, DHCP, DHCPv6, mDNS: payloads parsed
 VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 
 # Classic BPF opcodes (linux/filter.h)

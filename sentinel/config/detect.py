@@ -212,6 +212,24 @@ class RogueRa:
 
 
 @dataclass(frozen=True, slots=True)
+class RogueDhcp6:
+    enabled: bool = True
+    allow: Allow = field(default_factory=Allow)
+    # The LAN's DHCPv6 servers (or the relay agents that deliver their replies), by MAC
+    # or address. With any listed, a reply from another is critical. Empty: servers that
+    # reply during learn_period, counted from the first DHCPv6 message, are learned, and
+    # a later one is critical. The pinned gateway (detect.gateway.mac) is always the
+    # site's. Whatever is listed, a server handing out a link-local address (mitm6)
+    # is critical: no DHCPv6 server does.
+    server_macs: tuple[Mac, ...] = ()
+    server_addresses: tuple[Ip, ...] = ()
+    learn_period: Seconds = 600.0
+    # The IPv6 DNS servers the legitimate servers hand out; another one is critical even
+    # from a listed server. Empty: not checked.
+    dns_servers: tuple[Ip, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class NdSpoof:
     enabled: bool = True
     allow: Allow = field(default_factory=Allow)
@@ -433,6 +451,7 @@ class DetectConfig:
     arp_spoof: ArpSpoof = field(default_factory=ArpSpoof)
     rogue_dhcp: RogueDhcp = field(default_factory=RogueDhcp)
     rogue_ra: RogueRa = field(default_factory=RogueRa)
+    rogue_dhcp6: RogueDhcp6 = field(default_factory=RogueDhcp6)
     nd_spoof: NdSpoof = field(default_factory=NdSpoof)
     dns_tunnel: DnsTunnel = field(default_factory=DnsTunnel)
     brute_force: BruteForce = field(default_factory=BruteForce)

@@ -68,6 +68,7 @@ CAPTURES = (
     "dnscat2_direct",  # dnscat2's DNS transport straight to the attacker's server
     "filtered_ack_scan",  # nmap -sA at a server whose firewall drops it: caught by silence
     "rogue_ra_fragmented",  # fake_router26 -E D: a router advertisement split past RA guard
+    "mitm6_dhcpv6",  # mitm6: a laptop answering DHCPv6 to make itself the DNS server
 )
 # The lab the captures were recorded in (tests/data/lab/*.json): what a school would pin.
 LAB_NETWORK = "10.77.0.0/24"

@@ -29,6 +29,7 @@ TCP_ACK = "tcp_ack"
 ICMP = "icmp"
 DNS = "dns"
 DHCP = "dhcp"
+DHCP6 = "dhcp6"  # DHCPv6: UDP to or from port 546 or 547
 ND = "nd"  # IPv6 neighbour discovery: router and neighbour solicitations, advertisements
 UDP_PROBE = "udp_probe"  # an empty UDP datagram (UDP scans)
 IP_OTHER = "ip_other"  # an IP protocol other than TCP, UDP, ICMP (IP-protocol scans)

@@ -73,6 +73,8 @@ def kinds(p: Packet) -> tuple[str, ...]:
             return (base.ETHERNET, base.ANY_IP, base.DNS)
         if p.sport in (67, 68) and p.dport in (67, 68):
             return (base.ETHERNET, base.ANY_IP, base.DHCP)
+        if p.dport in (546, 547) or p.sport in (546, 547):  # a server may answer from any port
+            return (base.ETHERNET, base.ANY_IP, base.DHCP6)
     elif p.proto in (1, 58):
         if p.proto == 58 and 133 <= p.icmp_type <= 137:
             return (base.ETHERNET, base.ANY_IP, base.ICMP, base.ND)

@@ -18,6 +18,7 @@ from sentinel.detect import (
     new_device,
     port_scan,
     rogue_dhcp,
+    rogue_dhcp6,
     rogue_ra,
     syn_flood,
 )
@@ -38,6 +39,7 @@ def detector_classes() -> dict[str, type[Any]]:
         "arp_spoof": arp_spoof.ArpSpoof,
         "rogue_dhcp": rogue_dhcp.RogueDhcp,
         "rogue_ra": rogue_ra.RogueRa,
+        "rogue_dhcp6": rogue_dhcp6.RogueDhcp6,
         "nd_spoof": nd_spoof.NdSpoof,
         "dns_tunnel": dns_tunnel.DnsTunnel,
         "brute_force": brute_force.BruteForce,

@@ -4,7 +4,7 @@ errors its code declares, and that what is malformed is counted. The hypothesis 
 the same functions.
 
 Targets: the decoder at every link type; the payload parsers (DNS over UDP and TCP,
-DHCP); the pcap and pcapng readers (a stream and a memory-mapped file); the detection
+DHCP, DHCPv6); the pcap and pcapng readers (a stream and a memory-mapped file); the detection
 pipeline end to end; the C accounting engine against the Python one, frame by frame,
 on single frames, pcap regions and (C only, for the sanitizers) ring blocks; SNMP
 values as pysnmp decodes them from a response message; the config loader.
@@ -25,7 +25,7 @@ from sentinel.capture.pcapfile import MAX_FRAME, Capture, PcapError, Region
 from sentinel.capture.pipeline import Pipeline, Settings, make_engine
 from sentinel.config import parse_config
 from sentinel.config.detect import DetectConfig
-from sentinel.detect import dhcp, dns
+from sentinel.detect import dhcp, dhcp6, dns
 from sentinel.detect.dns_clients import entropy
 from sentinel.errors import ConfigError
 from sentinel.packet import LINKTYPES
@@ -70,7 +70,7 @@ def decoder(data: bytes) -> None:
 
 
 def payloads(data: bytes) -> None:
-    """DNS (UDP and TCP) and DHCP parsers never raise; problems are reported."""
+    """DNS (UDP and TCP), DHCP and DHCPv6 parsers never raise; problems are reported."""
     for tcp in (False, True):
         m = dns.parse(data, tcp=tcp)
         assert isinstance(m.error, str)
@@ -81,6 +81,10 @@ def payloads(data: bytes) -> None:
             assert 0.0 <= entropy(sub) <= 8.0
     d = dhcp.parse(data)
     assert isinstance(d.error, str)
+    d6 = dhcp6.parse(data)
+    assert isinstance(d6.error, str)
+    assert len(d6.addresses) <= dhcp6.MAX_LIST
+    assert len(d6.dns_servers) <= dhcp6.MAX_LIST
 
 
 def _records(cap: Capture) -> int:

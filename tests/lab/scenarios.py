@@ -1825,3 +1825,7 @@ SCENARIOS |= scenarios_dns_l2.SCENARIOS
 from tests.lab import scenarios_fragments  # noqa: E402
 
 SCENARIOS |= scenarios_fragments.SCENARIOS
+# DHCPv6: mitm6, fake_dhcps6, and the school's own server (tests/lab/scenarios_dhcp6.py)
+from tests.lab import scenarios_dhcp6  # noqa: E402
+
+SCENARIOS |= scenarios_dhcp6.SCENARIOS

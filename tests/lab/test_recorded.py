@@ -39,7 +39,8 @@ def ids(truth: dict[str, object]) -> str:
 
 
 def config(truth: dict[str, object], state: Path) -> Path:
-    """What the gateway box would be configured with: the lab's gateway, DHCP server, DNS."""
+    """What the gateway box would be configured with: the lab's gateway, DHCP server (for
+    DHCPv6 too), DNS."""
     lab = truth["lab"]
     cfg = state / "sentinel.yaml"
     cfg.write_text(
@@ -52,6 +53,8 @@ def config(truth: dict[str, object], state: Path) -> Path:
                         "routers": [lab["gateway"]["ip"]],  # type: ignore[index]
                     },
                     "dns_bypass": {"resolvers": lab["resolvers"]},  # type: ignore[index]
+                    # the school's server is the one that may answer DHCPv6
+                    "rogue_dhcp6": {"server_macs": [lab["server"]["mac"]]},  # type: ignore[index]
                 }
             }
         )
