@@ -157,10 +157,11 @@ class Flood:
 class DhcpStarvation:
     enabled: bool = True
     allow: Allow = field(default_factory=Allow)
-    # DISCOVERs/REQUESTs for distinct client MACs within `window`: a whole school's
-    # laptops coming back after a Wi-Fi outage reach a few hundred a minute; starvation
-    # tools send hundreds a second. Critical when one Ethernet sender speaks for
-    # `forged_threshold` different client MACs (a relay sets giaddr and is not counted).
+    # DISCOVERs/REQUESTs (DHCPv6: SOLICITs/REQUESTs, a client being its DUID) for
+    # distinct client MACs within `window`: a whole school's laptops coming back after a
+    # Wi-Fi outage reach a few hundred a minute; starvation tools send hundreds a second.
+    # Critical when one Ethernet sender speaks for `forged_threshold` different client
+    # MACs (a relay sets giaddr and is not counted).
     window: Seconds = 10.0
     clients_threshold: Count = 200
     forged_threshold: Count = 20

@@ -18,7 +18,8 @@ SOLICIT, ADVERTISE, REQUEST, CONFIRM, RENEW, REBIND, REPLY = 1, 2, 3, 4, 5, 6, 7
 RELEASE, DECLINE, RECONFIGURE, INFORMATION_REQUEST = 8, 9, 10, 11
 RELAY_FORW, RELAY_REPL = 12, 13
 SERVER_MESSAGES = frozenset({ADVERTISE, REPLY, RECONFIGURE})
-OPT_SERVERID, OPT_IA_NA, OPT_IA_TA, OPT_IAADDR = 2, 3, 4, 5
+DUID_LLT, DUID_LL = 1, 3  # DUID types that carry a link-layer address (RFC 8415)
+OPT_CLIENTID, OPT_SERVERID, OPT_IA_NA, OPT_IA_TA, OPT_IAADDR = 1, 2, 3, 4, 5
 OPT_DNS_SERVERS, OPT_IA_PD, OPT_IAPREFIX = 23, 25, 26
 MAX_LIST = 16  # addresses kept per list
 MAX_DUID = 130  # RFC 8415: a DUID is at most 128 bytes after its 2-byte type
@@ -30,6 +31,7 @@ class Dhcp6:
 
     message_type: int = 0
     transaction: int = 0
+    client_duid: bytes = b""  # option 1
     server_duid: bytes = b""  # option 2
     addresses: tuple[str, ...] = ()  # IA_NA and IA_TA addresses handed out (option 5)
     prefixes: tuple[str, ...] = ()  # IA_PD prefixes delegated (option 26), "addr/len"
@@ -60,13 +62,15 @@ def parse(data: bytes) -> Dhcp6:
     if kind in (RELAY_FORW, RELAY_REPL):
         return Dhcp6(message_type=kind, error="" if len(data) >= 34 else "truncated")
     options, whole = _options(data, 4, len(data))
-    duid = b""
+    duid = client = b""
     addresses: list[str] = []
     prefixes: list[str] = []
     dns: list[str] = []
     for code, start, end in options:
         if code == OPT_SERVERID:
             duid = data[start : min(end, start + MAX_DUID)]
+        elif code == OPT_CLIENTID:
+            client = data[start : min(end, start + MAX_DUID)]
         elif code == OPT_DNS_SERVERS:
             for i in range(start, end - 15, 16):
                 if len(dns) < MAX_LIST:
@@ -84,9 +88,22 @@ def parse(data: bytes) -> Dhcp6:
     return Dhcp6(
         message_type=kind,
         transaction=transaction,
+        client_duid=client,
         server_duid=duid,
         addresses=tuple(addresses),
         prefixes=tuple(prefixes),
         dns_servers=tuple(dns),
         error="" if whole else "bad_option",
     )
+
+
+def duid_mac(duid: bytes) -> bytes:
+    """The Ethernet address in a DUID-LLT or DUID-LL (hardware type 1), else b""."""
+    if len(duid) < 4 or int.from_bytes(duid[2:4], "big") != 1:
+        return b""
+    kind = int.from_bytes(duid[:2], "big")
+    if kind == DUID_LLT and len(duid) == 14:
+        return duid[8:14]
+    if kind == DUID_LL and len(duid) == 10:
+        return duid[4:10]
+    return b""

@@ -2,7 +2,9 @@
 
 Starvation tools (dhcpstarv, yersinia, scapy scripts) ask for a lease for each of
 thousands of invented MACs until the pool is empty, then a rogue server answers the
-real clients. Three signals:
+real clients. DHCPv6 is starved the same way (thc-ipv6's flood_dhcpc6: SOLICITs and
+REQUESTs, each with a new client DUID, from one MAC or from random ones): a DHCPv6
+client is its DUID. Three signals:
 
 - ``forged``: one Ethernet sender asks for ``forged_threshold`` different clients
   within ``window``. A client is its client identifier (option 61) when it sends one,
@@ -27,6 +29,9 @@ from typing import TYPE_CHECKING, ClassVar
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
 from sentinel.detect.dhcp import BOOTREQUEST, DISCOVER, REQUEST, parse_packet
+from sentinel.detect.dhcp6 import REQUEST as REQUEST6
+from sentinel.detect.dhcp6 import SOLICIT, duid_mac
+from sentinel.detect.dhcp6 import parse as parse6
 from sentinel.model import Severity
 
 if TYPE_CHECKING:
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 MAX_CLIENTS = 8192  # per sender and in all: far above any threshold
 REPORT_EVERY = 60.0
 UNSPECIFIED = "0.0.0.0"  # noqa: S104  (a client without an address yet)
+DHCP6_SERVER_PORT = 547
 
 
 class _Sender:
@@ -53,7 +59,7 @@ class _Sender:
 
 class DhcpStarvation:
     name: ClassVar[str] = "dhcp_starvation"
-    wants: ClassVar[frozenset[str]] = frozenset({base.DHCP})
+    wants: ClassVar[frozenset[str]] = frozenset({base.DHCP, base.DHCP6})
 
     def __init__(self, s: Settings, common: Common) -> None:
         self.s = s
@@ -65,6 +71,8 @@ class DhcpStarvation:
         self.gateway_mac = common.cfg.gateway.mac or ""
 
     def observe(self, p: Packet) -> Iterable[Finding]:
+        if p.dport == DHCP6_SERVER_PORT:
+            return self._dhcp6(p)
         if p.dport != 67:
             return ()
         d = parse_packet(p)
@@ -80,17 +88,38 @@ class DhcpStarvation:
             return ()
         # The server keys its leases on the client identifier when there is one: a new
         # identifier is a new lease, whatever chaddr says.
-        client = d.client_id or d.chaddr
+        self._asked(d.client_id or d.chaddr, mac, src, p.ts)
+        return ()
+
+    def _dhcp6(self, p: Packet) -> Iterable[Finding]:
+        """A DHCPv6 SOLICIT or REQUEST: the client is its DUID (option 1), which the
+        server keys its leases on; a DUID holding the sender's own MAC is the sender.
+        Relay agents send RELAY-FORW, never counted."""
+        m = parse6(p.payload)
+        if m.error or m.message_type not in (SOLICIT, REQUEST6) or not m.client_duid:
+            return ()
+        mac = mac_text(p.src_mac)
+        src = ip_text(p.src)
+        if self.allowed.source(src, mac):
+            return ()
+        own = duid_mac(m.client_duid)
+        if own and self.allowed.mac(mac_text(own)):
+            return ()
+        client = mac_text(own) if own == p.src_mac else "duid:" + m.client_duid.hex()
+        self._asked(client, mac, src, p.ts)
+        return ()
+
+    def _asked(self, client: str, mac: str, src: str, ts: float) -> None:
+        """``mac`` (from ``src``) asked for a lease for ``client``."""
         if client != mac:
             s = self.senders.setdefault(mac, _Sender)
             if len(s.clients) < MAX_CLIENTS or client in s.clients:
-                s.clients[client] = p.ts
-            if src not in ("", UNSPECIFIED):
-                s.ip = src
+                s.clients[client] = ts
+            if src not in ("", UNSPECIFIED) and "." in src:
+                s.ip = src  # the IPv4 address it uses (a DHCPv6 sender's is link-local)
         if len(self.clients) < MAX_CLIENTS or client in self.clients:
-            self.clients[client] = p.ts
+            self.clients[client] = ts
         self.dirty = True
-        return ()
 
     def _relayed(self, giaddr: str, src: str, mac: str) -> bool:
         """A relay agent's request: giaddr set, sent from an address (a client before its

@@ -190,3 +190,52 @@ def test_the_relay_agent_delivering_and_the_server_answering_it_are_relayed() ->
         router=agent,
     )
     assert {f.kind for f in run(make(RogueDhcp), [stray])} == {"foreign_range"}
+
+
+def solicit6(ts: float, duid: bytes, src_mac: str = A, kind: int = 1):  # type: ignore[no-untyped-def]
+    """A DHCPv6 message (SOLICIT by default) with client DUID ``duid``, from ``src_mac``."""
+    from scapy.layers.inet6 import IPv6
+
+    message = bytes([kind, 0, 0, 7]) + (1).to_bytes(2, "big") + len(duid).to_bytes(2, "big")
+    return pkt(
+        Ether(src=src_mac, dst="33:33:00:01:00:02")
+        / IPv6(src="fe80::66", dst="ff02::1:2")
+        / UDP(sport=546, dport=547)
+        / (message + duid),
+        ts,
+    )
+
+
+def duid_llt(n: int, mac: bytes = bytes(6)) -> bytes:
+    return b"\x00\x01\x00\x01" + n.to_bytes(4, "big") + mac
+
+
+def test_dhcpv6_starvation_from_ones_own_mac_is_forged() -> None:
+    """flood_dhcpc6 -N: SOLICITs with a new DUID each (its MAC part zero) from the
+    attacker's MAC, 20 a second: forged, critical, naming the MAC."""
+    frames = [solicit6(i / 20, duid_llt(1000 + i)) for i in range(60)]
+    found = run(make(DhcpStarvation), frames)
+    assert {(f.kind, f.src_mac, f.severity) for f in found} == {("forged", A, Severity.CRITICAL)}
+
+
+def test_dhcpv6_starvation_from_random_macs_is_many() -> None:
+    """flood_dhcpc6: each SOLICIT from a random MAC, with a DUID of that MAC: no sender
+    speaks for another, but 250 clients in 5 s are the 'many' warning."""
+    rng = random.Random(5)
+    frames = []
+    for i in range(250):
+        mac = bytes([2]) + rng.randbytes(5)
+        text = ":".join(f"{b:02x}" for b in mac)
+        frames.append(solicit6(i / 50, duid_llt(i, mac), src_mac=text))
+    found = run(make(DhcpStarvation), frames)
+    assert {(f.kind, f.severity) for f in found} == {("many", Severity.WARNING)}
+
+
+def test_dhcpv6_clients_asking_for_themselves_and_relays_are_not_starvation() -> None:
+    """A laptop renewing all day with its own DUID-LL; a relay agent's RELAY-FORW
+    messages (type 12) for 60 clients."""
+    own = b"\x00\x03\x00\x01" + bytes.fromhex(A.replace(":", ""))
+    renewals = [solicit6(60.0 * i, own) for i in range(60)]
+    relayed = [solicit6(i / 20, duid_llt(i), src_mac=GW_MAC, kind=12) for i in range(60)]
+    assert run(make(DhcpStarvation), renewals) == []
+    assert run(make(DhcpStarvation), relayed) == []

@@ -124,6 +124,42 @@ def dhcpv6_server(lan: SchoolLan, small: bool = False) -> Outcome:
     )
 
 
+def _starvation6(name: str, flags: list[str], what: str, expected: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    # random MACs: the findings name the LAN, not the attacker's MAC
+    notes = {} if "-N" in flags else {"no_single_source": True}
+    """thc-ipv6 flood_dhcpc6 on the attacker for 3 s against the school's DHCPv6 server."""
+
+    def run(lan: SchoolLan, small: bool = False) -> Outcome:
+        a, srv = lan.attacker, lan.srv
+        lan.ipv6(srv, SERVER6)
+        lan.ipv6(a, ATTACKER6)
+        server = lan.start(srv.ns, f"{name}-server", "dnsmasq", *_school_dhcp6(lan, name))
+        cmd = ["atk6-flood_dhcpc6", *flags, IF]
+        try:
+            time.sleep(2)
+            lan.attack_started = time.monotonic()
+            lan.run(a.ns, "timeout", "-s", "INT", "3", *cmd, timeout=10)
+            time.sleep(1)
+        finally:
+            lan.stop(server)
+            lan.ipv6(a, None)
+            lan.ipv6(srv, None)
+        return Outcome(name, expected, " ".join(cmd), what, a, "thc-ipv6", notes=notes)
+
+    return run
+
+
+def _school_dhcp6(lan: SchoolLan, name: str) -> list[str]:
+    """dnsmasq on the school's server answering DHCPv6 for fd77::/64, itself as DNS."""
+    return [
+        "-k", "--port=0", f"--interface={IF}", "--bind-interfaces", "--no-hosts",
+        "--no-resolv", "--dhcp-range=fd77::1000,fd77::1fff,64,10m",
+        f"--dhcp-option=option6:dns-server,[{SERVER6}]", "--user=root",
+        f"--dhcp-leasefile={lan.work / (name + '.leases')}",
+        f"--pid-file={lan.work / (name + '.pid')}",
+    ]  # fmt: skip
+
+
 SCENARIOS = {
     s.name: s
     for s in [
@@ -151,5 +187,27 @@ SCENARIOS = {
             ),
         ),
         Scenario("dhcpv6_server", ("dnsmasq", "dhclient"), dhcpv6_server),
+        Scenario(
+            "dhcp6_starvation",
+            ("atk6-flood_dhcpc6", "dnsmasq"),
+            _starvation6(
+                "dhcp6_starvation",
+                [],
+                "thc-ipv6 flood_dhcpc6 for 3 s: DHCPv6 SOLICITs and REQUESTs, each from a "
+                "random MAC and link-local address, for the school server's pool",
+                ("dhcp_starvation", "mac_flood"),
+            ),
+        ),
+        Scenario(
+            "dhcp6_starvation_own_mac",
+            ("atk6-flood_dhcpc6", "dnsmasq"),
+            _starvation6(
+                "dhcp6_starvation_own_mac",
+                ["-N"],
+                "thc-ipv6 flood_dhcpc6 -N for 3 s: DHCPv6 SOLICITs and REQUESTs from the "
+                "attacker's own MAC and link-local address, a new client DUID each",
+                ("dhcp_starvation",),
+            ),
+        ),
     ]
 }
