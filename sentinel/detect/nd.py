@@ -16,6 +16,7 @@ from sentinel.packet import ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ND_ROUTER_A
 
 OPT_SOURCE_LL, OPT_TARGET_LL, OPT_PREFIX = 1, 2, 3
 NA_ROUTER, NA_SOLICITED, NA_OVERRIDE = 0x80, 0x40, 0x20
+RA_MANAGED, RA_OTHER = 0x80, 0x40  # "ask DHCPv6 for addresses", "for other settings"
 MAX_OPTIONS = 16  # a real message carries a handful
 
 
@@ -25,7 +26,7 @@ class Nd:
 
     kind: int = 0  # the ICMPv6 type
     router_lifetime: int = -1  # RA: seconds (0: "do not use me as default router")
-    flags: int = 0  # NA: router, solicited, override (the first byte)
+    flags: int = 0  # NA: router, solicited, override (the first byte); RA: managed, other
     target: str = ""  # NS/NA: the address asked for or advertised
     source_mac: str = ""  # option 1 (source link-layer address)
     target_mac: str = ""  # option 2 (target link-layer address)
@@ -50,6 +51,7 @@ def parse(kind: int, body: bytes) -> Nd:
     lifetime, flags, target = -1, 0, ""
     if kind == ND_ROUTER_ADVERT:
         lifetime = int.from_bytes(body[2:4], "big")
+        flags = body[1]
     else:
         flags = body[0] if kind == ND_NEIGHBOR_ADVERT else 0
         target = ip_text(body[4:20])

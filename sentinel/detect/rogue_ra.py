@@ -16,7 +16,9 @@ DHCP server. Judged from the advertisements alone:
    sender that is not a router once the routers are known, it is flagged as
    ``kill_router``. From its own address with a prefix to autoconfigure (fake_router26
    ``-l 0 -A``, often with a DNS server), it is a rogue announcement as in 1 and 2:
-   hosts keep their router but take its addresses and resolver.
+   hosts keep their router but take its addresses and resolver. From its own address
+   with the managed or other flag set and no prefix, it tells hosts to ask DHCPv6, as
+   mitm6 does before it answers their DHCPv6 requests itself: ``dhcpv6_lure``.
 
 4. An advertisement that came in fragments (RA-guard evasion: thc-ipv6 fake_router26
    -E D pushes the ICMPv6 header into a second fragment) is never learned: no router
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentinel.detect import base
 from sentinel.detect.base import Bounded, Finding, ip_text, mac_text
-from sentinel.detect.nd import parse
+from sentinel.detect.nd import RA_MANAGED, RA_OTHER, parse
 from sentinel.model import Severity
 from sentinel.packet import ND_ROUTER_ADVERT
 
@@ -138,7 +140,10 @@ class RogueRa:
                 kind = "rogue"
         elif m.router_lifetime == 0:
             if forged or self.pinned or (len(self.routers) and not self._learning(p.ts)):
-                kind = "kill_router"
+                # from its own address with the managed or other flag: not "drop your
+                # router" but "ask DHCPv6", which it then answers itself (mitm6)
+                lure = not forged and m.flags & (RA_MANAGED | RA_OTHER)
+                kind = "dhcpv6_lure" if lure else "kill_router"
         elif self.pinned or p.reassembled or not self._learning(p.ts):
             kind = "rogue"
         else:
@@ -209,7 +214,16 @@ class RogueRa:
         return self.first_advert is not None and ts < self.first_advert + self.s.learn_period
 
     def _finding(self, mac: str, s: _Sender, ts: float, forged: bool) -> Finding:
-        if s.kind == "kill_router":
+        if s.kind == "dhcpv6_lure":
+            summary = (
+                "{source} tells IPv6 hosts to ask DHCPv6 for their configuration (managed "
+                "or other flag, router lifetime 0), and it is not a router"
+            )
+            description = (
+                "mitm6 starts so: the hosts then ask DHCPv6, and it answers them with "
+                "itself as their DNS server (see rogue_dhcp6)."
+            )
+        elif s.kind == "kill_router":
             summary = "{source} tells IPv6 hosts to drop " + (
                 "their router (router lifetime 0 from the router's address)"
                 if forged

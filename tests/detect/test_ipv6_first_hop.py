@@ -173,6 +173,29 @@ def test_kill_router_forging_the_routers_address() -> None:
     assert [(f.kind, f.severity) for f in found] == [("kill_router", Severity.WARNING)]
 
 
+def test_a_lure_to_dhcpv6_is_named_so() -> None:
+    """mitm6's advertisement: managed and other flags, router lifetime 0, no prefix, from
+    its own address. With the gateway pinned, critical, as a lure to DHCPv6; the same
+    without the flags is a kill_router, and from the pinned router it passes."""
+
+    def lure(mac: str, src: str, ts: float, m: int = 1, o: int = 1) -> Packet:
+        return pkt(
+            Ether(src=mac, dst="33:33:00:00:00:01")
+            / IPv6(src=src, dst="ff02::1", hlim=255)
+            / ICMPv6ND_RA(M=m, O=o, routerlifetime=0),
+            ts,
+        )
+
+    d = ra_detector(Gateway(mac=GW_MAC))
+    found = run(d, [lure(ATTACKER, ATK_LL, 1)])
+    assert [(f.kind, f.src_mac, f.severity) for f in found] == [
+        ("dhcpv6_lure", ATTACKER, Severity.CRITICAL)
+    ]
+    plain = run(ra_detector(Gateway(mac=GW_MAC)), [lure(ATTACKER, ATK_LL, 1, 0, 0)])
+    assert [f.kind for f in plain] == ["kill_router"]
+    assert run(ra_detector(Gateway(mac=GW_MAC)), [lure(GW_MAC, GW_LL, 1)]) == []
+
+
 def test_router_going_away_and_off_link_adverts_are_not_flagged() -> None:
     """The router's own lifetime-0 RA (shutting down) passes; hop limit below 255 is
     dropped by hosts and ignored; an allow-listed MAC is silent."""

@@ -54,7 +54,9 @@ def _said(log: str) -> list[str]:
     return [line.strip() for line in log.splitlines() if line.startswith(keep)][:20]
 
 
-def _rogue_dhcp6(name: str, tool: str, cmd: list[str], what: str):  # type: ignore[no-untyped-def]
+def _rogue_dhcp6(  # type: ignore[no-untyped-def]
+    name: str, tool: str, cmd: list[str], what: str, expected: tuple[str, ...] = ("rogue_dhcp6",)
+):
     def run(lan: SchoolLan, small: bool = False) -> Outcome:
         a, victim = lan.attacker, lan.students[0]
         lan.ipv6(a, ATTACKER6)
@@ -73,7 +75,7 @@ def _rogue_dhcp6(name: str, tool: str, cmd: list[str], what: str):  # type: igno
             lan.ipv6(a, None)
         return Outcome(
             name,
-            ("rogue_dhcp6",),
+            expected,
             " ".join(cmd),
             what,
             a,
@@ -173,6 +175,19 @@ SCENARIOS = {
                 "mitm6 -a on the attacker (DHCPv6 only, no router advertisements): it "
                 "answers student 1's DHCPv6 SOLICIT and REQUEST with a link-local address "
                 "and itself as DNS server",
+            ),
+        ),
+        Scenario(
+            "mitm6_with_ra",
+            ("mitm6", "dhclient"),
+            _rogue_dhcp6(
+                "mitm6_with_ra",
+                "mitm6",
+                ["mitm6", "-i", IF, "-d", "school.example"],
+                "mitm6 as it starts by default on the attacker: router advertisements "
+                "(itself as router, no prefix) beside its DHCPv6 answers to student 1 (a "
+                "link-local address, itself as DNS server)",
+                ("rogue_dhcp6", "rogue_ra"),
             ),
         ),
         Scenario(
