@@ -253,5 +253,22 @@ class UdpProbes:
     answered: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class UdpSpread:
+    """UDP datagrams with data from one of the site's hosts to distinct ports of another
+    over minutes, none answered from (a UDP scan with payloads slower than the capture's
+    floor a second, nmap -sU -T2 --data-length): ``ports`` (port, second first sent to)
+    handed over once six wait, each once, in ``second`` (the capture's latest);
+    ``answered`` the ports the destination sent UDP to the sender from (below 32768, at
+    most 8)."""
+
+    second: int
+    src: bytes
+    src_mac: bytes
+    dst: bytes
+    ports: tuple[tuple[int, int], ...]
+    answered: tuple[int, ...] = ()
+
+
 # What the capture side counts instead of handing frames over, fed to ``observe_aggregate``.
-Aggregate = SynAggregate | NewMacs | UdpFlows | UdpProbes
+Aggregate = SynAggregate | NewMacs | UdpFlows | UdpProbes | UdpSpread

@@ -233,6 +233,54 @@ typedef struct {
     uint8_t n_sender_ports[AGG_SENDERS];
 } UdpAggregate;
 
+/* UDP port spread (accounting.SPREAD_*): a UDP scan with payloads slower than
+ * UDP_PROBE_FLOOR ports a second (nmap -sU -T2 --data-length, -T1) never fills a second.
+ * Per pair of the site's hosts, over minutes, each side's distinct destination ports
+ * below SPREAD_EPHEMERAL (replies to clients' ephemeral ports are no probes) with the
+ * second each was first sent to and its datagrams in its first SPREAD_GRACE seconds, and
+ * the ports below SPREAD_EPHEMERAL each side sent from (what it answered from, in either
+ * order). A port is judged SPREAD_GRACE seconds after it was first sent to (a second,
+ * once its side holds SPREAD_CROWD ports): more than SPREAD_REPEATS datagrams is a
+ * stream, a port the other side sent from is answered; once SPREAD_FLOOR unanswered ports
+ * of one side wait, they are handed over (udp_spread) and make room (a stream's and an
+ * answered port stay, judged once). A side that sent from more than SPREAD_FROM such
+ * ports is a server answering from many: the other side's ports are never handed over.
+ * A pair is forgotten SPREAD_IDLE seconds after its last datagram. 4096 pairs of 536
+ * bytes: 2.2 MB, and an index of 16 kB. */
+#define SPREAD_CAP 4096
+#define SPREAD_INDEX 8192
+#define SPREAD_PORTS 24
+#define SPREAD_CROWD 16 /* ports held that have a side's older ones judged the next second */
+#define SPREAD_FROM 8
+#define SPREAD_EPHEMERAL 32768
+#define SPREAD_FLOOR 6
+#define SPREAD_REPEATS 3
+#define SPREAD_GRACE 10
+#define SPREAD_IDLE 900
+
+enum { SPREAD_WATCHED, SPREAD_WAITING, SPREAD_DONE };
+
+typedef struct {
+    int32_t first; /* the second first sent to, from the pair's base */
+    uint16_t port;
+    uint8_t n;     /* datagrams in its first SPREAD_GRACE seconds (at most 255) */
+    uint8_t state; /* watched, judged a probe waiting for more, or done with */
+} SpreadPort;
+
+typedef struct {
+    uint64_t mac; /* the MAC of the side's first datagram */
+    int sent, n_ports, n_from, from_full, crowded;
+    uint16_t from[SPREAD_FROM];
+    SpreadPort ports[SPREAD_PORTS];
+} SpreadSide;
+
+typedef struct {
+    uint64_t hi[2], lo[2]; /* side 0: the lower address */
+    long long base, last;
+    int v6;
+    SpreadSide side[2];
+} Spread;
+
 /* -- the accounting core ------------------------------------------------------------- */
 
 typedef struct {
@@ -256,6 +304,7 @@ typedef struct {
     int n_v4, n_v6;
     Py_ssize_t device_cap;
     double half_window, rotate_at;
+    double latest; /* the latest frame's time: the UDP port spreads' clock */
     KeySet macs, macs_prev, ips, ips_prev;
     unsigned long long device_table_full;
     Py_ssize_t detector_cap;
@@ -287,6 +336,12 @@ typedef struct {
     unsigned long long answers_quiet;
     int failed; /* out of memory inside the hot path: raised after the frame */
     int ready;  /* __init__ has completed: until then every method refuses */
+    /* UDP port spreads (away from the counters every frame touches) */
+    Spread *spread;
+    int n_spread, spread_full;
+    long long spread_due;   /* the earliest second a watched port is judged in */
+    long long spread_swept; /* the second the table was last swept for idle pairs */
+    int16_t spread_index[SPREAD_INDEX];
 } Core;
 
 /* Core.__new__(Core) without __init__ has no tables: refuse instead of crashing. */
@@ -307,6 +362,7 @@ static void core_dealloc(Core *self) {
     set_free(&self->probation);
     PyMem_Free(self->aggs);
     PyMem_Free(self->udp);
+    PyMem_Free(self->spread);
     PyMem_Free(self->ack_seen);
     PyMem_Free(self->ack_pend);
     Py_XDECREF(self->wanted);
@@ -383,6 +439,8 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     self->aggs = NULL;
     PyMem_Free(self->udp);
     self->udp = NULL;
+    PyMem_Free(self->spread);
+    self->spread = NULL;
     PyMem_Free(self->ack_seen);
     PyMem_Free(self->ack_pend);
     self->ack_seen = self->ack_pend = NULL;
@@ -403,14 +461,20 @@ static int core_init(Core *self, PyObject *args, PyObject *kwds) {
     self->udp_oldest = -1;
     memset(self->udp_index, 0xFF, sizeof self->udp_index);
     memset(self->agg_index, 0xFF, sizeof self->agg_index);
+    self->n_spread = self->spread_full = 0;
+    self->latest = -1.0;
+    self->spread_swept = -1;
+    self->spread_due = LLONG_MAX;
+    memset(self->spread_index, 0xFF, sizeof self->spread_index);
     self->talker_slots = talker_slots;
     self->talkers = PyMem_Calloc((size_t)talker_slots, sizeof(Talker));
     self->wanted = PyList_New(0);
     self->aggs = PyMem_Calloc(AGG_CAP, sizeof(Aggregate));
     self->udp = PyMem_Calloc(UDP_AGG_CAP, sizeof(UdpAggregate));
+    self->spread = PyMem_Calloc(SPREAD_CAP, sizeof(Spread));
     self->ack_seen = PyMem_Calloc(2 * ACK_SLOTS, sizeof(double));
     self->ack_pend = PyMem_Calloc(2 * ACK_SLOTS, sizeof(double));
-    if (!self->aggs || !self->udp || !self->ack_seen || !self->ack_pend || map_alloc(&self->known, 2 * GATE_KNOWN_CAP) < 0 ||
+    if (!self->aggs || !self->udp || !self->spread || !self->ack_seen || !self->ack_pend || map_alloc(&self->known, 2 * GATE_KNOWN_CAP) < 0 ||
         map_alloc(&self->known_prev, 2 * GATE_KNOWN_CAP) < 0 ||
         set_alloc(&self->probation, SET_START) < 0) {
         PyErr_NoMemory();
@@ -636,6 +700,101 @@ static void udp_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t
             b->answers++;
             if (!kind && !frag) keep_port(b->answered, &b->n_answered, sport, UDP_PROBE_PORTS);
         }
+    }
+}
+
+static inline size_t spread_slot(const uint64_t *hi, const uint64_t *lo) {
+    uint64_t h = (lo[0] ^ seed_a) * 0x9E3779B97F4A7C15ull;
+    h ^= (hi[0] ^ seed_b ^ (lo[1] << 1)) * 0xC2B2AE3D27D4EB4Full;
+    h ^= (hi[1] ^ (h >> 31)) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    return (size_t)h & (SPREAD_INDEX - 1);
+}
+
+static long spread_find(const Core *self, const uint64_t *hi, const uint64_t *lo, int v6,
+                        size_t *slot) {
+    size_t i = spread_slot(hi, lo);
+    while (self->spread_index[i] >= 0) {
+        const Spread *e = &self->spread[self->spread_index[i]];
+        if (e->lo[0] == lo[0] && e->lo[1] == lo[1] && e->hi[0] == hi[0] && e->hi[1] == hi[1] &&
+            e->v6 == v6)
+            return self->spread_index[i];
+        i = (i + 1) & (SPREAD_INDEX - 1);
+    }
+    if (slot) *slot = i;
+    return -1;
+}
+
+/* A UDP datagram with data from one of the site's hosts to another (accounting._spread):
+ * its destination port, if below SPREAD_EPHEMERAL, for its sender's side of the pair;
+ * its source port, if below, as one the sender answers from. */
+static void spread_seen(Core *self, double ts, uint64_t shi, uint64_t slo, uint64_t dhi,
+                        uint64_t dlo, int v6, unsigned sport, unsigned dport, uint64_t mac) {
+    int low_d = dport < SPREAD_EPHEMERAL, low_s = sport < SPREAD_EPHEMERAL;
+    if (!low_d && !low_s) return; /* one client's ephemeral port to another's */
+    long long second = (long long)floor(ts);
+    int me = shi > dhi || (shi == dhi && slo > dlo); /* the sender's side */
+    uint64_t hi[2], lo[2];
+    hi[me] = shi;
+    lo[me] = slo;
+    hi[!me] = dhi;
+    lo[!me] = dlo;
+    size_t slot = 0;
+    long k = spread_find(self, hi, lo, v6, &slot);
+    Spread *e;
+    if (k < 0) {
+        if (self->n_spread >= SPREAD_CAP) {
+            self->spread_full = 1; /* swept for idle pairs at the next hand-over */
+            return;
+        }
+        k = self->n_spread++;
+        self->spread_index[slot] = (int16_t)k;
+        e = &self->spread[k];
+        memset(e, 0, sizeof *e);
+        memcpy(e->hi, hi, sizeof hi);
+        memcpy(e->lo, lo, sizeof lo);
+        e->v6 = v6;
+        e->base = e->last = second;
+    } else {
+        e = &self->spread[k];
+        if (second > e->last) e->last = second;
+    }
+    SpreadSide *s = &e->side[me];
+    if (!s->sent) {
+        s->sent = 1;
+        s->mac = mac;
+    }
+    if (low_s && !s->from_full) {
+        int i = 0;
+        while (i < s->n_from && s->from[i] != sport) i++;
+        if (i == s->n_from) {
+            if (s->n_from < SPREAD_FROM)
+                s->from[s->n_from++] = (uint16_t)sport;
+            else
+                s->from_full = 1;
+        }
+    }
+    if (!low_d) return;
+    int32_t at = (int32_t)(second - e->base);
+    for (int i = 0; i < s->n_ports; i++) {
+        SpreadPort *p = &s->ports[i];
+        if (p->port == dport) {
+            if (at - p->first < SPREAD_GRACE && p->n < 255) p->n++;
+            return;
+        }
+    }
+    if (s->n_ports < SPREAD_PORTS) {
+        SpreadPort *p = &s->ports[s->n_ports++];
+        p->port = (uint16_t)dport;
+        p->first = at;
+        p->n = 1;
+        p->state = SPREAD_WATCHED;
+        long long due = second + SPREAD_GRACE;
+        if (s->n_ports >= SPREAD_CROWD) { /* a spread too fast to wait for: judge it soon */
+            s->crowded = 1;
+            due = second + 1;
+        }
+        if (due < self->spread_due) self->spread_due = due;
     }
 }
 
@@ -929,6 +1088,16 @@ static void add_device(Core *self, KeySet *cur, uint64_t hi, uint64_t lo) {
     }
 }
 
+/* An IPv4 destination whose host part is all ones in one of the site's networks. */
+static int directed_broadcast(const Core *self, int family, uint64_t dst) {
+    if (family == F_V6) return 0;
+    for (int i = 0; i < self->n_v4; i++)
+        if ((dst & self->v4_mask[i]) == self->v4_net[i] && self->v4_mask[i] < 0xFFFFFFFEu &&
+            (dst | self->v4_mask[i]) == 0xFFFFFFFFu)
+            return 1;
+    return 0;
+}
+
 /* Account one Ethernet frame of n captured bytes (accounting.Accounting.frame). */
 static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wirelen, double ts) {
     if (n < 14) {
@@ -937,6 +1106,7 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         return;
     }
     if (ts >= self->rotate_at) rotate(self, ts);
+    if (ts > self->latest) self->latest = ts;
     if (f[6] & 1) { /* a group (multicast) source MAC: no NIC sends one, a damaged frame */
         self->multicast_source++;
         count(self, CELL(D_INTERNAL, F_OTHER, P_OTHER), wirelen);
@@ -1086,10 +1256,15 @@ static void frame(Core *self, const uint8_t *f, Py_ssize_t n, unsigned long wire
         (fragment || (proto == 17 && !wanted && !quiet && n >= l4 + 8))) {
         int group = family == F_V6 ? (dst_hi >> 56) == 0xFF
                                    : (dst_lo >> 28) == 0xE || dst_lo == 0xFFFFFFFFu;
-        if (!group) /* multicast and broadcast streams are nobody's flood */
-            udp_seen(self, ts, src_hi, src_lo, dst_hi, dst_lo, family == F_V6, fragment,
-                     fragment ? 0 : be16(f + l4), fragment ? 0 : be16(f + l4 + 2),
-                     ((uint64_t)be16(f + 6) << 32) | be32(f + 8));
+        if (!group) { /* multicast and broadcast streams are nobody's flood */
+            uint64_t smac = ((uint64_t)be16(f + 6) << 32) | be32(f + 8);
+            unsigned sport = fragment ? 0 : be16(f + l4), dport = fragment ? 0 : be16(f + l4 + 2);
+            udp_seen(self, ts, src_hi, src_lo, dst_hi, dst_lo, family == F_V6, fragment, sport,
+                     dport, smac);
+            if (!fragment && src_local && dst_local && !directed_broadcast(self, family, dst_lo))
+                spread_seen(self, ts, src_hi, src_lo, dst_hi, dst_lo, family == F_V6, sport,
+                            dport, smac);
+        }
     }
     if (wanted) {
         int syn = proto == 6 && first_fragment && n >= l4 + 14 && (f[l4 + 13] & 0x12) == 0x02;
@@ -1366,6 +1541,110 @@ fail:
     return NULL;
 }
 
+/* One side's ports of a pair judged (accounting._judge_spread): once SPREAD_FLOOR wait,
+ * (second, sender, MAC, destination, ((port, second first sent to), ...), ports the
+ * destination answered from) is appended to list. The earliest second a port still
+ * watched is judged in lowers *due. -1 when out of memory. */
+static int spread_judge(Spread *e, int me, int final, long long now, PyObject *list,
+                        long long *due) {
+    SpreadSide *s = &e->side[me], *o = &e->side[!me];
+    int waiting = 0, crowded = s->crowded;
+    s->crowded = 0;
+    for (int i = 0; i < s->n_ports; i++) {
+        SpreadPort *p = &s->ports[i];
+        if (p->state == SPREAD_DONE) continue;
+        if (o->from_full) { /* a server answering from many ports: a conversation */
+            p->state = SPREAD_DONE;
+            continue;
+        }
+        long long ready = e->base + p->first + SPREAD_GRACE;
+        if (crowded && e->base + p->first < now) ready = now; /* a second old is enough */
+        if (p->state == SPREAD_WATCHED && !final && ready > now) {
+            if (ready < *due) *due = ready;
+            continue;
+        }
+        int answered = 0;
+        for (int j = 0; j < o->n_from && !answered; j++) answered = o->from[j] == p->port;
+        if (answered || p->n > SPREAD_REPEATS) {
+            p->state = SPREAD_DONE;
+            continue;
+        }
+        p->state = SPREAD_WAITING;
+        waiting++;
+    }
+    if (waiting < SPREAD_FLOOR) return 0;
+    PyObject *ports = PyTuple_New(waiting);
+    if (!ports) return -1;
+    for (int i = 0, k = 0; i < s->n_ports; i++) {
+        SpreadPort *p = &s->ports[i];
+        if (p->state != SPREAD_WAITING) continue;
+        PyObject *t = Py_BuildValue("(IL)", (unsigned)p->port, e->base + p->first);
+        if (!t) {
+            Py_DECREF(ports);
+            return -1;
+        }
+        PyTuple_SET_ITEM(ports, k++, t);
+    }
+    int kept = 0; /* the ports handed over make room: a scan goes on past SPREAD_PORTS */
+    for (int i = 0; i < s->n_ports; i++)
+        if (s->ports[i].state != SPREAD_WAITING) s->ports[kept++] = s->ports[i];
+    s->n_ports = kept;
+    unsigned from[SPREAD_FROM];
+    for (int j = 0; j < o->n_from; j++) from[j] = o->from[j];
+    PyObject *item = Py_BuildValue("(LNNNNN)", now, addr_bytes(e->hi[me], e->lo[me], e->v6),
+                                   mac_bytes(s->mac), addr_bytes(e->hi[!me], e->lo[!me], e->v6),
+                                   ports, ports_tuple(from, o->n_from));
+    if (!item || PyList_Append(list, item) < 0) {
+        Py_XDECREF(item);
+        return -1;
+    }
+    Py_DECREF(item);
+    return 0;
+}
+
+/* The UDP port spreads that reached SPREAD_FLOOR unanswered ports (all ports judged
+ * when final): [(the latest second, sender, MAC, destination, ((port, second), ...),
+ * answered ports)]. The table is gone through only when a watched port is due, or to
+ * forget idle pairs when it was full. */
+static PyObject *core_udp_spread(Core *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"final", NULL};
+    int final = 0;
+    if (not_ready(self) || !PyArg_ParseTupleAndKeywords(args, kwds, "|p", kwlist, &final))
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    long long now = (long long)floor(self->latest);
+    int sweep = self->spread_full && now > self->spread_swept;
+    if (!final && !sweep && now < self->spread_due) return list;
+    long long due = LLONG_MAX;
+    int kept = 0;
+    for (int i = 0; i < self->n_spread; i++) {
+        Spread *e = &self->spread[i];
+        if (spread_judge(e, 0, final, now, list, &due) < 0 ||
+            spread_judge(e, 1, final, now, list, &due) < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        if (now - e->last > SPREAD_IDLE) continue; /* forgotten */
+        if (kept != i) self->spread[kept] = *e;
+        kept++;
+    }
+    if (kept != self->n_spread) {
+        self->n_spread = kept;
+        memset(self->spread_index, 0xFF, sizeof self->spread_index);
+        for (int i = 0; i < kept; i++) {
+            size_t slot = 0;
+            Spread *e = &self->spread[i];
+            spread_find(self, e->hi, e->lo, e->v6, &slot);
+            self->spread_index[slot] = (int16_t)i;
+        }
+    }
+    self->spread_full = 0;
+    self->spread_swept = now;
+    self->spread_due = due;
+    return list;
+}
+
 static PyObject *u64_list(const unsigned long long *a) {
     PyObject *list = PyList_New(N_CELLS);
     if (!list) return NULL;
@@ -1496,6 +1775,9 @@ static PyMethodDef core_methods[] = {
     {"udp_aggregates", (PyCFunction)(void (*)(void))core_udp_aggregates,
      METH_VARARGS | METH_KEYWORDS,
      "udp_aggregates(final=False): datagrams with data per destination and second"},
+    {"udp_spread", (PyCFunction)(void (*)(void))core_udp_spread, METH_VARARGS | METH_KEYWORDS,
+     "udp_spread(final=False): senders of datagrams with data to many unanswered ports of a "
+     "host over minutes"},
     {"mac_aggregates", (PyCFunction)core_mac_aggregates, METH_NOARGS,
      "the withheld never-seen MACs (second, MACs, multicast) since the last call"},
     {"aggregates", (PyCFunction)core_aggregates, METH_NOARGS,

@@ -49,6 +49,18 @@ class Core:
             tuple[int, ...],
         ]
     ]: ...
+    def udp_spread(
+        self, final: bool = ...
+    ) -> list[
+        tuple[
+            int,
+            builtins.bytes,
+            builtins.bytes,
+            builtins.bytes,
+            tuple[tuple[int, int], ...],
+            tuple[int, ...],
+        ]
+    ]: ...
     def aggregates(
         self,
     ) -> list[

@@ -57,6 +57,32 @@ UDP_PORTS = 8  # distinct ports kept per side
 # port_scan (the empty probes are frames already).
 UDP_PROBE_FLOOR = 8
 UDP_PROBE_PORTS = 32
+# UDP port spread: a UDP scan with payloads slower than UDP_PROBE_FLOOR ports a second
+# (nmap -sU -T2 --data-length, -T1) never fills a second. Per pair of the site's hosts,
+# over minutes: each side's distinct destination ports below SPREAD_EPHEMERAL (replies to
+# clients' ephemeral ports are no probes), with the second each was first sent to and its
+# datagrams in its first SPREAD_GRACE seconds, and the ports below SPREAD_EPHEMERAL each
+# side sent from (what it answers from, in either order). A port is judged SPREAD_GRACE
+# seconds after it was first sent to (a second, once its side holds SPREAD_CROWD ports:
+# a spread too fast to wait for): more than SPREAD_REPEATS datagrams is a stream (an
+# exporter's, an audio or video flow's), a port the other side sent from is answered;
+# once SPREAD_FLOOR (port_scan's slow_threshold) unanswered ports of one side wait, they
+# are handed over (``udp_spread``) and make room (a stream's and an answered port stay,
+# judged once). A side that sent from more than SPREAD_FROM such ports is a server
+# answering from many (media, TURN, games): the other side's ports are never handed over.
+# A pair is forgotten SPREAD_IDLE seconds after its last datagram.
+# The C engine's table: 4096 pairs of 536 bytes, 2.2 MB, and a 16 kB index.
+SPREAD_CAP = 4096
+SPREAD_PORTS = 24
+SPREAD_CROWD = 16  # ports held that have a side's older ones judged the next second
+SPREAD_FROM = 8
+SPREAD_EPHEMERAL = 32768  # Linux's ephemeral ports start here, Windows' and macOS' higher
+SPREAD_FLOOR = 6
+SPREAD_REPEATS = 3
+SPREAD_GRACE = 10
+SPREAD_IDLE = 900
+SPREAD_WATCHED, SPREAD_WAITING, SPREAD_DONE = 0, 1, 2  # a port's states
+_NEVER = (1 << 63) - 1  # no port watched (C: LLONG_MAX)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -159,6 +185,7 @@ class Counter(Protocol):
     def aggregates(self) -> list[Aggregate]: ...
     def mac_aggregates(self) -> list[tuple[int, int, int]]: ...
     def udp_aggregates(self, final: bool = False) -> list[UdpAggregate]: ...
+    def udp_spread(self, final: bool = False) -> list[UdpSpread]: ...
     def quiet_answers(self, resolvers: Iterable[tuple[bytes, bytes]]) -> None: ...
     def top_talkers(self, top: int = 5) -> list[tuple[str, int]]: ...
     def snapshot(self) -> Snapshot: ...
@@ -186,6 +213,12 @@ UdpAggregate = tuple[
     tuple[tuple[bytes, bytes, tuple[int, ...]], ...],
     tuple[int, ...],
 ]
+
+
+# (the latest second counted, sender, sender's MAC, destination, ((port, second first sent
+# to), ...) of the unanswered ports handed over, the ports the destination sent from to the
+# sender)
+UdpSpread = tuple[int, bytes, bytes, bytes, tuple[tuple[int, int], ...], tuple[int, ...]]
 
 
 class _Reports:
@@ -291,6 +324,16 @@ class Accounting(_Reports):
         self.udp: dict[tuple[int, int, bool, bool], list[Any]] = {}
         self.udp_second = -1
         self.udp_oldest = -1  # the earliest second held
+        # (lower address, higher address, v6) -> [base second, last second, side of the
+        # lower, side of the higher]; a side: [MAC of its first datagram, sent, {destination
+        # port: [second first sent to (from the base), datagrams in its first SPREAD_GRACE
+        # seconds, state]}, source ports it answers from, sent from more than SPREAD_FROM,
+        # crowded: SPREAD_CROWD ports held, the older ones judged a second old]
+        self.spread: dict[tuple[int, int, bool], list[Any]] = {}
+        self.spread_full = False
+        self.latest = -1.0  # the latest frame's time: the pairs' clock
+        self.spread_due = _NEVER  # the earliest second a watched port is judged in
+        self.spread_swept = -1  # the second the table was last gone through
         self.talker_slots = talker_slots
         self.talkers: dict[int, int] = {}  # local address -> bytes (Misra-Gries summary)
         self._sample = 0
@@ -309,6 +352,8 @@ class Accounting(_Reports):
             return
         if ts >= self.rotate_at:
             self._rotate(ts)
+        if ts > self.latest:
+            self.latest = ts
         if f[6] & 1:  # a group (multicast) source MAC: no NIC sends one, a damaged frame
             self._bad("multicast_source", wirelen)
             return
@@ -482,7 +527,11 @@ class Accounting(_Reports):
                 if fragment:
                     self._udp(ts, src, dst, v6, mac, True)
                 else:
-                    self._udp(ts, src, dst, v6, mac, False, *_HH.unpack_from(f, l4))
+                    sport, dport = _HH.unpack_from(f, l4)
+                    self._udp(ts, src, dst, v6, mac, False, sport, dport)
+                    # between the site's hosts, a subnet's broadcast address excepted
+                    if src_local and dst_local and (v6 or not self._subnet_broadcast(dst)):
+                        self._spread(ts, src, dst, v6, mac, sport, dport)
 
     def pcap(
         self, view: memoryview, off: int, end: int, big_endian: bool, unit: float, limit: int
@@ -721,6 +770,136 @@ class Accounting(_Reports):
                 answered = back[7]
                 if not (kind or frag) and sport not in answered and len(answered) < UDP_PROBE_PORTS:
                     answered.append(sport)
+
+    def _subnet_broadcast(self, dst: int) -> bool:
+        """An IPv4 address whose host part is all ones in one of the site's networks."""
+        return any(
+            dst & m == net and m < 0xFFFFFFFE and dst | m == 0xFFFFFFFF for net, m in self.v4
+        )
+
+    def _spread(
+        self, ts: float, src: int, dst: int, v6: bool, mac: int, sport: int, dport: int
+    ) -> None:
+        """A UDP datagram with data from one of the site's hosts to another: its
+        destination port, if below SPREAD_EPHEMERAL, for its sender's side of the pair;
+        its source port, if below, as one the sender answers from."""
+        low_d, low_s = dport < SPREAD_EPHEMERAL, sport < SPREAD_EPHEMERAL
+        if not (low_d or low_s):
+            return  # one client's ephemeral port to another's
+        second = math.floor(ts)
+        me = 1 if src > dst else 0
+        key = (dst, src, v6) if me else (src, dst, v6)
+        e = self.spread.get(key)
+        if e is None:
+            if len(self.spread) >= SPREAD_CAP:
+                self.spread_full = True  # swept for idle pairs at the next hand-over
+                return
+            e = self.spread[key] = [
+                second,
+                second,
+                [0, False, {}, [], False, False],
+                [0, False, {}, [], False, False],
+            ]
+        elif second > e[1]:
+            e[1] = second
+        side = e[2 + me]
+        if not side[1]:
+            side[0], side[1] = mac, True
+        if low_s and not side[4]:
+            frm = side[3]
+            if sport not in frm:
+                if len(frm) < SPREAD_FROM:
+                    frm.append(sport)
+                else:
+                    side[4] = True
+        if not low_d:
+            return
+        at = second - e[0]
+        ports = side[2]
+        p = ports.get(dport)
+        if p is not None:
+            if at - p[0] < SPREAD_GRACE and p[1] < 255:
+                p[1] += 1
+        elif len(ports) < SPREAD_PORTS:
+            ports[dport] = [at, 1, SPREAD_WATCHED]
+            due = second + SPREAD_GRACE
+            if len(ports) >= SPREAD_CROWD:  # a spread too fast to wait for: judge it soon
+                side[5] = True
+                due = second + 1
+            if due < self.spread_due:
+                self.spread_due = due
+
+    def udp_spread(self, final: bool = False) -> list[UdpSpread]:
+        """The UDP port spreads that reached SPREAD_FLOOR unanswered ports (all ports
+        judged when ``final``): the table is gone through only when a watched port is
+        due, or to forget idle pairs when it was full."""
+        out: list[UdpSpread] = []
+        now = math.floor(self.latest)
+        sweep = self.spread_full and now > self.spread_swept
+        if not final and not sweep and now < self.spread_due:
+            return out
+        due = _NEVER
+        forgotten = []
+        for key, e in self.spread.items():
+            for me in (0, 1):
+                due = self._judge_spread(key, e, me, final, now, out, due)
+            if now - e[1] > SPREAD_IDLE:
+                forgotten.append(key)
+        for key in forgotten:
+            del self.spread[key]
+        self.spread_full = False
+        self.spread_swept = now
+        self.spread_due = due
+        return out
+
+    @staticmethod
+    def _judge_spread(
+        key: tuple[int, int, bool],
+        e: list[Any],
+        me: int,
+        final: bool,
+        now: int,
+        out: list[UdpSpread],
+        due: int,
+    ) -> int:
+        """One side's ports of a pair judged: once SPREAD_FLOOR wait, they go to ``out``;
+        the earliest second a port still watched is judged in, and ``due``, the lower."""
+        side, other = e[2 + me], e[3 - me]
+        base = e[0]
+        crowded, side[5] = side[5], False
+        waiting = []
+        for port, p in side[2].items():
+            if p[2] == SPREAD_DONE:
+                continue
+            if other[4]:  # a server answering from many ports: a conversation
+                p[2] = SPREAD_DONE
+                continue
+            ready = base + p[0] + SPREAD_GRACE
+            if crowded and base + p[0] < now:
+                ready = now  # a second old is enough
+            if p[2] == SPREAD_WATCHED and not final and ready > now:
+                due = min(due, ready)
+                continue
+            if port in other[3] or p[1] > SPREAD_REPEATS:
+                p[2] = SPREAD_DONE
+                continue
+            p[2] = SPREAD_WAITING
+            waiting.append((port, p))
+        if len(waiting) >= SPREAD_FLOOR:
+            size = 16 if key[2] else 4
+            for port, _ in waiting:  # they make room: a scan goes on past SPREAD_PORTS
+                del side[2][port]
+            out.append(
+                (
+                    now,
+                    key[me].to_bytes(size, "big"),
+                    side[0].to_bytes(6, "big"),
+                    key[1 - me].to_bytes(size, "big"),
+                    tuple((port, base + p[0]) for port, p in waiting),
+                    tuple(other[3]),
+                )
+            )
+        return due
 
     def udp_aggregates(self, final: bool = False) -> list[UdpAggregate]:
         """The UDP aggregates of the seconds that are over (all of them when ``final``)

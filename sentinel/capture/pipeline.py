@@ -14,7 +14,7 @@ from sentinel.capture.census import CensusTap
 from sentinel.capture.decode import LINK_ETHERNET, decode
 from sentinel.capture.reassembly import Reassembler
 from sentinel.config.detect import DetectConfig
-from sentinel.packet import NewMacs, SynAggregate, UdpFlows, UdpProbes
+from sentinel.packet import NewMacs, SynAggregate, UdpFlows, UdpProbes, UdpSpread
 
 if TYPE_CHECKING:
     from sentinel.detect.engine import Engine
@@ -69,6 +69,7 @@ def feed_aggregates(accounting: Counter, engine: Engine, final: bool = False) ->
     """What the capture side counted instead of handing frames over, to the detectors:
     the SYNs a flood sent past the frame budget (per service and second), never-seen
     MACs, UDP datagrams with data per destination and second (floods, and senders of UDP
+    probes to many ports), and per pair of the site's hosts over minutes (slower UDP
     probes to many ports)."""
     alerts: list[Alert] = []
     for agg in accounting.aggregates():
@@ -80,6 +81,8 @@ def feed_aggregates(accounting: Counter, engine: Engine, final: bool = False) ->
             alerts += engine.aggregate(UdpFlows(*flows[:9]))
         if flows[9]:  # a sender of UDP probes with data to many ports
             alerts += engine.aggregate(UdpProbes(flows[0], flows[1], flows[9], flows[10]))
+    for spread in accounting.udp_spread(final):
+        alerts += engine.aggregate(UdpSpread(*spread))
     return alerts
 
 

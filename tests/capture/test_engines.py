@@ -85,6 +85,7 @@ def state(acc: Any) -> dict[str, Any]:
         "aggregates": acc.aggregates(),
         "mac_aggregates": acc.mac_aggregates(),
         "udp_aggregates": acc.udp_aggregates(final=True),
+        "udp_spread": acc.udp_spread(final=True),
     }
 
 
@@ -118,6 +119,7 @@ def same(py: dict[str, Any], c: dict[str, Any]) -> None:
     assert c["aggregates"] == py["aggregates"]
     assert c["mac_aggregates"] == py["mac_aggregates"]
     assert c["udp_aggregates"] == py["udp_aggregates"]
+    assert c["udp_spread"] == py["udp_spread"]
 
 
 CAPTURES = RECORDED + LAB_PCAPS
@@ -580,6 +582,92 @@ def test_udp_probes_per_sender_agree(tmp_path: Path) -> None:
     # seen, which goes to the detectors as a frame instead of into the count
     assert scanned[10] == (161,)
     assert (1001, busy) not in got  # the scanner came past the senders tracked exactly
+
+
+def udp6(src: bytes, dst: bytes, sport: int, dport: int, mac: bytes, data: int = 24) -> bytes:
+    """An Ethernet/IPv6/UDP datagram of ``data`` zero bytes."""
+    head = struct.pack("!IHBB16s16s", 6 << 28, 8 + data, 17, 64, src, dst)
+    return (
+        b"\x02\x00\x00\x00\x0b\x02"
+        + mac
+        + b"\x86\xdd"
+        + head
+        + struct.pack("!HHHH", sport, dport, 8 + data, 0)
+        + bytes(data)
+    )
+
+
+@needs_c
+def test_udp_spread_agrees() -> None:
+    """Slow UDP probes with data between the site's hosts, frame by frame with hand-overs
+    along the way: the same port spreads in both engines. A -T2 scan (40 ports, 0.4 s
+    apart) handed over six at a time with the second each port was first sent to; an
+    IPv6 one; none for ports answered from in either order, a stream's repeated ports, a
+    server answering from more ports than are kept, a subnet's broadcast address, or
+    clients' ephemeral ports; a full table takes no new pair until its idle pairs are
+    forgotten."""
+    a4 = bytes
+    amac, cmac, mmac = b"\x02\x00\x00\x00\x0a\x66", b"\x02\x00\x00\x00\x0a\x50", b"\x02" * 6
+    atk, victim, client, server = (a4([10, 77, 0, n]) for n in (66, 9, 50, 20))
+    console, media, atk2, atk3 = (a4([10, 77, 0, n]) for n in (40, 30, 67, 68))
+    v6 = bytes.fromhex("20010db80077" + "00" * 9)
+    atk6, victim6 = v6 + b"\x66", v6 + b"\x09"
+    # (a never-seen MAC's first frame goes to the detectors, not into the count)
+    frames = [
+        (999.0, udp(atk, victim, 51733, 40000, amac)),
+        (999.0, udp(client, server, 1, 1, cmac)),
+    ]
+    frames.append((999.0, udp(server, client, 1, 1, mmac)))
+    frames += [(1000 + i * 0.4, udp(atk, victim, 51733, 1 + i, amac, 24)) for i in range(40)]
+    frames += [(1000.1 + i * 0.4, udp(atk, victim, 51733, 40000 + i, amac, 24)) for i in range(20)]
+    for i in range(10):  # answered from each port: half before the client's datagram
+        t, port = 1000.2 + i, 2000 + i
+        first, back = (t, t + 0.01) if i % 2 else (t + 0.01, t)
+        frames.append((first, udp(client, server, 40100, port, cmac, 40)))
+        frames.append((back, udp(server, client, port, 40100, mmac, 40)))
+    for k in range(6):  # a stream: each port every half second
+        frames += [
+            (1000.3 + 2 * k + i / 2, udp(console, server, 14336, 14400 + k, cmac, 200))
+            for i in range(40)
+        ]
+    for i in range(20):  # a media server answering from 20 ports
+        frames.append((1000.4 + i, udp(client, media, 50000, 10000 + i, cmac, 100)))
+        frames.append((1000.41 + i, udp(media, client, 10000 + i, 50000, mmac, 100)))
+    broadcast = a4([10, 77, 0, 255])
+    frames += [(1000.5 + i, udp(client, broadcast, 137, 130 + i, cmac, 50)) for i in range(10)]
+    frames += [(1000.6 + i, udp6(atk6, victim6, 51733, 100 + i, amac)) for i in range(10)]
+    # the table filled by a sweep of one datagram each from 4,100 addresses of the site
+    sweeper = bytes.fromhex("20010db80077" + "00" * 7)
+    for i in range(accounting.SPREAD_CAP + 4):
+        src = sweeper + i.to_bytes(3, "big")
+        frames.append((1100 + i / 1000, udp6(src, victim6, 40000, 9, cmac)))
+    frames += [(1150 + i, udp(atk2, victim, 51733, 1 + i, amac, 24)) for i in range(10)]
+    frames += [(2100 + i, udp(atk3, victim, 51733, 1 + i, amac, 24)) for i in range(14)]
+    frames.sort(key=lambda x: x[0])
+    py, c = Accounting((NET4, NET6)), FAST((NET4, NET6))
+    got: dict[str, list[Any]] = {"py": [], "c": []}
+    for n, (t, f) in enumerate(frames):
+        for name, acc in (("py", py), ("c", c)):
+            acc.frame(f, len(f), t)
+            if n % 10 == 0:
+                got[name] += acc.udp_spread()
+    for name, acc in (("py", py), ("c", c)):
+        got[name] += acc.udp_spread(final=True)
+    assert got["c"] == got["py"]
+    by_pair: dict[tuple[bytes, bytes], list[tuple[int, int]]] = {}
+    for second, src, mac, dst, ports, answered in got["py"]:
+        assert all(s <= second for _, s in ports)
+        assert (mac, answered) == (amac, ())  # the sender's MAC; its victims answer none
+        by_pair.setdefault((src, dst), []).extend(ports)
+    scan = by_pair.pop((atk, victim))
+    assert len(scan) == 40  # the ephemeral ones are no probes
+    assert scan[:3] == [(1, 1000), (2, 1000), (3, 1000)]
+    assert sorted(scan) == [(1 + i, int(1000 + i * 0.4)) for i in range(40)]
+    assert len(by_pair.pop((atk6, victim6))) == 6  # the last four wait for two more
+    late = by_pair.pop((atk3, victim))
+    assert len(late) >= 6, late
+    assert {p for p, _ in late} <= set(range(2, 15)), late  # its first port found no room
+    assert by_pair == {}  # nothing else; atk2 came when the table was full
 
 
 def frag6(src: bytes, dst: bytes, mac: bytes, ident: int, offset: int, more: bool) -> bytes:
