@@ -87,6 +87,8 @@ class PortScan:
     # IP protocols probed on one host (nmap -sO); hosts speak TCP, UDP, ICMP and a few.
     protocol_threshold: Count = 8
     # Slow scans: failed ports on one host within slow_window (nmap -T1 and friends).
+    # UDP datagrams with data between the site's hosts reach port_scan six unanswered
+    # ports at a time (accounting.SPREAD_FLOOR): a lower threshold does not see them sooner.
     slow_window: Seconds = 3600.0
     slow_threshold: Count = 6
     # A SYN without SYN-ACK after this long counts as a failed attempt.

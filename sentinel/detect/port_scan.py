@@ -26,7 +26,16 @@ What counts as a failed probe, per (source, target host, port or protocol):
   the sender sent such datagrams to 8 or more ports of the host in one second (UDP
   scans with payloads, nmap -sU --data-length, --max-retries 0, against a kernel that
   answers one unreachable a second): the capture side counts them per sender and hands
-  the second over (``UdpProbes``), traceroute's ports 33434-33534 excepted;
+  the second over (``UdpProbes``), traceroute's ports 33434-33534 excepted; slower
+  (nmap -sU -T2, -T1 against a host that drops its unreachables, or behind a firewall),
+  when the sender, one of the site's hosts, sent data to 6 or more ports below 32768 of
+  the host over minutes, at most 3 datagrams to each in its first 10 seconds (more is a
+  stream), none of which the host sent from to it (in either order; a host that sent
+  from more than 8 such ports is a server answering from many: media, TURN, games): the
+  capture side keeps such ports per pair of the site's hosts and hands six over at a
+  time (``UdpSpread``), each failed at the second it was first sent to, so the slow
+  window sees the pace. Collectors' ports (syslog, traps, flow export, metrics:
+  ``ONE_WAY_PORTS``) are one-way by design and never fail;
 - a kernel's refusal of a probe that was not seen (RST|ACK with sequence number 0 and
   window 0, which answers only a segment without ACK: a SYN, or a NULL, FIN or Xmas
   probe) from a host of the site: a SYN scan sent in IPv4 fragments (nmap -f, --mtu),
@@ -79,6 +88,7 @@ from sentinel.packet import (
     TCP_SYN,
     TCP_URG,
     UdpProbes,
+    UdpSpread,
 )
 
 if TYPE_CHECKING:
@@ -96,6 +106,10 @@ LATE_ANSWER = 10.0  # seconds an unanswered empty ACK's answer is still recognis
 BULK_PROTOCOLS = frozenset({4, 41, 47, 50, 51})  # tunnels: traffic, never probes
 ICMPV6_PARAMETER_PROBLEM = 4  # code 1: unrecognised next header (IPv6's protocol unreachable)
 TRACEROUTE_FIRST, TRACEROUTE_LAST = 33434, 33534  # traceroute's UDP ports (Linux, BSD)
+# Collectors' UDP ports, one-way by design: syslog, SNMP traps, NetFlow, IPFIX, sFlow,
+# Graylog's GELF, statsd, collectd. A switch or server exporting to a monitoring host on
+# several of them, each every minute or on events, is no probe of them.
+ONE_WAY_PORTS = frozenset({162, 514, 2055, 4739, 6343, 8125, 9995, 9996, 12201, 25826})
 
 
 def stealth_probe(flags: int) -> str:
@@ -179,7 +193,12 @@ class PortScan:
         """UDP probes with data: datagrams from one sender to many ports of a site's host
         in one second, counted by the capture side (they are never frames). A port the
         host answered from that second is open, not a failure; traceroute's ports are
-        paths being traced, not services."""
+        paths being traced, not services. Slower ones: the unanswered ports of one of the
+        site's hosts another sent data to over minutes (``UdpSpread``), each failed at
+        the second it was first sent to, so that the slow window sees their pace."""
+        if isinstance(a, UdpSpread):
+            self._spread(a)
+            return ()
         if not isinstance(a, UdpProbes):
             return ()
         target = ip_text(a.dst)
@@ -192,9 +211,21 @@ class PortScan:
             if self.allowed.source(src, mac):
                 continue
             for port in ports:
-                if port not in answered and not TRACEROUTE_FIRST <= port <= TRACEROUTE_LAST:
+                if port in answered or port in ONE_WAY_PORTS:
+                    continue
+                if not TRACEROUTE_FIRST <= port <= TRACEROUTE_LAST:
                     self._fail(src, mac, target, port, ts, "udp")
         return ()
+
+    def _spread(self, a: UdpSpread) -> None:
+        target = ip_text(a.dst)
+        src, mac = ip_text(a.src), mac_text(a.src_mac)
+        if not self._is_local(target) or self.allowed.source(src, mac):
+            return
+        answered = set(a.answered)
+        for port, second in a.ports:
+            if port not in answered and port not in ONE_WAY_PORTS:
+                self._fail(src, mac, target, port, float(second), "udp")
 
     def _sctp(self, p: Packet) -> None:
         """An SCTP packet's first chunk: INIT and COOKIE ECHO await their answer like a
