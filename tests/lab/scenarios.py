@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.lab.lan import IF, LAN, TUNNEL_DOMAIN, UPSTREAM_DOMAIN, Host, SchoolLan, which
@@ -680,6 +680,40 @@ def udp_data_scan(lan: SchoolLan, small: bool = False) -> Outcome:
         "nmap UDP scan of 300 ports, 24-byte payloads, no retries (rate-limited unreachables)",
         seconds=40,
     )
+
+
+@contextlib.contextmanager
+def _no_unreachables(lan: SchoolLan) -> Iterator[None]:
+    """The school server's nftables drop the ICMP errors it would send the attacker (a
+    firewall that keeps its closed ports silent): a UDP probe gets no answer at all."""
+    table = ("inet", "sentinel_lab")
+    lan.run(lan.srv.ns, "nft", "add", "table", *table, check=True)
+    lan.run(lan.srv.ns, "nft", "add", "chain", *table, "output",
+            "{ type filter hook output priority 0; }", check=True)  # fmt: skip
+    lan.run(lan.srv.ns, "nft", "add", "rule", *table, "output", "ip", "daddr", lan.attacker.ip,
+            "icmp", "type", "destination-unreachable", "drop", check=True)  # fmt: skip
+    try:
+        yield
+    finally:
+        lan.run(lan.srv.ns, "nft", "delete", "table", "inet", "sentinel_lab")
+
+
+def udp_data_scan_slow(lan: SchoolLan, small: bool = False) -> Outcome:
+    """-T2 (a probe every 0.4 s), 24 bytes each, no retries, at a server whose firewall
+    drops its port unreachables: no second holds 8 ports, nothing answers; the capture
+    side's pairs of the site's hosts see the ports spread over the seconds."""
+    args = ["-sU", "-Pn", "-n", "-T2", "--max-retries", "0", "--data-length", "24"]
+    with _no_unreachables(lan):
+        outcome = _nmap(
+            lan,
+            "udp_data_scan_slow",
+            [*args, "-p", "1-40", lan.srv.ip],
+            "port_scan",
+            "nmap -T2 UDP scan of 40 ports, 24-byte payloads, no retries, at a server "
+            "whose firewall drops its port unreachables (no answer at all)",
+            seconds=60,
+        )
+    return replace(outcome, notes={**outcome.notes, "expected_kind": {"port_scan": "vertical"}})
 
 
 def ipproto_scan(lan: SchoolLan, small: bool = False) -> Outcome:
@@ -1741,6 +1775,7 @@ SCENARIOS = {
         Scenario("filtered_maimon_scan", ("nmap", "nft"), filtered_maimon_scan),
         Scenario("udp_scan", ("nmap",), udp_scan),
         Scenario("udp_data_scan", ("nmap",), udp_data_scan),
+        Scenario("udp_data_scan_slow", ("nmap", "nft"), udp_data_scan_slow),
         Scenario("fast_syn_scan", ("nmap",), fast_syn_scan),
         Scenario("fast_ack_scan", ("nmap",), fast_ack_scan),
         Scenario("fast_udp_scan", ("nmap",), fast_udp_scan),

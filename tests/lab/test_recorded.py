@@ -187,3 +187,26 @@ def test_refused_logins_alone_find_the_guesser(name: str, tmp_path: Path) -> Non
     assert [a["detector"] for a in found] == ["brute_force"], found
     assert found[0]["source"]["ip"] == truth["attacker"]["ip"]
     assert "refused logins" in found[0]["summary"], found
+
+
+def test_slow_udp_data_scan_fills_no_second() -> None:
+    """udp_data_scan_slow (nmap -T2, a probe with data every 0.4 s, the server's port
+    unreachables dropped by its firewall): nothing answers and no second holds the
+    capture's floor of ports, so only its pairs of the site's hosts over seconds
+    (``UdpSpread``) see the scan, which the tests above find by the attacker, vertical."""
+    from scapy.layers.inet import ICMP, IP, UDP
+    from scapy.utils import rdpcap
+
+    from sentinel.capture.accounting import UDP_PROBE_FLOOR
+
+    truth = json.loads((LAB / "udp_data_scan_slow.json").read_text())
+    atk, srv = truth["attacker"]["ip"], truth["lab"]["server"]["ip"]  # type: ignore[index]
+    ports: dict[int, set[int]] = {}
+    for p in rdpcap(str(LAB / str(truth["pcap"]))):
+        if IP in p and p[IP].src == srv and p[IP].dst == atk:
+            assert ICMP not in p, p.summary()  # no unreachable
+            assert UDP not in p, p.summary()  # nor any other answer
+        if UDP in p and p[IP].src == atk and p[IP].dst == srv and len(p[UDP].payload):
+            ports.setdefault(int(p.time), set()).add(p[UDP].dport)
+    assert len(set().union(*ports.values())) == 40
+    assert max(len(s) for s in ports.values()) < UDP_PROBE_FLOOR
