@@ -97,13 +97,7 @@ def dhcpv6_server(lan: SchoolLan, small: bool = False) -> Outcome:
     srv, student = lan.srv, lan.students[0]
     lan.ipv6(srv, SERVER6)
     lan.ipv6(student, STUDENT6)
-    args = [
-        "-k", "--port=0", f"--interface={IF}", "--bind-interfaces", "--no-hosts",
-        "--no-resolv", "--dhcp-range=fd77::1000,fd77::1fff,64,10m",
-        f"--dhcp-option=option6:dns-server,[{SERVER6}]", "--user=root",
-        f"--dhcp-leasefile={lan.work / 'dhcp6.leases'}",
-        f"--pid-file={lan.work / 'dhcp6.pid'}",
-    ]  # fmt: skip
+    args = _school_dhcp6(lan, "dhcp6")
     try:
         time.sleep(2)
         lan.attack_started = time.monotonic()

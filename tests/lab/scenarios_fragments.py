@@ -20,6 +20,26 @@ if TYPE_CHECKING:
 
 _KIND = {"expected_kind": {"flood": "fragments"}}  # detector -> kind of its findings
 
+# The paced sender both fragment scripts end with: ``datagram(i)`` gives the frames of
+# the i-th datagram, sent from a packet socket at `rate` datagrams a second, for 20 s at
+# the most.
+_PACED_SEND = """
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+start = time.monotonic()
+deadline = start + 20
+for i in range(count):
+    if time.monotonic() > deadline:
+        break
+    for f in datagram(i):
+        s.send(f)
+    late = start + (i + 1) / rate - time.monotonic()
+    if late > 0:
+        time.sleep(late)
+s.close()
+print("sent", i + 1, "datagrams")
+"""
+
 # UDP datagrams of 48 bytes (40 of data, to port 80) in 16-byte fragments, as hping3 -f
 # cuts them over IPv4: three fragments each, a new identification per datagram. The
 # frames are built once and sent from a packet socket, paced to `rate` datagrams a second.
@@ -38,21 +58,10 @@ frames = [
     ))
     for off in cuts
 ]
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((iface, 0))
-start = time.monotonic()
-deadline = start + 20
-for i in range(count):
-    if time.monotonic() > deadline:
-        break
+def datagram(i):
     for f in frames:
         f[58:62] = (i + 1).to_bytes(4, "big")  # the Fragment header's identification
-        s.send(f)
-    late = start + (i + 1) / rate - time.monotonic()
-    if late > 0:
-        time.sleep(late)
-s.close()
-print("sent", i + 1, "datagrams")
+    return frames
 """
 
 
@@ -62,7 +71,7 @@ def ipv6_fragment_flood(lan: SchoolLan, small: bool = False) -> Outcome:
     atk, srv = lan.attacker, lan.srv
     args = [IF, ATTACKER6, SERVER6, atk.mac, srv.mac, "3000", "2000"]
     with _ipv6(lan):
-        out = _bounded(lan, atk.ns, 30, sys.executable, "-c", _V6_FRAGMENTS, *args)
+        out = _bounded(lan, atk.ns, 30, sys.executable, "-c", _V6_FRAGMENTS + _PACED_SEND, *args)
     return Outcome(
         "ipv6_fragment_flood",
         ("flood",),  # kind fragments
@@ -149,20 +158,6 @@ def datagram(i):
         ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
         out.append(eth + b"\\x08\\x00" + ip + udp[off : off + 16])
     return out
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((iface, 0))
-start = time.monotonic()
-deadline = start + 20
-for i in range(count):
-    if time.monotonic() > deadline:
-        break
-    for f in datagram(i):
-        s.send(f)
-    late = start + (i + 1) / rate - time.monotonic()
-    if late > 0:
-        time.sleep(late)
-s.close()
-print("sent", i + 1, "datagrams from", len(sources), "addresses")
 """
 
 
@@ -171,7 +166,7 @@ def udp_fragment_flood_lan_sources(lan: SchoolLan, small: bool = False) -> Outco
     datagram from each in turn: the server asks ARP for every one it answers."""
     atk, srv = lan.attacker, lan.srv
     args = [IF, srv.ip, atk.mac, srv.mac, "3000", "2000"]
-    out = _bounded(lan, atk.ns, 30, sys.executable, "-c", _LAN_FRAGMENTS, *args)
+    out = _bounded(lan, atk.ns, 30, sys.executable, "-c", _LAN_FRAGMENTS + _PACED_SEND, *args)
     return Outcome(
         "udp_fragment_flood_lan_sources",
         ("flood",),  # kind fragments
