@@ -183,3 +183,18 @@ def analyze(
     )
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def use_engine(engine: str, monkeypatch: Any) -> None:
+    """Run on the Python capture engine ("python") or the C one ("c", which must be
+    built: a missing build fails, never falls back)."""
+    import pytest
+
+    from sentinel.capture import accounting
+
+    if engine == "python":
+        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
+        return
+    monkeypatch.delenv("SENTINEL_NO_EXTENSIONS", raising=False)
+    if getattr(accounting, "FastAccounting", None) is None:
+        pytest.fail("the C engine is not built")

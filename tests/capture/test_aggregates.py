@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sentinel.capture import accounting
 from sentinel.capture.offline import Analysis
 from sentinel.capture.pipeline import Settings
 from sentinel.config.detect import DetectConfig
+from tests.helpers import use_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,14 +26,6 @@ if TYPE_CHECKING:
 
 SCANNER = bytes([10, 30, 0, 66])
 VICTIM = bytes([10, 30, 0, 1])
-
-
-def use_engine(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run on the Python engine ("python") or the C one ("c", which must be built)."""
-    if engine == "python":
-        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
-    elif getattr(accounting, "FastAccounting", None) is None:
-        pytest.fail("the C engine is not built")
 
 
 def pcap_writer(f: BinaryIO) -> Callable[[float, bytes], None]:

@@ -18,6 +18,7 @@ from sentinel.detect.host_sweep import ASK_GRACE, HostSweep
 from sentinel.packet import Aggregate, SynAggregate, UdpFlows
 from tests.conftest import DATA
 from tests.detect.crafted import make, pkt
+from tests.helpers import use_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -126,10 +127,7 @@ def test_lab_syn_flood_from_the_subnet_past_the_budget_names_no_sweeper(
     (lan_spoofed_syn_flood), with a frame budget of 400 a second so that most SYNs are
     counted by the capture side instead of handed over: the victim asks ARP for each
     spoofed source, and only the flood is named."""
-    if engine_name == "python":
-        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
-    else:
-        monkeypatch.delenv("SENTINEL_NO_EXTENSIONS", raising=False)
+    use_engine(engine_name, monkeypatch)
     nets = ("10.77.0.0/24",)
     cfg = DetectConfig()
     engine = Engine(cfg, networks=nets)

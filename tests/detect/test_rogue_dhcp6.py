@@ -26,6 +26,7 @@ from sentinel.detect.engine import Engine
 from sentinel.detect.rogue_dhcp6 import RogueDhcp6 as Detector
 from sentinel.model import Severity
 from tests.detect.crafted import NETS, make, pkt, run
+from tests.helpers import use_engine
 
 ATK_MAC, SRV_MAC, GW_MAC, STU_MAC = (
     "02:77:00:00:66:66",
@@ -180,10 +181,7 @@ def test_both_capture_engines_hand_dhcpv6_over(
     engine_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """DHCPv6 reaches the detectors from either capture engine, whole."""
-    if engine_name == "python":
-        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
-    else:
-        monkeypatch.delenv("SENTINEL_NO_EXTENSIONS", raising=False)
+    use_engine(engine_name, monkeypatch)
     cfg = DetectConfig()
     engine = Engine(cfg, networks=NETS)
     pipe = Pipeline(Settings(networks=NETS, detect=cfg), engine)

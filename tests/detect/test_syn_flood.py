@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sentinel.capture import accounting
 from sentinel.capture.decode import decode
 from sentinel.capture.offline import Analysis
 from sentinel.capture.pipeline import Settings
@@ -15,6 +14,7 @@ from sentinel.config.detect import DetectConfig
 from sentinel.detect.syn_flood import SynFlood
 from sentinel.packet import SynAggregate
 from tests.detect.crafted import make, run
+from tests.helpers import use_engine
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -200,10 +200,7 @@ def test_a_repeating_crowd_past_the_budget_from_frames_and_aggregates(
     """3,000 spoofed addresses, 10 SYNs each in a second (30,000 SYN/s, past the frame
     budget), read by the capture side, C and Python: part frames, part aggregates, one
     spoofed syn_flood alert counting both."""
-    if engine == "python":
-        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
-    elif getattr(accounting, "FastAccounting", None) is None:
-        pytest.fail("the C engine is not built")
+    use_engine(engine, monkeypatch)
     path = tmp_path / "crowd.pcap"
     write_crowd(path, 30_000, 1.0, 3000)
     job = Analysis([path], Settings(networks=("10.30.0.0/16",), detect=DetectConfig()))

@@ -16,6 +16,7 @@ from sentinel.capture.pipeline import Pipeline, Settings
 from sentinel.config.detect import DetectConfig
 from sentinel.detect.engine import Engine
 from tests.detect.crafted import NETS
+from tests.helpers import use_engine
 
 if TYPE_CHECKING:
     from sentinel.model import Alert
@@ -49,10 +50,7 @@ def replay(
     monkeypatch: pytest.MonkeyPatch,
     every: int = 128,
 ) -> list[Alert]:
-    if engine_name == "python":
-        monkeypatch.setenv("SENTINEL_NO_EXTENSIONS", "1")
-    else:
-        monkeypatch.delenv("SENTINEL_NO_EXTENSIONS", raising=False)
+    use_engine(engine_name, monkeypatch)
     cfg = DetectConfig()
     engine = Engine(cfg, networks=NETS)
     pipe = Pipeline(Settings(networks=NETS, detect=cfg), engine)
