@@ -246,7 +246,8 @@ class Allowed:
         return text in self.macs
 
     def source(self, ip: str, mac: str) -> bool:
-        return self.ip(ip) or (bool(mac) and self.mac(mac))
+        # asked by most detectors on every packet, and most allow-lists are empty
+        return (bool(self.nets) and self.ip(ip)) or (bool(mac) and mac in self.macs)
 
     def domain(self, name: str) -> bool:
         """``name`` is an allowed domain or under one: each of its suffixes looked up."""

@@ -11,7 +11,7 @@ what a server keys its leases on when a client sends one (dnsmasq, ISC, Windows)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sentinel.detect.base import ip_text, mac_text
@@ -81,11 +81,10 @@ def parse(data: bytes) -> Dhcp:
     xid = int.from_bytes(data[4:8], "big")
     ciaddr, yiaddr, siaddr, giaddr = (ip_text(data[o : o + 4]) for o in (12, 16, 20, 24))
     chaddr = mac_text(data[28:34]) if htype == 1 and hlen == 6 else ""
-    head = Dhcp(op, xid, ciaddr, yiaddr, siaddr, giaddr, chaddr)
     if len(data) < FIXED + 4:
-        return replace(head, error="truncated")
+        return Dhcp(op, xid, ciaddr, yiaddr, siaddr, giaddr, chaddr, error="truncated")
     if data[FIXED : FIXED + 4] != MAGIC:
-        return replace(head, error="bad_magic")
+        return Dhcp(op, xid, ciaddr, yiaddr, siaddr, giaddr, chaddr, error="bad_magic")
     message_type, server_id, lease_time, client_id = 0, "", -1, ""
     routers: tuple[str, ...] = ()
     dns_servers: tuple[str, ...] = ()
@@ -115,8 +114,14 @@ def parse(data: bytes) -> Dhcp:
             lease_time = int.from_bytes(value, "big")
         elif code == 61 and value and not client_id:
             client_id = _client_id(value[:MAX_CLIENT_ID])
-    return replace(
-        head,
+    return Dhcp(  # made once (dataclasses.replace costs more than the parse)
+        op,
+        xid,
+        ciaddr,
+        yiaddr,
+        siaddr,
+        giaddr,
+        chaddr,
         message_type=message_type,
         server_id=server_id,
         routers=routers,

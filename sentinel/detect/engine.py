@@ -101,7 +101,9 @@ class Engine:
         # Detectors that read the capture side's aggregates (syn_flood, mac_flood).
         self.aggregators = [d for d in self.detectors if hasattr(d, "observe_aggregate")]
         self.routes: dict[str, list[Detector]] = {}
-        self.plans: dict[tuple[str, ...], tuple[bool, list[Detector]]] = {}  # by kinds()
+        # by kinds(): evidence or not, and the ``observe`` of each detector that wants it
+        self.plans: dict[tuple[str, ...], tuple[bool, list[Callable[[Packet], Iterable[Finding]]]]]
+        self.plans = {}
         for d in self.detectors:
             for kind in d.wants:
                 self.routes.setdefault(kind, []).append(d)
@@ -133,12 +135,13 @@ class Engine:
         ks = kinds(p)
         plan = self.plans.get(ks)
         if plan is None:
-            plan = self.plans[ks] = self._plan(ks)
-        keep, detectors = plan
+            keep, detectors = self._plan(ks)
+            plan = self.plans[ks] = (keep, [d.observe for d in detectors])  # bound once
+        keep, observers = plan
         if keep and self.keeping:  # a detector beyond layer 2 looks at it: evidence
             self.evidence.add(p.ts, p.src or p.arp_spa, p.src_mac, p.frame, p.linktype)
-        for d in detectors:
-            findings = d.observe(p)  # () or a list when nothing is due, or a generator
+        for observe in observers:
+            findings = observe(p)  # () or a list when nothing is due, or a generator
             if findings:
                 out += self._report(findings)
         return out

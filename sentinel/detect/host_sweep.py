@@ -304,7 +304,11 @@ class HostSweep:
         if not self.networks:
             return True
         addr = int.from_bytes(raw, "big")
-        return any(addr & mask == net for net, mask in self.networks)
+        # a loop, not any() over a generator: asked on most IPv4 frames
+        for net, mask in self.networks:  # noqa: SIM110
+            if addr & mask == net:
+                return True
+        return False
 
     def _uses(self, mac: str, ip: str) -> None:
         if ip and ip != "0.0.0.0" and mac:  # noqa: S104
