@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 _H = struct.Struct("!H")
+_ETH = struct.Struct("!6s6sH")
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
@@ -55,22 +56,20 @@ def decode(
     """Decode one frame; any problem is reported in ``Packet.error``."""
     p = Packet(ts=ts, wirelen=wirelen or len(frame), frame=bytes(frame), linktype=linktype)
     try:
-        _decode(p, frame, linktype)
+        _decode(p, p.frame, linktype)  # bytes: its slices are bytes, no copy to make
     except (struct.error, IndexError, ValueError):
         p.error = p.error or "truncated"
     return p
 
 
-def _decode(p: Packet, f: bytes | memoryview, linktype: int) -> None:
+def _decode(p: Packet, f: bytes, linktype: int) -> None:
     n = len(f)
     if linktype == LINK_ETHERNET:
         if n < 14:
             p.error = "truncated"
             return
-        p.dst_mac, p.src_mac = bytes(f[0:6]), bytes(f[6:12])
-        off = 12
-        etype = _H.unpack_from(f, off)[0]
-        off += 2
+        p.dst_mac, p.src_mac, etype = _ETH.unpack_from(f)
+        off = 14
         tags = 0
         while etype in ETH_VLAN:
             if n < off + 4:
@@ -89,14 +88,14 @@ def _decode(p: Packet, f: bytes | memoryview, linktype: int) -> None:
             p.error = "truncated"
             return
         if _H.unpack_from(f, 4)[0] == 6:  # link-layer address length
-            p.src_mac = bytes(f[6:12])
+            p.src_mac = f[6:12]
         etype, off = _H.unpack_from(f, 14)[0], 16
     elif linktype == LINK_LINUX_SLL2:
         if n < 20:
             p.error = "truncated"
             return
         if f[11] == 6:
-            p.src_mac = bytes(f[12:18])
+            p.src_mac = f[12:18]
         etype, off = _H.unpack_from(f, 0)[0], 20
     elif linktype in (LINK_RAW, 12, LINK_IPV4, LINK_IPV6):
         if n < 1:
@@ -115,7 +114,7 @@ def _decode(p: Packet, f: bytes | memoryview, linktype: int) -> None:
         _arp(p, f, off)
 
 
-def _arp(p: Packet, f: bytes | memoryview, off: int) -> None:
+def _arp(p: Packet, f: bytes, off: int) -> None:
     if len(f) < off + 28:
         p.error = "truncated"
         return
@@ -126,7 +125,7 @@ def _arp(p: Packet, f: bytes | memoryview, off: int) -> None:
     p.arp_op, p.arp_sha, p.arp_spa, p.arp_tha, p.arp_tpa = op, sha, spa, tha, tpa
 
 
-def _ipv4(p: Packet, f: bytes | memoryview, off: int) -> None:
+def _ipv4(p: Packet, f: bytes, off: int) -> None:
     n = len(f)
     if n < off + 20:
         p.error = "truncated"
@@ -144,7 +143,7 @@ def _ipv4(p: Packet, f: bytes | memoryview, off: int) -> None:
     _transport(p, f, off + ihl, end, proto, off + total)
 
 
-def _ipv6(p: Packet, f: bytes | memoryview, off: int) -> None:
+def _ipv6(p: Packet, f: bytes, off: int) -> None:
     n = len(f)
     if n < off + 40:
         p.error = "truncated"
@@ -177,9 +176,7 @@ def _ipv6(p: Packet, f: bytes | memoryview, off: int) -> None:
     _transport(p, f, off, end, nxt, wire_end)
 
 
-def _transport(
-    p: Packet, f: bytes | memoryview, off: int, end: int, proto: int, wire_end: int
-) -> None:
+def _transport(p: Packet, f: bytes, off: int, end: int, proto: int, wire_end: int) -> None:
     """``end``: where the captured datagram ends; ``wire_end``: where it ends on the wire
     (later when the snap length cut the frame)."""
     if proto == PROTO_TCP:
@@ -221,7 +218,7 @@ def _transport(
             _inner(p, f, off + 8, end)
 
 
-def _inner(p: Packet, f: bytes | memoryview, off: int, end: int) -> None:
+def _inner(p: Packet, f: bytes, off: int, end: int) -> None:
     """The header an ICMP error quotes; a short quote leaves the fields unset."""
     if end < off + 1:
         return
@@ -230,13 +227,13 @@ def _inner(p: Packet, f: bytes | memoryview, off: int, end: int) -> None:
         ihl = (f[off] & 0x0F) * 4
         p.inner_proto, p.inner_src, p.inner_dst = (
             f[off + 9],
-            bytes(f[off + 12 : off + 16]),
-            bytes(f[off + 16 : off + 20]),
+            f[off + 12 : off + 16],
+            f[off + 16 : off + 20],
         )
         l4 = off + ihl
     elif version == 6 and end >= off + 40:
         p.inner_proto = f[off + 6]
-        p.inner_src, p.inner_dst = bytes(f[off + 8 : off + 24]), bytes(f[off + 24 : off + 40])
+        p.inner_src, p.inner_dst = f[off + 8 : off + 24], f[off + 24 : off + 40]
         l4 = off + 40
     else:
         return
