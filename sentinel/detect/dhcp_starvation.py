@@ -134,7 +134,8 @@ class DhcpStarvation:
         slow_horizon = now - max(self.s.slow_window, self.s.window)
         out = []
         for mac, s in self.senders.items():
-            s.clients = {c: t for c, t in s.clients.items() if t >= slow_horizon}
+            if s.clients and min(s.clients.values()) < slow_horizon:  # rebuilt when one expired
+                s.clients = {c: t for c, t in s.clients.items() if t >= slow_horizon}
             if not s.clients:
                 self.senders.pop(mac)
                 continue
@@ -155,7 +156,8 @@ class DhcpStarvation:
                 out.append(self._forged(mac, s, now, slow, self.s.slow_window, Severity.WARNING))
         if self.dirty:
             self.dirty = False
-            self.clients = {c: t for c, t in self.clients.items() if t >= horizon}
+            if self.clients and min(self.clients.values()) < horizon:
+                self.clients = {c: t for c, t in self.clients.items() if t >= horizon}
             n = len(self.clients)
             if n >= self.s.clients_threshold and not out and now - self.reported >= REPORT_EVERY:
                 self.reported = now

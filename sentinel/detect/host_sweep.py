@@ -161,74 +161,81 @@ class HostSweep:
         seen = self.tables[kind].setdefault(src, _Seen)
         seen.mac = mac
         seen.ip = ip or seen.ip
-        if len(seen.targets) < MAX_TARGETS or target in seen.targets:
-            if target not in seen.targets:
-                seen.dirty = True
-            seen.targets[target] = ts
+        targets = seen.targets
+        if target in targets:
+            targets[target] = ts
+        elif len(targets) < MAX_TARGETS:
+            seen.dirty = True
+            targets[target] = ts
         return seen
 
     def observe(self, p: Packet) -> Iterable[Finding]:
+        # Every frame comes here: its fields are read once into locals.
         mac = mac_text(p.src_mac)
+        ts = p.ts
         if p.arp_op == 1:  # who-has
             spa = ip_text(p.arp_spa)
             if (
                 spa != ip_text(p.arp_tpa)
                 and not self.allowed.source(spa, mac)
                 and not self._gateway(spa, mac)
-                and not self._answering(p.src_mac, p.arp_tpa, p.ts)
+                and not self._answering(p.src_mac, p.arp_tpa, ts)
             ):
-                self._note("arp", mac, mac, ip_text(p.arp_tpa), p.ts, ip=spa)
+                self._note("arp", mac, mac, ip_text(p.arp_tpa), ts, ip=spa)
             return ()
         if p.arp_op == 2:  # is-at: the replier uses that address
             self._uses(mac, ip_text(p.arp_spa))
             return ()
         if not p.ip_version:
             return ()
-        if p.dst_mac and not p.dst_mac[0] & 1:  # unicast: this MAC was sent a packet
+        dst_mac, raw_src = p.dst_mac, p.src
+        if dst_mac and not dst_mac[0] & 1:  # unicast: this MAC was sent a packet
             heard = self.heard
             since = self.heard_since
             if since is None:
-                self.heard_since = p.ts
-            elif p.ts - since >= self.s.arp_window or len(heard) >= self.heard_cap:
+                self.heard_since = ts
+            elif ts - since >= self.s.arp_window or len(heard) >= self.heard_cap:
                 self.heard_dropped += len(self.heard_old)
-                self.heard_old, self.heard, self.heard_since = heard, {}, p.ts
+                self.heard_old, self.heard, self.heard_since = heard, {}, ts
                 heard = self.heard
-            heard[p.dst_mac + p.src] = p.ts
-        if p.proto == 6:
-            if not p.tcp_flags & 0x07 and p.tcp_flags & 0x10:
+            heard[dst_mac + raw_src] = ts
+        proto, flags = p.proto, p.tcp_flags
+        if proto == 6:
+            if not flags & 0x07 and flags & 0x10:
                 return ()  # an ACK segment (base.TCP_ACK): heard, nothing more
-        elif p.proto not in (1, 58, PROTO_UDP):
+        elif proto not in (1, 58, PROTO_UDP):
             return ()
-        src = ip_text(p.src)
+        src = ip_text(raw_src)
         if (
             p.ip_version == 4
             and mac != self.gateway_mac  # routed frames carry its MAC
             and self.own_ip.get(mac) != src
-            and self._on_site(p.src)
+            and self._on_site(raw_src)
         ):
             self._uses(mac, src)
-        if p.proto == PROTO_ICMPV6 and p.icmp_type in (ND_NEIGHBOR_SOLICIT, ND_ROUTER_ADVERT):
+        if proto == PROTO_ICMPV6 and p.icmp_type in (ND_NEIGHBOR_SOLICIT, ND_ROUTER_ADVERT):
             self._nd(p, mac, src)
             return ()
-        if p.proto == PROTO_UDP:
+        if proto == PROTO_UDP:
             if p.sport == 67 and p.dport == 68:  # a server's reply (the only DHCP seen here)
                 self.dhcp_macs.put(mac, True)
             return ()
-        if p.proto == 6 and p.tcp_flags & 0x12 == 0x12:  # SYN-ACK: the target answered
+        if proto == 6 and flags & 0x12 == 0x12:  # SYN-ACK: the target answered
             self._answer(ip_text(p.dst), src, p.dport, p.sport)
             return ()
         if self.allowed.source(src, mac):
             return ()
-        if p.proto in (1, 58) and (p.ip_version, p.icmp_type) in ICMP_QUERIES:
-            self._note("icmp", src, mac, ip_text(p.dst), p.ts)
-        elif p.proto == 6 and (p.tcp_flags in (0x02, 0x10)):  # bare SYN or bare ACK probe
+        if proto != 6:  # ICMP or ICMPv6
+            if (p.ip_version, p.icmp_type) in ICMP_QUERIES:
+                self._note("icmp", src, mac, ip_text(p.dst), ts)
+        elif flags in (0x02, 0x10):  # bare SYN or bare ACK probe
             dst = ip_text(p.dst)
-            seen = self._note("tcp", src, mac, dst, p.ts)
-            if p.tcp_flags == 0x02:
+            seen = self._note("tcp", src, mac, dst, ts)
+            if flags == 0x02:
                 if len(seen.pending) >= MAX_TARGETS:
                     seen.pending.clear()
                 seen.pending[(dst, p.dport, p.sport)] = p.tcp_seq
-        elif p.proto == 6 and p.tcp_flags & 0x04:  # the source's reset
+        elif flags & 0x04:  # the source's reset
             self._reset(src, ip_text(p.dst), p.dport, p.sport, p.tcp_seq)
         return ()
 
@@ -349,8 +356,13 @@ class HostSweep:
         for kind, table in self.tables.items():
             window, threshold = limits[kind]
             for src, seen in table.items():
-                seen.targets = {t: ts for t, ts in seen.targets.items() if now - ts < window}
-                if not seen.targets:
+                targets = seen.targets
+                # rebuilt only when one expired (min(): a C loop, no new dict)
+                if not targets or now - min(targets.values()) >= window:
+                    targets = seen.targets = {
+                        t: ts for t, ts in targets.items() if now - ts < window
+                    }
+                if not targets:
                     table.pop(src)
                     continue
                 if not seen.dirty:
