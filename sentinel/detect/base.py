@@ -117,11 +117,15 @@ class Bounded(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         """Set (or replace) the value of ``key``; it becomes the most recent."""
-        if key in self._d:
-            self._d[key] = value
-            self._d.move_to_end(key)
-        else:
-            self.setdefault(key, value=value)
+        d = self._d
+        if key in d:
+            d[key] = value
+            d.move_to_end(key)
+            return
+        d[key] = value
+        if len(d) > self.cap:
+            d.popitem(last=False)
+            self.evictions += 1
 
     def pop(self, key: K) -> V | None:
         return self._d.pop(key, None)

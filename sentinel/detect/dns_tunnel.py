@@ -146,12 +146,13 @@ class DnsTunnel:
             m = parse(data, tcp=True)
             ident = m.id
         server = ip_text(p.dst)
-        if m.error and not m.questions:
+        broken = bool(m.error) and not m.questions
+        if broken:
             self.malformed += 1
-        if p.proto == 17 and ((m.error and not m.questions) or m.qr or m.opcode in NOT_DNS):
+        if p.proto == 17 and (broken or m.qr or m.opcode in NOT_DNS):
             # TCP segments may continue a message; a datagram is one message or none
             return self._not_dns(client, mac, server, p.ts)
-        if m.qr or m.opcode != 0 or (m.error and not m.questions):
+        if m.qr or m.opcode != 0 or broken:
             return ()
         out = []
         self.asked.put((client, server), ident)
@@ -255,22 +256,24 @@ class DnsTunnel:
             pair = self.pairs.setdefault((client, domain), value=_Pair())
         pair.last_seen, pair.mac = ts, mac
         key = hash(name)
+        names = pair.names
         # A name asked again (a retry, a program polling one TXT record) carries no new
         # data: only the first asking counts as a long name or an odd type.
-        fresh = key not in pair.names
-        if fresh and (info.first_label > self.s.label_length or len(name) > self.s.name_length):
-            if pair.long is None:
-                pair.long = deque(maxlen=max(1, self.s.long_names_threshold))
-            pair.long.append(ts)
-        if fresh and (qtype == TXT or rare_type(qtype)):  # carriers of data in the answers
-            if pair.odd is None:
-                pair.odd = deque(maxlen=max(1, self.s.odd_types_threshold))
-            pair.odd.append(ts)
-        if not fresh:
-            pair.names.move_to_end(key)
-        elif len(pair.names) >= max(1, self.s.unique_names_threshold):
-            pair.names.popitem(last=False)
-        pair.names[key] = ts
+        if key in names:
+            names.move_to_end(key)
+        else:
+            s = self.s
+            if info.first_label > s.label_length or len(name) > s.name_length:
+                if pair.long is None:
+                    pair.long = deque(maxlen=max(1, s.long_names_threshold))
+                pair.long.append(ts)
+            if qtype == TXT or rare_type(qtype):  # carriers of data in the answers
+                if pair.odd is None:
+                    pair.odd = deque(maxlen=max(1, s.odd_types_threshold))
+                pair.odd.append(ts)
+            if len(names) >= max(1, s.unique_names_threshold):
+                names.popitem(last=False)
+        names[key] = ts
         return self._judge(client, domain, pair, ts)
 
     def _judge(self, client: str, domain: str, pair: _Pair, ts: float) -> Finding | None:

@@ -203,6 +203,8 @@ class Flood:
         return out
 
     def _roll(self, v: _Victim, key: tuple[str, str], second: int) -> None:
+        if second == v.second:  # most packets: the second goes on, nothing to close
+            return
         if key[1] == UDP_DATA:
             rate = self.s.udp_data_rate_threshold
         elif key[1] == FRAGMENTS:

@@ -106,6 +106,8 @@ class SynFlood:
         return out
 
     def _roll(self, t: _Target, key: tuple[str, int], second: int) -> None:
+        if second == t.second:  # most SYNs: the second goes on, nothing to close
+            return
         flood, quiet = t.roll(second, self.s.rate_threshold, self.s.sustain, self.s.burst)
         if flood:
             shape = base.flood_shape(t.senders, t.untracked)
