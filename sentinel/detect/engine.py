@@ -46,37 +46,41 @@ class _Active:
 
 def kinds(p: Packet) -> tuple[str, ...]:
     """The kinds a decoded packet belongs to (see ``base``), broadest first."""
+    # Asked for every packet: each field is read once.
     if p.error or not (p.arp_op or p.ip_version):  # p.error: only Ethernet could be read
         return (base.ETHERNET,)
     if p.arp_op:
         return (base.ETHERNET, base.ARP)
-    if p.proto == 6:
-        if p.payload_length >= 4 and 53 not in (p.sport, p.dport):
+    proto, sport, dport = p.proto, p.sport, p.dport
+    if proto == 6:
+        dns = sport == 53 or dport == 53
+        control = p.tcp_flags & 0x07 or not p.tcp_flags & 0x10
+        if p.payload_length >= 4 and not dns:
             start = p.payload_offset
             if login_prefix(p.frame, start, start + p.payload_length) != LOGIN_NONE:
-                if p.tcp_flags & 0x07 or not p.tcp_flags & 0x10:
+                if control:
                     return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL, base.LOGIN)
                 return (base.ETHERNET, base.ANY_IP, base.TCP_ACK, base.LOGIN)
-        if p.tcp_flags & 0x07 or not p.tcp_flags & 0x10:
-            if 53 in (p.sport, p.dport):
+        if control:
+            if dns:
                 return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL, base.DNS)
             return (base.ETHERNET, base.ANY_IP, base.TCP_CONTROL)
-        if 53 in (p.sport, p.dport):
+        if dns:
             return (base.ETHERNET, base.ANY_IP, base.TCP_ACK, base.DNS)
         return (base.ETHERNET, base.ANY_IP, base.TCP_ACK)
-    elif p.proto == 17:
+    elif proto == 17:
         if p.payload_length == 0 and not p.fragment:
             # An empty datagram carries no DNS, mDNS or DHCP message, whatever its ports:
             # a probe (nmap -sU -g 53 scans from DNS's port so that filters let it by)
             return (base.ETHERNET, base.ANY_IP, base.UDP_PROBE)
-        if 53 in (p.sport, p.dport) or 5353 in (p.sport, p.dport):
+        if sport == 53 or dport == 53 or sport == 5353 or dport == 5353:
             return (base.ETHERNET, base.ANY_IP, base.DNS)
-        if p.sport in (67, 68) and p.dport in (67, 68):
+        if sport in (67, 68) and dport in (67, 68):
             return (base.ETHERNET, base.ANY_IP, base.DHCP)
-        if p.dport in (546, 547) or p.sport in (546, 547):  # a server may answer from any port
+        if dport in (546, 547) or sport in (546, 547):  # a server may answer from any port
             return (base.ETHERNET, base.ANY_IP, base.DHCP6)
-    elif p.proto in (1, 58):
-        if p.proto == 58 and 133 <= p.icmp_type <= 137:
+    elif proto in (1, 58):
+        if proto == 58 and 133 <= p.icmp_type <= 137:
             return (base.ETHERNET, base.ANY_IP, base.ICMP, base.ND)
         return (base.ETHERNET, base.ANY_IP, base.ICMP)
     elif not p.fragment:
@@ -126,12 +130,13 @@ class Engine:
     def packet(self, p: Packet) -> list[Alert]:
         """Feed one decoded packet; alerts that became due."""
         out: list[Alert] = []
+        ts = p.ts
         if self.next_tick is None:
-            self.next_tick = p.ts + TICK
-        elif p.ts >= self.next_tick:
-            out += self.tick(p.ts)
-        if p.ts > self.now:
-            self.now = p.ts
+            self.next_tick = ts + TICK
+        elif ts >= self.next_tick:
+            out += self.tick(ts)
+        if ts > self.now:
+            self.now = ts
         ks = kinds(p)
         plan = self.plans.get(ks)
         if plan is None:
@@ -139,7 +144,7 @@ class Engine:
             plan = self.plans[ks] = (keep, [d.observe for d in detectors])  # bound once
         keep, observers = plan
         if keep and self.keeping:  # a detector beyond layer 2 looks at it: evidence
-            self.evidence.add(p.ts, p.src or p.arp_spa, p.src_mac, p.frame, p.linktype)
+            self.evidence.add_record((ts, p.src or p.arp_spa, p.src_mac, p.frame, p.linktype))
         for observe in observers:
             findings = observe(p)  # () or a list when nothing is due, or a generator
             if findings:

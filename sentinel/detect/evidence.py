@@ -67,6 +67,9 @@ class Evidence:
     ) -> None:
         self.directory = directory
         self.recent: deque[tuple[float, bytes, bytes, bytes, int]] = deque(maxlen=keep)
+        # ``add`` as one (ts, src_ip, src_mac, frame, linktype) tuple, for the engine,
+        # which keeps nearly every frame: the deque's own append, no call of ours
+        self.add_record = self.recent.append
         self.per_alert = per_alert
         self.max_total = max_total_bytes
         self.written = 0
