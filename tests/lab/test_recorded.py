@@ -9,6 +9,7 @@ No root needed here.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -62,11 +63,19 @@ def config(truth: dict[str, object], state: Path) -> Path:
     return cfg
 
 
+# A capture's alerts, by scenario: `sentinel analyze` replays a file the same way every
+# time, so the tests that each judge one side of them share one run.
+_ALERTS: dict[str, list[dict[str, Any]]] = {}
+
+
 def alerts(truth: dict[str, object], state: Path) -> list[dict[str, Any]]:
     """The alerts of one recorded capture, with the lab's config, sources in clear."""
-    return analyze(
-        LAB / str(truth["pcap"]), state, "--config", str(config(truth, state)), "--reveal"
-    )
+    name = str(truth["scenario"])
+    if name not in _ALERTS:
+        _ALERTS[name] = analyze(
+            LAB / str(truth["pcap"]), state, "--config", str(config(truth, state)), "--reveal"
+        )
+    return copy.deepcopy(_ALERTS[name])
 
 
 def marked(truth: dict[str, object], reasons: dict[str, str]) -> object:
