@@ -106,7 +106,7 @@ class DhcpStarvation:
         if own and self.allowed.mac(mac_text(own)):
             return ()
         client = mac_text(own) if own == p.src_mac else "duid:" + m.client_duid.hex()
-        self._asked(client, mac, src, p.ts)
+        self._asked(client, mac, "", p.ts)  # its link-local address names no one
         return ()
 
     def _asked(self, client: str, mac: str, src: str, ts: float) -> None:
@@ -115,8 +115,8 @@ class DhcpStarvation:
             s = self.senders.setdefault(mac, _Sender)
             if len(s.clients) < MAX_CLIENTS or client in s.clients:
                 s.clients[client] = ts
-            if src not in ("", UNSPECIFIED) and "." in src:
-                s.ip = src  # the IPv4 address it uses (a DHCPv6 sender's is link-local)
+            if src not in ("", UNSPECIFIED):
+                s.ip = src
         if len(self.clients) < MAX_CLIENTS or client in self.clients:
             self.clients[client] = ts
         self.dirty = True
